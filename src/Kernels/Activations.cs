@@ -1,0 +1,33 @@
+// Pointwise activations shared by kernels and references. Written once so the device code and the
+// host reference compute exactly the same formula.
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace BlockDance.Kernels;
+
+public static class Activations
+{
+    /// <summary>GELU, tanh approximation (nn.GELU(approximate="tanh")): 0.5·u·(1 + tanh(√(2/π)·(u + 0.044715·u³))).</summary>
+    public static float GeluTanh(float u)
+    {
+        const float k = 0.7978845608028654f; // √(2/π)
+        return 0.5f * u * (1f + MathF.Tanh(k * (u + 0.044715f * u * u * u)));
+    }
+
+    /// <summary>SiLU(u) = u · sigmoid(u).</summary>
+    public static float Silu(float u) => u / (1f + MathF.Exp(-u));
+
+    // ------------------------------------------------------------ SiLU kernel (y = SiLU(x), elementwise)
+    static void SiluKernel(Index1D index, ArrayView<float> x, ArrayView<float> y, int width)
+    {
+        for (long i = index; i < x.Length; i += width) y[i] = Silu(x[i]);
+    }
+
+    public static void SiluRun(ComputeDevice dev, ArrayView<float> x, ArrayView<float> y)
+    {
+        Check.Size("silu y", y.Length, x.Length);
+        int width = dev.LaunchWidth(x.Length);
+        dev.Kernels.Get("silu", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(SiluKernel))
+            (width, x, y, width);
+    }
+}

@@ -1,0 +1,97 @@
+// The device layer: one ILGPU context + accelerator, chosen once per process.
+//
+//   auto → the first CUDA device if a driver and a GPU exist, else ILGPU's CPU accelerator
+//   cuda → a CUDA device or a clear error (never a silent fallback)
+//   cpu  → ILGPU's CPU accelerator (a simulator: ~1 µs per simulated thread, so kernels
+//          launch few threads that each loop over a lot of work; see LaunchWidth)
+//
+// Kernels are compiled (PTX on CUDA) on first use and cached per device (KernelCache).
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
+
+namespace BlockDance.Kernels;
+
+public enum DeviceKind { Auto, Cuda, Cpu }
+
+/// <summary>Raised when the requested device cannot be provided (no GPU, out of memory…).</summary>
+public sealed class DeviceException(string message) : Exception(message);
+
+public sealed class ComputeDevice : IDisposable
+{
+    public Context Context { get; }
+    public Accelerator Accelerator { get; }
+    public bool IsCuda => Accelerator.AcceleratorType == AcceleratorType.Cuda;
+    public string Name => Accelerator.Name;
+    public long MemoryBytes => Accelerator.MemorySize;
+    public KernelCache Kernels { get; }
+    /// <summary>Bytes currently held by Tensors on this device (reported in summaries).</summary>
+    public long AllocatedBytes { get; internal set; }
+
+    /// <summary>Number of work items a grid-stride kernel is launched with for `work` elements.
+    /// CPU: one simulated thread costs ~1 µs, so use a few per core. CUDA: enough to fill the GPU.</summary>
+    public int LaunchWidth(long work)
+    {
+        long cap = IsCuda ? (long)Accelerator.NumMultiprocessors * Accelerator.MaxNumThreadsPerMultiprocessor
+                          : 4L * Environment.ProcessorCount;
+        return (int)Math.Max(1, Math.Min(work, cap));
+    }
+
+    ComputeDevice(Context ctx, Accelerator acc)
+    {
+        Context = ctx;
+        Accelerator = acc;
+        Kernels = new KernelCache(acc);
+    }
+
+    public static ComputeDevice Create(DeviceKind kind)
+    {
+        var ctx = Context.Create(b =>
+        {
+            b.Optimize(OptimizationLevel.O1).EnableAlgorithms();
+            if (kind != DeviceKind.Cpu) b.Cuda();
+            // Each simulated thread is an OS thread; 32-wide warps so warp-level code behaves as on CUDA.
+            b.CPU(new CPUDevice(32, 1, Math.Max(1, Environment.ProcessorCount)));
+        });
+        try
+        {
+            if (kind != DeviceKind.Cpu)
+            {
+                var cuda = ctx.GetCudaDevices();
+                if (cuda.Count > 0)
+                    return new ComputeDevice(ctx, cuda[0].CreateAccelerator(ctx));
+                if (kind == DeviceKind.Cuda)
+                    throw new DeviceException("--device cuda: expected a CUDA GPU, found none (no NVIDIA driver or no device); use --device cpu or auto");
+                Log.Info("no CUDA device found: running on ILGPU's CPU accelerator (slow simulator)");
+            }
+            var cpu = ctx.GetCPUDevices()[0];
+            return new ComputeDevice(ctx, cpu.CreateCPUAccelerator(ctx, CPUAcceleratorMode.Parallel));
+        }
+        catch
+        {
+            ctx.Dispose();
+            throw;
+        }
+    }
+
+    public static DeviceKind ParseKind(string s) => s switch
+    {
+        "auto" => DeviceKind.Auto,
+        "cuda" => DeviceKind.Cuda,
+        "cpu" => DeviceKind.Cpu,
+        _ => throw new ArgumentException($"--device: expected auto, cuda or cpu, found '{s}'"),
+    };
+
+    public string Describe() =>
+        $"{(IsCuda ? "CUDA" : "CPU accelerator")}: {Name}, {MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB" +
+        (IsCuda ? "" : $", {Environment.ProcessorCount} cores");
+
+    public void Synchronize() => Accelerator.Synchronize();
+
+    public void Dispose()
+    {
+        Accelerator.Dispose();
+        Context.Dispose();
+    }
+}

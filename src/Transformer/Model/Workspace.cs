@@ -1,0 +1,60 @@
+// Activation buffers of one forward pass, allocated once for a batch size and reused every step
+// (allocation is a driver call on CUDA). Blocks ping-pong between X0 and X1.
+using BlockDance.Kernels;
+using ILGPU.Runtime;
+
+namespace BlockDance.Transformer;
+
+public sealed class Workspace : IDisposable
+{
+    public ComputeDevice Device { get; }
+    public int Batch { get; }
+    public Tensor X0, X1;        // (N, T, D) block inputs/outputs
+    public Tensor Norm;          // (N, T, D) modulated LayerNorm output
+    public Tensor Qkv;           // (N, T, 3D)
+    public Tensor Attn;          // (N, T, D)
+    public Tensor Hidden;        // (N, T, 4D) MLP hidden
+    public Tensor Mod;           // (N, 6D) adaLN output of the current block
+    public Tensor TFreq;         // (N, 256) sinusoidal timestep features
+    public Tensor THidden;       // (N, D) after t_embedder.mlp.0 + SiLU
+    public Tensor TEmb;          // (N, D) t_embedder output
+    public Tensor C;             // (N, D) condition c = t_emb + y_emb
+    public Tensor SiluC;         // (N, D) SiLU(c), shared by every adaLN_modulation
+    public Tensor FinalTokens;   // (N, T, p²·C_out)
+    public Tensor Timesteps;     // (N)
+    public Tensor Freqs;         // (128) timestep frequencies
+    public MemoryBuffer1D<int, ILGPU.Stride1D.Dense> Labels; // (N)
+
+    public Workspace(ComputeDevice dev, DiTConfig cfg, int batch)
+    {
+        Device = dev;
+        Batch = batch;
+        int n = batch, t = cfg.Tokens, d = cfg.Hidden;
+        X0 = Tensor.Allocate(dev, "x0", n, t, d);
+        X1 = Tensor.Allocate(dev, "x1", n, t, d);
+        Norm = Tensor.Allocate(dev, "norm", n, t, d);
+        Qkv = Tensor.Allocate(dev, "qkv", n, t, 3 * d);
+        Attn = Tensor.Allocate(dev, "attn", n, t, d);
+        Hidden = Tensor.Allocate(dev, "mlp_hidden", n, t, cfg.MlpHidden);
+        Mod = Tensor.Allocate(dev, "adaLN", n, 6 * d);
+        TFreq = Tensor.Allocate(dev, "t_freq", n, TimestepEmbedding.Dim);
+        THidden = Tensor.Allocate(dev, "t_hidden", n, d);
+        TEmb = Tensor.Allocate(dev, "t_emb", n, d);
+        C = Tensor.Allocate(dev, "c", n, d);
+        SiluC = Tensor.Allocate(dev, "silu_c", n, d);
+        FinalTokens = Tensor.Allocate(dev, "final_tokens", n, t, cfg.Patch * cfg.Patch * cfg.OutChannels);
+        Timesteps = Tensor.Allocate(dev, "t", n);
+        Freqs = Tensor.FromHost(dev, "t_freqs", TimestepEmbedding.Frequencies(), TimestepEmbedding.Dim / 2);
+        Labels = dev.Accelerator.Allocate1D<int>(n);
+    }
+
+    public long Bytes => new[] { X0, X1, Norm, Qkv, Attn, Hidden, Mod, TFreq, THidden, TEmb, C, SiluC, FinalTokens, Timesteps, Freqs }
+        .Sum(x => x.Bytes) + Labels.LengthInBytes;
+
+    public void Dispose()
+    {
+        foreach (var x in new[] { X0, X1, Norm, Qkv, Attn, Hidden, Mod, TFreq, THidden, TEmb, C, SiluC, FinalTokens, Timesteps, Freqs })
+            x.Dispose();
+        Labels.Dispose();
+    }
+}
