@@ -40,15 +40,17 @@ public static class GaussianNoise
         return o;
     }
 
-    static void Kernel(Index1D index, ArrayView<float> o, ulong seed, ulong stream, int width)
+    static void Kernel(Index1D index, ArrayView<float> o, ulong seed, ulong stream, long offset, int width)
     {
-        for (long i = index; i < o.Length; i += width) o[i] = Sample(seed, stream, (ulong)i);
+        for (long i = index; i < o.Length; i += width) o[i] = Sample(seed, stream, (ulong)(offset + i));
     }
 
-    public static void Run(ComputeDevice dev, ArrayView<float> o, ulong seed, ulong stream)
+    /// <summary>o[i] = element offset + i of the stream, so a sample's noise does not depend on how
+    /// samples are batched (offset = first sample · C·H·W).</summary>
+    public static void Run(ComputeDevice dev, ArrayView<float> o, ulong seed, ulong stream, long offset = 0)
     {
         int width = dev.LaunchWidth(o.Length);
-        dev.Kernels.Get("gaussian_noise", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong, int>(Kernel))
-            (width, o, seed, stream, width);
+        dev.Kernels.Get("gaussian_noise", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong, long, int>(Kernel))
+            (width, o, seed, stream, offset, width);
     }
 }

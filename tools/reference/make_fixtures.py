@@ -188,7 +188,8 @@ def dit_state_dict_shapes(cfg):
 
 
 # weight std = gain / sqrt(fan_in); bias std fixed. Chosen so activations stay O(1), attention is
-# far from uniform, and the adaLN shift/scale/gate are O(0.3..1) (modulation clearly matters).
+# far from uniform, and the adaLN shift/scale/gate are O(0.3) (modulation clearly matters while the
+# residual stream stays O(1), so fp32 reference error stays well under the 1e-4 test tolerance).
 _INIT = {
     "x_embedder.proj": (1.0, 0.05),
     "t_embedder.mlp.0": (1.5, 0.05),
@@ -197,9 +198,9 @@ _INIT = {
     "attn.proj": (1.0, 0.03),
     "mlp.fc1": (1.0, 0.05),
     "mlp.fc2": (1.0, 0.03),
-    "adaLN_modulation.1": (1.5, 0.05),
+    "adaLN_modulation.1": (0.5, 0.05),
     "final_layer.linear": (1.0, 0.03),
-    "final_layer.adaLN_modulation.1": (1.5, 0.05),
+    "final_layer.adaLN_modulation.1": (0.5, 0.05),
 }
 _LABEL_STD = 0.7
 

@@ -24,7 +24,8 @@ public sealed class ComputeDevice : IDisposable
     public Accelerator Accelerator { get; }
     public bool IsCuda => Accelerator.AcceleratorType == AcceleratorType.Cuda;
     public string Name => Accelerator.Name;
-    public long MemoryBytes => Accelerator.MemorySize;
+    /// <summary>Device memory; for the CPU accelerator (which reports no real limit) the machine's memory.</summary>
+    public long MemoryBytes => IsCuda ? Accelerator.MemorySize : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     public KernelCache Kernels { get; }
     /// <summary>Bytes currently held by Tensors on this device (reported in summaries).</summary>
     public long AllocatedBytes { get; internal set; }

@@ -1,0 +1,98 @@
+// Options shared by sample, analyze and eval: model, device, sampling and cache settings.
+using BlockDance.Cache;
+using BlockDance.Kernels;
+using BlockDance.Transformer;
+
+namespace BlockDance.Sampler.Cli;
+
+public static class CommonOptions
+{
+    public const string DefaultModel = "models/dit_mnist.safetensors";
+
+    public static readonly string[] ModelOpts = ["model", "device", "heads"];
+    public static readonly string[] SamplingOpts = ["class", "seed", "steps", "sampler", "spacing", "eta", "cfg", "cfg-channels", "batch"];
+    public static readonly string[] CacheOpts = ["cache", "cache-n", "cache-block", "cache-window"];
+
+    /// <summary>--model, else the shipped demo model (looked up from the working folder, then next to the program).</summary>
+    public static string ModelPath(Args a)
+    {
+        if (a.Get("model") is string m) return m;
+        foreach (var root in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+        {
+            for (var dir = new DirectoryInfo(root); dir != null; dir = dir.Parent)
+            {
+                var p = Path.Combine(dir.FullName, DefaultModel);
+                if (File.Exists(p)) return p;
+            }
+        }
+        throw new UsageException($"no --model given and the demo model {DefaultModel} was not found (run from the repository, or pass --model FILE)");
+    }
+
+    public static ComputeDevice Device(Args a)
+    {
+        var kind = a.GetChoice("device", DeviceKind.Auto, ("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu));
+        var dev = ComputeDevice.Create(kind);
+        Console.WriteLine($"device: {dev.Describe()}");
+        return dev;
+    }
+
+    public static int? Heads(Args a) => a.Has("heads") ? a.GetInt("heads", 0, 1, 1024) : null;
+
+    /// <summary>Default classes: one of each for models with ≤ 10 classes (the MNIST demo), otherwise 8
+    /// (the reference sample.py labels for 1000-class ImageNet models, else 0..7).</summary>
+    public static List<int> DefaultClasses(DiTConfig cfg) =>
+        cfg.NumClasses <= 10 ? Enumerable.Range(0, cfg.NumClasses).ToList()
+        : cfg.NumClasses == 1000 ? [207, 360, 387, 974, 88, 979, 417, 279]
+        : Enumerable.Range(0, 8).ToList();
+
+    public static SamplingOptions Sampling(Args a, DiTConfig cfg)
+    {
+        var classes = a.Has("class") ? a.GetIntList("class") : DefaultClasses(cfg);
+        foreach (var y in classes)
+            if (y < 0 || y >= cfg.NumClasses)
+                throw new UsageException($"--class: expected 0..{cfg.NumClasses - 1} for this model, found {y}");
+        if (classes.Count == 0) throw new UsageException("--class: expected at least one class");
+        return new SamplingOptions
+        {
+            Classes = classes,
+            Steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps),
+            Sampler = a.GetChoice("sampler", SamplerKind.Ddim, ("ddim", SamplerKind.Ddim), ("ddpm", SamplerKind.Ddpm)),
+            Spacing = a.GetChoice("spacing", Spacing.Even, ("even", Spacing.Even), ("stride", Spacing.Stride)),
+            Eta = a.GetDouble("eta", 0, 0, 1),
+            Cfg = (float)a.GetDouble("cfg", 4, 1, 100),
+            CfgChannels = a.GetChoice("cfg-channels", CfgChannels.Official, ("official", CfgChannels.Official), ("all", CfgChannels.All)),
+            Seed = (ulong)a.GetInt("seed", 0, 0),
+            Batch = a.GetInt("batch", 0, 1, 4096),
+        };
+    }
+
+    /// <summary>--cache none|blockdance and its settings, validated against the model (exit 2 when invalid).</summary>
+    public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg)
+    {
+        var kind = a.Get("cache", "none");
+        bool hasBd = a.Has("cache-n") || a.Has("cache-block") || a.Has("cache-window");
+        switch (kind)
+        {
+            case "none":
+                if (hasBd) throw new UsageException("--cache-n/--cache-block/--cache-window need --cache blockdance");
+                return () => new NoCache();
+            case "blockdance":
+                var bd = BlockDance(a, cfg);
+                return () => new BlockDancePolicy(bd);
+            default:
+                throw new UsageException($"--cache: expected none or blockdance, found '{kind}'");
+        }
+    }
+
+    public static BlockDanceConfig BlockDance(Args a, DiTConfig cfg)
+    {
+        var window = a.Has("cache-window") ? a.GetDoubleList("cache-window", 2) : [0.25, 0.95];
+        var bd = new BlockDanceConfig(
+            N: a.GetInt("cache-n", 2),
+            Boundary: a.Has("cache-block") ? a.GetInt("cache-block", 0) : null,
+            WindowStart: window[0], WindowEnd: window[1]);
+        try { bd.Validate(cfg.Depth); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        return bd;
+    }
+}

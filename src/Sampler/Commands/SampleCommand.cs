@@ -1,0 +1,75 @@
+// blockdance sample: draw samples from a DiT checkpoint and write a PNG grid or raw safetensors.
+using System.Text.Json;
+using BlockDance.Kernels;
+using BlockDance.Sampler.Cli;
+using BlockDance.Transformer;
+using BlockDance.Transformer.IO;
+
+namespace BlockDance.Sampler.Commands;
+
+public static class SampleCommand
+{
+    static readonly string[] Own = ["out", "report", "noise"];
+
+    public static int Run(string[] argv)
+    {
+        var a = Args.Parse("sample", argv, [.. CommonOptions.ModelOpts, .. CommonOptions.SamplingOpts, .. CommonOptions.CacheOpts, .. Own]);
+        if (a.Positional.Count > 0) throw new UsageException($"sample: unexpected argument '{a.Positional[0]}'");
+        var outPath = a.Get("out", "out.png");
+        var ext = Path.GetExtension(outPath).ToLowerInvariant();
+        if (ext is not (".png" or ".safetensors"))
+            throw new UsageException($"--out {outPath}: expected a .png or .safetensors file name");
+        AtomicFile.CheckWritable(outPath, "--out");
+        if (a.Get("report") is string rp) AtomicFile.CheckWritable(rp, "--report");
+
+        // Everything the user gave is checked against the checkpoint header before any device work.
+        var modelPath = CommonOptions.ModelPath(a);
+        using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
+        var weights = (IWeightSource)src;
+        var cfg = ModelLoader.DetectConfig(weights, CommonOptions.Heads(a));
+        var opts = CommonOptions.Sampling(a, cfg) with { Policy = CommonOptions.Cache(a, cfg), Progress = true };
+        if (a.Get("noise") is string noisePath) opts = opts with { InitialNoise = ReadNoise(noisePath, opts.Classes.Count, cfg) };
+        if (ext == ".png" && cfg.InChannels is not (1 or 3))
+            throw new UsageException($"--out {outPath}: this is a {cfg.InChannels}-channel latent model and no VAE decoder is available yet; " +
+                                     "write the latents with --out FILE.safetensors");
+
+        using var dev = CommonOptions.Device(a);
+        Console.WriteLine($"model: {modelPath}");
+        Console.WriteLine($"       {cfg}");
+        using var model = new DiT(dev, weights, cfg);
+        var result = SamplingSession.Run(model, opts);
+
+        if (ext == ".png")
+        {
+            ImageGrid.WritePng(outPath, result.Samples, result.Shape);
+            Console.WriteLine($"wrote {outPath}: {result.Shape[0]} samples, classes {string.Join(",", opts.Classes)}");
+        }
+        else
+        {
+            SafeTensorsWriter.Write(outPath, [("sample", result.Shape.Select(x => (long)x).ToArray(), result.Samples)],
+                new Dictionary<string, string> { ["classes"] = string.Join(",", opts.Classes), ["seed"] = opts.Seed.ToString(),
+                    ["sampler"] = opts.SamplerName, ["steps"] = opts.Steps.ToString(), ["cfg"] = opts.Cfg.ToString("R") });
+            Console.WriteLine($"wrote {outPath}: tensor 'sample' {Tensor.ShapeString(result.Shape)}");
+        }
+        var summary = Summary.Of(dev, modelPath, cfg, opts, result);
+        summary.Print();
+        if (a.Get("report") is string reportPath)
+        {
+            AtomicFile.Write(reportPath, s => JsonSerializer.Serialize(s, summary, Summary.Json));
+            Console.WriteLine($"report: {reportPath}");
+        }
+        return 0;
+    }
+
+    static float[] ReadNoise(string path, int n, DiTConfig cfg)
+    {
+        using var f = SafeTensorsFile.Open(path);
+        long[] expected = [n, cfg.InChannels, cfg.InputSize, cfg.InputSize];
+        if (!f.Contains("noise"))
+            throw new UsageException($"--noise {path}: expected a tensor 'noise' of shape [{string.Join(", ", expected)}], found tensors {string.Join(", ", f.Tensors.Select(t => t.Name))}");
+        var shape = f.Get("noise").Shape;
+        if (!shape.SequenceEqual(expected))
+            throw new UsageException($"--noise {path}: tensor 'noise': expected shape [{string.Join(", ", expected)}] ({n} samples), found [{string.Join(", ", shape)}]");
+        return f.ReadFloat32("noise");
+    }
+}

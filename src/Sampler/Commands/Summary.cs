@@ -1,0 +1,38 @@
+// The end-of-run summary printed to the console and written as the --report JSON.
+using System.Text.Json;
+using BlockDance.Kernels;
+using BlockDance.Transformer;
+
+namespace BlockDance.Sampler.Commands;
+
+public sealed record Summary(
+    string Device, string Model, string Config, string Sampler, int Steps, float Cfg, int Samples, int ModelBatch,
+    double WallSeconds, double SecondsPerStep, double ModelSeconds, double SamplerSeconds, double OtherSeconds,
+    string Cache, long BlocksComputed, long BlocksSkipped, long BlocksWithoutCache, double SkippedFraction,
+    double GflopsComputed, double GflopsSaved, double CacheMiB, List<List<int>> ReusedSteps, double DeviceMiB)
+{
+    public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    public static Summary Of(ComputeDevice dev, string modelPath, DiTConfig cfg, SamplingOptions o, SamplingResult r)
+    {
+        int batches = (o.Classes.Count + o.EffectiveBatch - 1) / o.EffectiveBatch;
+        int steps = o.Steps * batches;
+        return new Summary(dev.Describe(), modelPath, cfg.ToString(), o.SamplerName, o.Steps, o.Cfg, o.Classes.Count, r.ModelBatch,
+            r.WallSeconds, r.WallSeconds / steps, r.ModelSeconds, r.SamplerSeconds, r.WallSeconds - r.ModelSeconds - r.SamplerSeconds,
+            r.Policy, r.BlocksComputed, r.BlocksSkipped, r.BlocksTotal, r.SkippedFraction,
+            r.FlopsComputed / 1e9, r.FlopsSaved / 1e9, r.CacheBytes / 1048576.0, r.ReusedStepsPerBatch, dev.AllocatedBytes / 1048576.0);
+    }
+
+    public void Print()
+    {
+        Console.WriteLine("---- summary ----");
+        Console.WriteLine($"device   {Device}");
+        Console.WriteLine($"model    {Config}");
+        Console.WriteLine($"sampler  {Sampler}, {Steps} steps, cfg {Cfg}, {Samples} samples (model batch {ModelBatch})");
+        Console.WriteLine($"time     {WallSeconds:F2} s wall, {SecondsPerStep * 1000:F1} ms/step; model {ModelSeconds:F2} s, sampler {SamplerSeconds:F3} s, other {OtherSeconds:F2} s");
+        Console.WriteLine($"cache    {Cache}: {BlocksComputed} blocks computed, {BlocksSkipped} skipped of {BlocksWithoutCache} ({SkippedFraction:P1}); " +
+                          $"{GflopsComputed:F2} GFLOP computed, {GflopsSaved:F2} GFLOP saved; cache buffer {CacheMiB:F2} MiB");
+        if (BlocksSkipped > 0) Console.WriteLine($"reused   steps {string.Join(",", ReusedSteps[0])}");
+        Console.WriteLine($"memory   {DeviceMiB:F1} MiB device buffers");
+    }
+}

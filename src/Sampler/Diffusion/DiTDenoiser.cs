@@ -1,0 +1,73 @@
+// Denoiser for a class-conditional DiT with classifier-free guidance and a cache policy.
+//   cfg scale 1: the batch is the B samples (no unconditional half)
+//   cfg scale > 1: the model runs on [x; x] with labels [y; null] and Guidance mixes the halves
+// The cache policy is asked for the step's block plan here, right before the model runs.
+using BlockDance.Cache;
+using BlockDance.Kernels;
+using BlockDance.Transformer;
+using ILGPU.Runtime;
+
+namespace BlockDance.Sampler;
+
+public enum CfgChannels { Official, All }
+
+public sealed class DiTDenoiser : IDenoiser, IDisposable
+{
+    readonly DiT model;
+    readonly int[] labels;          // (batch) incl. the null half when guided
+    readonly float cfgScale;
+    readonly int guidedChannels;
+    readonly Tensor? input;         // (2B, C, H, W) when guided: [x; x]
+    readonly Tensor output;         // (batch, C_out, H, W)
+    public ICachePolicy Policy { get; }
+    public int ModelBatch => labels.Length;
+    public double ModelSeconds { get; private set; }
+
+    public DiTDenoiser(DiT model, IReadOnlyList<int> classes, float cfgScale, CfgChannels channels, ICachePolicy policy, int steps)
+    {
+        var cfg = model.Config;
+        if (cfgScale < 1) throw new ArgumentException($"--cfg: expected a scale ≥ 1, found {cfgScale}");
+        this.model = model;
+        this.cfgScale = cfgScale;
+        bool guided = cfgScale > 1;
+        labels = guided ? classes.Concat(Enumerable.Repeat(cfg.NullClass, classes.Count)).ToArray() : classes.ToArray();
+        foreach (var y in classes)
+            if (y < 0 || y >= cfg.NumClasses)
+                throw new ArgumentException($"--class: expected 0..{cfg.NumClasses - 1} for this model, found {y}");
+        // Official rule: the first 3 channels (of the 4 latent eps channels); capped at C_in so a
+        // model with fewer channels never has its v channels guided.
+        guidedChannels = channels == CfgChannels.All ? cfg.InChannels : Math.Min(Guidance.OfficialChannels, cfg.InChannels);
+        int b = classes.Count, s = cfg.InputSize;
+        if (guided) input = Tensor.Allocate(model.Device, "cfg_input", 2 * b, cfg.InChannels, s, s);
+        output = Tensor.Allocate(model.Device, "model_output", labels.Length, cfg.OutChannels, s, s);
+        Policy = policy;
+        model.Prepare(labels.Length);
+        policy.Begin(model, steps, labels.Length);
+    }
+
+    public Tensor Denoise(Tensor x, int t, int step)
+    {
+        var cfg = model.Config;
+        Tensor modelIn = x;
+        if (input != null)
+        {
+            // [x; x]: the reference duplicates the first half each step (forward_with_cfg)
+            long half = x.Length;
+            x.View.CopyTo(input.View.SubView(0, half));
+            x.View.CopyTo(input.View.SubView(half, half));
+            modelIn = input;
+        }
+        var plan = Policy.BeforeStep(step);
+        var ts = Enumerable.Repeat((float)t, labels.Length).ToArray();
+        model.Forward(modelIn, ts, labels, output, plan);
+        if (input != null)
+            Guidance.Run(model.Device, output.View, labels.Length / 2, cfg.OutChannels, cfg.InputSize * cfg.InputSize, guidedChannels, cfgScale);
+        return output;
+    }
+
+    public void Dispose()
+    {
+        input?.Dispose();
+        output.Dispose();
+    }
+}

@@ -1,0 +1,55 @@
+// The sampling loop: DDPM (learned-range variance, the released sampler) or DDIM (η = 0 default).
+// It knows nothing of how the model computes: each step asks the denoiser for a prediction and
+// applies the update kernel. Cache policies hook in inside the denoiser, at one place.
+using System.Diagnostics;
+using BlockDance.Kernels;
+
+namespace BlockDance.Sampler;
+
+public enum SamplerKind { Ddim, Ddpm }
+
+public sealed record StepTiming(int Step, int Timestep, double ModelSeconds, double SamplerSeconds);
+
+public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double eta = 0)
+{
+    public Schedule Schedule => schedule;
+    public SamplerKind Kind => kind;
+    public double Eta => eta;
+    public List<StepTiming> Timings { get; } = new();
+
+    /// <summary>Called after each step with (step index, steps, seconds so far); drives the progress bar.</summary>
+    public Action<int, int, double>? OnStep { get; set; }
+
+    /// <summary>Runs all steps in place on x (B, C, H, W), which holds x_T on entry and x_0 on return.</summary>
+    public void Run(IDenoiser denoiser, Tensor x, INoiseSource noise, int outChannels)
+    {
+        var dev = x.Device;
+        int b = x.Shape[0], c = x.Shape[1], hw = x.Shape[2] * x.Shape[3];
+        if (kind == SamplerKind.Ddpm && outChannels < 2 * c)
+            throw new ArgumentException($"--sampler ddpm needs a learned-sigma model ({2 * c} output channels), this one has {outChannels}; use --sampler ddim");
+        bool needsNoise = kind == SamplerKind.Ddpm || eta > 0;
+        using var z = needsNoise ? Tensor.Allocate(dev, "step_noise", x.Shape) : null;
+        Timings.Clear();
+        var total = Stopwatch.StartNew();
+        int k = schedule.Steps;
+        for (int step = 0; step < k; step++)
+        {
+            int i = k - 1 - step;                     // index into the respaced schedule
+            int t = schedule.Timesteps[i];            // original timestep fed to the model
+            var sw = Stopwatch.StartNew();
+            var output = denoiser.Denoise(x, t, step);
+            dev.Synchronize();
+            double model = sw.Elapsed.TotalSeconds;
+            sw.Restart();
+            var coef = schedule.Coefficients(i, eta);
+            if (needsNoise && (kind == SamplerKind.Ddpm ? i != 0 : coef.Sigma != 0)) noise.Fill(z!, 1 + step);
+            if (kind == SamplerKind.Ddim)
+                DiffusionStep.Ddim(dev, x.View, output.View, needsNoise ? z!.View : default, b, c, hw, outChannels, coef);
+            else
+                DiffusionStep.Ddpm(dev, x.View, output.View, z!.View, b, c, hw, outChannels, coef);
+            dev.Synchronize();
+            Timings.Add(new StepTiming(step, t, model, sw.Elapsed.TotalSeconds));
+            OnStep?.Invoke(step, k, total.Elapsed.TotalSeconds);
+        }
+    }
+}

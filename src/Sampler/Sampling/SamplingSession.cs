@@ -1,0 +1,95 @@
+// Runs a whole sampling job on one model: splits the classes into batches, draws the noise,
+// runs the sampler with a fresh cache policy per batch, and gathers samples and accounting.
+using System.Diagnostics;
+using BlockDance.Cache;
+using BlockDance.Kernels;
+using BlockDance.Transformer;
+
+namespace BlockDance.Sampler;
+
+public sealed record SamplingResult(
+    float[] Samples,               // (N, C, H, W) the final x_0 (first, guided half)
+    int[] Shape,
+    double WallSeconds,
+    double ModelSeconds,
+    double SamplerSeconds,
+    long BlocksComputed,
+    long BlocksTotal,              // without any cache
+    long FlopsComputed,
+    long FlopsUncached,
+    long CacheBytes,
+    string Policy,
+    List<List<int>> ReusedStepsPerBatch,
+    int ModelBatch)
+{
+    public long BlocksSkipped => BlocksTotal - BlocksComputed;
+    public double SkippedFraction => BlocksTotal == 0 ? 0 : BlocksSkipped / (double)BlocksTotal;
+    public long FlopsSaved => FlopsUncached - FlopsComputed;
+}
+
+public static class SamplingSession
+{
+    public static SamplingResult Run(DiT model, SamplingOptions o)
+    {
+        var cfg = model.Config;
+        var dev = model.Device;
+        int total = o.Classes.Count, batch = o.EffectiveBatch, s = cfg.InputSize, c = cfg.InChannels;
+        long perSample = (long)c * s * s;
+        var samples = new float[total * perSample];
+        var schedule = new Schedule(o.Steps, o.Spacing);
+        var sampler = new DiffusionSampler(schedule, o.Sampler, o.Eta);
+        if (o.InitialNoise != null && o.InitialNoise.Length != samples.Length)
+            throw new ArgumentException($"noise: expected {total}×{c}×{s}×{s} = {samples.Length} values, found {o.InitialNoise.Length}");
+
+        double modelSec = 0, samplerSec = 0;
+        long computed = 0, blocksTotal = 0, flopsComputed = 0, flopsUncached = 0, cacheBytes = 0;
+        string policyName = "";
+        var reused = new List<List<int>>();
+        int modelBatch = 0;
+        var wall = Stopwatch.StartNew();
+        var bar = o.Progress ? new ProgressBar(schedule.Steps * ((total + batch - 1) / batch)) : null;
+        int doneSteps = 0;
+        for (int first = 0; first < total; first += batch)
+        {
+            int b = Math.Min(batch, total - first);
+            var classes = o.Classes.Skip(first).Take(b).ToArray();
+            using var policy = o.Policy();
+            using var den = new DiTDenoiser(model, classes, o.Cfg, o.CfgChannels, policy, schedule.Steps);
+            using var x = Tensor.Allocate(dev, "x", b, c, s, s);
+            INoiseSource noise = o.StepNoise != null ? new GivenNoise(o.StepNoise, first, b) : new SeededNoise(o.Seed, first);
+            if (o.InitialNoise != null) x.CopyFromHost(o.InitialNoise[(int)(first * perSample)..(int)((first + b) * perSample)]);
+            else new SeededNoise(o.Seed, first).Fill(x, 0);
+            model.ResetCounters();
+            int stepsBefore = doneSteps;
+            sampler.OnStep = (step, k, sec) => bar?.Update(stepsBefore + step + 1);
+            sampler.Run(den, x, noise, cfg.OutChannels);
+            doneSteps += schedule.Steps;
+            modelSec += sampler.Timings.Sum(t => t.ModelSeconds);
+            samplerSec += sampler.Timings.Sum(t => t.SamplerSeconds);
+            computed += model.BlocksComputed;
+            modelBatch = den.ModelBatch;
+            blocksTotal += (long)schedule.Steps * cfg.Depth;
+            flopsComputed += model.BlocksComputed * model.BlockFlops(den.ModelBatch)
+                             + schedule.Steps * (model.EmbedFlops(den.ModelBatch) + model.FinalFlops(den.ModelBatch));
+            flopsUncached += schedule.Steps * model.ForwardFlops(den.ModelBatch);
+            cacheBytes = Math.Max(cacheBytes, policy.MemoryBytes);
+            policyName = policy.Describe();
+            reused.Add(policy.ReusedSteps.ToList());
+            x.ToHost().CopyTo(samples, first * perSample);
+        }
+        bar?.Finish();
+        return new SamplingResult(samples, [total, c, s, s], wall.Elapsed.TotalSeconds, modelSec, samplerSec,
+            computed, blocksTotal, flopsComputed, flopsUncached, cacheBytes, policyName, reused, modelBatch);
+    }
+
+    /// <summary>Per-step noise given by the caller (reference trajectories), sliced to the batch.</summary>
+    sealed class GivenNoise(Func<int, float[]> stepNoise, int first, int count) : INoiseSource
+    {
+        public void Fill(Tensor z, int stream)
+        {
+            var all = stepNoise(stream - 1);
+            long per = z.Length / count;
+            z.CopyFromHost(all[(int)(first * per)..(int)((first + count) * per)]);
+        }
+    }
+}
