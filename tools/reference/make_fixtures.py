@@ -24,6 +24,8 @@ from collections import OrderedDict
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # vae_reference, diffusers_layout
 import torch.nn.functional as F
 
 torch.set_num_threads(1)
@@ -693,9 +695,86 @@ def fixture_traj():
     return [path]
 
 
-# Register new fixtures here (e.g. a VAE decoder fixture). Order matters only for traj, which
-# reads dit_p2's weights file.
-FIXTURES = [fixture_dit_p2, fixture_dit_p4, fixture_traj]
+# --------------------------------------------------------------------------------------------
+# VAE decoder (shared/spec/vae.md) and the diffusers layout of dit_p2 (shared/spec/dit.md)
+# --------------------------------------------------------------------------------------------
+
+VAE_GROUPS = 4            # the tiny decoder's channels (4, 8, 16) are too few for the real 32 groups
+VAE_BLOCK_OUT = (4, 8, 16, 16)
+
+
+def fixture_vae():
+    """A tiny AutoencoderKL decoder with the real structure (4 up blocks of 3 resnets, conv_shortcut
+    where the channel count changes, mid-block attention, upsamplers on all but the last block), so
+    the latent 4x4x4 decodes to 3x32x32, with random weights and diffusers key names."""
+    from vae_reference import VaeDecoder, tiny_vae_weights, SCALING_FACTOR, GN_EPS
+
+    gen = make_gen(400)
+    sd = tiny_vae_weights(gen, VAE_BLOCK_OUT)
+    wpath = os.path.join(OUT_DIR, "vae_tiny.weights.safetensors")
+    meta = {"format": "diffusers AutoencoderKL", "norm_num_groups": str(VAE_GROUPS),
+            "block_out_channels": json.dumps(list(VAE_BLOCK_OUT)), "layers_per_block": "2",
+            "scaling_factor": repr(SCALING_FACTOR)}
+    save_safetensors(wpath, sd, meta)
+    sd, meta2 = load_safetensors(wpath)
+    assert meta2 == meta
+    latent = torch.randn(2, 4, 4, 4, generator=gen)
+    with torch.no_grad():
+        res = VaeDecoder(sd, VAE_GROUPS).forward_all(latent)
+        r64 = VaeDecoder(OrderedDict((k, v.double()) for k, v in sd.items()), VAE_GROUPS).forward_all(latent.double())
+    ref = OrderedDict([("latent", latent), ("mid", res["mid"]), ("raw", res["raw"]), ("image", res["image"])])
+    for k, v in ref.items():
+        assert torch.isfinite(v).all(), "vae: non-finite %s" % k
+    assert ref["image"].shape == (2, 3, 32, 32)
+    err = {k: float((res[k].double() - r64[k]).abs().max()) for k in ("mid", "raw", "image")}
+    raw = res["raw"]
+    clamped = float(((raw < -1) | (raw > 1)).float().mean())
+    assert 0.02 < clamped < 0.5, clamped  # the clamp is exercised, most pixels are not clamped
+    assert err["image"] < 1e-3, err
+    print("[vae] block_out %s, %d groups, latent %s -> image %s | |mid| rms %.2f, raw std %.2f, %.0f%% clamped "
+          "| f32 vs f64 max abs err: mid %.1e, raw %.1e, image %.1e (of 255)"
+          % (list(VAE_BLOCK_OUT), VAE_GROUPS, list(latent.shape), list(res["image"].shape),
+             float(res["mid"].pow(2).mean().sqrt()), float(raw.std()), 100 * clamped, err["mid"], err["raw"], err["image"]))
+    rpath = os.path.join(OUT_DIR, "vae_tiny.ref.safetensors")
+    save_safetensors(rpath, ref, {
+        "weights": "vae_tiny.weights.safetensors",
+        "norm_num_groups": str(VAE_GROUPS),
+        "gn_eps": repr(GN_EPS),
+        "latent": "sampler output; the decoder divides it by %r first" % SCALING_FACTOR,
+        "mid": "output of decoder.mid_block (resnet, attention, resnet)",
+        "raw": "decoder.conv_out output (approximately [-1, 1])",
+        "image": "clamp((raw + 1) / 2, 0, 1) * 255, float",
+        "dtype": "float32 PyTorch %s results" % torch.__version__,
+    })
+    return [wpath, rpath]
+
+
+def fixture_diffusers():
+    """dit_p2's weights in the diffusers layout (folder with transformer/), for the layout test:
+    both files must give bit-identical outputs through the C# DiT."""
+    from diffusers_layout import official_to_diffusers, diffusers_config
+
+    sd, meta = load_safetensors(os.path.join(OUT_DIR, "dit_p2.weights.safetensors"))
+    cfg = DIT_CONFIGS["dit_p2"]
+    folder = os.path.join(OUT_DIR, "dit_p2_diffusers", "transformer")
+    wpath = os.path.join(folder, "diffusion_pytorch_model.safetensors")
+    dsd = official_to_diffusers(sd)
+    save_safetensors(wpath, dsd, {"format": "pt"})
+    conf = diffusers_config(sd, int(meta["num_heads"]), cfg["num_classes"], cfg["input_size"])
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        json.dump(conf, f, indent=2)
+        f.write("\n")
+    # self-check: the split is a pure relabelling (qkv = cat(to_q, to_k, to_v))
+    q = torch.cat([dsd["transformer_blocks.1.attn1.to_%s.weight" % n] for n in "qkv"], 0)
+    assert torch.equal(q, sd["blocks.1.attn.qkv.weight"])
+    print("[diffusers] %d official tensors -> %d diffusers tensors (pos_embed dropped, embedders copied into %d blocks)"
+          % (len(sd), len(dsd), conf["num_layers"]))
+    return [wpath]
+
+
+# Register new fixtures here. Order matters only for traj and diffusers, which read dit_p2's weights
+# file. New fixtures go at the end so the existing files keep their bytes.
+FIXTURES = [fixture_dit_p2, fixture_dit_p4, fixture_traj, fixture_vae, fixture_diffusers]
 
 
 def summarize(paths):
@@ -713,7 +792,8 @@ def summarize(paths):
         for k, v in tensors.items():
             print("    %-45s %s" % (k, list(v.shape)))
     print("\ntotal %d bytes (%.2f MB)" % (total, total / 1e6))
-    assert total < 5 * 1000 * 1000, "fixtures exceed 5 MB"
+    # 5 MB for the DiT fixtures, plus room for the tiny VAE and dit_p2 repeated in the diffusers layout
+    assert total < 6 * 1000 * 1000, "fixtures exceed 6 MB"
 
 
 def main():
