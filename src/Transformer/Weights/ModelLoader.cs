@@ -1,10 +1,11 @@
 // Opens a DiT checkpoint and works out its configuration from tensor shapes.
 //   a .safetensors file in the official naming (converted release, or the project's own training)
-//   (issue 6 adds: a diffusers folder with transformer/ and vae/)
+//   a diffusers folder with transformer/ (and vae/), or the transformer/ folder itself (DiffusersSource)
 // The head count is the one thing shapes cannot tell: __metadata__ "num_heads", else the preset
 // with the same depth and width (S/B/L/XL), else the caller's explicit --heads.
 using BlockDance.Kernels;
 using BlockDance.Transformer.IO;
+using BlockDance.Transformer.Vae;
 
 namespace BlockDance.Transformer;
 
@@ -14,7 +15,11 @@ public static class ModelLoader
     public static IWeightSource OpenSource(string path)
     {
         if (Directory.Exists(path))
-            throw new ModelException($"{path}: is a folder; expected a .safetensors file with official DiT keys");
+        {
+            if (DiffusersSource.IsDiffusersFolder(path)) return new DiffusersSource(path);
+            throw new ModelException($"{path}: is a folder without transformer/; expected a .safetensors file with official DiT keys " +
+                                     "or a diffusers model folder (transformer/diffusion_pytorch_model.safetensors + config.json)");
+        }
         if (!File.Exists(path))
             throw new ModelException($"{path}: model file not found");
         return new OfficialSafeTensorsSource(SafeTensorsFile.Open(path));
@@ -44,6 +49,7 @@ public static class ModelLoader
             if (grid * grid != pe[1]) throw new ModelException($"{src.Origin}: pos_embed has {pe[1]} tokens, not a square grid");
             input = grid * p;
         }
+        else if (src.Metadata.TryGetValue("sample_size", out var ss) && int.TryParse(ss, out var sampleSize)) input = sampleSize; // diffusers config.json
         else throw new ModelException($"{src.Origin}: no pos_embed and no sample size: cannot tell the input size");
 
         int heads;
@@ -60,6 +66,27 @@ public static class ModelLoader
         var cfg = new DiTConfig(depth, d, heads, p, cin, cout, input, (int)table[0] - 1);
         cfg.Validate();
         return cfg;
+    }
+
+    /// <summary>
+    /// The VAE decoder file to use with the model at `modelPath`: `vaeOverride` (a file, a vae/ folder or a model
+    /// folder holding vae/) when given — a ModelException if nothing is there — else the vae/ folder of a diffusers
+    /// model folder, or a vae/ folder next to a model file. Null when there is none (latent output only).
+    /// </summary>
+    public static string? FindVae(string modelPath, string? vaeOverride)
+    {
+        if (vaeOverride != null) return VaeWeights.ResolveFile(vaeOverride);
+        var full = Path.GetFullPath(modelPath);
+        var candidates = new List<string>();
+        if (Directory.Exists(full))
+        {
+            candidates.Add(Path.Combine(full, "vae"));
+            if (Path.GetDirectoryName(full) is string parent) candidates.Add(Path.Combine(parent, "vae")); // --model …/transformer
+        }
+        else if (Path.GetDirectoryName(full) is string dir) candidates.Add(Path.Combine(dir, "vae"));
+        foreach (var c in candidates)
+            if (File.Exists(Path.Combine(c, VaeWeights.FileName))) return Path.Combine(c, VaeWeights.FileName);
+        return null;
     }
 
     public static DiT Load(ComputeDevice dev, string path, int? heads = null)
