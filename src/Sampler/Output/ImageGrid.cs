@@ -1,7 +1,7 @@
-// Samples → a PNG grid (BigGustave writes the PNG). Pixel-space models with 1 (gray) or 3 (RGB)
+// Samples → a PNG grid (StbImageWriteSharp, the C# port of stb_image_write, encodes the PNG). Pixel-space models with 1 (gray) or 3 (RGB)
 // channels; values in [−1, 1] map to [0, 255]. Small images are enlarged by an integer factor
 // (nearest neighbour) so a 14×14 digit is visible; the factor is printed.
-using BigGustave;
+using StbImageWriteSharp;
 
 namespace BlockDance.Sampler;
 
@@ -17,9 +17,8 @@ public static class ImageGrid
         int rows = (n + columns - 1) / columns, gap = 2;
         int cw = w * scale, ch = h * scale;
         int width = columns * cw + (columns + 1) * gap, height = rows * ch + (rows + 1) * gap;
-        var png = PngBuilder.Create(width, height, false);
-        for (int yy = 0; yy < height; yy++)
-            for (int xx = 0; xx < width; xx++) png.SetPixel(255, 255, 255, xx, yy);
+        var rgb = new byte[width * height * 3];
+        Array.Fill(rgb, (byte)255);
         for (int i = 0; i < n; i++)
         {
             int ox = gap + (i % columns) * (cw + gap), oy = gap + (i / columns) * (ch + gap);
@@ -29,10 +28,11 @@ public static class ImageGrid
                     int sy = y / scale, sx = x / scale;
                     byte V(int ch_) => ToByte(images[((long)(i * c + ch_) * h + sy) * w + sx], lo, hi);
                     byte r = V(0), g = c == 3 ? V(1) : r, b = c == 3 ? V(2) : r;
-                    png.SetPixel(r, g, b, ox + x, oy + y);
+                    int o = ((oy + y) * width + ox + x) * 3;
+                    rgb[o] = r; rgb[o + 1] = g; rgb[o + 2] = b;
                 }
         }
-        AtomicFile.Write(path, s => png.Save(s));
+        AtomicFile.Write(path, s => new ImageWriter().WritePng(rgb, width, height, ColorComponents.RedGreenBlue, s));
     }
 
     public static byte ToByte(float v, float lo, float hi) =>

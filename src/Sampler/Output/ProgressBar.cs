@@ -8,13 +8,24 @@ public sealed class ProgressBar(int total)
     readonly Stopwatch sw = Stopwatch.StartNew();
     const int Width = 30;
 
+    int lastPercent = -1;
+
     public void Update(int done)
     {
+        // On a terminal redraw every step; in a log (stderr redirected) one line per 10%.
+        int percent = (int)(100L * done / Math.Max(1, total));
+        if (Console.IsErrorRedirected && percent / 10 == lastPercent / 10 && done != total) return;
+        lastPercent = percent;
         double sec = sw.Elapsed.TotalSeconds, rate = done / Math.Max(sec, 1e-9);
         double eta = (total - done) / Math.Max(rate, 1e-9);
         int fill = (int)((long)Width * done / Math.Max(1, total));
-        Console.Error.Write($"\r[{new string('#', fill)}{new string('.', Width - fill)}] step {done}/{total}  {rate:F2} it/s  ETA {eta:F0}s   ");
+        var line = $"[{new string('#', fill)}{new string('.', Width - fill)}] step {done}/{total}  {rate:F2} it/s  ETA {eta:F0}s";
+        if (Console.IsErrorRedirected) Console.Error.WriteLine(line);
+        else Console.Error.Write($"\r{line}   ");
     }
 
-    public void Finish() => Console.Error.WriteLine();
+    public void Finish()
+    {
+        if (!Console.IsErrorRedirected) Console.Error.WriteLine();
+    }
 }

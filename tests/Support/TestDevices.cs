@@ -1,0 +1,31 @@
+// One ComputeDevice per backend for the whole test run (kernels compile once).
+// "cpu" always runs; "cuda" runs where a GPU exists and is skipped visibly otherwise.
+using BlockDance.Kernels;
+using Xunit;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace BlockDance.Tests;
+
+public static class TestDevices
+{
+    static readonly Dictionary<string, ComputeDevice?> devices = new();
+    static readonly object gate = new();
+
+    public static IEnumerable<object[]> Kinds => [["cpu"], ["cuda"]];
+
+    public static ComputeDevice Get(string kind)
+    {
+        lock (gate)
+        {
+            if (!devices.TryGetValue(kind, out var dev))
+            {
+                try { dev = ComputeDevice.Create(ComputeDevice.ParseKind(kind)); }
+                catch (DeviceException) { dev = null; }
+                devices[kind] = dev;
+            }
+            Skip.If(dev is null, $"no {kind.ToUpperInvariant()} device on this machine");
+            return dev!;
+        }
+    }
+}
