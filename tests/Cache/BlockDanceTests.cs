@@ -132,3 +132,37 @@ public class BlockDanceTests(ITestOutputHelper output)
         Assert.NotEqual(File.ReadAllBytes(none), File.ReadAllBytes(n2));
     }
 }
+
+public class PerSampleRefreshTests
+{
+    [Fact]
+    public void MixedBatch_EachSampleGetsItsOwnDecision()
+    {
+        var dev = TestDevices.Get("cpu");
+        using var model = FixtureChecks.LoadModel(dev, CliRunner.Fixtures, "dit_p4");
+        var cfg = model.Config;
+        int n = 3, s = cfg.InputSize;
+        using var x = Tensor.FromHost(dev, "x", GaussianNoise.Reference(2, 0, n * cfg.InChannels * s * s), n, cfg.InChannels, s, s);
+        using var feature = Tensor.Allocate(dev, "f", n, cfg.Tokens, cfg.Hidden);
+        using var full = Tensor.Allocate(dev, "full", n, cfg.OutChannels, s, s);
+        using var reuse = Tensor.Allocate(dev, "reuse", n, cfg.OutChannels, s, s);
+        using var mixed = Tensor.Allocate(dev, "mixed", n, cfg.OutChannels, s, s);
+        int[] y = [0, 2, 4];
+        model.Forward(x, [800, 800, 800], y, full, new BlockPlan(StoreAfter: 0, StoreInto: feature));   // cache step
+        float[] t = [600, 600, 600];
+        var stored = feature.ToHost();
+        model.Forward(x, t, y, reuse, new BlockPlan(Start: 1, StartFeature: feature));                  // all reuse
+        model.Forward(x, t, y, full);                                                                   // all full
+        model.ResetCounters();
+        model.Forward(x, t, y, mixed, new BlockPlan(Start: 1, StartFeature: feature, RefreshSamples: [2, 0]));
+        Assert.Equal(2 * 1 + 3 * 1, model.SampleBlocksComputed);   // block 0 for 2 samples, block 1 for 3
+
+        int per = cfg.OutChannels * s * s;
+        var m = mixed.ToHost(); var f = full.ToHost(); var r = reuse.ToHost();
+        Assert.Equal(f[..per], m[..per]);                            // sample 0 refreshed = full step
+        Assert.Equal(r[per..(2 * per)], m[per..(2 * per)]);          // sample 1 reused
+        Assert.Equal(f[(2 * per)..], m[(2 * per)..]);                // sample 2 refreshed
+        var fh = feature.ToHost(); int row = cfg.Tokens * cfg.Hidden;
+        Assert.Equal(stored[row..(2 * row)], fh[row..(2 * row)]);    // the reused row is untouched
+    }
+}

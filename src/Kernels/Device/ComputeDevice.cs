@@ -35,9 +35,11 @@ public sealed class ComputeDevice : IDisposable
     public int LaunchWidth(long work)
     {
         long cap = IsCuda ? (long)Accelerator.NumMultiprocessors * Accelerator.MaxNumThreadsPerMultiprocessor
-                          : 4L * Environment.ProcessorCount;
+                          : CpuWidth;
         return (int)Math.Max(1, Math.Min(work, cap));
     }
+
+    static readonly int CpuWidth = int.TryParse(Environment.GetEnvironmentVariable("BLOCKDANCE_CPU_WIDTH"), out var w) ? w : 4 * Environment.ProcessorCount;
 
     ComputeDevice(Context ctx, Accelerator acc)
     {
@@ -53,7 +55,8 @@ public sealed class ComputeDevice : IDisposable
             b.Optimize(OptimizationLevel.O1).EnableAlgorithms();
             if (kind != DeviceKind.Cpu) b.Cuda();
             // Each simulated thread is an OS thread; 32-wide warps so warp-level code behaves as on CUDA.
-            b.CPU(new CPUDevice(32, 1, Math.Max(1, Environment.ProcessorCount)));
+            var spec = (Environment.GetEnvironmentVariable("BLOCKDANCE_CPU_DEVICE") ?? "32,1").Split(',').Select(int.Parse).ToArray();
+            b.CPU(new CPUDevice(spec[0], spec[1], Math.Max(1, Environment.ProcessorCount)));
         });
         try
         {

@@ -1,5 +1,8 @@
 // Compiles each kernel once per accelerator and counts launches per kernel name.
 // The launch counts are what the cache tests use to prove that skipped blocks are never launched.
+// With Profiling on (benchmarks only), every launch synchronizes first, so the time between two
+// launches is the previous kernel's run time; per-kernel totals accumulate in KernelSeconds.
+using System.Diagnostics;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
@@ -21,8 +24,29 @@ public sealed class KernelCache(Accelerator accelerator)
         }
         launches[name] = launches.GetValueOrDefault(name) + 1;
         TotalLaunches++;
+        if (Profiling) Mark(name);
         return (T)d;
     }
+
+    // ------------------------------------------------------------ profiling (synchronizing; benchmarks only)
+    readonly Dictionary<string, double> seconds = new();
+    readonly Stopwatch clock = new();
+    string? running;
+
+    public bool Profiling { get; set; }
+    public IReadOnlyDictionary<string, double> KernelSeconds => seconds;
+
+    void Mark(string? next)
+    {
+        accelerator.Synchronize();
+        if (running != null) seconds[running] = seconds.GetValueOrDefault(running) + clock.Elapsed.TotalSeconds;
+        running = next;
+        clock.Restart();
+    }
+
+    /// <summary>Attributes the last launched kernel's time (call after the measured region).</summary>
+    public void EndProfile() => Mark(null);
+    public void ResetProfile() { seconds.Clear(); running = null; }
 
     public long TotalLaunches { get; private set; }
     public long LaunchesOf(string name) => launches.GetValueOrDefault(name);

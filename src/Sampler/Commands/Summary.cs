@@ -8,7 +8,7 @@ namespace BlockDance.Sampler.Commands;
 public sealed record Summary(
     string Device, string Model, string Config, string Sampler, int Steps, float Cfg, int Samples, int ModelBatch,
     double WallSeconds, double SecondsPerStep, double ModelSeconds, double SamplerSeconds, double OtherSeconds,
-    string Cache, long BlocksComputed, long BlocksSkipped, long BlocksWithoutCache, double SkippedFraction,
+    string Cache, double BlocksComputed, double BlocksSkipped, long BlocksWithoutCache, double SkippedFraction,
     double GflopsComputed, double GflopsSaved, double CacheMiB, List<List<int>> ReusedSteps, double DeviceMiB)
 {
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
@@ -30,7 +30,7 @@ public sealed record Summary(
         Console.WriteLine($"model    {Config}");
         Console.WriteLine($"sampler  {Sampler}, {Steps} steps, cfg {Cfg}, {Samples} samples (model batch {ModelBatch})");
         Console.WriteLine($"time     {WallSeconds:F2} s wall, {SecondsPerStep * 1000:F1} ms/step; model {ModelSeconds:F2} s, sampler {SamplerSeconds:F3} s, other {OtherSeconds:F2} s");
-        Console.WriteLine($"cache    {Cache}: {BlocksComputed} blocks computed, {BlocksSkipped} skipped of {BlocksWithoutCache} ({SkippedFraction:P1}); " +
+        Console.WriteLine($"cache    {Cache}: {BlocksComputed:0.##} blocks computed, {BlocksSkipped:0.##} skipped of {BlocksWithoutCache} per sample ({SkippedFraction:P1}); " +
                           $"{GflopsComputed:F2} GFLOP computed, {GflopsSaved:F2} GFLOP saved; cache buffer {CacheMiB:F2} MiB");
         if (BlocksSkipped > 0) Console.WriteLine($"reused   steps {string.Join(",", ReusedSteps[0])}");
         Console.WriteLine($"memory   {DeviceMiB:F1} MiB device buffers");

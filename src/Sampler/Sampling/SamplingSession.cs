@@ -13,8 +13,8 @@ public sealed record SamplingResult(
     double WallSeconds,
     double ModelSeconds,
     double SamplerSeconds,
-    long BlocksComputed,
-    long BlocksTotal,              // without any cache
+    double BlocksComputed,         // block evaluations per sample (fractional with per-sample decisions)
+    long BlocksTotal,              // without any cache, per sample
     long FlopsComputed,
     long FlopsUncached,
     long CacheBytes,
@@ -22,7 +22,7 @@ public sealed record SamplingResult(
     List<List<int>> ReusedStepsPerBatch,
     int ModelBatch)
 {
-    public long BlocksSkipped => BlocksTotal - BlocksComputed;
+    public double BlocksSkipped => BlocksTotal - BlocksComputed;
     public double SkippedFraction => BlocksTotal == 0 ? 0 : BlocksSkipped / (double)BlocksTotal;
     public long FlopsSaved => FlopsUncached - FlopsComputed;
 }
@@ -42,7 +42,8 @@ public static class SamplingSession
             throw new ArgumentException($"noise: expected {total}×{c}×{s}×{s} = {samples.Length} values, found {o.InitialNoise.Length}");
 
         double modelSec = 0, samplerSec = 0;
-        long computed = 0, blocksTotal = 0, flopsComputed = 0, flopsUncached = 0, cacheBytes = 0;
+        double computed = 0;
+        long blocksTotal = 0, flopsComputed = 0, flopsUncached = 0, cacheBytes = 0;
         string policyName = "";
         var reused = new List<List<int>>();
         int modelBatch = 0;
@@ -66,10 +67,11 @@ public static class SamplingSession
             doneSteps += schedule.Steps;
             modelSec += sampler.Timings.Sum(t => t.ModelSeconds);
             samplerSec += sampler.Timings.Sum(t => t.SamplerSeconds);
-            computed += model.BlocksComputed;
+            // per-sample block evaluations, weighted by the batch's share of all samples
+            computed += model.SampleBlocksComputed / (double)den.ModelBatch * b / total;
             modelBatch = den.ModelBatch;
-            blocksTotal += (long)schedule.Steps * cfg.Depth;
-            flopsComputed += model.BlocksComputed * model.BlockFlops(den.ModelBatch)
+            blocksTotal = (long)schedule.Steps * cfg.Depth;
+            flopsComputed += model.SampleBlocksComputed * model.BlockFlops(1)
                              + schedule.Steps * (model.EmbedFlops(den.ModelBatch) + model.FinalFlops(den.ModelBatch));
             flopsUncached += schedule.Steps * model.ForwardFlops(den.ModelBatch);
             cacheBytes = Math.Max(cacheBytes, policy.MemoryBytes);

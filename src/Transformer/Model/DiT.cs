@@ -19,7 +19,11 @@ namespace BlockDance.Transformer;
 /// <param name="StartFeature">Input of block Start when Start &gt; 0: the stored output of block Start−1.</param>
 /// <param name="StoreAfter">Block whose output goes into StoreInto (−1: none).</param>
 /// <param name="StoreInto">The cache buffer, (N, T, D).</param>
-public readonly record struct BlockPlan(int Start = 0, Tensor? StartFeature = null, int StoreAfter = -1, Tensor? StoreInto = null)
+/// <param name="RefreshSamples">Per-sample decisions (BlockDance-Ada): with Start &gt; 0, these samples of the
+/// model batch first run blocks 0..Start−1 as a compact sub-batch and their rows of StartFeature are
+/// overwritten with the fresh output (their cache step); the other samples reuse their stored rows.</param>
+public readonly record struct BlockPlan(int Start = 0, Tensor? StartFeature = null, int StoreAfter = -1, Tensor? StoreInto = null,
+    int[]? RefreshSamples = null)
 {
     public static BlockPlan Full => new();
 }
@@ -36,8 +40,9 @@ public sealed class DiT : IDisposable
     /// <summary>Called after each block with (block index, its output); used by the STSS analysis.</summary>
     public Action<int, Tensor>? OnBlockOutput { get; set; }
 
-    /// <summary>Block evaluations performed since the last reset (cache accounting).</summary>
-    public long BlocksComputed { get; private set; }
+    /// <summary>Block evaluations since the last reset, counted per sample (a block run on a batch of n
+    /// adds n), so per-sample cache decisions are accounted exactly.</summary>
+    public long SampleBlocksComputed { get; private set; }
 
     public DiT(ComputeDevice dev, IWeightSource src, DiTConfig cfg)
     {
@@ -104,15 +109,16 @@ public sealed class DiT : IDisposable
         Activations.SiluRun(Device, w.C.View, w.SiluC.View);                                      // (N, D)
 
         // x = x_embedder(x) + pos_embed, unless the plan starts from a stored feature       (N, T, D)
-        Tensor cur;
-        if (plan.Start == 0)
+        Tensor cur = w.X0;
+        bool refresh = plan.RefreshSamples is { Length: > 0 } && plan.Start > 0;
+        if (plan.Start == 0 || refresh)
         {
             Check.Size("dit input", x.Length, (long)n * cfg.InChannels * cfg.InputSize * cfg.InputSize);
             PatchEmbed.Run(Device, x.View, xEmbedW.View, xEmbedB.View, posEmbed.View, w.X0.View,
                 n, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.Patch, d);
             cur = w.X0;
         }
-        else
+        if (plan.Start > 0)
         {
             if (plan.StartFeature is null || plan.Start > cfg.Depth)
                 throw new ArgumentException($"block plan starts at block {plan.Start} without a stored feature");
@@ -120,13 +126,14 @@ public sealed class DiT : IDisposable
             cur = plan.StartFeature;
         }
         if (plan.StoreInto != null) CheckFeature(plan.StoreInto, n, "cache buffer");
+        if (refresh) RefreshRows(plan, n);
 
         for (int i = plan.Start; i < cfg.Depth; i++)
         {
             var next = i == plan.StoreAfter && plan.StoreInto != null ? plan.StoreInto
                      : ReferenceEquals(cur, w.X0) ? w.X1 : w.X0;
-            Blocks[i].Forward(cur, next, w, n);                                                   // (N, T, D)
-            BlocksComputed++;
+            Blocks[i].Forward(cur, next, w, n, w.SiluC);                                          // (N, T, D)
+            SampleBlocksComputed += n;
             OnBlockOutput?.Invoke(i, next);
             cur = next;
         }
@@ -138,6 +145,33 @@ public sealed class DiT : IDisposable
         Unpatchify.Run(Device, w.FinalTokens.View, output.View, n, cfg.OutChannels, cfg.InputSize, cfg.InputSize, cfg.Patch);
     }
 
+    /// <summary>
+    /// Per-sample cache step inside a reuse step: the samples in plan.RefreshSamples run blocks
+    /// 0..Start−1 as a compact sub-batch (gathered from the patch embedding in X0, conditioned on their
+    /// own rows of SiLU(c)), and the result is scattered into their rows of the stored feature.
+    /// Cost is proportional to the number of refreshed samples, not the batch.
+    /// </summary>
+    void RefreshRows(BlockPlan plan, int n)
+    {
+        var w = ws!;
+        var rows = plan.RefreshSamples!;
+        int m = rows.Length, d = Config.Hidden, rowLen = Config.Tokens * d;
+        foreach (var r in rows)
+            if (r < 0 || r >= n) throw new ArgumentException($"refresh sample {r} is outside the batch of {n}");
+        w.Rows.View.SubView(0, m).CopyFromCPU(rows);
+        GatherRows.Gather(Device, w.X0.View, w.Rows.View, w.X1.View, m, rowLen);                 // (m, T, D)
+        GatherRows.Gather(Device, w.SiluC.View, w.Rows.View, w.SiluCSub.View, m, d);            // (m, D)
+        Tensor cur = w.X1;
+        for (int i = 0; i < plan.Start; i++)
+        {
+            var next = ReferenceEquals(cur, w.X1) ? w.X0 : w.X1;
+            Blocks[i].Forward(cur, next, w, m, w.SiluCSub);                                       // (m, T, D)
+            SampleBlocksComputed += m;
+            cur = next;
+        }
+        GatherRows.Scatter(Device, cur.View, w.Rows.View, plan.StartFeature!.View, m, rowLen);    // rows of (N, T, D)
+    }
+
     void CheckFeature(Tensor f, int n, string what)
     {
         var expected = new[] { n, Config.Tokens, Config.Hidden };
@@ -145,7 +179,7 @@ public sealed class DiT : IDisposable
             throw new ArgumentException($"{what} has shape {f.ShapeString()}, expected {Tensor.ShapeString(expected)} for batch {n}");
     }
 
-    public void ResetCounters() => BlocksComputed = 0;
+    public void ResetCounters() => SampleBlocksComputed = 0;
 
     // ------------------------------------------------------------ FLOP accounting (per forward of n samples)
     public long BlockFlops(int n) => Blocks[0].Flops(n);

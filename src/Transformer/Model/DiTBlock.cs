@@ -40,14 +40,14 @@ public sealed class DiTBlock(int index, DiTConfig cfg, Linear qkv, Linear proj, 
             Linear.Load(dev, src, $"{k}.adaLN_modulation.1", 6 * d, d));
     }
 
-    /// <summary>output (N, T, D) = block(input (N, T, D)), conditioned on ws.SiluC (N, D).</summary>
-    public void Forward(Tensor input, Tensor output, Workspace ws, int n)
+    /// <summary>output (N, T, D) = block(input (N, T, D)), conditioned on siluC (N, D) = SiLU(c).</summary>
+    public void Forward(Tensor input, Tensor output, Workspace ws, int n, Tensor siluC)
     {
         var dev = ws.Device;
         int d = cfg.Hidden, t = cfg.Tokens, rows = n * t, modStride = 6 * d;
         float scale = 1f / MathF.Sqrt(cfg.HeadDim);
 
-        AdaLnModulation.Forward(ws.SiluC, ws.Mod, n);                                                // (N, 6D)
+        AdaLnModulation.Forward(siluC, ws.Mod, n);                                                   // (N, 6D)
 
         // x = x + gate_msa · Attn(modulate(LN(x), shift_msa, scale_msa))
         LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMsa, ScaleMsa); // (N, T, D)

@@ -20,10 +20,12 @@ public sealed class Workspace : IDisposable
     public Tensor TEmb;          // (N, D) t_embedder output
     public Tensor C;             // (N, D) condition c = t_emb + y_emb
     public Tensor SiluC;         // (N, D) SiLU(c), shared by every adaLN_modulation
+    public Tensor SiluCSub;      // (N, D) SiLU(c) of a sub-batch (per-sample cache refresh)
     public Tensor FinalTokens;   // (N, T, p²·C_out)
     public Tensor Timesteps;     // (N)
     public Tensor Freqs;         // (128) timestep frequencies
     public MemoryBuffer1D<int, ILGPU.Stride1D.Dense> Labels; // (N)
+    public MemoryBuffer1D<int, ILGPU.Stride1D.Dense> Rows;   // (N) sample indices of a sub-batch
 
     public Workspace(ComputeDevice dev, DiTConfig cfg, int batch)
     {
@@ -42,19 +44,22 @@ public sealed class Workspace : IDisposable
         TEmb = Tensor.Allocate(dev, "t_emb", n, d);
         C = Tensor.Allocate(dev, "c", n, d);
         SiluC = Tensor.Allocate(dev, "silu_c", n, d);
+        SiluCSub = Tensor.Allocate(dev, "silu_c_sub", n, d);
         FinalTokens = Tensor.Allocate(dev, "final_tokens", n, t, cfg.Patch * cfg.Patch * cfg.OutChannels);
         Timesteps = Tensor.Allocate(dev, "t", n);
         Freqs = Tensor.FromHost(dev, "t_freqs", TimestepEmbedding.Frequencies(), TimestepEmbedding.Dim / 2);
         Labels = dev.Accelerator.Allocate1D<int>(n);
+        Rows = dev.Accelerator.Allocate1D<int>(n);
     }
 
-    public long Bytes => new[] { X0, X1, Norm, Qkv, Attn, Hidden, Mod, TFreq, THidden, TEmb, C, SiluC, FinalTokens, Timesteps, Freqs }
-        .Sum(x => x.Bytes) + Labels.LengthInBytes;
+    public long Bytes => new[] { X0, X1, Norm, Qkv, Attn, Hidden, Mod, TFreq, THidden, TEmb, C, SiluC, SiluCSub, FinalTokens, Timesteps, Freqs }
+        .Sum(x => x.Bytes) + Labels.LengthInBytes + Rows.LengthInBytes;
 
     public void Dispose()
     {
-        foreach (var x in new[] { X0, X1, Norm, Qkv, Attn, Hidden, Mod, TFreq, THidden, TEmb, C, SiluC, FinalTokens, Timesteps, Freqs })
+        foreach (var x in new[] { X0, X1, Norm, Qkv, Attn, Hidden, Mod, TFreq, THidden, TEmb, C, SiluC, SiluCSub, FinalTokens, Timesteps, Freqs })
             x.Dispose();
         Labels.Dispose();
+        Rows.Dispose();
     }
 }
