@@ -17,11 +17,12 @@ public static class Program
 {
     public const string Usage = """
         usage: blockdance <command> [options]
-          sample    --model FILE --class 1,2 --steps 50 --sampler ddim|ddpm --cfg 4 --out x.png ...
+          sample    --model FILE|DIR [--vae DIR] --class 1,2 --steps 50 --sampler ddim|ddpm --cfg 4 --out x.png ...
           inspect   FILE
           selftest  [--device auto|cuda|cpu] [--fixtures DIR]
           analyze   --model FILE --out-csv stss.csv --out-png stss.png ...
           eval      [--cache none,blockdance2,...] [--quick]
+          bench     [--model FILE | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]
         run 'blockdance <command> --help' for the options of a command
         """;
 
@@ -40,6 +41,9 @@ public static class Program
                 "sample" => SampleCommand.Run(rest),
                 "inspect" => InspectCommand.Run(rest),
                 "selftest" => SelftestCommand.Run(rest),
+                "eval" => EvalCommand.Run(rest),
+                "analyze" => AnalyzeCommand.Run(rest),
+                "bench" => BenchCommand.Run(rest),
                 _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze or eval"),
             };
         }

@@ -172,3 +172,20 @@ public class SampleCommandTests(ITestOutputHelper output)
         Assert.Empty(Directory.GetFiles(dir));
     }
 }
+
+public class LatentSampleTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void LatentModel_WithVae_WritesDecodedPng()
+    {
+        var dir = CliRunner.TempDir();
+        var png = Path.Combine(dir, "x.png");
+        var (code, stdout, stderr) = CliRunner.Run("sample", "--model", CliRunner.Fixture("dit_p2.weights.safetensors"),
+            "--vae", CliRunner.Fixture("vae_tiny.weights.safetensors"), "--device", "cpu", "--steps", "2", "--class", "3,7", "--out", png);
+        output.WriteLine(stdout + stderr);
+        Assert.Equal(0, code);
+        Assert.Contains("decoded by the VAE", stdout);
+        Assert.Contains("64×64", stdout); // 8×8 latent, 3 upsamplers
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(png)[..4]);
+    }
+}

@@ -4,12 +4,13 @@ using BlockDance.Kernels;
 using BlockDance.Sampler.Cli;
 using BlockDance.Transformer;
 using BlockDance.Transformer.IO;
+using BlockDance.Transformer.Vae;
 
 namespace BlockDance.Sampler.Commands;
 
 public static class SampleCommand
 {
-    static readonly string[] Own = ["out", "report", "noise"];
+    static readonly string[] Own = ["out", "report", "noise", "vae"];
 
     public static int Run(string[] argv)
     {
@@ -29,9 +30,14 @@ public static class SampleCommand
         var cfg = ModelLoader.DetectConfig(weights, CommonOptions.Heads(a));
         var opts = CommonOptions.Sampling(a, cfg) with { Policy = CommonOptions.Cache(a, cfg), Progress = true };
         if (a.Get("noise") is string noisePath) opts = opts with { InitialNoise = ReadNoise(noisePath, opts.Classes.Count, cfg) };
-        if (ext == ".png" && cfg.InChannels is not (1 or 3))
-            throw new UsageException($"--out {outPath}: this is a {cfg.InChannels}-channel latent model and no VAE decoder is available yet; " +
-                                     "write the latents with --out FILE.safetensors");
+        // Latent models (4 channels, the released DiT-XL/2) need the VAE decoder for pixels.
+        bool latent = cfg.InChannels is not (1 or 3);
+        string? vaePath = latent ? ModelLoader.FindVae(modelPath, a.Get("vae")) : null;
+        if (!latent && a.Has("vae")) throw new UsageException($"--vae: this is a {cfg.InChannels}-channel pixel-space model; it needs no VAE");
+        if (ext == ".png" && latent && vaePath == null)
+            throw new UsageException($"--out {outPath}: this is a {cfg.InChannels}-channel latent model and no VAE decoder was found " +
+                                     "(expected --vae DIR|FILE, or a vae/ folder next to the model; see docs/real-weights.md); " +
+                                     "or write the latents with --out FILE.safetensors");
 
         using var dev = CommonOptions.Device(a);
         Console.WriteLine($"model: {modelPath}");
@@ -39,7 +45,13 @@ public static class SampleCommand
         using var model = new DiT(dev, weights, cfg);
         var result = SamplingSession.Run(model, opts);
 
-        if (ext == ".png")
+        if (ext == ".png" && latent)
+        {
+            var (pixels, shape, seconds) = Decode(dev, vaePath!, result.Samples, result.Shape);
+            ImageGrid.WritePng(outPath, pixels, shape, lo: 0f, hi: 255f, columns: Math.Min(shape[0], 4));
+            Console.WriteLine($"wrote {outPath}: {shape[0]} images {shape[2]}×{shape[3]} decoded by the VAE in {seconds:F2} s, classes {string.Join(",", opts.Classes)}");
+        }
+        else if (ext == ".png")
         {
             ImageGrid.WritePng(outPath, result.Samples, result.Shape);
             Console.WriteLine($"wrote {outPath}: {result.Shape[0]} samples, classes {string.Join(",", opts.Classes)}");
@@ -49,7 +61,8 @@ public static class SampleCommand
             SafeTensorsWriter.Write(outPath, [("sample", result.Shape.Select(x => (long)x).ToArray(), result.Samples)],
                 new Dictionary<string, string> { ["classes"] = string.Join(",", opts.Classes), ["seed"] = opts.Seed.ToString(),
                     ["sampler"] = opts.SamplerName, ["steps"] = opts.Steps.ToString(), ["cfg"] = opts.Cfg.ToString("R") });
-            Console.WriteLine($"wrote {outPath}: tensor 'sample' {Tensor.ShapeString(result.Shape)}");
+            Console.WriteLine($"wrote {outPath}: tensor 'sample' {Tensor.ShapeString(result.Shape)}" +
+                              (latent ? " (VAE latents, not pixels: decode with --vae and a .png output)" : ""));
         }
         var summary = Summary.Of(dev, modelPath, cfg, opts, result);
         summary.Print();
@@ -59,6 +72,26 @@ public static class SampleCommand
             Console.WriteLine($"report: {reportPath}");
         }
         return 0;
+    }
+
+    /// <summary>Latents (N, 4, h, w) → images (N, 3, 8h, 8w) in [0, 255], a few samples at a time to bound memory.</summary>
+    static (float[] pixels, int[] shape, double seconds) Decode(ComputeDevice dev, string vaePath, float[] latents, int[] shape)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        using var vae = VaeDecoder.Load(dev, vaePath);
+        Console.WriteLine($"vae: {vaePath}: {vae.Describe()}");
+        if (vae.LatentChannels != shape[1])
+            throw new ModelException($"{vaePath}: the VAE expects {vae.LatentChannels} latent channels, the model produces {shape[1]}");
+        int n = shape[0], chunk = Math.Min(n, 4), per = shape[1] * shape[2] * shape[3];
+        int f = vae.UpscaleFactor, outPer = vae.OutChannels * shape[2] * f * shape[3] * f;
+        var pixels = new float[(long)n * outPer];
+        for (int first = 0; first < n; first += chunk)
+        {
+            int b = Math.Min(chunk, n - first);
+            using var z = Tensor.FromHost(dev, "latent", latents[(first * per)..((first + b) * per)], b, shape[1], shape[2], shape[3]);
+            vae.Decode(z).ToHost().CopyTo(pixels, (long)first * outPer);
+        }
+        return (pixels, [n, vae.OutChannels, shape[2] * f, shape[3] * f], sw.Elapsed.TotalSeconds);
     }
 
     static float[] ReadNoise(string path, int n, DiTConfig cfg)

@@ -11,6 +11,7 @@ using BlockDance.Cache;
 using BlockDance.Kernels;
 using BlockDance.Transformer;
 using BlockDance.Transformer.IO;
+using BlockDance.Transformer.Vae;
 
 namespace BlockDance.Sampler.SelfTest;
 
@@ -46,7 +47,14 @@ public static class FixtureChecks
         foreach (var r in Model(dev, dir, "dit_p2")) yield return r;
         foreach (var r in Model(dev, dir, "dit_p4")) yield return r;
         foreach (var r in Trajectories(dev, dir)) yield return r;
+        var (vaeErr, _) = VaeFixtureCheck.Compare(dev, dir);
+        yield return new CheckResult("vae decoder image [0,255]", vaeErr, VaeImageTolerance);
+        var (layoutErr, _) = LayoutFixtureCheck.Compare(dev, dir);
+        yield return new CheckResult("diffusers layout = official (dit_p2)", layoutErr, 0);
     }
+
+    /// <summary>The VAE's output is on the [0, 255] scale after ~30 convolutions: 1e-2 there is 4e-5 of the range.</summary>
+    public const double VaeImageTolerance = 1e-2;
 
     static double MaxErr(float[] expected, float[] got)
     {
