@@ -7,6 +7,7 @@
 //   Silu          y = SiLU(acc + b)                               (t_embedder.mlp.0)
 //   GatedResidual y = res + gate[sample, n] · (acc + b)           (attn.proj, mlp.fc2)
 //                 sample = row / rowsPerSample, gate read at gate[sample·gateStride + gateOffset + n]
+//   Relu          y = max(0, acc + b)                             (the eval digit classifier's MLP)
 //
 // Versions
 //   v1 (this file): grid-stride over 4×4 output tiles, each work item keeps its 16 accumulators in
@@ -18,7 +19,7 @@ using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public enum Epilogue { None = 0, Gelu = 1, Silu = 2, GatedResidual = 3 }
+public enum Epilogue { None = 0, Gelu = 1, Silu = 2, GatedResidual = 3, Relu = 4 }
 
 /// <summary>Where the gate of a GatedResidual epilogue lives (a slice of the adaLN output).</summary>
 public readonly record struct GateSpec(ArrayView<float> Gate, int RowsPerSample, int GateStride, int GateOffset);
@@ -41,6 +42,7 @@ public static class Gemm
                     Epilogue.Gelu => Activations.GeluTanh(v),
                     Epilogue.Silu => Activations.Silu(v),
                     Epilogue.GatedResidual => res![i * n + j] + gate![i / rowsPerSample * gateStride + gateOffset + j] * v,
+                    Epilogue.Relu => Math.Max(0f, v),
                     _ => v,
                 };
             }
@@ -53,6 +55,7 @@ public static class Gemm
         if (ep == 1) return Activations.GeluTanh(v);
         if (ep == 2) return Activations.Silu(v);
         if (ep == 3) return res[row * n + col] + gate[row / rowsPerSample * gateStride + gateOffset + col] * v;
+        if (ep == 4) return v > 0f ? v : 0f;
         return v;
     }
 

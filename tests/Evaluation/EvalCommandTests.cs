@@ -1,0 +1,110 @@
+// `blockdance eval` end to end on the CPU accelerator with few steps: the table rows, the reference
+// row (none: PSNR inf, SSIM 1), BlockDance skipping blocks, the n/a path for models the digit
+// classifier does not apply to, the digit path on the demo model, and bad input (exit 2).
+using BlockDance.Sampler.Commands;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace BlockDance.Tests.Evaluation;
+
+public class EvalCommandTests(ITestOutputHelper output)
+{
+    static readonly string P4 = CliRunner.Fixture("dit_p4.weights.safetensors");   // 3-channel 16×16, 5 classes, depth 2
+    static readonly string P2 = CliRunner.Fixture("dit_p2.weights.safetensors");   // 4-channel latent model
+
+    static string[] Row(string stdout, string policy) =>
+        stdout.Split('\n').Single(l => l.StartsWith($"| {policy} ")).Split('|', StringSplitOptions.TrimEntries)[1..^1];
+
+    [Fact]
+    public void Eval_FixtureModel_TableRows_NoneIsReference_Bd2SkipsBlocks_ClassifierNa()
+    {
+        var dir = CliRunner.TempDir();
+        var md = Path.Combine(dir, "eval.md");
+        var (code, stdout, stderr) = CliRunner.Run("eval", "--model", P4, "--device", "cpu", "--per-class", "1", "--steps", "4", "--out-md", md);
+        output.WriteLine(stdout + stderr);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("5 samples per policy (1 per class × 5 classes)", stdout);
+        Assert.Contains("| policy | wall-clock s | speedup vs none | blocks skipped | PSNR dB | SSIM | accuracy | FID | samples |", stdout);
+
+        var none = Row(stdout, "none");
+        Assert.Equal(9, none.Length);
+        Assert.Equal("1.000×", none[2]);
+        Assert.Equal("0 of 8 (0.0%)", none[3]);          // 4 steps × 2 blocks, one batch
+        Assert.Equal("inf", none[4]);
+        Assert.Equal("1.0000", none[5]);
+        Assert.Equal(["n/a", "n/a", "5"], none[6..]);
+
+        // depth 2 → boundary b = 0; window [0.25, 0.95) of 4 steps = steps 1..3; N = 2 reuses step 2 → block 0 skipped once
+        var bd2 = Row(stdout, "bd2");
+        Assert.StartsWith("bd2 (N=2, b=0)", bd2[0]);
+        Assert.Equal("1 of 8 (12.5%)", bd2[3]);
+        Assert.NotEqual("inf", bd2[4]);
+        Assert.True(double.IsFinite(double.Parse(bd2[4], System.Globalization.CultureInfo.InvariantCulture)));   // pooled MSE > 0
+        Assert.True(double.Parse(bd2[5], System.Globalization.CultureInfo.InvariantCulture) <= 1);
+        Assert.Equal("2 of 8 (25.0%)", Row(stdout, "bd3")[3]);   // N = 3: steps 2, 3 reuse
+        Assert.Equal("2 of 8 (25.0%)", Row(stdout, "bd4")[3]);
+        Assert.Contains("n/a: the MNIST digit classifier reads 1-channel 14×14 images of 10 classes; " +
+                        "the model makes 3-channel 16×16 images of 5 classes", stdout);
+        Assert.Contains("| bd4 (N=4, b=0)", File.ReadAllText(md));
+    }
+
+    [SkippableFact]
+    public void Eval_DemoDigitModel_FillsAccuracyAndFid()
+    {
+        var model = MetricsTests.RepoFile("models/dit_mnist.safetensors");
+        Skip.If(model is null || MetricsTests.RepoFile("models/mnist_fid_stats.safetensors") is null, "demo model or FID stats not found");
+        var (code, stdout, stderr) = CliRunner.Run("eval", "--model", model!, "--device", "cpu", "--per-class", "1", "--steps", "4", "--cache", "bd2");
+        output.WriteLine(stdout + stderr);
+        Assert.True(code == 0, stderr);
+        var none = Row(stdout, "none");
+        Assert.Equal("10", none[8]);
+        double acc = double.Parse(none[6], System.Globalization.CultureInfo.InvariantCulture);
+        double fid = double.Parse(none[7], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(acc, 0, 1);
+        Assert.True(double.IsFinite(fid) && fid >= 0);
+        Assert.Contains("FID: Fréchet distance", stdout);
+        Assert.Equal("4 of 24 (16.7%)", Row(stdout, "bd2")[3]);   // depth 6 → b = 3: blocks 0..3 skipped at step 2
+    }
+
+    [Fact]
+    public void ParsePolicies_PutsNoneFirst_AcceptsAliases()
+    {
+        Assert.Equal(["none", "bd3", "bd2"], EvalCommand.ParsePolicies("bd3,blockdance2").Select(p => p.Name));
+        Assert.Equal(["none", "bd2"], EvalCommand.ParsePolicies("bd2, none").Select(p => p.Name));
+        Assert.Equal([null, 4], EvalCommand.ParsePolicies("BD4").Select(p => p.N));
+    }
+
+    public static TheoryData<string[], string> BadOptions => new()
+    {
+        { ["--cache", "none,magic"], "--cache: expected a comma-separated list of none, bd<N> or blockdance<N>" },
+        { ["--cache", "bd0"], "found 'bd0'" },
+        { ["--cache", "bd2,bd2"], "policy 'bd2' is listed twice" },
+        { ["--cache", ","], "--cache: expected at least one policy" },
+        { ["--per-class", "0"], "--per-class: expected 1..100000, found 0" },
+        { ["--per-class", "x"], "--per-class: expected an integer, found 'x'" },
+        { ["--quick", "--per-class", "3"], "use either --quick or --per-class" },
+        { ["--steps", "0"], "--steps: expected 1..1000, found 0" },
+        { ["--cache-block", "1"], "--cache-block: expected 0..0 for a 2-block model" },
+        { ["--classifier", "x.safetensors"], "the digit classifier reads 1-channel 14×14 images of 10 classes" },
+        { ["--bogus"], "unknown option '--bogus'" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadOptions))]
+    public void BadOption_Exit2_NamesExpectedAndFound(string[] extra, string message)
+    {
+        var (code, _, err) = CliRunner.Run(["eval", "--model", P4, "--device", "cpu", .. extra]);
+        output.WriteLine(err);
+        Assert.Equal(2, code);
+        Assert.Contains(message, err);
+        Assert.DoesNotContain("   at ", err);
+    }
+
+    [Fact]
+    public void LatentModel_Exit2()
+    {
+        var (code, _, err) = CliRunner.Run("eval", "--model", P2, "--device", "cpu");
+        Assert.Equal(2, code);
+        Assert.Contains("expected a pixel-space model (1 or 3 channels), found 4 channels", err);
+    }
+}
