@@ -20,9 +20,10 @@ public static class Program
           sample    --model FILE|DIR [--vae DIR] --class 1,2 --steps 50 --sampler ddim|ddpm --cfg 4 --out x.png ...
           inspect   FILE
           selftest  [--device auto|cuda|cpu] [--fixtures DIR]
-          analyze   --model FILE --out-csv stss.csv --out-png stss.png ...
+          analyze   [--model FILE] [sampling options] --csv stss.csv --png stss.png
           eval      [--cache none,blockdance2,...] [--quick]
           bench     [--model FILE | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]
+          train-ada [--model FILE] [--out models/ada_policy.safetensors] [--samples 32] [--epochs 16] [--quick]
         run 'blockdance <command> --help' for the options of a command
         """;
 
@@ -44,6 +45,7 @@ public static class Program
                 "eval" => EvalCommand.Run(rest),
                 "analyze" => AnalyzeCommand.Run(rest),
                 "bench" => BenchCommand.Run(rest),
+                "train-ada" => TrainAdaCommand.Run(rest),
                 _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze or eval"),
             };
         }

@@ -39,7 +39,7 @@ public sealed class ComputeDevice : IDisposable
         return (int)Math.Max(1, Math.Min(work, cap));
     }
 
-    static readonly int CpuWidth = int.TryParse(Environment.GetEnvironmentVariable("BLOCKDANCE_CPU_WIDTH"), out var w) ? w : 4 * Environment.ProcessorCount;
+    readonly int CpuWidth = int.TryParse(Environment.GetEnvironmentVariable("BLOCKDANCE_CPU_WIDTH"), out var w) ? w : 4 * Environment.ProcessorCount;
 
     ComputeDevice(Context ctx, Accelerator acc)
     {
