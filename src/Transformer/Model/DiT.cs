@@ -36,6 +36,7 @@ public sealed class DiT : IDisposable
     readonly Linear tMlp0, tMlp2, finalAdaLN, finalLinear;
     public IReadOnlyList<DiTBlock> Blocks { get; }
     Workspace? ws;
+    int[] uploadedLabels = [];
 
     /// <summary>Called after each block with (block index, its output); used by the STSS analysis.</summary>
     public Action<int, Tensor>? OnBlockOutput { get; set; }
@@ -70,6 +71,7 @@ public sealed class DiT : IDisposable
         if (ws != null) Log.Info($"workspace reallocated for batch {n} (was {ws.Batch})");
         ws?.Dispose();
         ws = new Workspace(Device, Config, n);
+        uploadedLabels = [];
         return ws;
     }
 
@@ -100,8 +102,12 @@ public sealed class DiT : IDisposable
         var w = Prepare(n);
 
         // c = t_embedder(t) + y_embedder(y)                                               (N, D)
-        w.Timesteps.View.SubView(0, n).CopyFromCPU(t);
-        w.Labels.View.SubView(0, n).CopyFromCPU(y);
+        w.Timesteps.View.SubView(0, n).CopyFromCPU(t);                                           // n floats per step
+        if (!y.AsSpan().SequenceEqual(uploadedLabels))                                            // labels: once per run
+        {
+            w.Labels.View.SubView(0, n).CopyFromCPU(y);
+            uploadedLabels = (int[])y.Clone();
+        }
         TimestepEmbedding.Run(Device, w.Timesteps.View, w.Freqs.View, w.TFreq.View, n);          // (N, 256)
         tMlp0.Forward(w.TFreq, w.THidden, n, Epilogue.Silu);                                      // (N, D)
         tMlp2.Forward(w.THidden, w.TEmb, n);                                                      // (N, D)
