@@ -92,6 +92,8 @@ public static class BenchCommand
         var theory = new Dictionary<string, double>();
         if (!a.Flag("no-sampling"))
         {
+            // warm-up: compiles the sampler's kernels so that compilation is not billed to "none"
+            SamplingSession.Run(model, new SamplingOptions { Classes = classes, Steps = 2, Cfg = cfgScale });
             foreach (var (label, make) in new (string, Func<ICachePolicy>)[]
                      {
                          ("none", () => new NoCache()),

@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""The PyTorch side of `blockdance bench`: the same DiT, the same weights file, the same figures.
+
+    python3 tools/bench/bench_torch.py --model dit.safetensors --heads 16 [--device cuda] [--batch 8]
+        [--cfg 4] [--iters 20] [--steps 50] [--modes fp32,tf32,bf16] [--json out.json]
+    python3 tools/bench/bench_torch.py --make-random XL/2 --image-size 256 --out dit_xl2_random.safetensors
+
+Modes: fp32 with TF32 off, TF32 matmuls, and bf16 (weights and activations cast, autocast-free). Attention
+goes through F.scaled_dot_product_attention when this PyTorch has it (2.x), else it is written out.
+Reports per-forward latency (median of --iters after warm-up), achieved TFLOP/s (the engine's FLOP
+count: 2·m·n·k per Linear + 4·N·H·T²·hd attention), peak device memory, and DDIM sampling wall clock
+with no cache and BlockDance N = 2 and 3 (boundary ⌊0.75·depth⌋−1, window [0.25, 0.95)).
+Model code: tools/reference/dit_reference.py (the code the test fixtures come from).
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+from dit_reference import (  # noqa: E402
+    DiT, SpacedDiffusion, load_safetensors, save_safetensors, space_timesteps, timestep_embedding,
+)
+
+PRESETS = {"S": (12, 384, 6), "B": (12, 768, 12), "L": (24, 1024, 16), "XL": (28, 1152, 16)}
+
+
+class BenchDiT(DiT):
+    """The reference DiT with SDPA attention (when available) and a block range for BlockDance."""
+
+    def attn(self, x, i):
+        if not hasattr(F, "scaled_dot_product_attention"):
+            return super().attn(x, i)
+        N, T, D = x.shape
+        hd = D // self.H
+        qkv = self.lin(x, "blocks.%d.attn.qkv" % i).reshape(N, T, 3, self.H, hd).permute(2, 0, 3, 1, 4)
+        o = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        return self.lin(o.transpose(1, 2).reshape(N, T, D), "blocks.%d.attn.proj" % i)
+
+    def cond(self, t, y):
+        dtype = self.sd["pos_embed"].dtype
+        te = timestep_embedding(t.float()).to(dtype)  # frequencies in float32, as the reference
+        te = self.lin(F.silu(self.lin(te, "t_embedder.mlp.0")), "t_embedder.mlp.2")
+        return te + self.sd["y_embedder.embedding_table.weight"][y.long()]
+
+    def run(self, x, t, y, start=0, feature=None, store_after=-1):
+        """Forward from block `start` (feature = stored output of block start−1); returns (out, stored)."""
+        c = self.cond(t, y)
+        h = self.embed(x) if start == 0 else feature
+        stored = None
+        for i in range(start, self.cfg["depth"]):
+            h = self.block(h, c, i)
+            if i == store_after:
+                stored = h
+        return self.final(h, c), stored
+
+    def flops(self, n):
+        cfg = self.cfg
+        D, T, p = cfg["hidden"], (cfg["input_size"] // cfg["patch"]) ** 2, cfg["patch"]
+        lin = lambda m, o, i: 2 * m * o * i  # noqa: E731
+        block = (lin(n, 6 * D, D) + lin(n * T, 3 * D, D) + 4 * n * T * T * D + lin(n * T, D, D)
+                 + lin(n * T, 4 * D, D) + lin(n * T, D, 4 * D))
+        embed = lin(n, D, 256) + lin(n, D, D) + 2 * n * T * D * cfg["in_channels"] * p * p
+        final = lin(n, 2 * D, D) + lin(n * T, p * p * cfg["out_channels"], D)
+        return embed + cfg["depth"] * block + final
+
+
+def make_random(preset, image_size, out):
+    name, patch = preset.replace("DiT-", "").split("/")
+    depth, D, H = PRESETS[name]
+    p, C, S = int(patch), 4, image_size // 8
+    g = torch.Generator().manual_seed(0)
+    sd = {}
+
+    def lin(k, o, i):
+        sd[k + ".weight"] = torch.randn(o, i, generator=g) / math.sqrt(i)
+        sd[k + ".bias"] = torch.randn(o, generator=g) * 0.02
+    sd["x_embedder.proj.weight"] = torch.randn(D, C, p, p, generator=g) / math.sqrt(C * p * p)
+    sd["x_embedder.proj.bias"] = torch.zeros(D)
+    from dit_reference import get_2d_sincos_pos_embed
+    sd["pos_embed"] = torch.from_numpy(get_2d_sincos_pos_embed(D, S // p)).float().unsqueeze(0)
+    lin("t_embedder.mlp.0", D, 256)
+    lin("t_embedder.mlp.2", D, D)
+    sd["y_embedder.embedding_table.weight"] = torch.randn(1001, D, generator=g) * 0.02
+    for b in range(depth):
+        lin("blocks.%d.attn.qkv" % b, 3 * D, D)
+        lin("blocks.%d.attn.proj" % b, D, D)
+        lin("blocks.%d.mlp.fc1" % b, 4 * D, D)
+        lin("blocks.%d.mlp.fc2" % b, D, 4 * D)
+        lin("blocks.%d.adaLN_modulation.1" % b, 6 * D, D)
+    lin("final_layer.adaLN_modulation.1", 2 * D, D)
+    lin("final_layer.linear", p * p * 2 * C, D)
+    save_safetensors(out, sd, {"format": "official", "num_heads": str(H), "note": "random weights for benchmarks"})
+    print("wrote %s: DiT-%s/%d at %d px, random weights" % (out, name, p, image_size))
+
+
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def sample(model, dev, dtype, classes, steps, cfg_scale, reuse):
+    """DDIM with official CFG; reuse[i] → start at block b+1 from the stored feature."""
+    cfg = model.cfg
+    b_ = max(0, min(int(0.75 * cfg["depth"]) - 1, cfg["depth"] - 2))
+    diff = SpacedDiffusion(space_timesteps(1000, str(steps)))
+    diff.const_dtype = dtype
+    n = len(classes)
+    S, C = cfg["input_size"], cfg["in_channels"]
+    g = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(n, C, S, S, generator=g).to(dev, dtype)
+    y = torch.tensor(classes + [cfg["num_classes"]] * n, device=dev)
+    feature = None
+    for k in range(steps):
+        i = steps - 1 - k
+        t = torch.full((2 * n,), float(diff.timestep_map[i]), device=dev, dtype=dtype)
+        xx = torch.cat([x, x])
+        if reuse[k] and feature is not None:
+            out, _ = model.run(xx, t, y, start=b_ + 1, feature=feature)
+        else:
+            out, feature = model.run(xx, t, y, store_after=b_)
+        eps = out[:, :C]
+        g_eps = eps[n:] + cfg_scale * (eps[:n] - eps[n:])
+        if C >= 3:
+            g_eps = torch.cat([g_eps[:, :3], eps[:n, 3:]], dim=1)
+        x = diff.ddim_step(x, i, torch.cat([g_eps, out[:n, C:]], dim=1))
+    return x
+
+
+def reuse_schedule(steps, n, start=0.25, end=0.95):
+    reuse, first = [False] * steps, None
+    for i in range(steps):
+        f = i / steps
+        if f < start or f >= end:
+            continue
+        first = i if first is None else first
+        reuse[i] = (i - first) % n != 0
+    return reuse
+
+
+def bench(args):
+    dev = torch.device(args.device)
+    sd, meta = load_safetensors(args.model)
+    heads = args.heads or int(meta.get("num_heads", 0))
+    results = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__}
+    for mode in args.modes.split(","):
+        if dev.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
+            torch.backends.cudnn.allow_tf32 = mode == "tf32"
+            torch.cuda.reset_peak_memory_stats(dev)
+        dtype = torch.bfloat16 if mode == "bf16" else torch.float32
+        model = BenchDiT({k: v.to(dev, dtype) for k, v in sd.items()}, heads)
+        cfg = model.cfg
+        n = args.batch * (2 if args.cfg > 1 else 1)
+        S = cfg["input_size"]
+        x = torch.randn(n, cfg["in_channels"], S, S, device=dev, dtype=dtype)
+        t = torch.full((n,), 500.0, device=dev, dtype=dtype)
+        y = torch.arange(n, device=dev) % cfg["num_classes"]
+        times = []
+        with torch.no_grad():
+            for i in range(args.warmup + args.iters):
+                sync(dev)
+                t0 = time.perf_counter()
+                model.run(x, t, y)
+                sync(dev)
+                if i >= args.warmup:
+                    times.append((time.perf_counter() - t0) * 1e3)
+            times.sort()
+            med = times[len(times) // 2]
+            r = {"forward_ms_median": med, "forward_ms_min": times[0], "gflop": model.flops(n) / 1e9,
+                 "tflops_per_second": model.flops(n) / (med / 1e3) / 1e12}
+            if dev.type == "cuda":
+                r["peak_memory_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
+            classes = [i % cfg["num_classes"] for i in range(args.batch)]
+            for label, nn_ in (("none", 1), ("blockdance N=2", 2), ("blockdance N=3", 3)):
+                if args.steps <= 0:
+                    break
+                sync(dev)
+                t0 = time.perf_counter()
+                sample(model, dev, dtype, classes, args.steps, args.cfg, reuse_schedule(args.steps, nn_))
+                sync(dev)
+                r["sampling_s " + label] = time.perf_counter() - t0
+        results[mode] = r
+        print("%-5s forward median %.2f ms (min %.2f), %.2f GFLOP, %.3f TFLOP/s%s" % (
+            mode, med, times[0], r["gflop"], r["tflops_per_second"],
+            ", peak %.0f MiB" % r["peak_memory_mib"] if "peak_memory_mib" in r else ""))
+        for k, v in r.items():
+            if k.startswith("sampling_s"):
+                print("      %s: %.2f s (speedup %.3fx)" % (k[11:], v, r["sampling_s none"] / v))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model")
+    ap.add_argument("--heads", type=int, default=0)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--cfg", type=float, default=4.0)
+    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--modes", default="fp32,tf32,bf16")
+    ap.add_argument("--json")
+    ap.add_argument("--make-random", metavar="PRESET")
+    ap.add_argument("--image-size", type=int, default=256)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    if args.make_random:
+        make_random(args.make_random, args.image_size, args.out)
+    else:
+        bench(args)
+
+
+if __name__ == "__main__":
+    main()
