@@ -2,6 +2,9 @@
 // sampling step (the single hook in the step loop) and runs the model with the returned plan:
 //   full step            → BlockPlan.Full (optionally storing block b's output: a cache step)
 //   reuse step           → start at block b+1 from the stored feature (blocks 0..b skipped)
+// Right before BeforeStep the denoiser also shows the policy the current sample (ObserveSample); only
+// policies that decide from the sample itself (BlockDance-Ada) use it, the default does nothing.
+using BlockDance.Kernels;
 using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
@@ -16,6 +19,10 @@ public interface ICachePolicy : IDisposable
 
     /// <summary>The plan for sampling step `step` (0 = first step, at the largest t).</summary>
     BlockPlan BeforeStep(int step);
+
+    /// <summary>Called right before BeforeStep(step) with the current sample x (B, C, H, W) — the B samples,
+    /// without the CFG duplicates — and their class labels. Default: ignored.</summary>
+    void ObserveSample(int step, Tensor x, IReadOnlyList<int> classes) { }
 
     /// <summary>Device memory the policy holds (the cache buffer).</summary>
     long MemoryBytes { get; }

@@ -11,7 +11,8 @@ public static class CommonOptions
 
     public static readonly string[] ModelOpts = ["model", "device", "heads"];
     public static readonly string[] SamplingOpts = ["class", "seed", "steps", "sampler", "spacing", "eta", "cfg", "cfg-channels", "batch"];
-    public static readonly string[] CacheOpts = ["cache", "cache-n", "cache-block", "cache-window"];
+    public static readonly string[] CacheOpts = ["cache", "cache-n", "cache-block", "cache-window", "policy"];
+    public const string DefaultAdaPolicy = "models/ada_policy.safetensors";
 
     /// <summary>--model, else the shipped demo model (looked up from the working folder, then next to the program).</summary>
     public static string ModelPath(Args a)
@@ -66,13 +67,18 @@ public static class CommonOptions
         };
     }
 
-    /// <summary>--cache none|blockdance and its settings, validated against the model (exit 2 when invalid).</summary>
+    /// <summary>--cache none|blockdance|ada and its settings, validated against the model (exit 2 when invalid).</summary>
     public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg)
     {
         var kind = a.Get("cache", "none");
         bool hasBd = a.Has("cache-n") || a.Has("cache-block") || a.Has("cache-window");
+        if (a.Has("policy") && kind != "ada") throw new UsageException("--policy needs --cache ada");
         switch (kind)
         {
+            case "ada":
+                if (hasBd) throw new UsageException("--cache-n/--cache-block/--cache-window: --cache ada takes its boundary and steps from the --policy file");
+                var (weights, path) = AdaPolicyFile(a.Get("policy"), cfg, a.GetInt("steps", 50, 1, Schedule.TrainSteps));
+                return () => new AdaPolicy(weights, path);
             case "none":
                 if (hasBd) throw new UsageException("--cache-n/--cache-block/--cache-window need --cache blockdance");
                 return () => new NoCache();
@@ -80,8 +86,31 @@ public static class CommonOptions
                 var bd = BlockDance(a, cfg);
                 return () => new BlockDancePolicy(bd);
             default:
-                throw new UsageException($"--cache: expected none or blockdance, found '{kind}'");
+                throw new UsageException($"--cache: expected none or blockdance, or ada (with a policy from train-ada), found '{kind}'");
         }
+    }
+
+    /// <summary>Loads a BlockDance-Ada policy (--policy FILE, default models/ada_policy.safetensors found from the
+    /// working folder upwards) and checks it against the model and the step count: any mismatch exits 2.</summary>
+    public static (AdaWeights Weights, string Path) AdaPolicyFile(string? given, DiTConfig cfg, int steps)
+    {
+        var path = given ?? FindUpwards(DefaultAdaPolicy) ?? DefaultAdaPolicy;
+        if (!File.Exists(path))
+            throw new UsageException($"--policy {path}: file not found; train one with 'blockdance train-ada' (writes {DefaultAdaPolicy}) or pass --policy FILE");
+        var w = AdaWeights.Load(path);
+        try { w.Info.CheckRun(cfg, steps, $"--policy {path}"); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        return (w, path);
+    }
+
+    static string? FindUpwards(string relative)
+    {
+        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir != null; dir = dir.Parent)
+        {
+            var p = Path.Combine(dir.FullName, relative);
+            if (File.Exists(p)) return p;
+        }
+        return null;
     }
 
     public static BlockDanceConfig BlockDance(Args a, DiTConfig cfg)

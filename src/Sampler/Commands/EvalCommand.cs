@@ -3,11 +3,14 @@
 //   blockdance eval [--model FILE] [--device auto|cuda|cpu] [--cache none,bd2,bd3,bd4]
 //                   [--per-class K | --quick] [--steps 50] [--cfg 4] [--seed 0] [--batch B]
 //                   [--cache-block b] [--cache-window s,e] [--classifier FILE] [--fid-stats FILE] [--out-md FILE]
+//                   [--policy models/ada_policy.safetensors] [--plot pareto.png]
 //
 // Policies (--cache, comma-separated): `none` (no cache) and `bdN` (alias `blockdanceN`):
 // BlockDance-N with the default boundary (⌊0.75·depth⌋ − 1) and window [0.25, 0.95) unless
 // --cache-block / --cache-window say otherwise (they apply to every bdN). `none` always runs, and
-// runs first: it is the reference for PSNR/SSIM and the baseline of the speedup.
+// runs first: it is the reference for PSNR/SSIM and the baseline of the speedup. `ada`: BlockDance-Ada
+// with the trained policy of --policy (default models/ada_policy.safetensors; `blockdance train-ada`).
+// --plot writes SSIM and PSNR against the measured latency per sample of every policy (ParetoPlot).
 //
 // Every policy samples the same classes with the same seed, hence the same starting noise: K samples
 // of each class (round-robin order), DDIM, cfg 4. Defaults: K = 50 (500 digits for the MNIST demo);
@@ -19,6 +22,7 @@
 // is missing, those columns read n/a and a note says why.
 using BlockDance.Cache;
 using BlockDance.Kernels;
+using BlockDance.Sampler.Ada;
 using BlockDance.Sampler.Cli;
 using BlockDance.Sampler.Evaluation;
 using BlockDance.Transformer;
@@ -32,7 +36,7 @@ public static class EvalCommand
     public const string DefaultFidStats = "mnist_fid_stats.safetensors";
 
     static readonly string[] Own = ["cache", "per-class", "steps", "cfg", "seed", "batch", "cache-block", "cache-window",
-        "classifier", "fid-stats", "out-md"];
+        "classifier", "fid-stats", "out-md", "policy", "plot"];
 
     /// <summary>A named policy of the comparison: N = null for none.</summary>
     public sealed record PolicySpec(string Name, int? N);
@@ -43,6 +47,11 @@ public static class EvalCommand
         if (a.Positional.Count > 0) throw new UsageException($"eval: unexpected argument '{a.Positional[0]}'");
         if (a.Flag("quick") && a.Has("per-class")) throw new UsageException("eval: use either --quick or --per-class K, not both");
         if (a.Get("out-md") is string md) AtomicFile.CheckWritable(md, "--out-md");
+        if (a.Get("plot") is string plot)
+        {
+            if (!plot.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--plot {plot}: expected a .png file name");
+            AtomicFile.CheckWritable(plot, "--plot");
+        }
         var specs = ParsePolicies(a.Get("cache", DefaultPolicies));
         int perClass = a.Flag("quick") ? QuickPerClass : a.GetInt("per-class", DefaultPerClass, 1, 100_000);
         int steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps), batch = a.GetInt("batch", 0, 1, 4096);
@@ -60,6 +69,8 @@ public static class EvalCommand
         if (cfg.InputSize < ImageMetrics.SsimWindow)
             throw new UsageException($"eval: SSIM needs images of at least {ImageMetrics.SsimWindow}×{ImageMetrics.SsimWindow}, the model makes {cfg.InputSize}×{cfg.InputSize}");
         var bdBase = BlockDanceBase(a, cfg);
+        if (a.Has("policy") && !specs.Any(s => s.Name == "ada")) throw new UsageException("--policy needs the policy ada in --cache");
+        (AdaWeights Weights, string Path)? ada = specs.Any(s => s.Name == "ada") ? CommonOptions.AdaPolicyFile(a.Get("policy"), cfg, steps) : null;
         var digits = DigitsSetup.Resolve(a, modelPath, cfg);
 
         var classList = CommonOptions.DefaultClasses(cfg);
@@ -74,26 +85,35 @@ public static class EvalCommand
         // Warm-up (not timed): compiles every kernel at the batch the timed runs use.
         Log.Info($"warm-up: {WarmupSteps} steps at batch {baseOpts.EffectiveBatch} (kernel compilation; not timed)");
         SamplingSession.Run(model, baseOpts with { Classes = classes.Take(baseOpts.EffectiveBatch).ToList(), Steps = WarmupSteps, Progress = false });
+        if (ada is { } aw) AdaEval.Warmup(dev, aw.Weights, baseOpts.EffectiveBatch);   // compiles the decision network's kernels
 
         var rows = new List<EvalRow>();
         SamplingResult? reference = null;
         foreach (var spec in specs)
         {
             Console.WriteLine($"eval: policy {spec.Name} ({classes.Count} samples, {steps} steps)");
-            Func<ICachePolicy> make = spec.N is int n ? () => new BlockDancePolicy(bdBase with { N = n }) : () => new NoCache();
+            Func<ICachePolicy> make = spec.Name == "ada" ? () => new AdaPolicy(ada!.Value.Weights, ada.Value.Path)
+                : spec.N is int n ? () => new BlockDancePolicy(bdBase with { N = n }) : () => new NoCache();
             var r = SamplingSession.Run(model, baseOpts with { Policy = make });
             reference ??= r;
             rows.Add(Measure(spec, r, reference, classes, classifier, digits.Stats, bdBase, cfg));
+            if (spec.Name == "ada") rows[^1] = rows[^1] with { Detail = AdaEval.Detail(ada!.Value.Weights.Info, r) };
         }
 
         var text = EvalTable.Markdown(Caption(classList.Count, perClass, baseOpts, reference!, cfg, dev, modelPath),
-            rows, Notes(digits, bdBase, cfg, classes.Count));
+            rows, Notes(digits, bdBase, cfg, classes.Count).Concat(ada is { } ad ? [AdaEval.Note(ad.Weights, ad.Path)] : []));
         Console.WriteLine();
         Console.Write(text);
         if (a.Get("out-md") is string outMd)
         {
             AtomicFile.Write(outMd, s => s.Write(System.Text.Encoding.UTF8.GetBytes(text)));
             Console.WriteLine($"wrote {outMd}");
+        }
+        if (a.Get("plot") is string plotPath)
+        {
+            ParetoPlot.WritePng(plotPath, rows.Select(r => new ParetoPoint(r.Policy, 1e3 * r.WallSeconds / r.Samples, r.Ssim, r.Psnr)).ToList(),
+                $"{cfg.Name}, {baseOpts.SamplerName} {steps} steps, cfg {cfgScale:0.##}, {classes.Count} samples per policy, {(dev.IsCuda ? dev.Name : "CPU accelerator")}");
+            Console.WriteLine($"wrote {plotPath}");
         }
         return 0;
     }
@@ -107,11 +127,12 @@ public static class EvalCommand
             var name = raw.ToLowerInvariant();
             PolicySpec spec;
             if (name == "none") spec = new("none", null);
+            else if (name == "ada") spec = new("ada", null);
             else
             {
                 var digits = name.StartsWith("blockdance") ? name["blockdance".Length..] : name.StartsWith("bd") ? name[2..] : null;
                 if (digits is null || !int.TryParse(digits, out int n) || n < 1 || n > 1000)
-                    throw new UsageException($"--cache: expected a comma-separated list of none, bd<N> or blockdance<N> (N ≥ 1, e.g. none,bd2,bd3), found '{raw}'");
+                    throw new UsageException($"--cache: expected a comma-separated list of none, bd<N> or blockdance<N> (N ≥ 1, e.g. none,bd2,bd3), or ada (a trained BlockDance-Ada policy), found '{raw}'");
                 spec = new($"bd{n}", n);
             }
             if (specs.Any(s => s.Name == spec.Name)) throw new UsageException($"--cache: policy '{spec.Name}' is listed twice");
@@ -119,7 +140,7 @@ public static class EvalCommand
         }
         if (specs.Count == 0) throw new UsageException("--cache: expected at least one policy, e.g. none,bd2");
         // none is the reference and the speed baseline: always run it, first.
-        specs.RemoveAll(s => s.N is null);
+        specs.RemoveAll(s => s.Name == "none");
         specs.Insert(0, new("none", null));
         return specs;
     }

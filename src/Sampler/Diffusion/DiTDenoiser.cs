@@ -1,7 +1,8 @@
 // Denoiser for a class-conditional DiT with classifier-free guidance and a cache policy.
 //   cfg scale 1: the batch is the B samples (no unconditional half)
 //   cfg scale > 1: the model runs on [x; x] with labels [y; null] and Guidance mixes the halves
-// The cache policy is asked for the step's block plan here, right before the model runs.
+// The cache policy is asked for the step's block plan here, right before the model runs (and shown
+// the current sample first: ObserveSample, which only BlockDance-Ada reads).
 using BlockDance.Cache;
 using BlockDance.Kernels;
 using BlockDance.Transformer;
@@ -15,6 +16,8 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
 {
     readonly DiT model;
     readonly int[] labels;          // (batch) incl. the null half when guided
+    readonly float[] timesteps;     // (batch) the step's original timestep, refilled each step
+    readonly int[] classes;         // (B) the samples' own labels
     readonly float cfgScale;
     readonly int guidedChannels;
     readonly Tensor? input;         // (2B, C, H, W) when guided: [x; x]
@@ -30,7 +33,9 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
         this.model = model;
         this.cfgScale = cfgScale;
         bool guided = cfgScale > 1;
+        this.classes = classes.ToArray();
         labels = guided ? classes.Concat(Enumerable.Repeat(cfg.NullClass, classes.Count)).ToArray() : classes.ToArray();
+        timesteps = new float[labels.Length];
         foreach (var y in classes)
             if (y < 0 || y >= cfg.NumClasses)
                 throw new ArgumentException($"--class: expected 0..{cfg.NumClasses - 1} for this model, found {y}");
@@ -57,9 +62,10 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
             x.View.CopyTo(input.View.SubView(half, half));
             modelIn = input;
         }
+        Policy.ObserveSample(step, x, classes);   // BlockDance-Ada decides from x at step ρ; others ignore it
         var plan = Policy.BeforeStep(step);
-        var ts = Enumerable.Repeat((float)t, labels.Length).ToArray();
-        model.Forward(modelIn, ts, labels, output, plan);
+        Array.Fill(timesteps, t);
+        model.Forward(modelIn, timesteps, labels, output, plan);
         if (input != null)
             Guidance.Run(model.Device, output.View, labels.Length / 2, cfg.OutChannels, cfg.InputSize * cfg.InputSize, guidedChannels, cfgScale);
         return output;

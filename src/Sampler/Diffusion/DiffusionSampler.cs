@@ -20,8 +20,9 @@ public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double
     /// <summary>Called after each step with (step index, steps, seconds so far); drives the progress bar.</summary>
     public Action<int, int, double>? OnStep { get; set; }
 
-    /// <summary>Runs all steps in place on x (B, C, H, W), which holds x_T on entry and x_0 on return.</summary>
-    public void Run(IDenoiser denoiser, Tensor x, INoiseSource noise, int outChannels)
+    /// <summary>Runs all steps in place on x (B, C, H, W), which holds x_T on entry and x_0 on return.
+    /// firstStep &gt; 0 resumes a trajectory: x holds the sample before step firstStep (the Ada trainer's episodes).</summary>
+    public void Run(IDenoiser denoiser, Tensor x, INoiseSource noise, int outChannels, int firstStep = 0)
     {
         var dev = x.Device;
         int b = x.Shape[0], c = x.Shape[1], hw = x.Shape[2] * x.Shape[3];
@@ -32,7 +33,8 @@ public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double
         Timings.Clear();
         var total = Stopwatch.StartNew();
         int k = schedule.Steps;
-        for (int step = 0; step < k; step++)
+        if (firstStep < 0 || firstStep >= k) throw new ArgumentException($"first step {firstStep} outside 0..{k - 1}");
+        for (int step = firstStep; step < k; step++)
         {
             int i = k - 1 - step;                     // index into the respaced schedule
             int t = schedule.Timesteps[i];            // original timestep fed to the model

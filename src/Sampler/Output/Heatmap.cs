@@ -18,7 +18,7 @@ public sealed record HeatmapPanel(string Title, double[,] Values, string RowLabe
 public static class Heatmap
 {
     const int Scale = 2;                     // font pixels per glyph pixel
-    const int GlyphW = 5 * Scale, GlyphH = 7 * Scale, Advance = 6 * Scale;
+    internal const int GlyphW = 5 * Scale, GlyphH = 7 * Scale, Advance = 6 * Scale;   // also used by ParetoPlot
     const int Margin = 12, BarWidth = 16;
     static readonly (byte, byte, byte) Ink = (30, 30, 30), Missing = (160, 160, 160);
 
@@ -172,9 +172,10 @@ public static class Heatmap
         }
     }
 
-    static int TextWidth(string s) => s.Length == 0 ? 0 : s.Length * Advance - Scale;
+    internal static int TextWidth(string s) => s.Length == 0 ? 0 : s.Length * Advance - Scale;
 
-    sealed class Image(int width, int height)
+    /// <summary>An RGB canvas with the bitmap font (shared with ParetoPlot).</summary>
+    internal sealed class Image(int width, int height)
     {
         public byte[] Rgb { get; } = Enumerable.Repeat((byte)255, width * height * 3).ToArray();
 

@@ -1,0 +1,246 @@
+// BlockDance-Ada's decision network f_d (Zhang et al., CVPR 2025, §BlockDance-Ada), sized for the
+// engine's class-conditional DiTs:
+//
+//   v = [ z_ρ flattened (C·H·W) , onehot(y) (classes) ]     (B, P + K_cls)   OneHotConcat
+//   h = ReLU(fc1 v)                                         (B, hidden)      Gemm, Relu epilogue
+//   m = sigmoid(fc2 h)                                      (B, s − ρ)       Gemm; sigmoid on the host
+//
+// z_ρ is the sample x at step ρ (the first step after the ρ = 40% cache steps), y the class label.
+// m_t is the probability that step ρ + t is a cache step (u_t = 1); inference thresholds it
+// (m ≥ 0.5 ⇔ logit ≥ 0, so the sigmoid never has to run on the device). The paper uses 3 transformer
+// blocks + an MLP (0.08B parameters) on text embeddings; for a 14×14 digit model an MLP is enough:
+// 196 + 10 → 128 → 30 is 30,366 parameters.
+//
+// File: safetensors with fc1.weight [hidden, P + K_cls], fc1.bias, fc2.weight [s − ρ, hidden],
+// fc2.bias (PyTorch Linear layout, F32) and __metadata__ format "blockdance-ada-v1", steps, rho,
+// input_shape "C,H,W", classes, hidden, boundary, lambda, quality, plus train_* entries written by
+// `blockdance train-ada`. AdaWeights holds the host copy (training, reference); AdaDecisionNetwork
+// runs the forward on the device.
+using System.Globalization;
+using BlockDance.Kernels;
+using BlockDance.Transformer;
+using BlockDance.Transformer.IO;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace BlockDance.Cache;
+
+/// <summary>What a decision network was trained for. Rho = number of leading cache steps (ρ); the network
+/// decides the remaining Steps − Rho steps. Boundary = the block b whose output is reused.</summary>
+public sealed record AdaPolicyInfo(int Steps, int Rho, int Channels, int Height, int Width, int Classes, int Hidden,
+    int Boundary, double Lambda)
+{
+    public const string Format = "blockdance-ada-v1";
+    public const double DefaultRhoFraction = 0.4;
+
+    public int Decisions => Steps - Rho;
+    public int Pixels => Channels * Height * Width;
+    public int InputDim => Pixels + Classes;
+
+    /// <summary>ρ = round(0.4·s), at least 1 and at most s − 1 (so there is at least one decision).</summary>
+    public static int DefaultRho(int steps, double fraction = DefaultRhoFraction) =>
+        Math.Clamp((int)Math.Round(fraction * steps, MidpointRounding.AwayFromZero), 1, Math.Max(1, steps - 1));
+
+    /// <summary>Checks that the model and the run match what the policy was trained for (ArgumentException otherwise).</summary>
+    public void CheckRun(DiTConfig cfg, int steps, string what = "ada policy")
+    {
+        if (steps != Steps)
+            throw new ArgumentException($"{what}: trained for {Steps} sampling steps (ρ = {Rho}), the run has {steps}; use --steps {Steps} or train a policy for {steps} steps");
+        if (cfg.InChannels != Channels || cfg.InputSize != Height || cfg.InputSize != Width)
+            throw new ArgumentException($"{what}: reads samples of {Channels}×{Height}×{Width}, the model makes {cfg.InChannels}×{cfg.InputSize}×{cfg.InputSize}");
+        if (cfg.NumClasses != Classes)
+            throw new ArgumentException($"{what}: trained for {Classes} classes, the model has {cfg.NumClasses}");
+        if (Boundary < 0 || Boundary >= cfg.Depth - 1)
+            throw new ArgumentException($"{what}: boundary block {Boundary} does not fit a {cfg.Depth}-block model (expected 0..{cfg.Depth - 2})");
+    }
+
+    public Dictionary<string, string> ToMetadata() => new()
+    {
+        ["format"] = Format,
+        ["steps"] = I(Steps), ["rho"] = I(Rho), ["input_shape"] = $"{Channels},{Height},{Width}",
+        ["classes"] = I(Classes), ["hidden"] = I(Hidden), ["boundary"] = I(Boundary),
+        ["lambda"] = Lambda.ToString("R", CultureInfo.InvariantCulture),
+        ["decision"] = "u_t = 1 cache step, 0 reuse step; m = sigmoid(fc2(relu(fc1([z_rho flat, onehot(y)])))); inference: m >= 0.5",
+    };
+
+    static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>Host copy of the decision network's parameters (PyTorch Linear layout, [out, in]).</summary>
+public sealed class AdaWeights
+{
+    public AdaPolicyInfo Info { get; }
+    public float[] Fc1W { get; }   // (hidden, P + K_cls)
+    public float[] Fc1B { get; }   // (hidden)
+    public float[] Fc2W { get; }   // (s − ρ, hidden)
+    public float[] Fc2B { get; }   // (s − ρ)
+    /// <summary>The file's __metadata__ (training settings and results), empty for fresh weights.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    public AdaWeights(AdaPolicyInfo info, float[] fc1W, float[] fc1B, float[] fc2W, float[] fc2B,
+        IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        int h = info.Hidden, k = info.Decisions, d = info.InputDim;
+        if (k < 1) throw new ArgumentException($"ada policy: expected at least one decision step (steps {info.Steps}, rho {info.Rho})");
+        if (fc1W.Length != h * d || fc1B.Length != h || fc2W.Length != k * h || fc2B.Length != k)
+            throw new ArgumentException($"ada weights: expected fc1 [{h}, {d}] + [{h}], fc2 [{k}, {h}] + [{k}], found {fc1W.Length}, {fc1B.Length}, {fc2W.Length}, {fc2B.Length} values");
+        (Info, Fc1W, Fc1B, Fc2W, Fc2B) = (info, fc1W, fc1B, fc2W, fc2B);
+        Metadata = metadata ?? new Dictionary<string, string>();
+    }
+
+    public long ParameterCount => Fc1W.Length + Fc1B.Length + Fc2W.Length + Fc2B.Length;
+
+    /// <summary>PyTorch's default Linear init, U(−1/√in, 1/√in) for weights and biases, except fc2's bias = 0
+    /// (every step starts at m = sigmoid(small) ≈ 0.5: maximal exploration).</summary>
+    public static AdaWeights Init(AdaPolicyInfo info, int seed)
+    {
+        var rng = new Random(seed);
+        float[] U(int n, int fanIn)
+        {
+            var a = new float[n];
+            double bound = 1 / Math.Sqrt(fanIn);
+            for (int i = 0; i < n; i++) a[i] = (float)((rng.NextDouble() * 2 - 1) * bound);
+            return a;
+        }
+        int h = info.Hidden, k = info.Decisions, d = info.InputDim;
+        return new AdaWeights(info, U(h * d, d), U(h, d), U(k * h, h), new float[k]);
+    }
+
+    /// <summary>Reads a policy file; missing keys or mismatched shapes are SafeTensorsExceptions naming expected and found.</summary>
+    public static AdaWeights Load(string path)
+    {
+        using var f = SafeTensorsFile.Open(path);
+        var md = f.Metadata;
+        int Int(string key)
+        {
+            if (!md.TryGetValue(key, out var s))
+                throw new SafeTensorsException(path, null, $"__metadata__ has no '{key}'; expected an Ada policy written by 'blockdance train-ada' ({AdaPolicyInfo.Format})");
+            return int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v
+                : throw new SafeTensorsException(path, null, $"__metadata__ '{key}': expected an integer, found '{s}'");
+        }
+        var shape = md.GetValueOrDefault("input_shape", "").Split(',');
+        if (shape.Length != 3 || !shape.All(s => int.TryParse(s, out var v) && v > 0))
+            throw new SafeTensorsException(path, null, $"__metadata__ 'input_shape': expected \"C,H,W\", found '{md.GetValueOrDefault("input_shape", "(missing)")}'");
+        double lambda = double.TryParse(md.GetValueOrDefault("lambda", "2"), NumberStyles.Float, CultureInfo.InvariantCulture, out var l) ? l : 2;
+        int steps = Int("steps"), rho = Int("rho");
+        if (steps < 2 || rho < 1 || rho >= steps)
+            throw new SafeTensorsException(path, null, $"__metadata__: expected 1 ≤ rho < steps, found steps {steps}, rho {rho}");
+        var info = new AdaPolicyInfo(steps, rho, int.Parse(shape[0]), int.Parse(shape[1]), int.Parse(shape[2]),
+            Int("classes"), Int("hidden"), Int("boundary"), lambda);
+        int h = info.Hidden, k = info.Decisions, d = info.InputDim;
+        return new AdaWeights(info, f.ReadFloat32("fc1.weight", h, d), f.ReadFloat32("fc1.bias", h),
+            f.ReadFloat32("fc2.weight", k, h), f.ReadFloat32("fc2.bias", k), new Dictionary<string, string>(md));
+    }
+
+    /// <summary>Writes the policy atomically (SafeTensorsWriter: temporary file, then rename).</summary>
+    public void Save(string path, IReadOnlyDictionary<string, string>? training = null)
+    {
+        var md = Info.ToMetadata();
+        if (training != null) foreach (var (k, v) in training) md[k] = v;
+        int h = Info.Hidden, k2 = Info.Decisions, d = Info.InputDim;
+        SafeTensorsWriter.Write(path,
+        [
+            ("fc1.weight", [h, d], Fc1W), ("fc1.bias", [h], Fc1B),
+            ("fc2.weight", [k2, h], Fc2W), ("fc2.bias", [k2], Fc2B),
+        ], md);
+    }
+
+    /// <summary>v = [x_i flattened, onehot(label)] for sample i of a batch (N, C, H, W) on the host.</summary>
+    public float[] Input(float[] samples, int i, int label)
+    {
+        int p = Info.Pixels;
+        var v = new float[Info.InputDim];
+        Array.Copy(samples, (long)i * p, v, 0, p);
+        v[p + label] = 1f;
+        return v;
+    }
+
+    /// <summary>Host reference forward in double: hidden activations (post-ReLU) and logits (pre-sigmoid).</summary>
+    public (double[] Hidden, double[] Logits) Forward(float[] v)
+    {
+        int h = Info.Hidden, k = Info.Decisions, d = Info.InputDim;
+        var hid = new double[h];
+        for (int j = 0; j < h; j++)
+        {
+            double acc = Fc1B[j];
+            for (int p = 0; p < d; p++) acc += (double)Fc1W[j * d + p] * v[p];
+            hid[j] = Math.Max(0, acc);
+        }
+        var logits = new double[k];
+        for (int t = 0; t < k; t++)
+        {
+            double acc = Fc2B[t];
+            for (int j = 0; j < h; j++) acc += Fc2W[t * h + j] * hid[j];
+            logits[t] = acc;
+        }
+        return (hid, logits);
+    }
+
+    public static double Sigmoid(double z) => z >= 0 ? 1 / (1 + Math.Exp(-z)) : Math.Exp(z) / (1 + Math.Exp(z));
+
+    /// <summary>Greedy decisions: cache (true) where m = sigmoid(logit) ≥ 0.5, i.e. logit ≥ 0.</summary>
+    public static bool[] Threshold(ReadOnlySpan<float> logits)
+    {
+        var u = new bool[logits.Length];
+        for (int t = 0; t < u.Length; t++) u[t] = logits[t] >= 0f;
+        return u;
+    }
+}
+
+/// <summary>The decision network on the device: logits (B, s − ρ) of a batch of samples, via Gemm.</summary>
+public sealed class AdaDecisionNetwork : IDisposable
+{
+    readonly ComputeDevice dev;
+    readonly Linear fc1, fc2;
+    Tensor? input, hidden, logits;
+    MemoryBuffer1D<int, Stride1D.Dense>? labels;
+
+    public AdaWeights Weights { get; }
+    public AdaPolicyInfo Info => Weights.Info;
+
+    public AdaDecisionNetwork(ComputeDevice dev, AdaWeights w)
+    {
+        this.dev = dev;
+        Weights = w;
+        var i = w.Info;
+        fc1 = new Linear(Tensor.FromHost(dev, "ada.fc1.weight", w.Fc1W, i.Hidden, i.InputDim), Tensor.FromHost(dev, "ada.fc1.bias", w.Fc1B, i.Hidden));
+        fc2 = new Linear(Tensor.FromHost(dev, "ada.fc2.weight", w.Fc2W, i.Decisions, i.Hidden), Tensor.FromHost(dev, "ada.fc2.bias", w.Fc2B, i.Decisions));
+    }
+
+    /// <summary>logits (n, s − ρ) = fc2(ReLU(fc1([x, onehot(y)]))) for x (n, C, H, W) on the device; returned on the host.</summary>
+    public float[] Forward(Tensor x, IReadOnlyList<int> y)
+    {
+        var i = Info;
+        int n = y.Count;
+        if (x.Length != (long)n * i.Pixels)
+            throw new ArgumentException($"ada network: expected {n} samples of {i.Channels}×{i.Height}×{i.Width}, found x {x.ShapeString()}");
+        foreach (var label in y)
+            if (label < 0 || label >= i.Classes) throw new ArgumentException($"ada network: class {label} outside 0..{i.Classes - 1}");
+        if (input == null || input.Shape[0] != n)
+        {
+            DisposeBuffers();
+            input = Tensor.Allocate(dev, "ada.input", n, i.InputDim);
+            hidden = Tensor.Allocate(dev, "ada.hidden", n, i.Hidden);
+            logits = Tensor.Allocate(dev, "ada.logits", n, i.Decisions);
+            labels = dev.Accelerator.Allocate1D<int>(n);
+        }
+        labels!.View.CopyFromCPU(y.ToArray());
+        OneHotConcat.Run(dev, x.View, labels.View, input.View, n, i.Pixels, i.Classes);   // (n, P + K_cls)
+        fc1.Forward(input, hidden!, n, Epilogue.Relu);                                     // (n, hidden)
+        fc2.Forward(hidden!, logits!, n);                                                  // (n, s − ρ)
+        return logits!.ToHost();
+    }
+
+    void DisposeBuffers()
+    {
+        input?.Dispose(); hidden?.Dispose(); logits?.Dispose(); labels?.Dispose();
+        input = hidden = logits = null; labels = null;
+    }
+
+    public void Dispose()
+    {
+        DisposeBuffers();
+        fc1.Dispose();
+        fc2.Dispose();
+    }
+}

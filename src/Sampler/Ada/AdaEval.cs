@@ -1,0 +1,39 @@
+// What `blockdance eval` prints about an `ada` row: its detail cell and its note.
+using System.Globalization;
+using BlockDance.Cache;
+using BlockDance.Kernels;
+
+namespace BlockDance.Sampler.Ada;
+
+public static class AdaEval
+{
+    /// <summary>"b=3, rho=20, 57% of steps ≥ rho reused": the reuse share is exact, from the blocks skipped per sample
+    /// (each reused step skips blocks 0..b, i.e. b + 1 blocks).</summary>
+    public static string Detail(AdaPolicyInfo info, SamplingResult r)
+    {
+        double reusedSteps = r.BlocksSkipped / (info.Boundary + 1);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"b={info.Boundary}, rho={info.Rho}, {100 * reusedSteps / info.Decisions:F0}% of steps ≥ rho reused");
+    }
+
+    /// <summary>Compiles the decision network's kernels before the timed runs (as eval's warm-up does for the model).</summary>
+    public static void Warmup(ComputeDevice dev, AdaWeights w, int batch)
+    {
+        var i = w.Info;
+        using var net = new AdaDecisionNetwork(dev, w);
+        using var x = Tensor.Allocate(dev, "ada.warmup", batch, i.Channels, i.Height, i.Width);
+        net.Forward(x, new int[batch]);
+    }
+
+    public static string Note(AdaWeights w, string path)
+    {
+        var md = w.Metadata;
+        string trained = md.TryGetValue("train_model", out var m)
+            ? $"trained on {m} (train_steps {md.GetValueOrDefault("train_model_steps", "?")}), {md.GetValueOrDefault("train_samples", "?")} samples × " +
+              $"{md.GetValueOrDefault("train_epochs", "?")} epochs, λ = {w.Info.Lambda:G3}, Q = {md.GetValueOrDefault("quality", "?")}"
+            : "training settings not recorded";
+        return $"ada = BlockDance-Ada ({Path.GetFileName(path)}): steps 0..{w.Info.Rho - 1} cache; a {w.ParameterCount:N0}-parameter MLP reads z_rho and the class " +
+               $"and decides steps {w.Info.Rho}..{w.Info.Steps - 1} per sample (m ≥ 0.5 → cache, blocks 0..{w.Info.Boundary} reused otherwise); " +
+               $"its forward is included in the wall-clock; {trained}.";
+    }
+}

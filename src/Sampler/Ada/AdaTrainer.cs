@@ -1,0 +1,237 @@
+// Training loop of BlockDance-Ada (see TrainAdaCommand for the reward and its justification).
+//
+// 1. Trajectories, once: every training sample (class round-robin, seeded noise) is sampled without
+//    cache. On the way, at step ρ, the recorder keeps z_ρ and the block-b features of step ρ−1 (its
+//    cond and uncond rows) on the host; the final sample is the quality reference. Storing block b's
+//    output changes nothing numerically (the N = 1 bit-identity test), so z_ρ and the features are
+//    exactly what an Ada run reaches at step ρ: all steps before ρ are cache steps.
+// 2. Episodes: per batch, the host network gives m for each sample, decisions u ~ Bernoulli(m) are
+//    drawn, and only steps ρ..s−1 run (x = z_ρ, cache buffer = the recorded features, per-sample plans
+//    from AdaPolicy.WithDecisions). Reward R = C(u) + λ·Q(u) per sample, advantages against the
+//    leave-one-out batch mean, one Adam step on J = mean(A·log π(u)).
+// DDIM with η = 0 only: the remaining steps are then deterministic given z_ρ, so an episode is a pure
+// function of (sample, u) and batches can be reshuffled every epoch.
+using System.Diagnostics;
+using BlockDance.Cache;
+using BlockDance.Kernels;
+using BlockDance.Sampler.Evaluation;
+using BlockDance.Transformer;
+
+namespace BlockDance.Sampler.Ada;
+
+public sealed record AdaTrainOptions
+{
+    public int Steps { get; init; } = 50;
+    public float Cfg { get; init; } = 4f;
+    public int Samples { get; init; } = 32;
+    public int Batch { get; init; } = 16;
+    public int Epochs { get; init; } = 16;
+    public double LearningRate { get; init; } = 3e-3;
+    public double Lambda { get; init; } = 2;
+    public double RhoFraction { get; init; } = AdaPolicyInfo.DefaultRhoFraction;
+    public int Hidden { get; init; } = 128;
+    /// <summary>Noise seed of the training samples; eval uses seed 0, so the default keeps them apart.</summary>
+    public ulong Seed { get; init; } = 1000;
+    /// <summary>Seed of the initial weights and of the Bernoulli draws.</summary>
+    public int InitSeed { get; init; }
+    public int? Boundary { get; init; }
+}
+
+/// <summary>One epoch: mean reward, C (fraction reused) and Q (SSIM) of the sampled episodes, the mean cache
+/// probability m, the greedy (thresholded) reuse fraction after the epoch's updates, seconds.</summary>
+public sealed record AdaEpochLog(int Epoch, double Reward, double C, double Q, double MeanM, double GreedyReuse, double Seconds);
+
+public sealed class AdaTrainer
+{
+    /// <summary>A training sample: class, z_ρ (C, H, W), block-b features of step ρ−1 (rows per sample × T × D),
+    /// the uncached final sample (C, H, W).</summary>
+    public sealed record Item(int Class, float[] Z, float[] Features, float[] Reference);
+
+    readonly DiT model;
+    readonly AdaTrainOptions o;
+    readonly Schedule schedule;
+    readonly Random rng;
+    public AdaPolicyInfo Info { get; }
+    public AdaWeights Weights { get; }
+    public List<Item> Items { get; } = new();
+    public double TrajectorySeconds { get; private set; }
+    /// <summary>Mean model seconds per step of the last episode (for the decision network's overhead).</summary>
+    public double LastEpisodeStepSeconds { get; private set; }
+
+    public AdaTrainer(DiT model, AdaTrainOptions options)
+    {
+        this.model = model;
+        o = options;
+        var cfg = model.Config;
+        int rho = AdaPolicyInfo.DefaultRho(o.Steps, o.RhoFraction);
+        Info = new AdaPolicyInfo(o.Steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.NumClasses, o.Hidden,
+            o.Boundary ?? cfg.DefaultCacheBoundary, o.Lambda);
+        Info.CheckRun(cfg, o.Steps);
+        schedule = new Schedule(o.Steps, Spacing.Even);
+        Weights = AdaWeights.Init(Info, o.InitSeed);
+        rng = new Random(o.InitSeed);
+    }
+
+    int RowsPerSample => o.Cfg > 1 ? 2 : 1;
+    int FeatureRow => model.Config.Tokens * model.Config.Hidden;
+
+    // ------------------------------------------------------------------ 1. trajectories (once)
+    /// <summary>Samples every training item without cache and records z_ρ, the step-(ρ−1) features and the final sample.</summary>
+    public void RecordTrajectories(Action<int, int>? progress = null)
+    {
+        var cfg = model.Config;
+        var sw = Stopwatch.StartNew();
+        var classes = Enumerable.Range(0, o.Samples).Select(i => i % cfg.NumClasses).ToList();
+        int per = Info.Pixels;
+        for (int first = 0; first < o.Samples; first += o.Batch)
+        {
+            int b = Math.Min(o.Batch, o.Samples - first);
+            var cls = classes.Skip(first).Take(b).ToArray();
+            using var rec = new TrajectoryRecorder(Info.Rho, Info.Boundary);
+            using var den = new DiTDenoiser(model, cls, o.Cfg, CfgChannels.Official, rec, o.Steps);
+            using var x = Tensor.Allocate(model.Device, "x", b, cfg.InChannels, cfg.InputSize, cfg.InputSize);
+            new SeededNoise(o.Seed, first).Fill(x, 0);
+            new DiffusionSampler(schedule, SamplerKind.Ddim).Run(den, x, new SeededNoise(o.Seed, first), cfg.OutChannels);
+            var final = x.ToHost();
+            for (int i = 0; i < b; i++)
+            {
+                var feats = new float[RowsPerSample * FeatureRow];
+                for (int r = 0; r < RowsPerSample; r++)
+                    Array.Copy(rec.Features!, (long)(r * b + i) * FeatureRow, feats, (long)r * FeatureRow, FeatureRow);
+                Items.Add(new Item(cls[i], rec.Z![(i * per)..((i + 1) * per)], feats, final[(i * per)..((i + 1) * per)]));
+            }
+            progress?.Invoke(first + b, o.Samples);
+        }
+        TrajectorySeconds = sw.Elapsed.TotalSeconds;
+    }
+
+    // ------------------------------------------------------------------ 2. episodes
+    /// <summary>Runs steps ρ..s−1 for the items with the given decisions (true = cache); returns the final samples (B, C, H, W).</summary>
+    public float[] Episode(IReadOnlyList<Item> items, bool[][] decisions)
+    {
+        var cfg = model.Config;
+        int b = items.Count, rows = RowsPerSample;
+        using var policy = AdaPolicy.WithDecisions(Weights, decisions);
+        using var den = new DiTDenoiser(model, items.Select(it => it.Class).ToArray(), o.Cfg, CfgChannels.Official, policy, o.Steps);
+        var feature = new float[rows * b * FeatureRow];
+        for (int i = 0; i < b; i++)
+            for (int r = 0; r < rows; r++)
+                Array.Copy(items[i].Features, (long)r * FeatureRow, feature, (long)(r * b + i) * FeatureRow, FeatureRow);
+        policy.LoadFeature(feature);
+        using var x = Tensor.FromHost(model.Device, "x", items.SelectMany(it => it.Z).ToArray(), b, cfg.InChannels, cfg.InputSize, cfg.InputSize);
+        var sampler = new DiffusionSampler(schedule, SamplerKind.Ddim);
+        sampler.Run(den, x, new SeededNoise(o.Seed), cfg.OutChannels, firstStep: Info.Rho);
+        LastEpisodeStepSeconds = sampler.Timings.Average(t => t.ModelSeconds);
+        return x.ToHost();
+    }
+
+    /// <summary>C = fraction of the s − ρ steps reused; Q = SSIM of the final sample to the uncached one, in [0, 1].</summary>
+    public (double C, double Q) Score(Item item, float[] finals, int i, bool[] u)
+    {
+        int per = Info.Pixels;
+        double c = u.Count(x => !x) / (double)u.Length;
+        var got = ImageMetrics.ToUnitRange(finals[(i * per)..((i + 1) * per)]);
+        var want = ImageMetrics.ToUnitRange(item.Reference);
+        double q = Math.Clamp(ImageMetrics.Ssim(got, want, Info.Channels, Info.Height, Info.Width), 0, 1);
+        return (c, q);
+    }
+
+    float[] Input(Item it) => Weights.Input(it.Z, 0, it.Class);
+
+    /// <summary>Greedy reuse fraction of the current weights over the training items (host forward).</summary>
+    public double GreedyReuse() => Items.Average(it =>
+        Weights.Forward(Input(it)).Logits.Count(z => z < 0) / (double)Info.Decisions);
+
+    /// <summary>Runs the epochs; calls log after each. Returns the per-epoch logs.</summary>
+    public List<AdaEpochLog> Train(Action<AdaEpochLog>? log = null)
+    {
+        if (Items.Count == 0) throw new InvalidOperationException("ada: RecordTrajectories first");
+        var adam = new Adam(o.LearningRate);
+        var grad = new AdaGradient(Info);
+        var logs = new List<AdaEpochLog>();
+        for (int epoch = 1; epoch <= o.Epochs; epoch++)
+        {
+            var sw = Stopwatch.StartNew();
+            var order = Enumerable.Range(0, Items.Count).OrderBy(_ => rng.Next()).ToArray();
+            double sumR = 0, sumC = 0, sumQ = 0, sumM = 0;
+            for (int first = 0; first < order.Length; first += o.Batch)
+            {
+                var batch = order.Skip(first).Take(o.Batch).Select(i => Items[i]).ToList();
+                var inputs = batch.Select(Input).ToList();
+                var decisions = new bool[batch.Count][];
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    var (_, z) = Weights.Forward(inputs[i]);
+                    decisions[i] = new bool[Info.Decisions];
+                    for (int t = 0; t < z.Length; t++)
+                    {
+                        double m = AdaWeights.Sigmoid(z[t]);
+                        sumM += m / Info.Decisions;
+                        decisions[i][t] = rng.NextDouble() < m;    // u_t ~ Bernoulli(m_t): 1 = cache step
+                    }
+                }
+                var finals = Episode(batch, decisions);
+                var rewards = new double[batch.Count];
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    var (c, q) = Score(batch[i], finals, i, decisions[i]);
+                    rewards[i] = c + o.Lambda * q;
+                    sumR += rewards[i]; sumC += c; sumQ += q;
+                }
+                var adv = AdaReinforce.Advantages(rewards);
+                grad.Clear();
+                for (int i = 0; i < batch.Count; i++)
+                    AdaReinforce.Accumulate(Weights, inputs[i], decisions[i], adv[i] / batch.Count, grad);
+                adam.Step(Weights, grad);
+            }
+            int n = Items.Count;
+            var entry = new AdaEpochLog(epoch, sumR / n, sumC / n, sumQ / n, sumM / n, GreedyReuse(), sw.Elapsed.TotalSeconds);
+            logs.Add(entry);
+            log?.Invoke(entry);
+        }
+        return logs;
+    }
+
+    /// <summary>The thresholded policy on the training items: mean C and Q (one episode per batch).</summary>
+    public (double C, double Q) EvaluateGreedy()
+    {
+        double sc = 0, sq = 0;
+        for (int first = 0; first < Items.Count; first += o.Batch)
+        {
+            var batch = Items.Skip(first).Take(o.Batch).ToList();
+            var decisions = batch.Select(it => AdaWeights.Threshold(Weights.Forward(Input(it)).Logits.Select(z => (float)z).ToArray())).ToArray();
+            var finals = Episode(batch, decisions);
+            for (int i = 0; i < batch.Count; i++)
+            {
+                var (c, q) = Score(batch[i], finals, i, decisions[i]);
+                sc += c; sq += q;
+            }
+        }
+        return (sc / Items.Count, sq / Items.Count);
+    }
+
+    /// <summary>Every step a cache step storing block b (bit-identical to no cache); at step ρ it copies the
+    /// sample x and the block-b features of step ρ−1 to the host.</summary>
+    sealed class TrajectoryRecorder(int rho, int boundary) : ICachePolicy
+    {
+        Tensor? feature;
+        public float[]? Z { get; private set; }
+        public float[]? Features { get; private set; }
+        public string Describe() => "ada trajectory recorder";
+        public long MemoryBytes => feature?.Bytes ?? 0;
+        public IReadOnlyList<int> ReusedSteps => [];
+
+        public void Begin(DiT model, int steps, int batch) =>
+            feature = Tensor.Allocate(model.Device, $"ada.record.block{boundary}", batch, model.Config.Tokens, model.Config.Hidden);
+
+        public void ObserveSample(int step, Tensor x, IReadOnlyList<int> classes)
+        {
+            if (step != rho) return;
+            Z = x.ToHost();
+            Features = feature!.ToHost();
+        }
+
+        public BlockPlan BeforeStep(int step) => new(StoreAfter: boundary, StoreInto: feature);
+        public void Dispose() => feature?.Dispose();
+    }
+}
