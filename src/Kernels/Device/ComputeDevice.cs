@@ -39,6 +39,7 @@ public sealed class ComputeDevice : IDisposable
         return (int)Math.Max(1, Math.Min(work, cap));
     }
 
+    // BLOCKDANCE_CPU_WIDTH overrides the CPU launch width (tuning experiments; see DEVELOPERS.md).
     readonly int CpuWidth = int.TryParse(Environment.GetEnvironmentVariable("BLOCKDANCE_CPU_WIDTH"), out var w) ? w : 4 * Environment.ProcessorCount;
 
     ComputeDevice(Context ctx, Accelerator acc)
@@ -55,8 +56,7 @@ public sealed class ComputeDevice : IDisposable
             b.Optimize(OptimizationLevel.O1).EnableAlgorithms();
             if (kind != DeviceKind.Cpu) b.Cuda();
             // Each simulated thread is an OS thread; 32-wide warps so warp-level code behaves as on CUDA.
-            var spec = (Environment.GetEnvironmentVariable("BLOCKDANCE_CPU_DEVICE") ?? "32,1").Split(',').Select(int.Parse).ToArray();
-            b.CPU(new CPUDevice(spec[0], spec[1], Math.Max(1, Environment.ProcessorCount)));
+            b.CPU(new CPUDevice(32, 1, Math.Max(1, Environment.ProcessorCount)));
         });
         try
         {
