@@ -103,8 +103,11 @@ public sealed class AdaPolicy : ICachePolicy
         decisions = Enumerable.Range(0, samples)
             .Select(i => AdaWeights.Threshold(logits.AsSpan(i * Info.Decisions, Info.Decisions))).ToArray();
         NetworkSeconds = sw.Elapsed.TotalSeconds;
+        var perSample = decisions.Select(d => d.Count(c => !c)).ToArray();
+        int distinct = decisions.Select(d => string.Concat(d.Select(c => c ? '1' : '0'))).Distinct().Count();
         Log.Info($"ada: decision network ({weights.ParameterCount:N0} parameters) on {samples} samples: " +
-                 $"{NetworkSeconds * 1e3:F2} ms ({NetworkSeconds * 1e3 / samples:F3} ms per sample); {ReuseFraction:P0} of steps {Info.Rho}..{Info.Steps - 1} reused");
+                 $"{NetworkSeconds * 1e3:F2} ms ({NetworkSeconds * 1e3 / samples:F3} ms per sample); {ReuseFraction:P0} of steps {Info.Rho}..{Info.Steps - 1} reused " +
+                 $"(per sample {perSample.Min()}..{perSample.Max()} of {Info.Decisions} steps, {distinct} distinct schedules)");
     }
 
     /// <summary>Trainer: fills the cache buffer with the block-b features of step ρ−1 (model batch, T, D),
