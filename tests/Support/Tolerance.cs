@@ -6,12 +6,7 @@ namespace BlockDance.Tests;
 
 public static class Tolerance
 {
-    public static double MaxAbsError(float[] expected, float[] actual)
-    {
-        double max = 0;
-        for (int i = 0; i < expected.Length; i++) max = Math.Max(max, Math.Abs((double)expected[i] - actual[i]));
-        return max;
-    }
+    public static double MaxAbsError(float[] expected, float[] actual) => BlockDance.Kernels.Check.MaxAbsError(expected, actual);
 
     public static void AssertClose(float[] expected, float[] actual, double atol, double rtol, string name, ITestOutputHelper? output = null)
     {

@@ -56,17 +56,7 @@ public static class FixtureChecks
     /// <summary>The VAE's output is on the [0, 255] scale after ~30 convolutions: 1e-2 there is 4e-5 of the range.</summary>
     public const double VaeImageTolerance = 1e-2;
 
-    static double MaxErr(float[] expected, float[] got)
-    {
-        if (expected.Length != got.Length) return double.PositiveInfinity;
-        double m = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double e = Math.Abs((double)expected[i] - got[i]);
-            m = double.IsNaN(e) ? double.PositiveInfinity : Math.Max(m, e);
-        }
-        return m;
-    }
+    static double MaxErr(float[] expected, float[] got) => Check.MaxAbsError(expected, got);
 
     static int[] Ints(float[] a) => a.Select(v => (int)v).ToArray();
     static int[] Shape(SafeTensorsFile f, string name) => f.Get(name).Shape.Select(x => (int)x).ToArray();

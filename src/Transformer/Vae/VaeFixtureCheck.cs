@@ -31,24 +31,11 @@ public static class VaeFixtureCheck
         double midErr = double.NaN, rawErr = double.NaN;
         vae.OnStage = (stage, t) =>
         {
-            if (stage == "mid") midErr = MaxAbs(refs.ReadFloat32("mid"), t.ToHost());
-            if (stage == "raw") rawErr = MaxAbs(refs.ReadFloat32("raw"), t.ToHost());
+            if (stage == "mid") midErr = Check.MaxAbsError(refs.ReadFloat32("mid"), t.ToHost());
+            if (stage == "raw") rawErr = Check.MaxAbsError(refs.ReadFloat32("raw"), t.ToHost());
         };
         var image = vae.Decode(latent).ToHost();
         var expected = refs.ReadFloat32("image");
-        return new Result(midErr, rawErr, MaxAbs(expected, image), expected.Length);
-    }
-
-    static double MaxAbs(float[] expected, float[] actual)
-    {
-        if (expected.Length != actual.Length) return double.PositiveInfinity;
-        double max = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double e = Math.Abs((double)expected[i] - actual[i]);
-            if (double.IsNaN(e)) return double.PositiveInfinity;
-            max = Math.Max(max, e);
-        }
-        return max;
+        return new Result(midErr, rawErr, Check.MaxAbsError(expected, image), expected.Length);
     }
 }

@@ -84,21 +84,11 @@ public sealed class VaeWeights : IDisposable
 
     public bool Has(string key) => file.Contains(key);
 
-    public long[] ShapeOf(string key)
-    {
-        if (!file.Contains(key))
-            throw new ModelException($"{file.Path}: missing tensor '{key}' (expected diffusers AutoencoderKL key names)");
-        return file.Get(key).Shape;
-    }
+    const string Naming = "diffusers AutoencoderKL key names";
+    public long[] ShapeOf(string key) => ModelTensors.ShapeOf(file, key, Naming);
 
     /// <summary>Reads a tensor as float32 after checking its shape (a ModelException names key, expected and found).</summary>
-    public float[] Read(string key, params long[] expectedShape)
-    {
-        var found = ShapeOf(key);
-        if (!found.SequenceEqual(expectedShape))
-            throw new ModelException($"{file.Path}: tensor '{key}': expected shape [{string.Join(", ", expectedShape)}], found [{string.Join(", ", found)}]");
-        return file.ReadFloat32(key);
-    }
+    public float[] Read(string key, params long[] expectedShape) => ModelTensors.Read(file, key, expectedShape, Naming);
 
     /// <summary>The first of `candidates` present (e.g. to_q, or the older name query), or a ModelException naming all.</summary>
     public string FirstPresent(string prefix, params string[] candidates)

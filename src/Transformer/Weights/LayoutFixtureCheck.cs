@@ -18,12 +18,7 @@ public static class LayoutFixtureCheck
     public static (double maxAbsError, int elements) Compare(ComputeDevice dev, string fixturesDir)
     {
         var (a, b) = Outputs(dev, Path.Combine(fixturesDir, OfficialFile), Path.Combine(fixturesDir, DiffusersFolder), fixturesDir);
-        double max = 0;
-        for (int i = 0; i < a.Length; i++)
-        {
-            double e = Math.Abs((double)a[i] - b[i]);
-            max = double.IsNaN(e) ? double.PositiveInfinity : Math.Max(max, e);
-        }
+        double max = Check.MaxAbsError(a, b);
         return (max, a.Length);
     }
 

@@ -11,20 +11,9 @@ public sealed class OfficialSafeTensorsSource(SafeTensorsFile file) : IWeightSou
     public bool Has(string key) => file.Contains(key);
     public IEnumerable<string> Keys => file.Tensors.Select(t => t.Name);
 
-    public long[] ShapeOf(string key)
-    {
-        if (!file.Contains(key))
-            throw new ModelException($"{file.Path}: missing tensor '{key}' (expected official DiT key names, e.g. from tools/convert)");
-        return file.Get(key).Shape;
-    }
-
-    public float[] Read(string key, params long[] expectedShape)
-    {
-        var found = ShapeOf(key);
-        if (!found.SequenceEqual(expectedShape))
-            throw new ModelException($"{file.Path}: tensor '{key}': expected shape [{string.Join(", ", expectedShape)}], found [{string.Join(", ", found)}]");
-        return file.ReadFloat32(key);
-    }
+    const string Naming = "official DiT key names, e.g. from tools/convert";
+    public long[] ShapeOf(string key) => ModelTensors.ShapeOf(file, key, Naming);
+    public float[] Read(string key, params long[] expectedShape) => ModelTensors.Read(file, key, expectedShape, Naming);
 
     public void Dispose() => file.Dispose();
 }
