@@ -47,18 +47,23 @@ internal static class SafeTensorsBytes
         $"\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":{shape},\"data_offsets\":[{begin},{end}]}}";
 }
 
-public sealed class SafeTensorsRulesTests : IDisposable
+/// <summary>A temporary folder per test class for hand-built files.</summary>
+public abstract class SafeTensorsTempFiles : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("blockdance-safetensors-").FullName;
+    protected readonly string _dir = Directory.CreateTempSubdirectory("blockdance-safetensors-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private string WriteFile(string fileName, byte[] bytes)
+    protected string WriteFile(string fileName, byte[] bytes)
     {
         string path = Path.Combine(_dir, fileName);
         File.WriteAllBytes(path, bytes);
         return path;
     }
+}
+
+public sealed class SafeTensorsRulesTests : SafeTensorsTempFiles
+{
 
     /// <summary>Open must throw SafeTensorsException, one line, naming the file and every keyword.</summary>
     private SafeTensorsException AssertRejected(string fileName, byte[] bytes, params string[] keywords)
@@ -326,18 +331,8 @@ public sealed class SafeTensorsRulesTests : IDisposable
     }
 }
 
-public sealed class SafeTensorsRoundTripTests : IDisposable
+public sealed class SafeTensorsRoundTripTests : SafeTensorsTempFiles
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("blockdance-safetensors-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private string WriteFile(string fileName, byte[] bytes)
-    {
-        string path = Path.Combine(_dir, fileName);
-        File.WriteAllBytes(path, bytes);
-        return path;
-    }
 
     private static string Header(params string[] entries) => "{" + string.Join(",", entries) + "}";
 
