@@ -1,0 +1,54 @@
+// Attention v2 (fp32 flash tiles) and the dispatcher against Attention.Reference, on every backend.
+// Tiny shapes (the CPU accelerator simulates every thread): head dim 72 (XL), ragged T (not a multiple
+// of the key tile: 8 keys per tile on the CPU accelerator's one-warp groups, 64 on CUDA), a head dim that
+// needs the 8-threads-per-row layout (hd > 96). DiT attention is unmasked, so every case is mask-free.
+// Tolerance: fp32 with a float64 reference over ≤ 70 keys: 1e-5 absolute + 1e-5 relative, as v1.
+using BlockDance.Kernels;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace BlockDance.Tests;
+
+public class AttentionVersionTests(ITestOutputHelper output)
+{
+    static Tensor Up(ComputeDevice dev, float[] a) => Tensor.FromHost(dev, "t", a, a.Length);
+
+    static float[] RunVersion(ComputeDevice dev, int version, float[] qkv, int n, int t, int heads, int hd)
+    {
+        using var tq = Up(dev, qkv); using var to = Tensor.Allocate(dev, "o", n * t * heads * hd);
+        Attention.RunVersion(dev, version, tq.View, to.View, n, t, heads, hd, 1f / MathF.Sqrt(hd));
+        return to.ToHost();
+    }
+
+    [SkippableTheory]
+    [InlineData("cpu", 0, 1, 16, 1, 72)]    // XL head dim, T a multiple of the CPU key tile (8)
+    [InlineData("cpu", 1, 2, 11, 2, 72)]    // ragged T: a last tile of 3 keys, last query tile partial
+    [InlineData("cpu", 2, 1, 7, 1, 24)]     // demo head dim, T shorter than one tile
+    [InlineData("cpu", 3, 1, 9, 1, 130)]    // hd > 96: 8 threads per row, padded register chunks
+    [InlineData("cuda", 0, 2, 256, 16, 72)] // XL shape at T = 256
+    [InlineData("cuda", 1, 1, 100, 3, 72)]  // ragged T on 64-key tiles
+    [InlineData("cuda", 2, 1, 70, 2, 192)]  // the largest head dim v2 takes
+    public void AttentionV2_MatchesReference(string kind, int seed, int n, int t, int heads, int hd)
+    {
+        var dev = TestDevices.Get(kind);
+        var qkv = Tolerance.Random(seed, 3 * n * t * heads * hd, 2f);
+        var expected = new float[n * t * heads * hd];
+        Attention.Reference(qkv, expected, n, t, heads, hd, 1f / MathF.Sqrt(hd));
+        Tolerance.AssertClose(expected, RunVersion(dev, 2, qkv, n, t, heads, hd), 1e-5, 1e-5, $"attention v2 t{t} h{heads} hd{hd}", output);
+    }
+
+    [SkippableTheory]
+    [InlineData("cpu")]
+    [InlineData("cuda")]
+    public void AttentionRun_KeepsV1OnCpu_AndPicksV2OnCuda(string kind)
+    {
+        var dev = TestDevices.Get(kind);
+        Assert.Equal(dev.IsCuda ? 2 : 1, Attention.Choose(dev, 72, Precision.Fp32));
+        Assert.Equal(dev.IsCuda ? 1 : 1, Attention.Choose(dev, AttentionV2.MaxHeadDim + 1, Precision.Fp32));
+        // the dispatcher's output equals the chosen version's, bit for bit
+        var qkv = Tolerance.Random(7, 3 * 1 * 5 * 2 * 8);
+        using var tq = Up(dev, qkv); using var to = Tensor.Allocate(dev, "o", 5 * 2 * 8);
+        Attention.Run(dev, tq.View, to.View, 1, 5, 2, 8, 1f / MathF.Sqrt(8));
+        Assert.Equal(RunVersion(dev, Attention.Choose(dev, 8, Precision.Fp32), qkv, 1, 5, 2, 8), to.ToHost());
+    }
+}
