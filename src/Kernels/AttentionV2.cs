@@ -114,7 +114,7 @@ public static class AttentionV2
         if (chunks > 3) o3.Fma(p, vs, at + 3 * step, tpq);
     }
 
-    [GpuKernel("attention_v2", Grouped = true, GroupSize = GroupSize, Claims = "FFMA,SHFL.BFLY,LDS,BAR.SYNC")]
+    [GpuKernel("attention_v2", Grouped = true, GroupSize = GroupSize, Claims = "FFMA,SHFL.BFLY,LDS,BAR.SYNC,MUFU.EX2")]
     static void Kernel(ArrayView<float> qkv, ArrayView<float> o, int t, int heads, int hd, float scale,
         int tpq, int chunks, int rowStride, int tilesPerHead)
     {
