@@ -8,9 +8,12 @@
 //     work item), so there is no shared memory and no barrier and any head dim works (XL: 72).
 // v2 (AttentionV2.cs, fp32): FlashAttention-2 tiling — K/V tiles in shared memory, q, o, max and sum
 //     in registers; head dim ≤ 192.
+// v3 (AttentionV3.cs, bf16 tensor cores): the same tiling on mma.sync m16n8k16, P kept in registers as
+//     the A operand of P·V; head dim a multiple of 8, ≤ 80.
 //
-// Run picks the version for the device: CUDA runs v2 (head dims up to 192, else v1, logged); the CPU
-// accelerator always runs v1, so CPU outputs are the same bytes as before the other versions existed.
+// Run picks the version for the device: CUDA runs v3 when the precision is bf16 or fp16 (bf16 operands in
+// both cases) and the head dim allows it, else v2 (head dims up to 192), else v1 — every step down logged
+// once; the CPU accelerator always runs v1, so CPU outputs are the same bytes as before v2/v3 existed.
 // RunVersion runs a named version (tests, kernel harness).
 using BlockDance.Kernels.Harness;
 using ILGPU;
@@ -90,10 +93,20 @@ public static class Attention
         Precision precision = Precision.Fp32) =>
         RunVersion(dev, Choose(dev, hd, precision), qkv, o, n, t, heads, hd, scale);
 
-    /// <summary>The version Run uses: 1 on the CPU accelerator; on CUDA 2 (fp32, hd ≤ 192), else 1 (logged once).</summary>
+    /// <summary>The version Run uses: 1 on the CPU accelerator; on CUDA 3 (bf16/fp16 precision, hd % 8 == 0, hd ≤ 80),
+    /// else 2 (hd ≤ 192), else 1 (each choice logged once).</summary>
     public static int Choose(ComputeDevice dev, int hd, Precision precision)
     {
         if (!dev.IsCuda) return 1;
+        if (precision != Precision.Fp32)
+        {
+            if (AttentionV3.Supports(hd))
+            {
+                KernelChoice.Once($"attention: v3 (bf16 tensor cores{(precision == Precision.Fp16 ? "; fp16 precision also runs attention in bf16" : "")}) on {dev.Name}, head dim {hd}");
+                return 3;
+            }
+            KernelChoice.Once($"attention: head dim {hd} is not a multiple of 8 ≤ {AttentionV3.MaxHeadDim}: fp32 kernels instead of the bf16 tensor-core v3 (slower)");
+        }
         if (hd <= AttentionV2.MaxHeadDim)
         {
             KernelChoice.Once($"attention: v2 (fp32 flash tiles) on {dev.Name}, head dim {hd}");
@@ -109,7 +122,8 @@ public static class Attention
         {
             case 1: RunV1(dev, qkv, o, n, t, heads, hd, scale); break;
             case 2: AttentionV2.Run(dev, qkv, o, n, t, heads, hd, scale); break;
-            default: throw new ArgumentOutOfRangeException(nameof(version), $"attention: expected version 1 or 2, found {version}");
+            case 3: AttentionV3.Run(dev, qkv, o, n, t, heads, hd, scale); break;
+            default: throw new ArgumentOutOfRangeException(nameof(version), $"attention: expected version 1, 2 or 3, found {version}");
         }
     }
 

@@ -1,9 +1,11 @@
 // `blockdance kernels --op attention`: every attention version on the same seeded qkv, validated against
 // Attention.Reference, then timed by the harness. The reference is evaluated on sampled rows only (whole
 // (n, head) pairs first and last, every 7th query) so that the XL shapes validate in well under a second.
-//   small: 2 × 16 tokens × 2 heads × hd 72 (CPU-accelerator sized; T not a multiple of the CUDA tile)
+//   small: 1 × 19 tokens × 1 head × hd 72 (CPU-accelerator sized: v3's emulated mma is slow there; T is not a
+//          multiple of any tile)
 //   xl:    DiT-XL/2 at model batch 16: 16 heads × hd 72, T = 256 (256 px) and T = 1024 (512 px)
-// Tolerance (|got − ref| ≤ atol + rtol·|ref|): fp32 versions 1e-5 + 1e-4·|ref| (sums over up to 1024 keys).
+// Tolerance (|got − ref| ≤ atol + rtol·|ref|): fp32 versions 1e-5 + 1e-4·|ref| (sums over up to 1024 keys);
+// v3-bf16 3e-2 absolute (q, k, v and P rounded to bf16; see tests/Kernels/AttentionVersionTests.cs).
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels.Harness;
@@ -11,7 +13,7 @@ namespace BlockDance.Kernels.Harness;
 public sealed class AttentionOp : IKernelOp
 {
     public string Name => "attention";
-    public IReadOnlyList<string> Versions { get; } = ["v1", "v2"];
+    public IReadOnlyList<string> Versions { get; } = ["v1", "v2", "v3-bf16"];
 
     sealed record Dims(int N, int T, int Heads, int Hd);
 
@@ -20,24 +22,25 @@ public sealed class AttentionOp : IKernelOp
 
     static readonly Dictionary<string, Dims> dims = new()
     {
-        ["n2 t19 h2 hd72"] = new(2, 19, 2, 72),
+        ["n1 t19 h1 hd72"] = new(1, 19, 1, 72),
         ["xl n16 t256 h16 hd72"] = new(16, 256, 16, 72),
         ["xl n16 t1024 h16 hd72"] = new(16, 1024, 16, 72),
     };
 
     public IReadOnlyList<KernelShape> Shapes(string set) => set switch
     {
-        "small" => [Shape("n2 t19 h2 hd72", dims["n2 t19 h2 hd72"])],
+        "small" => [Shape("n1 t19 h1 hd72", dims["n1 t19 h1 hd72"])],
         "xl" => [Shape("xl n16 t256 h16 hd72", dims["xl n16 t256 h16 hd72"]), Shape("xl n16 t1024 h16 hd72", dims["xl n16 t1024 h16 hd72"])],
         _ => throw new InvalidValueException("--shapes", "small or xl", set),
     };
 
-    public bool Supports(ComputeDevice dev, string version) => version is "v1" or "v2";
+    /// <summary>Every version runs everywhere: v3's mma is emulated per lane on the CPU accelerator.</summary>
+    public bool Supports(ComputeDevice dev, string version) => Versions.Contains(version);
 
     public KernelTrial Prepare(ComputeDevice dev, string version, KernelShape shape)
     {
         var d = dims[shape.Label];
-        int v = version switch { "v1" => 1, "v2" => 2, _ => throw new InvalidValueException("--version", string.Join("|", Versions), version) };
+        int v = version switch { "v1" => 1, "v2" => 2, "v3-bf16" => 3, _ => throw new InvalidValueException("--version", string.Join("|", Versions), version) };
         float scale = 1f / MathF.Sqrt(d.Hd);
         var qkv = Seeded(1, 3L * d.N * d.T * d.Heads * d.Hd);
         var tq = Tensor.FromHost(dev, "qkv", qkv, qkv.Length);
@@ -45,7 +48,7 @@ public sealed class AttentionOp : IKernelOp
         Action launch = () => Attention.RunVersion(dev, v, tq.View, to.View, d.N, d.T, d.Heads, d.Hd, scale);
         launch();
         var got = to.ToHost();
-        var validation = Validate(qkv, got, d, scale, 1e-5, 1e-4);
+        var validation = v == 3 ? Validate(qkv, got, d, scale, 3e-2, 0) : Validate(qkv, got, d, scale, 1e-5, 1e-4);
         return new KernelTrial(validation, launch, () => { tq.Dispose(); to.Dispose(); });
     }
 
