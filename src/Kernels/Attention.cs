@@ -7,12 +7,12 @@
 // v1: one work item per (n, h, query) row; the accumulator is the output row itself (owned by the
 //     work item), so there is no shared memory and no barrier and any head dim works (XL: 72).
 // v2 (AttentionV2.cs, fp32): FlashAttention-2 tiling — K/V tiles in shared memory, q, o, max and sum
-//     in registers; head dim ≤ 192.
+//     in registers; head dim ≤ 768.
 // v3 (AttentionV3.cs, bf16 tensor cores): the same tiling on mma.sync m16n8k16, P kept in registers as
 //     the A operand of P·V; head dim a multiple of 8, ≤ 80.
 //
 // Run picks the version for the device: CUDA runs v3 when the precision is bf16 or fp16 (bf16 operands in
-// both cases) and the head dim allows it, else v2 (head dims up to 192), else v1 — every step down logged
+// both cases) and the head dim allows it, else v2 (head dims up to 768), else v1 — every step down logged
 // once; the CPU accelerator always runs v1, so CPU outputs are the same bytes as before v2/v3 existed.
 // RunVersion runs a named version (tests, kernel harness).
 using BlockDance.Kernels.Harness;
@@ -94,7 +94,7 @@ public static class Attention
         RunVersion(dev, Choose(dev, hd, precision), qkv, o, n, t, heads, hd, scale);
 
     /// <summary>The version Run uses: 1 on the CPU accelerator; on CUDA 3 (bf16/fp16 precision, hd % 8 == 0, hd ≤ 80),
-    /// else 2 (hd ≤ 192), else 1 (each choice logged once).</summary>
+    /// else 2 (hd ≤ 768), else 1 (each choice logged once).</summary>
     public static int Choose(ComputeDevice dev, int hd, Precision precision)
     {
         if (!dev.IsCuda) return 1;

@@ -5,14 +5,14 @@
 //   qkv (N, T, 3D) = [q | k | v], out (N, T, D), D = heads·hd;   reference: Attention.Reference
 //
 // v2 layout (one group of 256 threads per (n, head, tile of Q queries); 32 on the CPU accelerator):
-//   - tpq threads share one query row (tpq = 4 for hd ≤ 96, 8 for hd ≤ 192), so a group holds
-//     Q = 256/tpq query rows (64 or 32). Thread `part` of a row owns the head dims
+//   - tpq threads share one query row (tpq = 4 for hd ≤ 96, 8 for ≤ 192, 16 for ≤ 384, 32 for ≤ 768 — the
+//     VAE's single 512-wide head), so a group holds Q = 256/tpq query rows (64 … 8). Thread `part` of a row owns the head dims
 //     e = part + tpq·k, k = 0 … 6·chunks−1, kept as up to four 6-float register chunks (V6 below; ILGPU
 //     does not unroll loops, so register tiles are struct fields). XL's hd 72 = 4 threads × 3 chunks × 6,
 //     no padding waste.
 //   - K and V tiles of Bc = Q keys × hdS floats sit in dynamic shared memory (hdS = tpq·6·chunks ≥ hd,
 //     the padding columns zero-filled): 2·64·72·4 = 36,864 B for XL, never more than 49,152 B (ILGPU's
-//     48 KB cap). All lanes of a warp read the same key row at once (a broadcast), the tpq parts read
+//     48 KB cap: Bc·hdS ≤ (256/tpq)·(24·tpq) = 6,144 floats per tile). All lanes of a warp read the same key row at once (a broadcast), the tpq parts read
 //     consecutive words — no bank conflicts.
 //   - per key: 6·chunks FMA, then log2(tpq) ShuffleXor give every part the full score; the online
 //     softmax runs per 8 keys (one max, one rescale of l and o per 8 keys instead of per key).
@@ -30,18 +30,20 @@ public static class AttentionV2
     public const int GroupSize = 256;
     const int ChunkWidth = 6, MaxChunks = 4;
 
-    /// <summary>Largest head dim v2 handles (8 threads per row × 4 chunks × 6 floats).</summary>
-    public const int MaxHeadDim = 8 * MaxChunks * ChunkWidth;
+    /// <summary>Largest head dim v2 handles (32 threads per row × 4 chunks × 6 floats).</summary>
+    public const int MaxHeadDim = 32 * MaxChunks * ChunkWidth;
 
     /// <summary>256 threads where the device allows it; one warp on this project's CPU accelerator (its
-    /// groups are one warp wide), which runs the same code with 8 query rows per group.</summary>
+    /// groups are one warp wide), which runs the same code with fewer query rows per group.</summary>
     public static int GroupSizeFor(ComputeDevice dev) => dev.Accelerator.MaxNumThreadsPerGroup >= GroupSize ? GroupSize : 32;
 
-    /// <summary>Threads per query row, register chunks per thread and the padded shared row length.</summary>
+    /// <summary>Threads per query row (the fewest of 4, 8, 16, 32 that hold hd in ≤ 24 registers each),
+    /// register chunks per thread and the padded shared row length.</summary>
     public static (int Tpq, int Chunks, int RowStride) Plan(int hd)
     {
         if (hd < 1 || hd > MaxHeadDim) throw new ArgumentOutOfRangeException(nameof(hd), $"attention v2: expected head dim 1..{MaxHeadDim}, found {hd}");
-        int tpq = hd <= 4 * MaxChunks * ChunkWidth ? 4 : 8;
+        int tpq = 4;
+        while (tpq * MaxChunks * ChunkWidth < hd) tpq *= 2;
         int chunks = (hd + tpq * ChunkWidth - 1) / (tpq * ChunkWidth);
         return (tpq, chunks, tpq * ChunkWidth * chunks);
     }
@@ -101,6 +103,8 @@ public static class AttentionV2
         s += Warp.ShuffleXor(s, 1);
         s += Warp.ShuffleXor(s, 2);
         if (tpq > 4) s += Warp.ShuffleXor(s, 4);
+        if (tpq > 8) s += Warp.ShuffleXor(s, 8);
+        if (tpq > 16) s += Warp.ShuffleXor(s, 16);
         return j < valid ? s : float.NegativeInfinity;
     }
 

@@ -1,8 +1,8 @@
 // Attention v2 (fp32 flash tiles), v3 (bf16 mma.sync; emulated per lane on the CPU accelerator) and the
 // dispatcher against the references, on every backend.
 // Tiny shapes (the CPU accelerator simulates every thread): head dim 72 (XL), ragged T (not a multiple
-// of the key tile: 8 keys per tile on the CPU accelerator's one-warp groups, 64 on CUDA), a head dim that
-// needs the 8-threads-per-row layout (hd > 96). DiT attention is unmasked, so every case is mask-free.
+// of the key tile: 8 keys per tile on the CPU accelerator's one-warp groups, 64 on CUDA), head dims that
+// need 8 and 32 threads per row (hd > 96, the VAE's 512). DiT attention is unmasked, so every case is mask-free.
 // Tolerance: fp32 with a float64 reference over ≤ 70 keys: 1e-5 absolute + 1e-5 relative, as v1.
 using BlockDance.Kernels;
 using Xunit;
@@ -26,9 +26,11 @@ public class AttentionVersionTests(ITestOutputHelper output)
     [InlineData("cpu", 1, 2, 11, 2, 72)]    // ragged T: a last tile of 3 keys, last query tile partial
     [InlineData("cpu", 2, 1, 7, 1, 24)]     // demo head dim, T shorter than one tile
     [InlineData("cpu", 3, 1, 9, 1, 130)]    // hd > 96: 8 threads per row, padded register chunks
+    [InlineData("cpu", 4, 1, 5, 1, 512)]    // the VAE's head: 32 threads per row, 1 query and 1 key per CPU tile
     [InlineData("cuda", 0, 2, 256, 16, 72)] // XL shape at T = 256
     [InlineData("cuda", 1, 1, 100, 3, 72)]  // ragged T on 64-key tiles
-    [InlineData("cuda", 2, 1, 70, 2, 192)]  // the largest head dim v2 takes
+    [InlineData("cuda", 2, 1, 70, 2, 192)]  // 8 threads per row
+    [InlineData("cuda", 3, 1, 40, 1, 768)]  // the largest head dim v2 takes
     public void AttentionV2_MatchesReference(string kind, int seed, int n, int t, int heads, int hd)
     {
         var dev = TestDevices.Get(kind);
