@@ -107,7 +107,7 @@ else part weights "$py" tools/bench/bench_torch.py --make-random "$model_preset"
 
 # (e) engine forward latency, fp32 and bf16, model batch 16 (per-kernel times from the profiled pass).
 # A binary without --precision (before issue 12) runs its default precision: recorded, never silent.
-probe=$("$bin" bench --precision fp32 --batch x 2>&1)
+probe=$(timeout 30 "$bin" bench --precision fp32 --batch x 2>&1)
 if [[ "$probe" == *"unknown option '--precision'"* ]]; then
   prec() { [ "$1" = fp32 ] && return 0; return 1; }; pflag() { :; }
   echo "this binary has no --precision: engine parts run its default (fp32) kernels; bf16 engine parts skipped" | tee -a "$out/machine.txt"
