@@ -204,7 +204,8 @@ public static class AttentionV2
         var (tpq, chunks, rowStride) = Plan(hd);
         int groupSize = GroupSizeFor(dev), rowsPerGroup = groupSize / tpq, tilesPerHead = (t + rowsPerGroup - 1) / rowsPerGroup;
         var config = new KernelConfig(n * heads * tilesPerHead, groupSize, SharedMemoryConfig.RequestDynamic<float>(2 * rowsPerGroup * rowStride));
-        dev.Kernels.Get("attention_v2", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, float, int, int, int, int>(Kernel))
+        var spec = dev.IsCuda ? new KernelSpecialization(GroupSize, null) : KernelSpecialization.Empty; // .maxntid 256
+        dev.Kernels.Get("attention_v2", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, float, int, int, int, int>(Kernel, spec))
             (config, qkv, o, t, heads, hd, scale, tpq, chunks, rowStride, tilesPerHead);
     }
 }

@@ -4,7 +4,9 @@
 //
 //   qkv (N, T, 3D) fp32 = [q | k | v], out (N, T, D) fp32;   reference: Attention.Reference
 //
-// v3 layout (one group of 4 warps per (n, head, 64 query rows); one warp per group on the CPU accelerator):
+// v3 layout (one group of 8 warps per (n, head, 128 query rows) — 4 warps and 64 rows when that would leave
+// the GPU under two waves of groups; one warp per group on the CPU accelerator): every K/V tile staged serves
+// the group's 16·warps query rows, so larger groups read K and V from L2 fewer times.
 //   - staging: q, k, v rows are read as fp32 and rounded to bf16 (RNE) into dynamic shared memory — the Q tile
 //     (16 rows per warp) once, then one 64-key K tile and V tile at a time. (A bf16 qkv from the GEMM epilogue
 //     would make this a plain copy; cp.async is not used: with ILGPU's EmitRef operands it forces the mma
@@ -12,7 +14,8 @@
 //   - head dim: hd % 8 == 0, hd ≤ 80. S = Q·Kᵀ runs over hdPad = hd rounded up to 16 (zero-filled columns;
 //     XL: 72 → 80 = 5 k16 steps, 11% more S MMAs than exact); O = P·V runs over hd/8 n8-tiles (XL: 9, exact).
 //   - shared rows are padded to an odd number of 16-byte chunks (XL: Q/K 88 bf16 = 176 B, V 72 = 144 B) so
-//     the 8 row addresses of every ldmatrix hit 8 distinct bank groups: 64·176 + 64·176 + 64·144 = 31,744 B.
+//     the 8 row addresses of every ldmatrix hit 8 distinct bank groups: Q 128·176 + K 64·176 + V 64·144 =
+//     43,008 B with 8 warps (31,744 B with 4), under ILGPU's 48 KB.
 //   - per key tile, per warp: S (16×64) = 5 k16 steps × (1 Q ldmatrix.x4 + 4 K ldmatrix.x4 + 8 mma);
 //     scale, mask keys ≥ T to −∞, online softmax per row (each lane holds rows g and g+8: max over its 16
 //     values, then 2 ShuffleXor over the quad); P stays in registers — the S accumulators of n-tiles 2j, 2j+1
@@ -29,7 +32,7 @@ namespace BlockDance.Kernels;
 
 public static class AttentionV3
 {
-    public const int WarpsPerGroup = 4, KeysPerTile = 64, MaxHeadDim = 80;
+    public const int WarpsPerGroup = 8, KeysPerTile = 64, MaxHeadDim = 80;
 
     public static bool Supports(int hd) => hd >= 8 && hd <= MaxHeadDim && hd % 8 == 0;
 
@@ -134,7 +137,7 @@ public static class AttentionV3
         if (bottom) { o[rowBottom + col] = v.C2 * invBottom; o[rowBottom + col + 1] = v.C3 * invBottom; }
     }
 
-    [GpuKernel("attention_v3_bf16", Grouped = true, GroupSize = 32 * WarpsPerGroup, O2 = true, Claims = "HMMA.16816.F32.BF16,LDSM.16.M88.4,LDSM.16.MT88.4,MUFU.EX2")]
+    [GpuKernel("attention_v3_bf16", Grouped = true, GroupSize = 32 * WarpsPerGroup, MinGroupsPerSM = 2, O2 = true, Claims = "HMMA.16816.F32.BF16,LDSM.16.M88.4,LDSM.16.MT88.4,MUFU.EX2")]
     static void Kernel(ArrayView<float> qkv, ArrayView<float> o, int t, int heads, int hd, float scale, int tilesPerHead,
         int qkStride, int vStride, int kSteps, int nTiles)
     {
@@ -224,19 +227,30 @@ public static class AttentionV3
         Store(o, o8, 8, oTop, oBottom, top, bottom, hd, iTop, iBottom); Store(o, o9, 9, oTop, oBottom, top, bottom, hd, iTop, iBottom);
     }
 
+    /// <summary>Warps per group: 8 (128 query rows), or 4 when 8 would give fewer than two groups per SM;
+    /// 1 on the CPU accelerator, whose groups are one warp wide.</summary>
+    public static int WarpsFor(ComputeDevice dev, int n, int t, int heads)
+    {
+        if (dev.Accelerator.MaxNumThreadsPerGroup < 32 * WarpsPerGroup) return 1;
+        long groups = (long)n * heads * ((t + 16 * WarpsPerGroup - 1) / (16 * WarpsPerGroup));
+        return groups >= 2L * dev.Accelerator.NumMultiprocessors ? WarpsPerGroup : WarpsPerGroup / 2;
+    }
+
     /// <summary>o (n, t, heads·hd) = attention(qkv (n, t, 3·heads·hd)) on bf16 tensor cores; hd % 8 == 0, hd ≤ 80.</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale)
     {
         Check.Size("attention qkv", qkv.Length, 3L * n * t * heads * hd);
         Check.Size("attention out", o.Length, (long)n * t * heads * hd);
         if (!Supports(hd)) throw new ArgumentException($"attention v3: expected a head dim that is a multiple of 8 and ≤ {MaxHeadDim}, found {hd}");
-        int warps = dev.Accelerator.MaxNumThreadsPerGroup >= 32 * WarpsPerGroup ? WarpsPerGroup : 1; // one warp per group on the CPU accelerator
+        int warps = WarpsFor(dev, n, t, heads);
         int rowsPerGroup = 16 * warps, tilesPerHead = (t + rowsPerGroup - 1) / rowsPerGroup;
         int kSteps = (hd + 15) / 16, nTiles = hd / 8;
         int qkStride = RowStride(16 * kSteps), vStride = RowStride(hd);
         int bytes = (rowsPerGroup + KeysPerTile) * qkStride * 2 + KeysPerTile * vStride * 2;
         var config = new KernelConfig(n * heads * tilesPerHead, 32 * warps, SharedMemoryConfig.RequestDynamic<Chunk16>(bytes / 16));
-        dev.Kernels.Get("attention_v3_bf16", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, float, int, int, int, int, int>(Kernel))
+        // On CUDA: .maxntid 256 + .minnctapersm 2 cap ptxas at 128 registers (sm_90: no spills), two groups per SM
+        var spec = dev.IsCuda ? new KernelSpecialization(32 * WarpsPerGroup, 2) : KernelSpecialization.Empty;
+        dev.Kernels.Get("attention_v3_bf16", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, float, int, int, int, int, int>(Kernel, spec))
             (config, qkv, o, t, heads, hd, scale, tilesPerHead, qkStride, vStride, kSteps, nTiles);
     }
 

@@ -21,11 +21,12 @@ public class AttentionLayerNormPtxTests
         var attr = mi.GetCustomAttribute<GpuKernelAttribute>()!;
         using var ctx = Context.Create(b => b.Optimize(attr.O2 ? OptimizationLevel.O2 : OptimizationLevel.O1).EnableAlgorithms());
         var backend = new PTXBackend(ctx, new CudaCapabilityContext(CudaArchitecture.SM_80), CudaArchitecture.SM_80, CudaInstructionSet.ISA_78, null);
-        var compiled = backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(mi), new KernelSpecialization(attr.GroupSize, null));
+        var compiled = backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(mi), new KernelSpecialization(attr.GroupSize, attr.MinGroupsPerSM > 0 ? attr.MinGroupsPerSM : null));
         string ptx = ((PTXCompiledKernel)compiled).PTXAssembly;
         Assert.Contains(".target sm_80", ptx);
         Assert.Contains(".version 7.8", ptx);
         Assert.Contains($".maxntid {attr.GroupSize}", ptx);
+        if (attr.MinGroupsPerSM > 0) Assert.Contains($".minnctapersm {attr.MinGroupsPerSM}", ptx);
         return ptx;
     }
 
