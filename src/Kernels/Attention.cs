@@ -90,8 +90,16 @@ public static class Attention
     /// <summary>o (n, t, heads·hd) = attention(qkv (n, t, 3·heads·hd)) with the best version for the device.
     /// `precision` Bf16/Fp16 allows the tensor-core version where one exists.</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale,
-        Precision precision = Precision.Fp32) =>
-        RunVersion(dev, Choose(dev, hd, precision), qkv, o, n, t, heads, hd, scale);
+        Precision precision = Precision.Fp32)
+    {
+        int version = Choose(dev, hd, precision);
+        if (version == 3 && !LayerNormModulateV2.Aligned16(qkv))
+        {
+            KernelChoice.Once("attention: qkv view not 16-byte aligned: fp32 v2 instead of the bf16 tensor-core v3 (slower)");
+            version = 2;
+        }
+        RunVersion(dev, version, qkv, o, n, t, heads, hd, scale);
+    }
 
     /// <summary>The version Run uses: 1 on the CPU accelerator; on CUDA 3 (bf16/fp16 precision, hd % 8 == 0, hd ≤ 80),
     /// else 2 (hd ≤ 768), else 1 (each choice logged once).</summary>

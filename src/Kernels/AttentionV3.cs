@@ -7,7 +7,7 @@
 // v3 layout (one group of 8 warps per (n, head, 128 query rows) — 4 warps and 64 rows when that would leave
 // the GPU under two waves of groups; one warp per group on the CPU accelerator): every K/V tile staged serves
 // the group's 16·warps query rows, so larger groups read K and V from L2 fewer times.
-//   - staging: q, k, v rows are read as fp32 and rounded to bf16 (RNE) into dynamic shared memory — the Q tile
+//   - staging: q, k, v rows are read as fp32 (16-byte loads) and rounded to bf16 (RNE) into dynamic shared memory — the Q tile
 //     (16 rows per warp) once, then one 64-key K tile and V tile at a time. (A bf16 qkv from the GEMM epilogue
 //     would make this a plain copy; cp.async is not used: with ILGPU's EmitRef operands it forces the mma
 //     operands into local memory, see TensorCore/CpAsync.cs.)
@@ -54,19 +54,22 @@ public static class AttentionV3
         return r;
     }
 
-    /// <summary>fp32 rows → bf16 words in shared memory: `rows` rows of `stride` elements starting at byte `at`;
-    /// source row r is qkv[(rowStart + r)·pitch + col …]; rows ≥ valid and columns ≥ hd are zero.</summary>
-    static void Stage(ArrayView<uint> words, int at, int rows, int stride, ArrayView<float> qkv, long rowStart, int valid,
-        long pitch, long col, int hd, int tid, int threads)
+    /// <summary>fp32 rows → bf16 in shared memory, four elements per thread and step (one 16-byte load, one
+    /// 8-byte store): `rows` rows of `stride` elements starting at byte `at`; source row r starts at float4
+    /// (rowStart + r)·pitch4 + col4; rows ≥ valid and elements ≥ hd are zero (hd % 8 == 0).</summary>
+    static void Stage(ArrayView<Bf16x4> quads, int at, int rows, int stride, ArrayView<F4> qkv4, long rowStart, int valid,
+        long pitch4, long col4, int hd, int tid, int threads)
     {
-        int pairs = stride / 2;
-        for (int idx = tid; idx < rows * pairs; idx += threads)
+        int perRow = stride / 4;
+        for (int idx = tid; idx < rows * perRow; idx += threads)
         {
-            int r = idx / pairs, e = 2 * (idx % pairs);
-            bool inside = r < valid && e < hd; // hd is even: e + 1 < hd as well
-            long src = (rowStart + (inside ? r : 0)) * pitch + col + (inside ? e : 0);
-            float lo = inside ? qkv[src] : 0f, hi = inside ? qkv[src + 1] : 0f;
-            words[at / 4 + idx] = TensorCore.Mma.PackBf16(lo, hi);
+            int r = idx / perRow, q = idx % perRow;
+            bool inside = r < valid && 4 * q < hd;
+            F4 v = inside ? qkv4[(rowStart + r) * pitch4 + col4 + q] : default;
+            Bf16x4 p;
+            p.Lo = TensorCore.Mma.PackBf16(v.X, v.Y);
+            p.Hi = TensorCore.Mma.PackBf16(v.Z, v.W);
+            quads[at / 8 + idx] = p;
         }
     }
 
@@ -138,19 +141,21 @@ public static class AttentionV3
     }
 
     [GpuKernel("attention_v3_bf16", Grouped = true, GroupSize = 32 * WarpsPerGroup, MinGroupsPerSM = 2, O2 = true, Claims = "HMMA.16816.F32.BF16,LDSM.16.M88.4,LDSM.16.MT88.4,MUFU.EX2")]
-    static void Kernel(ArrayView<float> qkv, ArrayView<float> o, int t, int heads, int hd, float scale, int tilesPerHead,
+    static void Kernel(ArrayView<F4> qkv4, ArrayView<float> o, int t, int heads, int hd, float scale, int tilesPerHead,
         int qkStride, int vStride, int kSteps, int nTiles)
     {
-        var words = SharedMemory.GetDynamic<Chunk16>().Cast<uint>();
+        var shared = SharedMemory.GetDynamic<Chunk16>();
+        var words = shared.Cast<uint>();      // what ldmatrix (and its CPU emulation) reads
+        var quads = shared.Cast<Bf16x4>();    // what the staging writes
         int warps = Group.DimX / 32, rowsPerGroup = 16 * warps;
         int tile = Grid.IdxX % tilesPerHead, bh = Grid.IdxX / tilesPerHead;
         int h = bh % heads, b = bh / heads, d = heads * hd;
         int tid = Group.IdxX, l = Warp.LaneIdx, g = l >> 2, m0 = 16 * (tid / 32);
         int q0 = tile * rowsPerGroup;
-        long pitch = 3L * d, rowStart = (long)b * t;
+        long pitch4 = 3L * d / 4, rowStart = (long)b * t;
         int kBase = rowsPerGroup * qkStride * 2, vBase = kBase + KeysPerTile * qkStride * 2;
 
-        Stage(words, 0, rowsPerGroup, qkStride, qkv, rowStart + q0, t - q0, pitch, (long)h * hd, hd, tid, Group.DimX);
+        Stage(quads, 0, rowsPerGroup, qkStride, qkv4, rowStart + q0, t - q0, pitch4, (long)h * hd / 4, hd, tid, Group.DimX);
 
         Acc4 o0 = default, o1 = default, o2 = default, o3 = default, o4 = default;
         Acc4 o5 = default, o6 = default, o7 = default, o8 = default, o9 = default;
@@ -160,8 +165,8 @@ public static class AttentionV3
         {
             int valid = Math.Min(KeysPerTile, t - k0);
             Group.Barrier(); // the previous K/V tile is no longer read (and, the first time, Q is staged)
-            Stage(words, kBase, KeysPerTile, qkStride, qkv, rowStart + k0, valid, pitch, d + (long)h * hd, hd, tid, Group.DimX);
-            Stage(words, vBase, KeysPerTile, vStride, qkv, rowStart + k0, valid, pitch, 2L * d + (long)h * hd, hd, tid, Group.DimX);
+            Stage(quads, kBase, KeysPerTile, qkStride, qkv4, rowStart + k0, valid, pitch4, (d + (long)h * hd) / 4, hd, tid, Group.DimX);
+            Stage(quads, vBase, KeysPerTile, vStride, qkv4, rowStart + k0, valid, pitch4, (2L * d + (long)h * hd) / 4, hd, tid, Group.DimX);
             Group.Barrier();
 
             // S (16 × 64) = Q · Kᵀ over kSteps k16 steps of the padded head dim
@@ -242,6 +247,7 @@ public static class AttentionV3
         Check.Size("attention qkv", qkv.Length, 3L * n * t * heads * hd);
         Check.Size("attention out", o.Length, (long)n * t * heads * hd);
         if (!Supports(hd)) throw new ArgumentException($"attention v3: expected a head dim that is a multiple of 8 and ≤ {MaxHeadDim}, found {hd}");
+        if (!LayerNormModulateV2.Aligned16(qkv)) throw new ArgumentException("attention v3: expected a 16-byte aligned qkv view (float4 loads), found an unaligned one");
         int warps = WarpsFor(dev, n, t, heads);
         int rowsPerGroup = 16 * warps, tilesPerHead = (t + rowsPerGroup - 1) / rowsPerGroup;
         int kSteps = (hd + 15) / 16, nTiles = hd / 8;
@@ -250,8 +256,8 @@ public static class AttentionV3
         var config = new KernelConfig(n * heads * tilesPerHead, 32 * warps, SharedMemoryConfig.RequestDynamic<Chunk16>(bytes / 16));
         // On CUDA: .maxntid 256 + .minnctapersm 2 cap ptxas at 128 registers (sm_90: no spills), two groups per SM
         var spec = dev.IsCuda ? new KernelSpecialization(32 * WarpsPerGroup, 2) : KernelSpecialization.Empty;
-        dev.Kernels.Get("attention_v3_bf16", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int, int, int, float, int, int, int, int, int>(Kernel, spec))
-            (config, qkv, o, t, heads, hd, scale, tilesPerHead, qkStride, vStride, kSteps, nTiles);
+        dev.Kernels.Get("attention_v3_bf16", a => a.LoadStreamKernel<ArrayView<F4>, ArrayView<float>, int, int, int, float, int, int, int, int, int>(Kernel, spec))
+            (config, qkv.SubView(0, 3L * n * t * heads * hd).Cast<F4>(), o, t, heads, hd, scale, tilesPerHead, qkStride, vStride, kSteps, nTiles);
     }
 
     /// <summary>The host reference of what v3 computes: q, k, v rounded to bf16, P rounded to bf16 before P·V,
