@@ -57,7 +57,7 @@ public static class AttentionV3
     /// <summary>fp32 rows → bf16 in shared memory, four elements per thread and step (one 16-byte load, one
     /// 8-byte store): `rows` rows of `stride` elements starting at byte `at`; source row r starts at float4
     /// (rowStart + r)·pitch4 + col4; rows ≥ valid and elements ≥ hd are zero (hd % 8 == 0).</summary>
-    static void Stage(ArrayView<Bf16x4> quads, int at, int rows, int stride, ArrayView<F4> qkv4, long rowStart, int valid,
+    static void Stage(ArrayView<Bf16Chunk4> quads, int at, int rows, int stride, ArrayView<Float4Chunk> qkv4, long rowStart, int valid,
         long pitch4, long col4, int hd, int tid, int threads)
     {
         int perRow = stride / 4;
@@ -65,8 +65,8 @@ public static class AttentionV3
         {
             int r = idx / perRow, q = idx % perRow;
             bool inside = r < valid && 4 * q < hd;
-            F4 v = inside ? qkv4[(rowStart + r) * pitch4 + col4 + q] : default;
-            Bf16x4 p;
+            Float4Chunk v = inside ? qkv4[(rowStart + r) * pitch4 + col4 + q] : default;
+            Bf16Chunk4 p;
             p.Lo = TensorCore.Mma.PackBf16(v.X, v.Y);
             p.Hi = TensorCore.Mma.PackBf16(v.Z, v.W);
             quads[at / 8 + idx] = p;
@@ -141,12 +141,12 @@ public static class AttentionV3
     }
 
     [GpuKernel("attention_v3_bf16", Grouped = true, GroupSize = 32 * WarpsPerGroup, MinGroupsPerSM = 2, O2 = true, Claims = "HMMA.16816.F32.BF16,LDSM.16.M88.4,LDSM.16.MT88.4,MUFU.EX2")]
-    static void Kernel(ArrayView<F4> qkv4, ArrayView<float> o, int t, int heads, int hd, float scale, int tilesPerHead,
+    static void Kernel(ArrayView<Float4Chunk> qkv4, ArrayView<float> o, int t, int heads, int hd, float scale, int tilesPerHead,
         int qkStride, int vStride, int kSteps, int nTiles)
     {
         var shared = SharedMemory.GetDynamic<Chunk16>();
         var words = shared.Cast<uint>();      // what ldmatrix (and its CPU emulation) reads
-        var quads = shared.Cast<Bf16x4>();    // what the staging writes
+        var quads = shared.Cast<Bf16Chunk4>();    // what the staging writes
         int warps = Group.DimX / 32, rowsPerGroup = 16 * warps;
         int tile = Grid.IdxX % tilesPerHead, bh = Grid.IdxX / tilesPerHead;
         int h = bh % heads, b = bh / heads, d = heads * hd;
@@ -256,8 +256,8 @@ public static class AttentionV3
         var config = new KernelConfig(n * heads * tilesPerHead, 32 * warps, SharedMemoryConfig.RequestDynamic<Chunk16>(bytes / 16));
         // On CUDA: .maxntid 256 + .minnctapersm 2 cap ptxas at 128 registers (sm_90: no spills), two groups per SM
         var spec = dev.IsCuda ? new KernelSpecialization(32 * WarpsPerGroup, 2) : KernelSpecialization.Empty;
-        dev.Kernels.Get("attention_v3_bf16", a => a.LoadStreamKernel<ArrayView<F4>, ArrayView<float>, int, int, int, float, int, int, int, int, int>(Kernel, spec))
-            (config, qkv.SubView(0, 3L * n * t * heads * hd).Cast<F4>(), o, t, heads, hd, scale, tilesPerHead, qkStride, vStride, kSteps, nTiles);
+        dev.Kernels.Get("attention_v3_bf16", a => a.LoadStreamKernel<ArrayView<Float4Chunk>, ArrayView<float>, int, int, int, float, int, int, int, int, int>(Kernel, spec))
+            (config, qkv.SubView(0, 3L * n * t * heads * hd).Cast<Float4Chunk>(), o, t, heads, hd, scale, tilesPerHead, qkStride, vStride, kSteps, nTiles);
     }
 
     /// <summary>The host reference of what v3 computes: q, k, v rounded to bf16, P rounded to bf16 before P·V,

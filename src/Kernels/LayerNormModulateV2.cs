@@ -17,14 +17,14 @@ using ILGPU.Runtime;
 namespace BlockDance.Kernels;
 
 /// <summary>16 bytes: four floats (a float4 load/store).</summary>
-public struct F4
+public struct Float4Chunk
 {
     public float X, Y, Z, W;
     public readonly float Sum => (X + Y) + (Z + W);
 }
 
 /// <summary>8 bytes: four bf16 as two packed words, lower index in the low half.</summary>
-public struct Bf16x4
+public struct Bf16Chunk4
 {
     public uint Lo, Hi;
 }
@@ -40,13 +40,13 @@ public static class LayerNormModulateV2
     /// <summary>The 12 register chunks of one lane (struct fields: ILGPU keeps them in registers).</summary>
     struct Row
     {
-        public F4 C0, C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, C11;
+        public Float4Chunk C0, C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, C11;
     }
 
     /// <summary>Chunk c of this lane (float4 index lane + 32·c of the row); 0 past the row.</summary>
-    static F4 Load(ArrayView<F4> x, long row, int c, int chunks) => c < chunks ? x[row + 32 * c] : default;
+    static Float4Chunk Load(ArrayView<Float4Chunk> x, long row, int c, int chunks) => c < chunks ? x[row + 32 * c] : default;
 
-    static float Sq(F4 v, float mean, int c, int chunks)
+    static float Sq(Float4Chunk v, float mean, int c, int chunks)
     {
         if (c >= chunks) return 0f;
         float a = v.X - mean, b = v.Y - mean, e = v.Z - mean, f = v.W - mean;
@@ -64,10 +64,10 @@ public static class LayerNormModulateV2
     }
 
     /// <summary>(x − mean)·rstd·(1 + scale) + shift for one chunk (index c of the row, in float4 units).</summary>
-    static F4 Modulate(F4 v, float mean, float rstd, ArrayView<F4> mod, long scaleAt, long shiftAt)
+    static Float4Chunk Modulate(Float4Chunk v, float mean, float rstd, ArrayView<Float4Chunk> mod, long scaleAt, long shiftAt)
     {
-        F4 sc = mod[scaleAt], sh = mod[shiftAt];
-        F4 y;
+        Float4Chunk sc = mod[scaleAt], sh = mod[shiftAt];
+        Float4Chunk y;
         y.X = (v.X - mean) * rstd * (1f + sc.X) + sh.X;
         y.Y = (v.Y - mean) * rstd * (1f + sc.Y) + sh.Y;
         y.Z = (v.Z - mean) * rstd * (1f + sc.Z) + sh.Z;
@@ -85,14 +85,14 @@ public static class LayerNormModulateV2
         return u >> 16;
     }
 
-    static void Put(F4 v, int c, int chunks, long row, ArrayView<F4> y, ArrayView<Bf16x4> yb, bool bf16,
-        float mean, float rstd, ArrayView<F4> mod, long scaleAt, long shiftAt)
+    static void Put(Float4Chunk v, int c, int chunks, long row, ArrayView<Float4Chunk> y, ArrayView<Bf16Chunk4> yb, bool bf16,
+        float mean, float rstd, ArrayView<Float4Chunk> mod, long scaleAt, long shiftAt)
     {
         if (c >= chunks) return;
         var r = Modulate(v, mean, rstd, mod, scaleAt + 32 * c, shiftAt + 32 * c);
         if (bf16)
         {
-            Bf16x4 p;
+            Bf16Chunk4 p;
             p.Lo = PackBf16(r.X, r.Y);
             p.Hi = PackBf16(r.Z, r.W);
             yb[row + 32 * c] = p;
@@ -102,7 +102,7 @@ public static class LayerNormModulateV2
 
     // Views are in float4 units: x/y row r starts at r·d/4, mod row s at s·modStride/4.
     [GpuKernel("layernorm_modulate_v2", Grouped = true, GroupSize = GroupSize, Claims = "LD.E.128,ST.E.128,SHFL.BFLY")]
-    static void Kernel(ArrayView<F4> x, ArrayView<F4> mod, ArrayView<F4> y, ArrayView<Bf16x4> yb, int bf16, int rows, int d4,
+    static void Kernel(ArrayView<Float4Chunk> x, ArrayView<Float4Chunk> mod, ArrayView<Float4Chunk> y, ArrayView<Bf16Chunk4> yb, int bf16, int rows, int d4,
         int rowsPerSample, int modStride4, int shiftOffset4, int scaleOffset4)
     {
         int r = Grid.IdxX * (Group.DimX / 32) + Group.IdxX / 32;
@@ -149,7 +149,7 @@ public static class LayerNormModulateV2
     /// <summary>The view starts on a 16-byte boundary (float4 loads need it).</summary>
     public static bool Aligned16<T>(ArrayView<T> v) where T : unmanaged => v.Length == 0 || v.LoadEffectiveAddressAsPtr().ToInt64() % 16 == 0;
 
-    static void Launch(ComputeDevice dev, ArrayView<float> x, ArrayView<float> mod, ArrayView<F4> y, ArrayView<Bf16x4> yb, bool bf16,
+    static void Launch(ComputeDevice dev, ArrayView<float> x, ArrayView<float> mod, ArrayView<Float4Chunk> y, ArrayView<Bf16Chunk4> yb, bool bf16,
         int rows, int d, int rowsPerSample, int modStride, int shiftOffset, int scaleOffset)
     {
         Check.Size("layernorm x", x.Length, (long)rows * d);
@@ -157,13 +157,13 @@ public static class LayerNormModulateV2
         Check.Size("layernorm modulation", mod.Length, samples * modStride);
         if (!Supports(d, modStride, shiftOffset, scaleOffset) || !Aligned16(x) || !Aligned16(mod))
             throw new ArgumentException($"layernorm v2: expected d ≤ {MaxD}, d, modulation stride and offsets multiples of 4 and 16-byte aligned views, found d {d}, stride {modStride}, offsets {shiftOffset}/{scaleOffset}");
-        var xv = x.SubView(0, (long)rows * d).Cast<F4>();
-        var mv = mod.SubView(0, samples * modStride).Cast<F4>();
+        var xv = x.SubView(0, (long)rows * d).Cast<Float4Chunk>();
+        var mv = mod.SubView(0, samples * modStride).Cast<Float4Chunk>();
         // 8 warps per group on CUDA; one on this project's CPU accelerator (its groups are one warp wide)
         int warps = dev.Accelerator.MaxNumThreadsPerGroup >= GroupSize ? WarpsPerGroup : 1;
         int groups = (rows + warps - 1) / warps;
-        dev.Kernels.Get(bf16 ? "layernorm_modulate_v2_bf16" : "layernorm_modulate_v2", a => a.LoadStreamKernel<ArrayView<F4>, ArrayView<F4>, ArrayView<F4>,
-                ArrayView<Bf16x4>, int, int, int, int, int, int, int>(Kernel))
+        dev.Kernels.Get(bf16 ? "layernorm_modulate_v2_bf16" : "layernorm_modulate_v2", a => a.LoadStreamKernel<ArrayView<Float4Chunk>, ArrayView<Float4Chunk>, ArrayView<Float4Chunk>,
+                ArrayView<Bf16Chunk4>, int, int, int, int, int, int, int>(Kernel))
             (new KernelConfig(groups, 32 * warps), xv, mv, y, yb, bf16 ? 1 : 0, rows, d / 4, rowsPerSample, modStride / 4, shiftOffset / 4, scaleOffset / 4);
     }
 
@@ -174,7 +174,7 @@ public static class LayerNormModulateV2
         Check.Size("layernorm y", y.Length, (long)rows * d);
         if (!Aligned16(y)) throw new ArgumentException($"layernorm v2: expected a 16-byte aligned output view, found an unaligned view");
         var yv = y.SubView(0, (long)rows * d);
-        Launch(dev, x, mod, yv.Cast<F4>(), yv.Cast<Bf16x4>(), false, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset);
+        Launch(dev, x, mod, yv.Cast<Float4Chunk>(), yv.Cast<Bf16Chunk4>(), false, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset);
     }
 
     /// <summary>y (rows, d) bf16 (round to nearest even) = LN(x) · (1 + scale) + shift: the A operand of a bf16 GEMM.</summary>
@@ -184,6 +184,6 @@ public static class LayerNormModulateV2
         Check.Size("layernorm y (bf16)", y.Length, (long)rows * d);
         if (!Aligned16(y)) throw new ArgumentException($"layernorm v2: expected a 16-byte aligned output view, found an unaligned view");
         var yv = y.SubView(0, (long)rows * d);
-        Launch(dev, x, mod, yv.Cast<F4>(), yv.Cast<Bf16x4>(), true, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset);
+        Launch(dev, x, mod, yv.Cast<Float4Chunk>(), yv.Cast<Bf16Chunk4>(), true, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset);
     }
 }
