@@ -42,10 +42,11 @@ case "$preset" in
 esac
 # per-part time limits in seconds (worst case; cut further by the overall budget)
 declare -A limit=([selftest]=35 [ptx]=20 [kernels]=45 [weights]=60 [engine_fp32]=45 [engine_bf16]=45 [torch]=40 [sdpa]=15
-                  [sampling_engine]=65 [sampling_torch]=30 [sweep_engine]=40 [sweep_torch]=25)
+                  [sampling_engine]=65 [sampling_torch]=30 [sweep_torch]=25 [sweep_engine]=90)
 [ "$preset" = small ] && for k in "${!limit[@]}"; do limit[$k]=$((limit[$k] * 4)); done   # the CPU is slow; no 8-minute rule
 
-case "$out/" in "$wdir"/*) echo "GPU_CHECK_WEIGHTS ($wdir) must be outside the output folder" >&2; exit 2 ;; esac
+case "$(mkdir -p "$wdir" && cd "$wdir" && pwd)/" in "$out"/*)
+  echo "GPU_CHECK_WEIGHTS: expected a folder outside the output folder $out, found $wdir" >&2; exit 2 ;; esac
 [ -x "$bin" ] || { echo "blockdance binary: expected an executable at $bin (dotnet publish, see DEVELOPERS.md), found none" >&2; exit 2; }
 
 printf 'part\trc\tseconds\tstatus\n' > "$out/parts.tsv"
@@ -133,13 +134,14 @@ part sampling_engine "$bin" bench --device "$dev" --model "$weights" --batch "$b
      --steps "$steps" $(pflag $sp) --report "$out/sampling_engine.json"
 part sampling_torch "$py" tools/bench/bench_torch.py --model "$weights" --device "$dev" --batch "$batch" --iters 1 \
      --steps "$steps" --modes "$sp" --json "$out/sampling_torch.json"
-# one engine bench per batch size (a report each, written as soon as it finishes); N = 3 comes along
+part sweep_torch "$py" tools/bench/bench_torch.py --model "$weights" --device "$dev" --sweep "$sweep" --steps "$sweep_steps" \
+     --modes "$sp" --json "$out/sweep_torch.json"
+# one engine bench per batch size (a report each, written as soon as it finishes; N = 3 comes along),
+# last because it takes whatever time the budget has left
 export bin dev weights sweep sweep_steps out
 export GPU_CHECK_PFLAG="$(pflag $sp)"
 part sweep_engine bash -c 'for b in ${sweep//,/ }; do echo "== batch $b"; "$bin" bench --device "$dev" --model "$weights" --batch "$b" \
      --iters 1 --warmup 0 --steps "$sweep_steps" $GPU_CHECK_PFLAG --report "$out/sweep_engine_b$b.json" || exit $?; done'
-part sweep_torch "$py" tools/bench/bench_torch.py --model "$weights" --device "$dev" --sweep "$sweep" --steps "$sweep_steps" \
-     --modes "$sp" --json "$out/sweep_torch.json"
 
 # (h) the summary: every ratio, with the targets
 "$py" tools/bench/gpu_check_summary.py "$out" > "$out/summary.txt" 2>&1 || echo "summary failed (see summary.txt)"
