@@ -46,7 +46,7 @@ public static class BenchCommand
         using var dev = CommonOptions.Device(a);
         Console.WriteLine($"model: {name}\n       {cfg}");
         DiT model;
-        try { model = new DiT(dev, src, cfg); }
+        try { model = ModelLoader.Create(dev, src, cfg); }
         finally { (src as IDisposable)?.Dispose(); }
         using var _ = model;
 

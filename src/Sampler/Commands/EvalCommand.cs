@@ -79,7 +79,7 @@ public static class EvalCommand
 
         using var dev = CommonOptions.Device(a);
         Console.WriteLine($"model: {modelPath}\n       {cfg}");
-        using var model = new DiT(dev, weights, cfg);
+        using var model = ModelLoader.Create(dev, weights, cfg);
         using var classifier = digits.ClassifierPath is string cp ? DigitClassifier.Load(dev, cp) : null;
 
         // Warm-up (not timed): compiles every kernel at the batch the timed runs use.

@@ -42,7 +42,7 @@ public static class SampleCommand
         using var dev = CommonOptions.Device(a);
         Console.WriteLine($"model: {modelPath}");
         Console.WriteLine($"       {cfg}");
-        using var model = new DiT(dev, weights, cfg);
+        using var model = ModelLoader.Create(dev, weights, cfg);
         var result = SamplingSession.Run(model, opts);
 
         if (ext == ".png" && latent)

@@ -79,7 +79,7 @@ public static class TrainAdaCommand
 
         using var dev = CommonOptions.Device(a);
         Console.WriteLine($"model: {modelPath}\n       {cfg}");
-        using var model = new DiT(dev, weights, cfg);
+        using var model = ModelLoader.Create(dev, weights, cfg);
         var total = Stopwatch.StartNew();
         var trainer = new AdaTrainer(model, o);
         var info = trainer.Info;
