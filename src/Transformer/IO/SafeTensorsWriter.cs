@@ -31,11 +31,7 @@ public static class SafeTensorsWriter
         {
             using (var stream = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                Span<byte> prefix = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
-                stream.Write(prefix);
-                stream.Write(header);
-                foreach (var (_, _, data) in list) WriteFloat32LittleEndian(stream, data);
+                WriteBody(stream, header, list);
                 stream.Flush(flushToDisk: true);
             }
             File.Move(tempPath, fullPath, overwrite: true);
@@ -45,6 +41,24 @@ public static class SafeTensorsWriter
             try { File.Delete(tempPath); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
         }
+    }
+
+    /// <summary>The same bytes to a stream the caller owns (e.g. a temporary file of a group of outputs).</summary>
+    public static void Write(Stream stream, IEnumerable<(string name, long[] shape, float[] data)> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var list = tensors.ToList();
+        WriteBody(stream, BuildHeader(list, metadata), list);
+    }
+
+    private static void WriteBody(Stream stream, byte[] header, List<(string name, long[] shape, float[] data)> list)
+    {
+        Span<byte> prefix = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
+        stream.Write(prefix);
+        stream.Write(header);
+        foreach (var (_, _, data) in list) WriteFloat32LittleEndian(stream, data);
     }
 
     /// <summary>The JSON header, padded with spaces to a multiple of 8 bytes.</summary>
