@@ -41,6 +41,7 @@ public static class SampleCommand
                                      "or write the latents with --out FILE.safetensors");
 
         using var dev = CommonOptions.Device(a);
+        opts = MemoryPlan.Fit(dev, cfg, opts, cached: a.Get("cache", "none") != "none");   // before any allocation
         Console.WriteLine($"model: {modelPath}");
         Console.WriteLine($"       {cfg}");
         using var model = ModelLoader.Create(dev, weights, cfg);
