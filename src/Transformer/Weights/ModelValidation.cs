@@ -48,8 +48,9 @@ public static class ModelValidation
         if (indices.Count != depth)
         {
             var missing = Enumerable.Range(0, depth).Where(i => !indices.Contains(i)).ToList();
-            throw new ModelException($"{src.Origin}: blocks: expected contiguous indices 0..{depth - 1}, found a gap: block {string.Join(", ", missing)} " +
-                                     $"missing (present: {string.Join(", ", indices)})");
+            static string List(IEnumerable<int> xs) { var l = xs.ToList(); return string.Join(", ", l.Take(8)) + (l.Count > 8 ? $", … ({l.Count} in all)" : ""); }
+            throw new ModelException($"{src.Origin}: blocks: expected contiguous indices 0..{depth - 1}, found a gap: block {List(missing)} " +
+                                     $"missing (present: {List(indices)})");
         }
         return depth;
     }
