@@ -6,11 +6,10 @@ using BlockDance.Sampler;
 using BlockDance.Sampler.Cli;
 using BlockDance.Transformer;
 using Xunit;
-using Xunit.Abstractions;
 
 namespace BlockDance.Tests;
 
-public class CommandTests(ITestOutputHelper output)
+public class CommandTests
 {
     static readonly string P4 = CliRunner.Fixture("dit_p4.weights.safetensors");   // 3-channel pixel model, 2 blocks
 
@@ -84,19 +83,25 @@ public class CommandTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
-    public void FifoAsModel_IsRejected_WithoutOpeningIt()
+    public async Task FifoAsModel_IsRejected_WithoutOpeningIt()
     {
         Skip.IfNot(OperatingSystem.IsLinux(), "FIFO check: Linux only");
         var dir = CliRunner.TempDir();
         var fifo = Path.Combine(dir, "model.safetensors");
         Assert.Equal(0, mkfifo(fifo, Convert.ToUInt32("600", 8)));
         // Opening a FIFO for reading blocks until a writer comes: run it on a task so a regression fails, not hangs.
-        var run = Task.Run(() => CliRunner.Run("sample", "--model", fifo, "--out", Path.Combine(dir, "x.png")));
-        Assert.True(run.Wait(TimeSpan.FromSeconds(30)), "sample blocked on a FIFO");
-        HostileFiles.AssertOneLineError(run.Result.Code, run.Result.Err, "model file: expected a regular file, found a FIFO (named pipe)");
-        run = Task.Run(() => CliRunner.Run("sample", "--model", HostileFiles.DemoModel, "--cache", "ada", "--policy", fifo, "--out", Path.Combine(dir, "y.png")));
-        Assert.True(run.Wait(TimeSpan.FromSeconds(30)), "sample blocked on a FIFO policy");
-        HostileFiles.AssertOneLineError(run.Result.Code, run.Result.Err, "--policy: expected a regular file, found a FIFO (named pipe)");
+        foreach (var (args, expected) in new (string[], string)[]
+        {
+            (["sample", "--model", fifo, "--out", Path.Combine(dir, "x.png")], "model file: expected a regular file, found a FIFO (named pipe)"),
+            (["sample", "--model", HostileFiles.DemoModel, "--cache", "ada", "--policy", fifo, "--out", Path.Combine(dir, "y.png")],
+                "--policy: expected a regular file, found a FIFO (named pipe)"),
+        })
+        {
+            var run = Task.Run(() => CliRunner.Run(args));
+            Assert.True(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(30))) == run, $"{string.Join(' ', args)}: blocked on a FIFO");
+            var (code, _, err) = await run;
+            HostileFiles.AssertOneLineError(code, err, expected);
+        }
     }
 
     [Fact]

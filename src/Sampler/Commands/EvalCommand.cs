@@ -52,6 +52,7 @@ public static class EvalCommand
             if (!plot.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--plot {plot}: expected a .png file name");
             AtomicFile.CheckWritable(plot, "--plot");
         }
+        AtomicFile.CheckDistinct(("--out-md", a.Get("out-md")), ("--plot", a.Get("plot")));
         var specs = ParsePolicies(a.Get("cache", DefaultPolicies));
         int perClass = a.Flag("quick") ? QuickPerClass : a.GetInt("per-class", DefaultPerClass, 1, 100_000);
         int steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps), batch = a.GetInt("batch", 0, 1, 4096);
