@@ -79,6 +79,7 @@ public static class EvalCommand
         var baseOpts = new SamplingOptions { Classes = classes, Steps = steps, Cfg = cfgScale, Seed = seed, Batch = batch, Progress = true };
 
         using var dev = CommonOptions.Device(a);
+        baseOpts = MemoryPlan.Fit(dev, cfg, baseOpts, cached: specs.Any(sp => sp.Name != "none"));   // before any allocation
         Console.WriteLine($"model: {modelPath}\n       {cfg}");
         using var model = ModelLoader.Create(dev, weights, cfg);
         using var classifier = digits.ClassifierPath is string cp ? DigitClassifier.Load(dev, cp) : null;
