@@ -71,19 +71,25 @@ public class SignalTests(ITestOutputHelper output)
         var exe = Path.Combine(AppContext.BaseDirectory, "blockdance");
         Skip.IfNot(File.Exists(exe), "the blockdance program is not next to the tests");
         var dir = CliRunner.TempDir();
-        var psi = new ProcessStartInfo(exe, ["sample", "--model", HostileFiles.DemoModel, "--device", "cpu", "--steps", "1000", "--class", "0,1",
-            "--out", Path.Combine(dir, "x.png"), "--report", Path.Combine(dir, "r.json")])
+        // The 2-block fixture model, 100 steps: the progress line at 10% (step 10, stderr redirected) proves that
+        // sampling is under way, and 90 steps remain when the signal arrives.
+        var psi = new ProcessStartInfo(exe, ["sample", "--model", CliRunner.Fixture("dit_p4.weights.safetensors"), "--device", "cpu", "--steps", "100",
+            "--class", "0,1", "--out", Path.Combine(dir, "x.png"), "--report", Path.Combine(dir, "r.json")])
         { RedirectStandardOutput = true, RedirectStandardError = true };
         using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var log = new System.Text.StringBuilder();
         string? line;
-        while ((line = p.StandardOutput.ReadLine()) != null && !line.StartsWith("model:")) { }
-        Assert.NotNull(line);
-        var rest = p.StandardOutput.ReadToEndAsync();
-        Thread.Sleep(1500);                                   // loading done, sampling 1000 steps under way
+        while ((line = p.StandardError.ReadLine()) != null)
+        {
+            log.AppendLine(line);
+            if (line.Contains("] step ")) break;
+        }
+        Assert.True(line != null, $"no progress line: {log}");
         Assert.Equal(0, kill(p.Id, signal));
+        var err = p.StandardError.ReadToEndAsync();
         Assert.True(p.WaitForExit(60_000), "the program did not stop after the signal");
-        output.WriteLine(err.Result);
+        output.WriteLine(log + err.Result);
         Assert.Equal(exitCode, p.ExitCode);
         Assert.Contains($"interrupted by {name} after step", err.Result);
         Assert.DoesNotContain("   at ", err.Result);
