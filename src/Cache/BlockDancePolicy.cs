@@ -46,48 +46,34 @@ public sealed record BlockDanceConfig(int N = 2, int? Boundary = null, double Wi
 
 public sealed class BlockDancePolicy(BlockDanceConfig config) : ICachePolicy
 {
-    Tensor? feature;          // (N, T, D): output of block b at the last cache step
+    FeatureStore? store;      // block b's output at the last cache step, (N, T, D)
     bool[] schedule = [];
     int boundary;
-    readonly List<int> reused = new();
-    bool featureValid;
 
     public BlockDanceConfig Config => config;
     public int Boundary => boundary;
-    public long MemoryBytes => feature?.Bytes ?? 0;
-    public IReadOnlyList<int> ReusedSteps => reused;
-    public Tensor? Feature => feature;
+    public long MemoryBytes => store?.Bytes ?? 0;
+    public FeatureStore? Store => store;
 
     public string Describe() =>
         $"blockdance N={config.N} b={boundary} window [{config.WindowStart:0.##}, {config.WindowEnd:0.##})";
 
-    public void Begin(DiT model, int steps, int batch)
+    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
     {
-        var cfg = model.Config;
-        config.Validate(cfg.Depth);
-        boundary = config.Boundary ?? cfg.DefaultCacheBoundary;
+        config.Validate(model.Depth);
+        boundary = config.Boundary ?? model.DefaultCacheBoundary;
         schedule = config.ReuseSchedule(steps);
-        var shape = new[] { batch, cfg.Tokens, cfg.Hidden };
-        if (feature == null || !feature.Shape.SequenceEqual(shape))
-        {
-            feature?.Dispose();
-            feature = Tensor.Allocate(model.Device, $"blockdance.block{boundary}", shape); // once per run shape
-        }
-        reused.Clear();
-        featureValid = false;
+        store?.Dispose();
+        store = new FeatureStore(device, model, batch, "blockdance");   // the buffer is allocated once, at the first cache step
     }
 
-    public BlockPlan BeforeStep(int step)
+    public BlockPlan Plan(StepContext step)
     {
-        if (feature == null) throw new InvalidOperationException("BlockDance: Begin was not called");
-        if (step < schedule.Length && schedule[step] && featureValid)
-        {
-            reused.Add(step);
-            return new BlockPlan(Start: boundary + 1, StartFeature: feature);
-        }
-        featureValid = true; // this full step stores block b's output into `feature`
-        return new BlockPlan(StoreAfter: boundary, StoreInto: feature);
+        if (store == null) throw new InvalidOperationException("BlockDance: Begin was not called");
+        return step.Step < schedule.Length && schedule[step.Step] && store.AllValid(boundary)
+            ? BlockPlan.Reuse(store, boundary)
+            : BlockPlan.Cache(store, boundary);   // a full step that stores block b's output
     }
 
-    public void Dispose() => feature?.Dispose();
+    public void Dispose() => store?.Dispose();
 }
