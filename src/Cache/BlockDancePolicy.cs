@@ -18,14 +18,23 @@ namespace BlockDance.Cache;
 
 public sealed record BlockDanceConfig(int N = 2, int? Boundary = null, double WindowStart = 0.25, double WindowEnd = 0.95)
 {
-    /// <summary>Checks the combination against the model; messages name expected and found values.</summary>
+    public enum Setting { N, Boundary, Window }
+
+    /// <summary>The first setting that does not fit a model of `depth` blocks (which, expected, found); null when all fit.</summary>
+    public (Setting Setting, string Expected, string Found)? Problem(int depth)
+    {
+        if (N < 1) return (Setting.N, "N ≥ 1", $"{N}");
+        if (Boundary is int b && (b < 0 || b >= depth - 1))
+            return (Setting.Boundary, $"0..{depth - 2} for a {depth}-block model (block b+1 must exist)", $"{b}");
+        if (WindowStart < 0 || WindowEnd > 1 || WindowStart >= WindowEnd)
+            return (Setting.Window, "0 ≤ start < end ≤ 1", $"{WindowStart},{WindowEnd}");
+        return null;
+    }
+
+    /// <summary>Checks the combination against the model (InvalidValueException naming expected and found).</summary>
     public void Validate(int depth)
     {
-        if (N < 1) throw new ArgumentException($"--cache-n: expected N ≥ 1, found {N}");
-        if (Boundary is int b && (b < 0 || b >= depth - 1))
-            throw new ArgumentException($"--cache-block: expected 0..{depth - 2} for a {depth}-block model (block b+1 must exist), found {b}");
-        if (WindowStart < 0 || WindowEnd > 1 || WindowStart >= WindowEnd)
-            throw new ArgumentException($"--cache-window: expected 0 ≤ start < end ≤ 1, found {WindowStart},{WindowEnd}");
+        if (Problem(depth) is { } p) throw new InvalidValueException($"BlockDance {p.Setting}", p.Expected, p.Found);
     }
 
     /// <summary>true for the steps that reuse the cache, per the schedule above.</summary>

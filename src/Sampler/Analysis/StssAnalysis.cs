@@ -45,7 +45,7 @@ public static class StssAnalysis
     public static StssResult Run(DiT model, SamplingOptions o)
     {
         if (o.Steps < 2)
-            throw new ArgumentException($"--steps: the analysis compares adjacent steps; expected at least 2, found {o.Steps}");
+            throw new InvalidValueException("STSS analysis steps (it compares adjacent steps)", "at least 2", $"{o.Steps}");
         var cfg = model.Config;
         var dev = model.Device;
         var schedule = new Schedule(o.Steps, o.Spacing);

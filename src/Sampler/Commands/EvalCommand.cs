@@ -150,8 +150,7 @@ public static class EvalCommand
         var window = a.Has("cache-window") ? a.GetDoubleList("cache-window", 2) : [0.25, 0.95];
         var bd = new BlockDanceConfig(N: 2, Boundary: a.Has("cache-block") ? a.GetInt("cache-block", 0) : null,
             WindowStart: window[0], WindowEnd: window[1]);
-        try { bd.Validate(cfg.Depth); }
-        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        CommonOptions.CheckCacheSettings(bd, cfg);
         return bd;
     }
 

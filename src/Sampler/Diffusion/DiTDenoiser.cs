@@ -34,7 +34,7 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
     public DiTDenoiser(DiT model, IReadOnlyList<int> classes, float cfgScale, CfgChannels channels, ICachePolicy policy, int steps)
     {
         var cfg = model.Config;
-        if (cfgScale < 1) throw new ArgumentException($"--cfg: expected a scale ≥ 1, found {cfgScale}");
+        if (cfgScale < 1) throw new InvalidValueException("guidance scale", "≥ 1", $"{cfgScale}");
         this.model = model;
         this.cfgScale = cfgScale;
         bool guided = cfgScale > 1;
@@ -43,7 +43,7 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
         timesteps = new float[labels.Length];
         foreach (var y in classes)
             if (y < 0 || y >= cfg.NumClasses)
-                throw new ArgumentException($"--class: expected 0..{cfg.NumClasses - 1} for this model, found {y}");
+                throw new InvalidValueException("class", $"0..{cfg.NumClasses - 1} for this model", $"{y}");
         // Official rule: the first 3 channels (of the 4 latent eps channels); capped at C_in so a
         // model with fewer channels never has its v channels guided.
         guidedChannels = channels == CfgChannels.All ? cfg.InChannels : Math.Min(Guidance.OfficialChannels, cfg.InChannels);

@@ -39,7 +39,7 @@ public static class SamplingSession
         var schedule = new Schedule(o.Steps, o.Spacing);
         var sampler = new DiffusionSampler(schedule, o.Sampler, o.Eta);
         if (o.InitialNoise != null && o.InitialNoise.Length != samples.Length)
-            throw new ArgumentException($"noise: expected {total}×{c}×{s}×{s} = {samples.Length} values, found {o.InitialNoise.Length}");
+            throw new InvalidValueException("initial noise", $"{total}×{c}×{s}×{s} = {samples.Length} values", $"{o.InitialNoise.Length}");
 
         double modelSec = 0, samplerSec = 0;
         double computed = 0;

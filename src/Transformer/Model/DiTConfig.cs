@@ -56,4 +56,4 @@ public sealed record Preset(string Name, int Depth, int Hidden, int Heads)
 }
 
 /// <summary>A model file that does not match what the DiT needs (missing tensor, wrong shape, unknown head count).</summary>
-public sealed class ModelException(string message) : Exception(message);
+public sealed class ModelException(string message) : BlockDance.Kernels.InputException(message);
