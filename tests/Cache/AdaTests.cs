@@ -250,7 +250,7 @@ public abstract class AdaDeviceTests(string kind, ITestOutputHelper output) : De
         var w = AdaTests.ClassTable(model.Config, 6, 2, AdaTests.Table);
         SamplingResult Run(int batch) => SamplingSession.Run(model, new SamplingOptions
             { Classes = [0, 1, 2, 3], Steps = 6, Cfg = 4f, Seed = 9, Batch = batch, Policy = () => new AdaPolicy(w) });
-        var together = Run(4);   // mixed plans with RefreshSamples
+        var together = Run(4);   // mixed batches: Refresh plans
         var alone = Run(1);      // every step uniform within its batch of one
         Assert.Equal(alone.Samples, together.Samples);
         Assert.Equal(alone.BlocksComputed, together.BlocksComputed, 9);
