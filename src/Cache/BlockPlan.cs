@@ -25,7 +25,4 @@ public readonly record struct BlockPlan(PlanKind Kind, FeatureStore? Store = nul
 
     /// <summary>true when blocks 0..b are skipped for at least one row.</summary>
     public bool Reuses => Kind is PlanKind.Reuse or PlanKind.Refresh;
-
-    /// <summary>First block that runs on the whole batch.</summary>
-    public int FirstBlock => Reuses ? Boundary + 1 : 0;
 }

@@ -15,7 +15,6 @@ public sealed class FeatureStore(ComputeDevice device, DiTConfig config, int mod
 
     public int ModelBatch => modelBatch;
     public long Bytes => entries.Values.Sum(e => e.Feature.Bytes);
-    public IEnumerable<int> Boundaries => entries.Keys;
 
     /// <summary>The stored output of block b, (model batch, T, D); allocated (invalid) on first use.</summary>
     public Tensor Feature(int boundary) => Entry(boundary).Feature;

@@ -12,8 +12,6 @@
 using BlockDance.Kernels;
 using BlockDance.Sampler.Cli;
 using BlockDance.Sampler.Commands;
-using BlockDance.Transformer;
-using BlockDance.Transformer.IO;
 
 namespace BlockDance.Sampler;
 

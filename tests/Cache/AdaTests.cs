@@ -8,7 +8,6 @@ using BlockDance.Sampler;
 using BlockDance.Sampler.Ada;
 using BlockDance.Sampler.SelfTest;
 using BlockDance.Transformer;
-using ILGPU;
 using ILGPU.Runtime;
 using Xunit;
 using Xunit.Abstractions;

@@ -5,7 +5,6 @@ using BlockDance.Kernels;
 using BlockDance.Sampler;
 using BlockDance.Sampler.SelfTest;
 using BlockDance.Transformer;
-using BlockDance.Transformer.IO;
 using Xunit;
 using Xunit.Abstractions;
 

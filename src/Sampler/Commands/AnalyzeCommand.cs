@@ -6,7 +6,6 @@
 // then prints where reuse looks safest (StssSummary). Outputs are checked writable before sampling.
 using System.Globalization;
 using System.Text;
-using BlockDance.Kernels;
 using BlockDance.Sampler.Analysis;
 using BlockDance.Sampler.Cli;
 using BlockDance.Transformer;

@@ -64,7 +64,7 @@ public sealed class DiT : IDisposable
         + new[] { tMlp0, tMlp2, finalAdaLN, finalLinear }.Sum(l => l.Weight.Bytes + l.Bias.Bytes);
 
     /// <summary>Checks labels before they index the embedding table (NumClasses = the null label is allowed).</summary>
-    public void ValidateLabels(IReadOnlyList<int> y)
+    void ValidateLabels(IReadOnlyList<int> y)
     {
         foreach (var label in y)
             if (label < 0 || label > Config.NumClasses)

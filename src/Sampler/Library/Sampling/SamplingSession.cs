@@ -1,7 +1,6 @@
 // Runs a whole sampling job on one model: splits the classes into batches, draws the noise,
 // runs the sampler with a fresh cache policy per batch, and gathers samples and accounting.
 using System.Diagnostics;
-using BlockDance.Cache;
 using BlockDance.Kernels;
 using BlockDance.Transformer;
 
