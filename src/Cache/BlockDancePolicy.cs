@@ -18,6 +18,10 @@ namespace BlockDance.Cache;
 
 public sealed record BlockDanceConfig(int N = 2, int? Boundary = null, double WindowStart = 0.25, double WindowEnd = 0.95)
 {
+    /// <summary>The boundary block b used when none is given: ⌊0.75·depth⌋ − 1, i.e. 20 for 28-block models (the
+    /// paper's choice for DiT-XL/2: blocks 0..20 reused), 8 for 12, 17 for 24, 3 for the 6-block demo; at most depth − 2.</summary>
+    public static int DefaultBoundary(int depth) => Math.Clamp((int)(0.75 * depth) - 1, 0, Math.Max(0, depth - 2));
+
     public enum Setting { N, Boundary, Window }
 
     /// <summary>The first setting that does not fit a model of `depth` blocks (which, expected, found); null when all fit.</summary>
@@ -70,7 +74,7 @@ public sealed class BlockDancePolicy(BlockDanceConfig config) : ICachePolicy
     public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
     {
         config.Validate(model.Depth);
-        boundary = config.Boundary ?? model.DefaultCacheBoundary;
+        boundary = config.Boundary ?? BlockDanceConfig.DefaultBoundary(model.Depth);
         schedule = config.ReuseSchedule(steps);
         store?.Dispose();
         store = new FeatureStore(device, model, batch, "blockdance");   // the buffer is allocated once, at the first cache step

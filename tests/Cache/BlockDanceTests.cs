@@ -29,9 +29,9 @@ public class BlockDanceTests(ITestOutputHelper output)
         var reuse = new BlockDanceConfig(N: 3, WindowStart: 0.2, WindowEnd: 0.8).ReuseSchedule(10);
         // window = steps 2..7 (0.2 ≤ i/10 < 0.8): groups (2 cache, 3, 4 reuse), (5 cache, 6, 7 reuse)
         Assert.Equal(new[] { false, false, false, true, true, false, true, true, false, false }, reuse);
-        Assert.Equal(20, new DiTConfig(28, 1152, 16, 2, 4, 8, 32, 1000).DefaultCacheBoundary);
-        Assert.Equal(3, new DiTConfig(6, 96, 4, 2, 1, 2, 14, 10).DefaultCacheBoundary);
-        Assert.Equal(0, new DiTConfig(2, 64, 4, 2, 4, 8, 8, 10).DefaultCacheBoundary);
+        Assert.Equal(20, BlockDanceConfig.DefaultBoundary(28));
+        Assert.Equal(3, BlockDanceConfig.DefaultBoundary(6));
+        Assert.Equal(0, BlockDanceConfig.DefaultBoundary(2));
     }
 
     [Fact]

@@ -65,7 +65,7 @@ public sealed class AdaTrainer
         var cfg = model.Config;
         int rho = AdaPolicyInfo.DefaultRho(o.Steps, o.RhoFraction);
         Info = new AdaPolicyInfo(o.Steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.NumClasses, o.Hidden,
-            o.Boundary ?? cfg.DefaultCacheBoundary, o.Lambda);
+            o.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth), o.Lambda);
         Info.CheckRun(cfg, o.Steps);
         schedule = new Schedule(o.Steps, Spacing.Even);
         Weights = AdaWeights.Init(Info, o.InitSeed);
