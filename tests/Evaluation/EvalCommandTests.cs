@@ -6,6 +6,7 @@ using BlockDance.Sampler;
 using BlockDance.Sampler.Commands;
 using BlockDance.Sampler.Evaluation;
 using BlockDance.Sampler.SelfTest;
+using BlockDance.Transformer;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -70,10 +71,20 @@ public class EvalCommandTests(ITestOutputHelper output)
         Assert.True(code == 0, stderr);
         var none = Row(stdout, "none");
         Assert.Equal("10", none[8]);
-        double acc = double.Parse(none[6], System.Globalization.CultureInfo.InvariantCulture);
-        double fid = double.Parse(none[7], System.Globalization.CultureInfo.InvariantCulture);
-        Assert.InRange(acc, 0, 1);
-        Assert.True(double.IsFinite(fid) && fid >= 0);
+        // accuracy and FID of the uncached row, recomputed here: the same 10 samples (seed 0, classes 0..9, cfg 4),
+        // the classifier on the device, the Fréchet distance to the committed real-digit statistics
+        var dev = TestDevices.Get("cpu");
+        using (var dit = ModelLoader.Load(dev, model!))
+        using (var classifier = DigitClassifier.Load(dev, MetricsTests.RepoFile("models/mnist_classifier.safetensors")!))
+        {
+            int[] classes = [.. Enumerable.Range(0, 10)];
+            var samples = SamplingSession.Run(dit, new SamplingOptions { Classes = classes, Steps = 4, Cfg = 4f, Seed = 0 });
+            var c = classifier.Run(ImageMetrics.ToUnitRange(samples.Samples), classes.Length);
+            var real = FidStats.Load(MetricsTests.RepoFile("models/mnist_fid_stats.safetensors")!, DigitClassifier.FeatureDim);
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            Assert.Equal(c.Accuracy(classes).ToString("F3", inv), none[6]);
+            Assert.Equal(Fid.Distance(FidStats.FromFeatures(c.Features, classes.Length, DigitClassifier.FeatureDim), real).ToString("F2", inv), none[7]);
+        }
         Assert.Contains("FID: Fréchet distance", stdout);
         Assert.Equal("4 of 24 (16.7%)", Row(stdout, "bd2")[3]);   // depth 6 → b = 3: blocks 0..3 skipped at step 2
     }
