@@ -51,6 +51,15 @@ public sealed class T5Encoder : IDisposable
         return new T5Encoder(dev, src, cfg);
     }
 
+    /// <summary>Reads config.json and opens every shard's header (no weights): the checks a command runs before the device starts.</summary>
+    public static T5Config Probe(string folder)
+    {
+        string dir = ResolveFolder(folder);
+        var cfg = T5Config.FromJson(Path.Combine(dir, "config.json"));
+        using var src = ShardedSafeTensors.Open(dir);
+        return cfg;
+    }
+
     public static string ResolveFolder(string folder)
     {
         if (File.Exists(Path.Combine(folder, "config.json")) && !Directory.Exists(Path.Combine(folder, FolderName))) return folder;
