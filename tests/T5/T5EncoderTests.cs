@@ -71,6 +71,17 @@ public class T5EncoderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void HostReference_MatchesPyTorch()
+    {
+        // Validates the host reference that checks the full-width synthetic encoder (T5FullWidthTests).
+        var (ids, mask, expected, b, l) = Ref();
+        var dir = Path.Combine(Folder, "text_encoder");
+        using var src = ShardedSafeTensors.Open(dir);
+        var got = T5HostReference.Encode(src, T5Config.FromJson(Path.Combine(dir, "config.json")), ids, mask, b, l);
+        Tolerance.AssertClose(expected, got, 1e-4, 0, "t5 host reference", output);
+    }
+
+    [Fact]
     public void IndexNamingAMissingShard_IsRejectedWithItsName()
     {
         var dir = CopyEncoder();

@@ -100,8 +100,8 @@ public sealed class T5Encoder : IDisposable
         }
         blocks = blockList.ToArray();
         DeviceBytes = dev.AllocatedBytes - before;
-        Log.Info($"T5 encoder loaded in {sw.Elapsed.TotalSeconds:F1} s: {cfg.Parameters / 1e6:F1} M parameters, " +
-                 $"{DeviceBytes / 1048576.0:F0} MiB on the device + {embedding.LongLength * 4 / 1048576.0:F0} MiB embedding table on the host");
+        Log.Info($"T5 encoder loaded in {sw.Elapsed.TotalSeconds:F1} s: {cfg.Parameters:N0} parameters, " +
+                 $"{DeviceBytes / 1048576.0:F1} MiB on the device + {embedding.LongLength * 4 / 1048576.0:F1} MiB embedding table on the host");
     }
 
     /// <summary>Refuses (before reading any weight) an encoder whose fp32 weights cannot fit the device.</summary>
@@ -171,6 +171,6 @@ public sealed class T5Encoder : IDisposable
         foreach (var b in blocks) b.Dispose();
         finalNorm.Dispose();
         shared.Dispose();
-        Log.Info($"T5 encoder freed: {DeviceBytes / 1048576.0:F0} MiB of device memory released");
+        Log.Info($"T5 encoder freed: {DeviceBytes / 1048576.0:F1} MiB of device memory released");
     }
 }
