@@ -101,6 +101,18 @@ public class T5EncoderTests(ITestOutputHelper output)
         Assert.Contains("encoder.final_layer_norm.weight", e.Message);
     }
 
+    [SkippableFact]
+    public void Variant_ReadsTheVariantFile_AndItsAbsenceIsExplained()
+    {
+        var dir = CopyEncoder();
+        File.Copy(Path.Combine(Folder, "text_encoder_bf16", "model.safetensors"), Path.Combine(dir, "model.bf16.safetensors"));
+        using (var src = ShardedSafeTensors.Open(dir, "bf16")) Assert.Equal("BF16", src.DTypes);
+        using (var src = ShardedSafeTensors.Open(dir)) Assert.Equal("F32", src.DTypes);
+        var e = Assert.Throws<InvalidValueException>(() => ShardedSafeTensors.Open(dir, "fp16"));
+        Assert.Contains("model.safetensors.index.fp16.json", e.Message);
+        Assert.Contains("another --variant?", e.Message);
+    }
+
     [Theory]
     [InlineData("\"feed_forward_proj\": \"gated-gelu\"", "\"feed_forward_proj\": \"relu\"", "gated-gelu")]
     [InlineData("\"d_model\": 32", "\"d_model\": -3", "d_model")]

@@ -1,7 +1,7 @@
 // blockdance encode: prompt → T5 features, written for reuse (e.g. by a PixArt run or diffusers).
 //
 //   blockdance encode --model <pixart folder> --prompt "a red fox in snow" [--negative-prompt "…"]
-//                     [--max-length 120] [--device auto|cuda|cpu] --out embeds.safetensors
+//                     [--max-length 120] [--variant fp16] [--device auto|cuda|cpu] --out embeds.safetensors
 // The folder is diffusers' PixArt layout: text_encoder/ (config.json + sharded safetensors and their
 // index) and tokenizer/spiece.model; a text_encoder/ folder itself works too, with the tokenizer beside it.
 // The output holds prompt_embeds (B, L, D) F32 and prompt_attention_mask (B, L) I64 (and negative_* with
@@ -29,7 +29,7 @@ public static class EncodeCommand
 
     static int RunChecked(string[] argv)
     {
-        var a = Args.Parse("encode", argv, ["model", "prompt", "negative-prompt", "max-length", "device", "out"]);
+        var a = Args.Parse("encode", argv, ["model", "prompt", "negative-prompt", "max-length", "variant", "device", "out"]);
         if (a.Positional.Count > 0) throw new UsageException($"encode: unexpected argument '{a.Positional[0]}'");
         string prompt = a.Get("prompt") ?? throw new UsageException("encode: expected --prompt TEXT (\"\" for the empty prompt)");
         string? negative = a.Get("negative-prompt");
@@ -43,7 +43,10 @@ public static class EncodeCommand
 
         // Tokenizer and config/shards are checked before the device starts or any weight is read.
         string encoderDir = T5Encoder.ResolveFolder(folder);
-        T5Encoder.Probe(encoderDir);
+        string? variant = a.Get("variant");
+        if (variant is not null && (variant.Length == 0 || variant.Any(c => !char.IsAsciiLetterOrDigit(c))))
+            throw new UsageException($"--variant: expected a weight variant name such as fp16, found '{variant}'");
+        T5Encoder.Probe(encoderDir, variant);
         var tokenizer = T5Tokenizer.Load(FindTokenizer(folder, encoderDir));
         var texts = negative is null ? new[] { prompt } : new[] { prompt, negative };
         var tokens = new List<T5Tokens>();
@@ -57,7 +60,7 @@ public static class EncodeCommand
         var sw = Stopwatch.StartNew();
         T5Output output;
         int dim;
-        using (var encoder = T5Encoder.Load(dev, encoderDir))
+        using (var encoder = T5Encoder.Load(dev, encoderDir, variant))
         {
             Console.WriteLine($"text encoder: {encoderDir}");
             Console.WriteLine($"       {encoder.Config}");

@@ -1,5 +1,7 @@
 // Weights of a Hugging Face text_encoder/ folder: one model.safetensors, or shards listed by
 // model.safetensors.index.json = {"metadata": {"total_size": bytes}, "weight_map": {tensor: shard file}}.
+// A variant (diffusers' name for alternative weights, e.g. "fp16") reads model.safetensors.index.<variant>.json
+// or model.<variant>.safetensors instead (PixArt-XL-2-512x512 ships an fp16 variant beside its fp32 shards).
 // Every shard the map names must exist and hold the tensors mapped to it; they are opened (and their
 // headers validated) before any tensor is read. Tensors are read as stored (F32, BF16 or F16) and
 // widened to fp32 by SafeTensorsFile.ReadFloat32 — the kernels take fp32 operands.
@@ -28,15 +30,22 @@ public sealed class ShardedSafeTensors : IWeightSource, IDisposable
 
     ShardedSafeTensors(string origin) => Origin = origin;
 
-    public static ShardedSafeTensors Open(string folder)
+    public static ShardedSafeTensors Open(string folder, string? variant = null)
     {
-        string index = Path.Combine(folder, IndexName), single = Path.Combine(folder, SingleName);
+        string index = Path.Combine(folder, variant is null ? IndexName : $"model.safetensors.index.{variant}.json");
+        string single = Path.Combine(folder, variant is null ? SingleName : $"model.{variant}.safetensors");
         var src = new ShardedSafeTensors(folder);
         try
         {
             if (File.Exists(index)) src.OpenIndexed(folder, index);
             else if (File.Exists(single)) src.Add(SafeTensorsFile.Open(single), null);
-            else throw new InvalidValueException($"T5 weights in {folder}", $"{IndexName} (sharded) or {SingleName}", "neither file");
+            else
+            {
+                var others = Directory.Exists(folder)
+                    ? Directory.GetFiles(folder, "model*.safetensors*").Select(Path.GetFileName).Order().Take(4).ToList() : [];
+                throw new InvalidValueException($"T5 weights in {folder}", $"{Path.GetFileName(index)} (sharded) or {Path.GetFileName(single)}",
+                    others.Count == 0 ? "neither file" : $"only {string.Join(", ", others)} (another --variant?)");
+            }
             return src;
         }
         catch

@@ -42,21 +42,21 @@ public sealed class T5Encoder : IDisposable
     bool disposed;
 
     /// <summary>Loads text_encoder/ (config.json + sharded or single safetensors), or the one inside a PixArt folder.</summary>
-    public static T5Encoder Load(ComputeDevice dev, string folder)
+    public static T5Encoder Load(ComputeDevice dev, string folder, string? variant = null)
     {
         string dir = ResolveFolder(folder);
         var cfg = T5Config.FromJson(Path.Combine(dir, "config.json"));
-        using var src = ShardedSafeTensors.Open(dir);
+        using var src = ShardedSafeTensors.Open(dir, variant);
         Log.Info($"T5 weights: {src.Shards.Count} shard(s), {src.DataBytes / 1e9:F2} GB stored as {src.DTypes}, computed in fp32");
         return new T5Encoder(dev, src, cfg);
     }
 
     /// <summary>Reads config.json and opens every shard's header (no weights): the checks a command runs before the device starts.</summary>
-    public static T5Config Probe(string folder)
+    public static T5Config Probe(string folder, string? variant = null)
     {
         string dir = ResolveFolder(folder);
         var cfg = T5Config.FromJson(Path.Combine(dir, "config.json"));
-        using var src = ShardedSafeTensors.Open(dir);
+        using var src = ShardedSafeTensors.Open(dir, variant);
         return cfg;
     }
 
