@@ -27,7 +27,7 @@ public sealed record T5Config(int DModel, int Layers, int Heads, int DKv, int DF
 
     public override string ToString() =>
         $"T5 encoder: d_model {DModel}, {Layers} layers, {Heads} heads × d_kv {DKv}, d_ff {DFf} (gated-gelu), vocab {Vocab}, " +
-        $"{NumBuckets} buckets / max distance {MaxDistance}, {Parameters / 1e9:F2} B parameters";
+        $"{NumBuckets} buckets / max distance {MaxDistance}, {Parameters:N0} parameters";
 
     public static T5Config FromJson(string path)
     {
