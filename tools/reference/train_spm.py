@@ -21,6 +21,7 @@ pieces, append EOS 1, pad with 0).
 import json
 import os
 import random
+import shutil
 import tempfile
 
 import sentencepiece as spm
@@ -86,7 +87,12 @@ TEST_TEXTS = [
 def main():
     os.makedirs(os.path.join(OUT_DIR, "tokenizer"), exist_ok=True)
     rng = random.Random(16)
-    with tempfile.TemporaryDirectory() as tmp:
+    # A fixed scratch folder: trainer_spec stores the input path and model prefix, so a random temporary
+    # name would change the model's bytes from run to run.
+    tmp = os.path.join(tempfile.gettempdir(), "blockdance-train-spm")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
         text_path = os.path.join(tmp, "corpus.txt")
         with open(text_path, "w", encoding="utf-8") as f:
             f.write("\n".join(corpus(rng, 3000)) + "\n")
@@ -98,6 +104,8 @@ def main():
             minloglevel=2)
         with open(os.path.join(tmp, "spiece.model"), "rb") as f:
             model = f.read()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     model_path = os.path.join(OUT_DIR, "tokenizer", "spiece.model")
     with open(model_path, "wb") as f:
         f.write(model)
