@@ -139,6 +139,27 @@ public class T5EncoderTests(ITestOutputHelper output)
         Assert.Throws<InvalidValueException>(() => enc.Encode([5, 1], [0, 0], 1, 2)); // no real token at all
     }
 
+    [SkippableFact]
+    public void TooLittleMemory_IsRefusedBeforeAnyWeightIsRead()
+    {
+        var dev = TestDevices.Get("cpu");
+        var cfg = T5Config.Xxl with { Layers = 1000 };             // 772 GB of fp32 weights: more than this machine
+        var e = Assert.Throws<InvalidValueException>(() => new T5Encoder(dev, new CountingSource(new T5RandomWeights(cfg)), cfg));
+        Assert.Contains("T5 encoder memory", e.Message);
+        Assert.Contains("GiB free on", e.Message);
+    }
+
+    /// <summary>Fails the test if the encoder reads a weight (the memory check must come first).</summary>
+    sealed class CountingSource(IWeightSource inner) : IWeightSource
+    {
+        public string Origin => inner.Origin;
+        public IReadOnlyDictionary<string, string> Metadata => inner.Metadata;
+        public bool Has(string key) => inner.Has(key);
+        public long[] ShapeOf(string key) => inner.ShapeOf(key);
+        public IEnumerable<string> Keys => inner.Keys;
+        public float[] Read(string key, params long[] shape) => throw new Xunit.Sdk.XunitException($"read '{key}' before the memory check");
+    }
+
     [Fact]
     public void XxlConfig_HasTheSpecParameterCount() =>
         Assert.Equal(4.76, T5Config.Xxl.Parameters / 1e9, 2);    // 4.76 B (shared/spec: fp32 ≈ 19 GB)
