@@ -4,6 +4,7 @@
 // (Activations.GeluTanh, the same formula as HF's NewGELUActivation). y may alias gate or up.
 //
 // v1: grid-stride over elements, no shared memory.
+using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -16,6 +17,7 @@ public static class GatedGelu
         for (int i = 0; i < y.Length; i++) y[i] = Activations.GeluTanh(gate[i]) * up[i];
     }
 
+    [GpuKernel("gated_gelu_v1")]
     static void KernelV1(Index1D index, ArrayView<float> gate, ArrayView<float> up, ArrayView<float> y, long n, int width)
     {
         for (long i = index; i < n; i += width) y[i] = Activations.GeluTanh(gate[i]) * up[i];

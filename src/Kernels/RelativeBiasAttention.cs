@@ -15,6 +15,7 @@
 //
 // v1: one work item per (n, h, query) row; the output row is the accumulator (rescaled when the running
 //     max grows), no shared memory, no barriers.
+using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -52,6 +53,7 @@ public static class RelativeBiasAttention
                 }
     }
 
+    [GpuKernel("relative_bias_attention_v1")]
     static void KernelV1(Index1D index, ArrayView<float> qkv, ArrayView<float> table, ArrayView<int> bucket, ArrayView<float> mask,
         ArrayView<float> o, int n, int t, int heads, int hd, float scale, int width)
     {

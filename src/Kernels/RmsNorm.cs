@@ -6,6 +6,7 @@
 //
 // v1: one work item per row, two passes over D (sum of squares, then scale); grid-stride, no shared
 //     memory, no barriers — the version the CPU accelerator runs acceptably.
+using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -24,6 +25,7 @@ public static class RmsNorm
         }
     }
 
+    [GpuKernel("rmsnorm_v1")]
     static void KernelV1(Index1D index, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int rows, int d, float eps, int width)
     {
         for (int r = index; r < rows; r += width)

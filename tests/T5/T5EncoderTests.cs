@@ -40,6 +40,12 @@ public class T5EncoderTests(ITestOutputHelper output)
 
     [SkippableTheory]
     [InlineData("cpu")]
+    [InlineData("cuda")]
+    public void SelftestCheck_IsWithinModelTolerance(string kind) =>
+        Assert.InRange(T5FixtureCheck.Compare(TestDevices.Get(kind), CliRunner.Fixtures), 0, BlockDance.Sampler.SelfTest.FixtureChecks.ModelTolerance);
+
+    [SkippableTheory]
+    [InlineData("cpu")]
     public void Bf16Weights_LoadAsStored_MatchPyTorchOnBf16Values(string kind)
     {
         var dev = TestDevices.Get(kind);
