@@ -105,3 +105,35 @@ public class T5KernelTests(ITestOutputHelper output)
         Assert.Equal(expected, T5RelativePosition.Buckets(20, 8, 12));
     }
 }
+
+public class T5HarnessTests
+{
+    // The harness entries of the T5 kernels validate their versions on the "small" shapes (what the
+    // `blockdance kernels` harness runs first) — and a corrupted launch fails that validation.
+    [SkippableTheory]
+    [InlineData("cpu", "rmsnorm")]
+    [InlineData("cpu", "relative_bias_attention")]
+    [InlineData("cuda", "rmsnorm")]
+    [InlineData("cuda", "relative_bias_attention")]
+    public void HarnessOp_ValidatesEveryVersion_OnSmallShapes(string kind, string name)
+    {
+        var dev = TestDevices.Get(kind);
+        var op = BlockDance.Kernels.Harness.KernelOps.All.Single(o => o.Name == name);
+        foreach (var v in op.Versions)
+            foreach (var shape in op.Shapes("small"))
+            {
+                using var trial = op.Prepare(dev, v, shape);
+                Assert.True(trial.Validation.Passed, $"{name} {v} {shape.Label}: max abs error {trial.Validation.MaxAbsError:E2}; " +
+                    string.Join("; ", trial.Validation.FirstMismatches));
+                trial.Launch();   // launching again (what timing does) must not throw
+            }
+    }
+
+    [Fact]
+    public void HarnessCompare_FailsOnAMismatch()
+    {
+        var v = BlockDance.Kernels.Harness.HarnessData.Compare([1f, 2f], [1f, 2.1f], 1e-5, 1e-5);
+        Assert.False(v.Passed);
+        Assert.Single(v.FirstMismatches);
+    }
+}
