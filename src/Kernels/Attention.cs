@@ -6,6 +6,16 @@
 //
 // v1: one work item per (n, h, query) row; the accumulator is the output row itself (owned by the
 //     work item), so there is no shared memory and no barrier and any head dim works (XL: 72).
+// v2 (AttentionV2.cs, fp32): FlashAttention-2 tiling — K/V tiles in shared memory, q, o, max and sum
+//     in registers; head dim ≤ 768.
+// v3 (AttentionV3.cs, bf16 tensor cores): the same tiling on mma.sync m16n8k16, P kept in registers as
+//     the A operand of P·V; head dim a multiple of 8, ≤ 80.
+//
+// Run picks the version for the device: CUDA runs v3 when the precision is bf16 or fp16 (bf16 operands in
+// both cases) and the head dim allows it, else v2 (head dims up to 768), else v1 — every step down logged
+// once; the CPU accelerator always runs v1, so CPU outputs are the same bytes as before v2/v3 existed.
+// RunVersion runs a named version (tests, kernel harness).
+using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -41,6 +51,7 @@ public static class Attention
                 }
     }
 
+    [GpuKernel("attention_v1")]
     static void Kernel(Index1D index, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale, int width)
     {
         int d = heads * hd;
@@ -76,8 +87,56 @@ public static class Attention
         }
     }
 
-    /// <summary>o (n, t, heads·hd) = attention(qkv (n, t, 3·heads·hd)).</summary>
-    public static void Run(ComputeDevice dev, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale)
+    /// <summary>o (n, t, heads·hd) = attention(qkv (n, t, 3·heads·hd)) with the best version for the device.
+    /// `precision` Bf16/Fp16 allows the tensor-core version where one exists.</summary>
+    public static void Run(ComputeDevice dev, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale,
+        Precision precision = Precision.Fp32)
+    {
+        int version = Choose(dev, hd, precision);
+        if (version == 3 && !LayerNormModulateV2.Aligned16(qkv))
+        {
+            KernelChoice.Once("attention: qkv view not 16-byte aligned: fp32 v2 instead of the bf16 tensor-core v3 (slower)");
+            version = 2;
+        }
+        RunVersion(dev, version, qkv, o, n, t, heads, hd, scale);
+    }
+
+    /// <summary>The version Run uses: 1 on the CPU accelerator; on CUDA 3 (bf16/fp16 precision, hd % 8 == 0, hd ≤ 80),
+    /// else 2 (hd ≤ 768), else 1 (each choice logged once).</summary>
+    public static int Choose(ComputeDevice dev, int hd, Precision precision)
+    {
+        if (!dev.IsCuda) return 1;
+        if (precision != Precision.Fp32)
+        {
+            if (AttentionV3.Supports(hd))
+            {
+                KernelChoice.Once($"attention: v3 (bf16 tensor cores{(precision == Precision.Fp16 ? "; fp16 precision also runs attention in bf16" : "")}) on {dev.Name}, head dim {hd}");
+                return 3;
+            }
+            KernelChoice.Once($"attention: head dim {hd} is not a multiple of 8 ≤ {AttentionV3.MaxHeadDim}: fp32 kernels instead of the bf16 tensor-core v3 (slower)");
+        }
+        if (hd <= AttentionV2.MaxHeadDim)
+        {
+            KernelChoice.Once($"attention: v2 (fp32 flash tiles) on {dev.Name}, head dim {hd}");
+            return 2;
+        }
+        KernelChoice.Once($"attention: v1 (one thread per row, slower) for head dim {hd}: v2 handles head dims up to {AttentionV2.MaxHeadDim}");
+        return 1;
+    }
+
+    public static void RunVersion(ComputeDevice dev, int version, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale)
+    {
+        switch (version)
+        {
+            case 1: RunV1(dev, qkv, o, n, t, heads, hd, scale); break;
+            case 2: AttentionV2.Run(dev, qkv, o, n, t, heads, hd, scale); break;
+            case 3: AttentionV3.Run(dev, qkv, o, n, t, heads, hd, scale); break;
+            default: throw new ArgumentOutOfRangeException(nameof(version), $"attention: expected version 1, 2 or 3, found {version}");
+        }
+    }
+
+    /// <summary>The v1 kernel: one work item per (n, h, query) row.</summary>
+    public static void RunV1(ComputeDevice dev, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale)
     {
         Check.Size("attention qkv", qkv.Length, 3L * n * t * heads * hd);
         Check.Size("attention out", o.Length, (long)n * t * heads * hd);

@@ -8,6 +8,12 @@
 //
 // v1: one work item per token row, two passes over D (statistics, then normalize+modulate);
 //     grid-stride, no shared memory — runs well on the CPU accelerator.
+// v2 (LayerNormModulateV2.cs): one warp per row, float4 loads, the row in registers, optional bf16 output.
+//
+// Run picks the version: v2 on CUDA when the shapes allow it (D % 4 == 0, D ≤ 1536, aligned views),
+// otherwise v1 (logged once per reason); the CPU accelerator always runs v1, so CPU outputs are
+// the same bytes as before v2 existed. RunVersion runs a named version (tests, kernel harness).
+using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -35,6 +41,7 @@ public static class LayerNormModulate
         }
     }
 
+    [GpuKernel("layernorm_modulate")]
     static void Kernel(Index1D index, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, int rows, int d,
         int rowsPerSample, int modStride, int shiftOffset, int scaleOffset, int width)
     {
@@ -53,8 +60,41 @@ public static class LayerNormModulate
         }
     }
 
-    /// <summary>y (rows, d) = LN(x) · (1 + scale) + shift, rows grouped rowsPerSample per sample.</summary>
+    /// <summary>y (rows, d) = LN(x) · (1 + scale) + shift, rows grouped rowsPerSample per sample; the best version for the device.</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, int rows, int d,
+        int rowsPerSample, int modStride, int shiftOffset, int scaleOffset)
+    {
+        int version = Choose(dev, x, mod, y, d, modStride, shiftOffset, scaleOffset);
+        RunVersion(dev, version, x, mod, y, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset);
+    }
+
+    /// <summary>1 or 2; logs (once per reason) when CUDA has to stay on v1.</summary>
+    public static int Choose(ComputeDevice dev, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, int d,
+        int modStride, int shiftOffset, int scaleOffset)
+    {
+        if (!dev.IsCuda) return 1;
+        if (LayerNormModulateV2.Supports(d, modStride, shiftOffset, scaleOffset) && LayerNormModulateV2.Aligned16(x) && LayerNormModulateV2.Aligned16(mod) && LayerNormModulateV2.Aligned16(y))
+        {
+            KernelChoice.Once($"layernorm: v2 (warp per row, float4 loads) on {dev.Name}");
+            return 2;
+        }
+        KernelChoice.Once($"layernorm: v1 (one thread per row, slower) for d {d}, modulation stride {modStride}: v2 needs d ≤ {LayerNormModulateV2.MaxD}, multiples of 4 and aligned views");
+        return 1;
+    }
+
+    public static void RunVersion(ComputeDevice dev, int version, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, int rows, int d,
+        int rowsPerSample, int modStride, int shiftOffset, int scaleOffset)
+    {
+        switch (version)
+        {
+            case 1: RunV1(dev, x, mod, y, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset); break;
+            case 2: LayerNormModulateV2.Run(dev, x, mod, y, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset); break;
+            default: throw new ArgumentOutOfRangeException(nameof(version), $"layernorm: expected version 1 or 2, found {version}");
+        }
+    }
+
+    /// <summary>The v1 kernel (one work item per row, grid-stride).</summary>
+    public static void RunV1(ComputeDevice dev, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, int rows, int d,
         int rowsPerSample, int modStride, int shiftOffset, int scaleOffset)
     {
         Check.Size("layernorm x", x.Length, (long)rows * d);

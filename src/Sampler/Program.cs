@@ -4,7 +4,8 @@
 //   selftest  compare the engine against the committed PyTorch reference fixtures on a device
 //   analyze   STSS analysis: block-output similarity across adjacent steps (CSV + heatmap)
 //   eval      quality/speed of cache policies against the uncached samples
-// Exit codes: 0 ok, 1 a check failed (selftest), 2 bad input (one line on stderr, no stack trace).
+// Exit codes: 0 ok, 1 a check failed (selftest), 2 bad input (one line on stderr, no stack trace),
+// 130/143 stopped by SIGINT/SIGTERM (Cli/Signals; nothing written).
 using BlockDance.Kernels;
 using BlockDance.Sampler.Cli;
 using BlockDance.Sampler.Commands;
@@ -29,6 +30,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        Signals.Install();
         try
         {
             if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
@@ -55,9 +57,14 @@ public static class Program
             Console.Error.WriteLine($"error: {e.Message}");
             return 2;
         }
+        catch (InterruptedException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return e.ExitCode;
+        }
     }
 
     /// <summary>Errors caused by what the user gave us (files, options, device): one line, exit 2.</summary>
-    public static bool IsBadInput(Exception e) => e is UsageException or SafeTensorsException or ModelException
+    public static bool IsBadInput(Exception e) => e is InputException or UsageException or SafeTensorsException or ModelException
         or DeviceException or ArgumentException or IOException or UnauthorizedAccessException;
 }

@@ -4,12 +4,19 @@
     python3 tools/bench/bench_torch.py --model dit.safetensors --heads 16 [--device cuda] [--batch 8]
         [--cfg 4] [--iters 20] [--steps 50] [--modes fp32,tf32,bf16] [--json out.json]
     python3 tools/bench/bench_torch.py --make-random XL/2 --image-size 256 --out dit_xl2_random.safetensors
+    python3 tools/bench/bench_torch.py --sdpa xl [--json sdpa.json]     attention alone, the harness's shapes
+    python3 tools/bench/bench_torch.py --model dit.safetensors --sweep 1,2,4,8,16,32 --steps 20 --modes bf16 [--json s.json]
 
 Modes: fp32 with TF32 off, TF32 matmuls, and bf16 (weights and activations cast, autocast-free). Attention
 goes through F.scaled_dot_product_attention when this PyTorch has it (2.x), else it is written out.
 Reports per-forward latency (median of --iters after warm-up), achieved TFLOP/s (the engine's FLOP
 count: 2·m·n·k per Linear + 4·N·H·T²·hd attention), peak device memory, and DDIM sampling wall clock
 with no cache and BlockDance N = 2 and 3 (boundary ⌊0.75·depth⌋−1, window [0.25, 0.95)).
+--sdpa times F.scaled_dot_product_attention alone at the shapes of `blockdance kernels --op attention`
+(small: N 2, T 19, 2 heads; xl: N 16, 16 heads, T 256 and 1024; head dim 72), fp32 (TF32 off) and bf16,
+q/k/v as (N, H, T, 72) views of one packed qkv tensor as in the model; TFLOP/s = 4·N·H·T²·hd / time.
+--sweep runs DDIM sampling with no cache and BlockDance N = 2 at each listed batch (images; the model
+batch is twice that with CFG) and reports the N = 2 speedup per batch, for the first of --modes.
 Model code: tools/reference/dit_reference.py (the code the test fixtures come from).
 """
 
@@ -198,6 +205,85 @@ def bench(args):
             json.dump(results, f, indent=2)
 
 
+SDPA_SHAPES = {"small": [(2, 19, 2, 72)], "xl": [(16, 256, 16, 72), (16, 1024, 16, 72)]}
+
+
+def timed(fn, dev, warmup, iters):
+    """Median milliseconds of fn() over iters runs after warmup runs, synchronized around each run."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        sync(dev)
+        t0 = time.perf_counter()
+        fn()
+        sync(dev)
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def bench_sdpa(args):
+    dev = torch.device(args.device)
+    have = hasattr(F, "scaled_dot_product_attention")
+    results = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "torch": torch.__version__,
+               "kernel": "scaled_dot_product_attention" if have else "written out (this PyTorch has no SDPA)", "shapes": []}
+    for n, t, h, hd in SDPA_SHAPES[args.sdpa]:
+        for mode in ("fp32", "bf16"):
+            if dev.type == "cuda":
+                torch.backends.cuda.matmul.allow_tf32 = False
+            dtype = torch.bfloat16 if mode == "bf16" else torch.float32
+            g = torch.Generator(device="cpu").manual_seed(0)
+            qkv = (torch.rand(n, t, 3, h, hd, generator=g) * 2 - 1).to(dev, dtype).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            if have:
+                fn = lambda: F.scaled_dot_product_attention(q, k, v)  # noqa: E731
+            else:
+                fn = lambda: torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd), -1) @ v  # noqa: E731
+            with torch.no_grad():
+                ms = timed(fn, dev, args.warmup, args.iters)
+            flops = 4.0 * n * h * t * t * hd
+            r = {"label": "n%d t%d h%d hd%d" % (n, t, h, hd), "n": n, "t": t, "heads": h, "hd": hd, "mode": mode,
+                 "ms_median": ms, "tflops_per_second": flops / (ms / 1e3) / 1e12}
+            results["shapes"].append(r)
+            print("sdpa %-4s %-20s %9.4f ms  %8.3f TFLOP/s" % (mode, r["label"], ms, r["tflops_per_second"]))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+def sweep(args):
+    """N = 2 speedup over uncached DDIM sampling at each batch size (a reduced step count is fine)."""
+    dev = torch.device(args.device)
+    sd, meta = load_safetensors(args.model)
+    heads = args.heads or int(meta.get("num_heads", 0))
+    mode = args.modes.split(",")[0]
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
+    dtype = torch.bfloat16 if mode == "bf16" else torch.float32
+    model = BenchDiT({k: v.to(dev, dtype) for k, v in sd.items()}, heads)
+    results = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "mode": mode,
+               "steps": args.steps, "batches": []}
+    with torch.no_grad():
+        sample(model, dev, dtype, [0], 2, args.cfg, [False, False])  # warm-up
+        for b in [int(x) for x in args.sweep.split(",")]:
+            classes = [i % model.cfg["num_classes"] for i in range(b)]
+            r = {"batch": b}
+            for label, nn_ in (("none", 1), ("blockdance N=2", 2)):
+                sync(dev)
+                t0 = time.perf_counter()
+                sample(model, dev, dtype, classes, args.steps, args.cfg, reuse_schedule(args.steps, nn_))
+                sync(dev)
+                r["sampling_s " + label] = time.perf_counter() - t0
+            r["speedup N=2"] = r["sampling_s none"] / r["sampling_s blockdance N=2"]
+            results["batches"].append(r)
+            print("sweep %-4s batch %3d: none %.3f s, N=2 %.3f s, speedup %.3fx" % (
+                mode, b, r["sampling_s none"], r["sampling_s blockdance N=2"], r["speedup N=2"]), flush=True)
+            if args.json:  # written after every batch, so a time limit keeps what finished
+                with open(args.json, "w") as f:
+                    json.dump(results, f, indent=2)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model")
@@ -213,9 +299,15 @@ def main():
     ap.add_argument("--make-random", metavar="PRESET")
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--out")
+    ap.add_argument("--sdpa", choices=sorted(SDPA_SHAPES), help="time attention alone at the harness's shapes")
+    ap.add_argument("--sweep", help="batch sizes for the N = 2 speedup sweep, e.g. 1,2,4,8,16,32")
     args = ap.parse_args()
     if args.make_random:
         make_random(args.make_random, args.image_size, args.out)
+    elif args.sdpa:
+        bench_sdpa(args)
+    elif args.sweep:
+        sweep(args)
     else:
         bench(args)
 

@@ -15,7 +15,10 @@ public sealed class Args
 
     /// <param name="withValue">options that take a value, e.g. "model", "steps"</param>
     /// <param name="switches">options without a value, e.g. "quick"</param>
-    public static Args Parse(string command, IEnumerable<string> argv, IEnumerable<string> withValue, IEnumerable<string>? switches = null)
+    /// <param name="positional">how many plain arguments the command takes (inspect: its FILE); one more is rejected
+    /// here, the same way for every command</param>
+    public static Args Parse(string command, IEnumerable<string> argv, IEnumerable<string> withValue, IEnumerable<string>? switches = null,
+        int positional = 0)
     {
         var known = new HashSet<string>(withValue);
         var sw = new HashSet<string>(switches ?? []);
@@ -35,6 +38,9 @@ public sealed class Args
             var v = inline ?? (i + 1 < list.Count ? list[++i] : throw new UsageException($"{command}: option '--{name}' expects a value"));
             a.values[name] = v;
         }
+        if (a.Positional.Count > positional)
+            throw new UsageException($"{command}: unexpected argument '{a.Positional[positional]}'" +
+                                     (positional == 0 ? "; expected only --options" : $"; expected {positional} argument(s)"));
         return a;
     }
 
@@ -55,8 +61,8 @@ public sealed class Args
     public double GetDouble(string name, double dflt, double min = double.NegativeInfinity, double max = double.PositiveInfinity)
     {
         if (!values.TryGetValue(name, out var s)) return dflt;
-        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || double.IsNaN(v))
-            throw new UsageException($"--{name}: expected a number, found '{s}'");
+        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
+            throw new UsageException($"--{name}: expected a finite number, found '{s}'");
         if (v < min || v > max) throw new UsageException($"--{name}: expected a value in [{min}, {max}], found {s}");
         return v;
     }
@@ -86,7 +92,7 @@ public sealed class Args
         var s = values[name];
         var parts = s.Split(',', StringSplitOptions.TrimEntries);
         if (parts.Length != count) throw new UsageException($"--{name}: expected {count} comma-separated numbers, found '{s}'");
-        return parts.Select(p => double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var v)
-            ? v : throw new UsageException($"--{name}: expected a number, found '{p}'")).ToList();
+        return parts.Select(p => double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v)
+            ? v : throw new UsageException($"--{name}: expected a finite number, found '{p}' in '{s}'")).ToList();
     }
 }

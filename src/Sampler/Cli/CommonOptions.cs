@@ -18,15 +18,23 @@ public static class CommonOptions
     public static string ModelPath(Args a)
     {
         if (a.Get("model") is string m) return m;
+        return FindShipped(DefaultModel)
+            ?? throw new UsageException($"no --model given and the demo model {DefaultModel} was not found (run from the repository, or pass --model FILE)");
+    }
+
+    /// <summary>A file shipped in the repository (the demo model, the Ada policy): searched from the working folder
+    /// upwards, then from the program's folder upwards — the same rule for every shipped file.</summary>
+    public static string? FindShipped(string relative)
+    {
         foreach (var root in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
         {
             for (var dir = new DirectoryInfo(root); dir != null; dir = dir.Parent)
             {
-                var p = Path.Combine(dir.FullName, DefaultModel);
+                var p = Path.Combine(dir.FullName, relative);
                 if (File.Exists(p)) return p;
             }
         }
-        throw new UsageException($"no --model given and the demo model {DefaultModel} was not found (run from the repository, or pass --model FILE)");
+        return null;
     }
 
     public static ComputeDevice Device(Args a)
@@ -37,7 +45,7 @@ public static class CommonOptions
         return dev;
     }
 
-    public static int? Heads(Args a) => a.Has("heads") ? a.GetInt("heads", 0, 1, 1024) : null;
+    public static int? Heads(Args a) => a.Has("heads") ? a.GetInt("heads", 0, 1, 65536) : null;
 
     /// <summary>Default classes: one of each for models with ≤ 10 classes (the MNIST demo), otherwise 8
     /// (the reference sample.py labels for 1000-class ImageNet models, else 0..7).</summary>
@@ -94,30 +102,24 @@ public static class CommonOptions
     /// working folder upwards) and checks it against the model and the step count: any mismatch exits 2.</summary>
     public static (AdaWeights Weights, string Path) AdaPolicyFile(string? given, DiTConfig cfg, int steps)
     {
-        var path = given ?? FindUpwards(DefaultAdaPolicy) ?? DefaultAdaPolicy;
+        var path = given ?? FindShipped(DefaultAdaPolicy) ?? DefaultAdaPolicy;
         if (!File.Exists(path))
             throw new UsageException($"--policy {path}: file not found; train one with 'blockdance train-ada' (writes {DefaultAdaPolicy}) or pass --policy FILE");
+        Transformer.IO.FileKind.RequireRegular(path, "--policy");
         var w = AdaWeights.Load(path);
         try { w.Info.CheckRun(cfg, steps, $"--policy {path}"); }
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         return (w, path);
     }
 
-    static string? FindUpwards(string relative)
-    {
-        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir != null; dir = dir.Parent)
-        {
-            var p = Path.Combine(dir.FullName, relative);
-            if (File.Exists(p)) return p;
-        }
-        return null;
-    }
-
     public static BlockDanceConfig BlockDance(Args a, DiTConfig cfg)
     {
         var window = a.Has("cache-window") ? a.GetDoubleList("cache-window", 2) : [0.25, 0.95];
+        int steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps), n = a.GetInt("cache-n", 2);
+        // N > steps would never reuse a step: a typo, not a setting
+        if (n > steps) throw new UsageException($"--cache-n: expected N ≤ --steps ({steps}), found {n}");
         var bd = new BlockDanceConfig(
-            N: a.GetInt("cache-n", 2),
+            N: n,
             Boundary: a.Has("cache-block") ? a.GetInt("cache-block", 0) : null,
             WindowStart: window[0], WindowEnd: window[1]);
         try { bd.Validate(cfg.Depth); }

@@ -47,7 +47,7 @@ public static class AnalyzeCommand
         using var dev = CommonOptions.Device(a);
         Console.WriteLine($"model: {modelPath}");
         Console.WriteLine($"       {cfg}");
-        using var model = new DiT(dev, weights, cfg);
+        using var model = ModelLoader.Create(dev, weights, cfg);
         var r = StssAnalysis.Run(model, opts);
 
         AtomicFile.Write(csvPath, s => s.Write(Encoding.UTF8.GetBytes(Csv(r))));

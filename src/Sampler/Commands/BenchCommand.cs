@@ -29,6 +29,10 @@ public static class BenchCommand
         IWeightSource src;
         DiTConfig cfg;
         string name;
+        if (a.Has("preset") && a.Has("model"))
+            throw new UsageException("bench: expected either --model FILE or --preset NAME (random weights), found both");
+        if (a.Has("image-size") && !a.Has("preset"))
+            throw new UsageException("--image-size: applies to --preset only (a --model file has its own input size)");
         if (a.Get("preset") is string preset)
         {
             cfg = PresetConfig(preset, a.GetInt("image-size", 256, 8, 4096));
@@ -46,7 +50,7 @@ public static class BenchCommand
         using var dev = CommonOptions.Device(a);
         Console.WriteLine($"model: {name}\n       {cfg}");
         DiT model;
-        try { model = new DiT(dev, src, cfg); }
+        try { model = ModelLoader.Create(dev, src, cfg); }
         finally { (src as IDisposable)?.Dispose(); }
         using var _ = model;
 

@@ -52,6 +52,7 @@ public static class EvalCommand
             if (!plot.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--plot {plot}: expected a .png file name");
             AtomicFile.CheckWritable(plot, "--plot");
         }
+        AtomicFile.CheckDistinct(("--out-md", a.Get("out-md")), ("--plot", a.Get("plot")));
         var specs = ParsePolicies(a.Get("cache", DefaultPolicies));
         int perClass = a.Flag("quick") ? QuickPerClass : a.GetInt("per-class", DefaultPerClass, 1, 100_000);
         int steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps), batch = a.GetInt("batch", 0, 1, 4096);
@@ -78,8 +79,9 @@ public static class EvalCommand
         var baseOpts = new SamplingOptions { Classes = classes, Steps = steps, Cfg = cfgScale, Seed = seed, Batch = batch, Progress = true };
 
         using var dev = CommonOptions.Device(a);
+        baseOpts = MemoryPlan.Fit(dev, cfg, baseOpts, cached: specs.Any(sp => sp.Name != "none"));   // before any allocation
         Console.WriteLine($"model: {modelPath}\n       {cfg}");
-        using var model = new DiT(dev, weights, cfg);
+        using var model = ModelLoader.Create(dev, weights, cfg);
         using var classifier = digits.ClassifierPath is string cp ? DigitClassifier.Load(dev, cp) : null;
 
         // Warm-up (not timed): compiles every kernel at the batch the timed runs use.

@@ -9,14 +9,16 @@ public static class InspectCommand
 {
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("inspect", argv, ["heads"]);
+        var a = Args.Parse("inspect", argv, ["heads"], positional: 1);
         if (a.Positional.Count != 1) throw new UsageException("inspect: expected one checkpoint path: blockdance inspect FILE");
+        int? heads = CommonOptions.Heads(a);
         var path = a.Positional[0];
         var src = ModelLoader.OpenSource(path);
         try
         {
             if (File.Exists(path))
             {
+                FileKind.RequireRegular(path, "inspect");
                 using var f = SafeTensorsFile.Open(path);
                 Console.WriteLine($"{path}: {f.Tensors.Count} tensors, {f.Tensors.Sum(t => t.Numel):N0} values");
                 foreach (var kv in f.Metadata) Console.WriteLine($"  metadata {kv.Key} = {kv.Value}");
@@ -26,12 +28,10 @@ public static class InspectCommand
             {
                 foreach (var k in src.Keys) Console.WriteLine($"  {k,-48} [{string.Join(", ", src.ShapeOf(k))}]");
             }
-            try
-            {
-                var cfg = ModelLoader.DetectConfig(src, a.Has("heads") ? a.GetInt("heads", 0, 1) : null);
-                Console.WriteLine($"config: {cfg}");
-            }
-            catch (ModelException e) { Console.WriteLine($"config: not a DiT checkpoint ({e.Message})"); }
+            // A file that is not a DiT, or a DiT with impossible values (or --heads that does not fit it), is
+            // bad input like everywhere else: the tensor list above, then one error line and exit 2.
+            var cfg = ModelLoader.DetectConfig(src, heads);
+            Console.WriteLine($"config: {cfg}");
         }
         finally { (src as IDisposable)?.Dispose(); }
         return 0;

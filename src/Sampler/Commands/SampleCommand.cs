@@ -22,6 +22,7 @@ public static class SampleCommand
             throw new UsageException($"--out {outPath}: expected a .png or .safetensors file name");
         AtomicFile.CheckWritable(outPath, "--out");
         if (a.Get("report") is string rp) AtomicFile.CheckWritable(rp, "--report");
+        AtomicFile.CheckDistinct(("--out", outPath), ("--report", a.Get("report")));
 
         // Everything the user gave is checked against the checkpoint header before any device work.
         var modelPath = CommonOptions.ModelPath(a);
@@ -40,37 +41,43 @@ public static class SampleCommand
                                      "or write the latents with --out FILE.safetensors");
 
         using var dev = CommonOptions.Device(a);
+        opts = MemoryPlan.Fit(dev, cfg, opts, cached: a.Get("cache", "none") != "none");   // before any allocation
         Console.WriteLine($"model: {modelPath}");
         Console.WriteLine($"       {cfg}");
-        using var model = new DiT(dev, weights, cfg);
+        using var model = ModelLoader.Create(dev, weights, cfg);
         var result = SamplingSession.Run(model, opts);
 
-        if (ext == ".png" && latent)
-        {
-            var (pixels, shape, seconds) = Decode(dev, vaePath!, result.Samples, result.Shape);
-            ImageGrid.WritePng(outPath, pixels, shape, lo: 0f, hi: 255f, columns: Math.Min(shape[0], 4));
-            Console.WriteLine($"wrote {outPath}: {shape[0]} images {shape[2]}×{shape[3]} decoded by the VAE in {seconds:F2} s, classes {string.Join(",", opts.Classes)}");
-        }
-        else if (ext == ".png")
-        {
-            ImageGrid.WritePng(outPath, result.Samples, result.Shape);
-            Console.WriteLine($"wrote {outPath}: {result.Shape[0]} samples, classes {string.Join(",", opts.Classes)}");
-        }
-        else
-        {
-            SafeTensorsWriter.Write(outPath, [("sample", result.Shape.Select(x => (long)x).ToArray(), result.Samples)],
-                new Dictionary<string, string> { ["classes"] = string.Join(",", opts.Classes), ["seed"] = opts.Seed.ToString(),
-                    ["sampler"] = opts.SamplerName, ["steps"] = opts.Steps.ToString(), ["cfg"] = opts.Cfg.ToString("R") });
-            Console.WriteLine($"wrote {outPath}: tensor 'sample' {Tensor.ShapeString(result.Shape)}" +
-                              (latent ? " (VAE latents, not pixels: decode with --vae and a .png output)" : ""));
-        }
+        // The outputs appear together after everything is written (or none, on an error or a signal).
+        string wrote;
         var summary = Summary.Of(dev, modelPath, cfg, opts, result);
-        summary.Print();
-        if (a.Get("report") is string reportPath)
+        var reportPath = a.Get("report");
+        using (var outputs = AtomicFile.BeginGroup())
         {
-            AtomicFile.Write(reportPath, s => JsonSerializer.Serialize(s, summary, Summary.Json));
-            Console.WriteLine($"report: {reportPath}");
+            if (ext == ".png" && latent)
+            {
+                var (pixels, shape, seconds) = Decode(dev, vaePath!, result.Samples, result.Shape);
+                ImageGrid.WritePng(outPath, pixels, shape, lo: 0f, hi: 255f, columns: Math.Min(shape[0], 4));
+                wrote = $"wrote {outPath}: {shape[0]} images {shape[2]}×{shape[3]} decoded by the VAE in {seconds:F2} s, classes {string.Join(",", opts.Classes)}";
+            }
+            else if (ext == ".png")
+            {
+                ImageGrid.WritePng(outPath, result.Samples, result.Shape);
+                wrote = $"wrote {outPath}: {result.Shape[0]} samples, classes {string.Join(",", opts.Classes)}";
+            }
+            else
+            {
+                AtomicFile.Write(outPath, s => SafeTensorsWriter.Write(s, [("sample", result.Shape.Select(x => (long)x).ToArray(), result.Samples)],
+                    new Dictionary<string, string> { ["classes"] = string.Join(",", opts.Classes), ["seed"] = opts.Seed.ToString(),
+                        ["sampler"] = opts.SamplerName, ["steps"] = opts.Steps.ToString(), ["cfg"] = opts.Cfg.ToString("R") }));
+                wrote = $"wrote {outPath}: tensor 'sample' {Tensor.ShapeString(result.Shape)}" +
+                        (latent ? " (VAE latents, not pixels: decode with --vae and a .png output)" : "");
+            }
+            if (reportPath != null) AtomicFile.Write(reportPath, s => JsonSerializer.Serialize(s, summary, Summary.Json));
+            outputs.Commit();
         }
+        Console.WriteLine(wrote);
+        summary.Print();
+        if (reportPath != null) Console.WriteLine($"report: {reportPath}");
         return 0;
     }
 
@@ -96,6 +103,7 @@ public static class SampleCommand
 
     static float[] ReadNoise(string path, int n, DiTConfig cfg)
     {
+        FileKind.RequireRegular(path, "--noise");
         using var f = SafeTensorsFile.Open(path);
         long[] expected = [n, cfg.InChannels, cfg.InputSize, cfg.InputSize];
         if (!f.Contains("noise"))
@@ -103,6 +111,9 @@ public static class SampleCommand
         var shape = f.Get("noise").Shape;
         if (!shape.SequenceEqual(expected))
             throw new UsageException($"--noise {path}: tensor 'noise': expected shape [{string.Join(", ", expected)}] ({n} samples), found [{string.Join(", ", shape)}]");
-        return f.ReadFloat32("noise");
+        var noise = f.ReadFloat32("noise");
+        long bad = NonFinite.CountReference(noise);
+        if (bad > 0) throw new UsageException($"--noise {path}: tensor 'noise': expected finite values, found {bad} NaN/Inf of {noise.Length}");
+        return noise;
     }
 }

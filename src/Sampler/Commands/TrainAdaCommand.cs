@@ -63,6 +63,11 @@ public static class TrainAdaCommand
             Seed = (ulong)a.GetInt("seed", 1000, 0),
             InitSeed = a.GetInt("init-seed", 0, 0),
         };
+        // ρ = round(rho·steps) cache steps before the decisions: it must leave at least one of each
+        int rhoSteps = (int)Math.Round(o.RhoFraction * o.Steps, MidpointRounding.AwayFromZero);
+        if (o.RhoFraction <= 0 || o.RhoFraction >= 1 || rhoSteps < 1 || rhoSteps > o.Steps - 1)
+            throw new UsageException($"--rho: expected a fraction in (0, 1) with 1 ≤ round(rho·steps) ≤ steps − 1 = {o.Steps - 1}, found {a.Get("rho")} " +
+                                     $"(round({o.RhoFraction}·{o.Steps}) = {rhoSteps})");
         var outPath = a.Get("out", CommonOptions.DefaultAdaPolicy);
         if (!outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out {outPath}: expected a .safetensors file name");
@@ -79,7 +84,7 @@ public static class TrainAdaCommand
 
         using var dev = CommonOptions.Device(a);
         Console.WriteLine($"model: {modelPath}\n       {cfg}");
-        using var model = new DiT(dev, weights, cfg);
+        using var model = ModelLoader.Create(dev, weights, cfg);
         var total = Stopwatch.StartNew();
         var trainer = new AdaTrainer(model, o);
         var info = trainer.Info;

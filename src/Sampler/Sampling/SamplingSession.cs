@@ -50,6 +50,7 @@ public static class SamplingSession
         var wall = Stopwatch.StartNew();
         var bar = o.Progress ? new ProgressBar(schedule.Steps * ((total + batch - 1) / batch)) : null;
         int doneSteps = 0;
+        using var guard = new SamplingGuard(dev);   // NaN/Inf and SIGINT/SIGTERM, checked after every step
         for (int first = 0; first < total; first += batch)
         {
             int b = Math.Min(batch, total - first);
@@ -62,7 +63,7 @@ public static class SamplingSession
             else new SeededNoise(o.Seed, first).Fill(x, 0);
             model.ResetCounters();
             int stepsBefore = doneSteps;
-            sampler.OnStep = (step, k, sec) => bar?.Update(stepsBefore + step + 1);
+            sampler.OnStep = (step, k, sec) => { guard.AfterStep(x, step, k, first); bar?.Update(stepsBefore + step + 1); };
             sampler.Run(den, x, noise, cfg.OutChannels);
             doneSteps += schedule.Steps;
             modelSec += sampler.Timings.Sum(t => t.ModelSeconds);

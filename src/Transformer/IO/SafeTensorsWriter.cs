@@ -2,9 +2,11 @@
 // layout). The header is padded with spaces to a multiple of 8 bytes so that the data buffer starts
 // 8-byte aligned, as the reference writer does. Tensors are laid out in the order given.
 //
-// The file is written atomically: everything goes to "<path>.tmp-<random>" in the same folder, is
-// flushed to disk, and only then moved over <path>. A failure (bad argument, full disk, crash) never
-// leaves a partial file under the requested name; an existing file there stays untouched.
+// The file is written atomically: everything goes to ".bd-<random>.tmp-st" in the same folder (a fixed-length
+// name, so it fits whenever <path>'s name does), is flushed to disk, and only then moved over <path>. A failure
+// (bad argument, full disk, crash) never leaves a partial file under the requested name; an existing file
+// there stays untouched. A SIGINT/SIGTERM during the write is deferred and honoured before the move
+// (Interruption): the temporary file is deleted and nothing is written.
 
 using System.Buffers;
 using System.Buffers.Binary;
@@ -26,18 +28,16 @@ public static class SafeTensorsWriter
         byte[] header = BuildHeader(list, metadata);
 
         string fullPath = System.IO.Path.GetFullPath(path);
-        string tempPath = $"{fullPath}.tmp-{Guid.NewGuid():N}";
+        string tempPath = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(fullPath)!, $".bd-{Guid.NewGuid():N}.tmp-st");
+        using var region = BlockDance.Kernels.Interruption.Defer();
         try
         {
             using (var stream = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
-                Span<byte> prefix = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
-                stream.Write(prefix);
-                stream.Write(header);
-                foreach (var (_, _, data) in list) WriteFloat32LittleEndian(stream, data);
+                WriteBody(stream, header, list);
                 stream.Flush(flushToDisk: true);
             }
+            BlockDance.Kernels.Interruption.ThrowIfRequested($"before writing {path}");
             File.Move(tempPath, fullPath, overwrite: true);
         }
         catch
@@ -45,6 +45,24 @@ public static class SafeTensorsWriter
             try { File.Delete(tempPath); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             throw;
         }
+    }
+
+    /// <summary>The same bytes to a stream the caller owns (e.g. a temporary file of a group of outputs).</summary>
+    public static void Write(Stream stream, IEnumerable<(string name, long[] shape, float[] data)> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var list = tensors.ToList();
+        WriteBody(stream, BuildHeader(list, metadata), list);
+    }
+
+    private static void WriteBody(Stream stream, byte[] header, List<(string name, long[] shape, float[] data)> list)
+    {
+        Span<byte> prefix = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)header.Length);
+        stream.Write(prefix);
+        stream.Write(header);
+        foreach (var (_, _, data) in list) WriteFloat32LittleEndian(stream, data);
     }
 
     /// <summary>The JSON header, padded with spaces to a multiple of 8 bytes.</summary>

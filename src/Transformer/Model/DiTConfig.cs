@@ -33,9 +33,24 @@ public sealed record DiTConfig(
         $"{Name}: depth {Depth}, D {Hidden}, {Heads} heads (hd {HeadDim}), patch {Patch}, {InChannels}→{OutChannels} ch, " +
         $"input {InputSize}×{InputSize} ({Tokens} tokens), {NumClasses} classes";
 
+    /// <summary>Every field within what the kernels accept; checked before any division or allocation.</summary>
     public void Validate()
     {
+        static void Positive(string what, int v)
+        {
+            if (v < 1) throw new ModelException($"{what}: expected ≥ 1, found {v}");
+        }
+        Positive("depth", Depth);
+        Positive("hidden size D", Hidden);
+        Positive("head count", Heads);
+        Positive("patch size", Patch);
+        Positive("input channels", InChannels);
+        Positive("classes", NumClasses);
         if (Hidden % Heads != 0) throw new ModelException($"hidden size {Hidden} is not divisible by {Heads} heads");
+        if (OutChannels != InChannels && OutChannels != 2 * InChannels)
+            throw new ModelException($"output channels: expected {InChannels} or {2 * InChannels} (C_in, or 2·C_in with learned sigma), found {OutChannels}");
+        if (InputSize < Patch || InputSize > ModelValidation.MaxInputSize)
+            throw new ModelException($"input size: expected {Patch}..{ModelValidation.MaxInputSize}, found {InputSize}");
         if (InputSize % Patch != 0) throw new ModelException($"input size {InputSize} is not divisible by patch size {Patch}");
         if (Hidden % 4 != 0) throw new ModelException($"hidden size {Hidden}: the 2-D sin-cos position embedding needs a multiple of 4");
     }

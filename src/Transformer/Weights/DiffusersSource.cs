@@ -63,6 +63,7 @@ public sealed class DiffusersSource : IWeightSource, IDisposable
             else throw new ModelException($"{dir}: no {WeightsName} (expected a diffusers DiT folder with transformer/{WeightsName} and config.json)");
         }
         ReadConfig(Path.Combine(dir, "config.json"));
+        FileKind.RequireRegular(weights, "model file");
         file = SafeTensorsFile.Open(weights);
         try
         {
@@ -81,6 +82,7 @@ public sealed class DiffusersSource : IWeightSource, IDisposable
     {
         if (!File.Exists(path))
             throw new ModelException($"{path}: missing; the diffusers layout does not store pos_embed, so config.json's sample_size is needed for the input size");
+        FileKind.RequireRegular(path, "config.json");
         try
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(path));
@@ -121,6 +123,12 @@ public sealed class DiffusersSource : IWeightSource, IDisposable
             Lin(b + "mlp.fc2", d + "ff.net.2");
         }
         if (depth == 0) throw new ModelException($"{file.Path}: no transformer_blocks.0.attn1.to_q.weight: not a diffusers DiT transformer");
+        // A gap (transformer_blocks.k.* present for some k > depth) is an error, not a shallower model.
+        foreach (var t in file.Tensors)
+            if (t.Name.StartsWith("transformer_blocks.", StringComparison.Ordinal) &&
+                int.TryParse(t.Name.Split('.')[1], out var k) && k >= depth)
+                throw new ModelException($"{file.Path}: transformer_blocks: expected contiguous indices 0..{depth - 1} (block {depth} has no attn1.to_q.weight), " +
+                                         $"found '{t.Name}'");
         Lin("final_layer.adaLN_modulation.1", "proj_out_1");
         Lin("final_layer.linear", "proj_out_2");
         return depth;
@@ -168,6 +176,14 @@ public sealed class DiffusersSource : IWeightSource, IDisposable
             shape[0] += s[0];
         }
         return shape;
+    }
+
+    /// <summary>The dtype of the part(s): the first that is not float when they differ, so validation names it.</summary>
+    public string DTypeOf(string officialKey)
+    {
+        ShapeOf(officialKey);   // a ModelException when missing
+        var dtypes = map[officialKey].Select(k => file.Get(k).DType).ToList();
+        return dtypes.FirstOrDefault(t => !ModelValidation.FloatDTypes.Contains(t)) ?? dtypes[0];
     }
 
     public float[] Read(string officialKey, params long[] expectedShape)

@@ -15,4 +15,6 @@ public interface IWeightSource
     float[] Read(string officialKey, params long[] expectedShape);
     /// <summary>All official keys this source provides (for inspect).</summary>
     IEnumerable<string> Keys { get; }
+    /// <summary>Storage dtype of a tensor as the file labels it ("F32", "F16", "BF16", "I32", …); weights must be float.</summary>
+    string DTypeOf(string officialKey) => "F32";
 }

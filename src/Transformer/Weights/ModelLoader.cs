@@ -22,39 +22,51 @@ public static class ModelLoader
         }
         if (!File.Exists(path))
             throw new ModelException($"{path}: model file not found");
+        FileKind.RequireRegular(path, "model file");   // a FIFO or device would block or never end
         return new OfficialSafeTensorsSource(SafeTensorsFile.Open(path));
     }
 
+    /// <summary>
+    /// The config from tensor shapes and metadata, every value validated before it is used (ModelValidation):
+    /// ranks and sizes ≥ 1, depth from contiguous block indices, head count a positive divisor of D, then
+    /// every tensor's shape and dtype against the detected config.
+    /// </summary>
     public static DiTConfig DetectConfig(IWeightSource src, int? headsOverride = null, int? inputSizeOverride = null)
     {
-        long[] Shape(string k) => src.ShapeOf(k);
-        var xe = Shape("x_embedder.proj.weight");                 // [D, C_in, p, p]
-        if (xe.Length != 4 || xe[2] != xe[3])
-            throw new ModelException($"{src.Origin}: x_embedder.proj.weight: expected [D, C_in, p, p], found [{string.Join(", ", xe)}]");
+        var xe = ModelValidation.Shape(src, "x_embedder.proj.weight", 4, "[D, C_in, p, p]");
+        if (xe[2] != xe[3])
+            throw new ModelException($"{src.Origin}: tensor 'x_embedder.proj.weight': expected a square patch [D, C_in, p, p], found {ModelValidation.Format(xe)}");
         int d = (int)xe[0], cin = (int)xe[1], p = (int)xe[2];
-        int depth = 0;
-        while (src.Has($"blocks.{depth}.attn.qkv.weight")) depth++;
-        if (depth == 0) throw new ModelException($"{src.Origin}: no blocks found (expected blocks.0.attn.qkv.weight)");
-        var table = Shape("y_embedder.embedding_table.weight");   // [classes + 1, D]
-        var fin = Shape("final_layer.linear.weight");             // [p²·C_out, D]
-        if (fin[0] % (p * p) != 0)
-            throw new ModelException($"{src.Origin}: final_layer.linear.weight rows {fin[0]} are not a multiple of p² = {p * p}");
-        int cout = (int)(fin[0] / (p * p));
+        int depth = ModelValidation.Depth(src);
+        var table = ModelValidation.Shape(src, "y_embedder.embedding_table.weight", 2, "[classes + 1, D]");
+        if (table[0] < 2)
+            throw new ModelException($"{src.Origin}: tensor 'y_embedder.embedding_table.weight': expected at least 2 rows (≥ 1 class + the null label), found {table[0]}");
+        var fin = ModelValidation.Shape(src, "final_layer.linear.weight", 2, "[p²·C_out, D]");
+        if (fin[0] % ((long)p * p) != 0)
+            throw new ModelException($"{src.Origin}: tensor 'final_layer.linear.weight': expected rows a multiple of p² = {(long)p * p}, found {fin[0]}");
+        long coutLong = fin[0] / ((long)p * p);
+        if (coutLong != cin && coutLong != 2L * cin)
+            throw new ModelException($"{src.Origin}: tensor 'final_layer.linear.weight': expected {cin} or {2 * cin} output channels (C_in, or 2·C_in with learned sigma) × p² = {(long)p * p} rows, found {fin[0]} rows");
+        int cout = (int)coutLong;
         int input;
         if (inputSizeOverride is int s) input = s;
         else if (src.Has("pos_embed"))
         {
-            var pe = Shape("pos_embed");                            // [1, T, D]
-            int grid = (int)Math.Round(Math.Sqrt(pe[1]));
-            if (grid * grid != pe[1]) throw new ModelException($"{src.Origin}: pos_embed has {pe[1]} tokens, not a square grid");
-            input = grid * p;
+            var pe = ModelValidation.Shape(src, "pos_embed", 3, "[1, T, D]");      // [1, T, D]
+            long grid = (long)Math.Round(Math.Sqrt(pe[1]));
+            if (grid * grid != pe[1]) throw new ModelException($"{src.Origin}: tensor 'pos_embed': expected T a square number of tokens, found {pe[1]}");
+            input = (int)Math.Min(int.MaxValue, grid * p);
         }
-        else if (src.Metadata.TryGetValue("sample_size", out var ss) && int.TryParse(ss, out var sampleSize)) input = sampleSize; // diffusers config.json
+        else if (src.Metadata.TryGetValue("sample_size", out var ss)) // diffusers config.json
+        {
+            if (!int.TryParse(ss, out var sampleSize) || sampleSize < 1)
+                throw new ModelException($"{src.Origin}: sample_size: expected a positive integer, found '{ss}'");
+            input = sampleSize;
+        }
         else throw new ModelException($"{src.Origin}: no pos_embed and no sample size: cannot tell the input size");
 
         int heads;
-        if (headsOverride is int h) heads = h;
-        else if (src.Metadata.TryGetValue("num_heads", out var hs) && int.TryParse(hs, out var mh)) heads = mh;
+        if (ModelValidation.Heads(src, headsOverride, d) is int h) heads = h;
         else if (Preset.ByShape(depth, d) is { } preset)
         {
             heads = preset.Heads;
@@ -62,9 +74,10 @@ public static class ModelLoader
         }
         else throw new ModelException(
             $"{src.Origin}: cannot tell the head count: no __metadata__ num_heads and depth {depth}, D {d} match no preset (S/B/L/XL); pass --heads");
-        if (d % heads != 0) throw new ModelException($"{src.Origin}: hidden size {d} is not divisible by {heads} heads");
         var cfg = new DiTConfig(depth, d, heads, p, cin, cout, input, (int)table[0] - 1);
-        cfg.Validate();
+        try { cfg.Validate(); }
+        catch (ModelException e) { throw new ModelException($"{src.Origin}: {e.Message}"); }
+        ModelValidation.CheckTensors(src, cfg);
         return cfg;
     }
 
@@ -95,8 +108,19 @@ public static class ModelLoader
         try
         {
             var cfg = DetectConfig(src, heads);
-            return new DiT(dev, src, cfg);
+            return Create(dev, src, cfg);
         }
         finally { (src as IDisposable)?.Dispose(); }
+    }
+
+    /// <summary>The DiT on the device from a validated source and config, with every weight checked for NaN/Inf
+    /// on the device as it is uploaded (FiniteWeightCheck): a non-finite weight is a ModelException naming it.</summary>
+    public static DiT Create(ComputeDevice dev, IWeightSource src, DiTConfig cfg)
+    {
+        using var checkedSrc = new FiniteWeightCheck(dev, src);
+        var model = new DiT(dev, checkedSrc, cfg);
+        try { checkedSrc.ThrowIfNonFinite(); }
+        catch { model.Dispose(); throw; }
+        return model;
     }
 }

@@ -13,6 +13,7 @@ public sealed class OfficialSafeTensorsSource(SafeTensorsFile file) : IWeightSou
 
     const string Naming = "official DiT key names, e.g. from tools/convert";
     public long[] ShapeOf(string key) => ModelTensors.ShapeOf(file, key, Naming);
+    public string DTypeOf(string key) { ShapeOf(key); return file.Get(key).DType; }
     public float[] Read(string key, params long[] expectedShape) => ModelTensors.Read(file, key, expectedShape, Naming);
 
     public void Dispose() => file.Dispose();

@@ -1,0 +1,59 @@
+// Stopping cleanly on SIGINT/SIGTERM. The signal handler (Sampler/Cli/Signals) only records the request;
+// the code that can stop cleanly — the sampling loop at a step boundary, an output write before its
+// rename — asks for it while it runs (Defer) and checks it (ThrowIfRequested). A signal that arrives
+// while nothing defers, or a second signal, keeps its default action: the process ends at once, which
+// is safe then because no temporary file exists outside a deferring write.
+namespace BlockDance.Kernels;
+
+/// <summary>The run was stopped by SIGINT (exit 130) or SIGTERM (exit 143) at a clean boundary.</summary>
+public sealed class InterruptedException(string signal, int exitCode, string where)
+    : Exception($"interrupted by {signal} {where}; nothing was written")
+{
+    public int ExitCode { get; } = exitCode;
+}
+
+public static class Interruption
+{
+    static int deferring;      // > 0 while some code will check at its next boundary
+    static int requested;      // 0, or the exit code of the signal received (130, 143)
+    static string signal = "";
+
+    /// <summary>True while a step loop or an output write will stop cleanly at its next boundary.</summary>
+    public static bool Deferring => Volatile.Read(ref deferring) > 0;
+
+    /// <summary>Records a signal. Returns true when it will be handled at the next boundary (the caller then cancels
+    /// the default termination), false when nothing defers or a signal is already pending (terminate now).</summary>
+    public static bool Request(string name, int exitCode)
+    {
+        if (!Deferring) return false;
+        if (Interlocked.CompareExchange(ref requested, exitCode, 0) != 0) return false;   // the second signal
+        signal = name;
+        return true;
+    }
+
+    /// <summary>Marks a region that checks for a request at its boundaries (dispose to leave it).</summary>
+    public static IDisposable Defer()
+    {
+        Interlocked.Increment(ref deferring);
+        return new Region();
+    }
+
+    /// <summary>Throws InterruptedException if a signal was recorded; `where` says where the run stopped.</summary>
+    public static void ThrowIfRequested(string where)
+    {
+        int code = Volatile.Read(ref requested);
+        if (code != 0) throw new InterruptedException(signal, code, where);
+    }
+
+    /// <summary>Forgets a recorded request (the start of a new command run in the same process, e.g. in tests).</summary>
+    public static void Reset() => Volatile.Write(ref requested, 0);
+
+    sealed class Region : IDisposable
+    {
+        int done;
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref done, 1) == 0) Interlocked.Decrement(ref deferring);
+        }
+    }
+}
