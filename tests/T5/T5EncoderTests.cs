@@ -119,6 +119,37 @@ public class T5EncoderTests(ITestOutputHelper output)
         Assert.Contains("another --variant?", e.Message);
     }
 
+    [SkippableFact]
+    public void NanInAWeight_IsNamedAtLoad()
+    {
+        var dev = TestDevices.Get("cpu");
+        var dir = CopyEncoder();
+        string shard = Path.Combine(dir, "model-00002-of-00002.safetensors");
+        List<(string, long[], float[])> tensors;
+        using (var f = SafeTensorsFile.Open(shard))
+            tensors = f.Tensors.Select(t => (t.Name, t.Shape, f.ReadFloat32(t.Name))).ToList();
+        tensors.Single(t => t.Item1 == "encoder.final_layer_norm.weight").Item3[3] = float.NaN;
+        SafeTensorsWriter.Write(shard, tensors);
+        var e = Assert.Throws<ModelException>(() => T5Encoder.Load(dev, dir));
+        Assert.Contains("'encoder.final_layer_norm.weight' 1 of 32", e.Message);
+    }
+
+    [Fact]
+    public void IntegerTensorLabelledAsAWeight_IsRefused()
+    {
+        var dir = CopyEncoder();
+        string shard = Path.Combine(dir, "model-00001-of-00002.safetensors");
+        var bytes = File.ReadAllBytes(shard);
+        var text = System.Text.Encoding.Latin1.GetString(bytes);
+        int at = text.IndexOf("\"dtype\":\"F32\"", StringComparison.Ordinal);   // the first tensor: shared.weight
+        Assert.True(at > 0);
+        System.Text.Encoding.ASCII.GetBytes("I32").CopyTo(bytes, at + 9);
+        File.WriteAllBytes(shard, bytes);
+        using var src = ShardedSafeTensors.Open(dir);
+        var e = Assert.Throws<InvalidValueException>(() => src.Read("shared.weight", 416, 32));
+        Assert.Contains("expected F32, BF16 or F16", e.Message);
+    }
+
     [Theory]
     [InlineData("\"feed_forward_proj\": \"gated-gelu\"", "\"feed_forward_proj\": \"relu\"", "gated-gelu")]
     [InlineData("\"d_model\": 32", "\"d_model\": -3", "d_model")]

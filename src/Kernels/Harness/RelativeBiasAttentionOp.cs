@@ -14,21 +14,31 @@ public sealed class RelativeBiasAttentionOp : IKernelOp
     public string Name => "relative_bias_attention";
     public IReadOnlyList<string> Versions { get; } = ["v1"];
 
-    public IReadOnlyList<KernelShape> Shapes(string set) => set == "xl"
-        ? [Shape(2, 120, 64, 64)]
-        : [Shape(2, 16, 4, 8), Shape(1, 20, 2, 6)];
+    public IReadOnlyList<KernelShape> Shapes(string set) => set switch
+    {
+        "small" => [Shape(2, 16, 4, 8), Shape(1, 20, 2, 6)],
+        "xl" => [Shape(2, 120, 64, 64)],
+        _ => throw new InvalidValueException("--shapes", "small or xl", set),
+    };
 
     static KernelShape Shape(int n, int t, int heads, int hd) => new($"n{n}_t{t}_h{heads}_d{hd}",
         RelativeBiasAttention.Flops(n, t, heads, hd), 4.0 * (4L * n * t * heads * hd + n * t + 2 * t + Buckets * heads));
 
-    public bool Supports(ComputeDevice dev, string version) => version == "v1";
+    public bool Supports(ComputeDevice dev, string version) => Versions.Contains(version);
+
+    static float[] Scaled(float[] a, float scale)
+    {
+        for (int i = 0; i < a.Length; i++) a[i] *= scale;
+        return a;
+    }
 
     public KernelTrial Prepare(ComputeDevice dev, string version, KernelShape shape)
     {
+        if (!Versions.Contains(version)) throw new InvalidValueException("--version", string.Join("|", Versions), version);
         var p = shape.Label.Split('_').Select(s => int.Parse(s[1..])).ToArray();
         int n = p[0], t = p[1], heads = p[2], hd = p[3], d = heads * hd;
-        var qkv = HarnessData.Random(1, 3L * n * t * d, 1f);
-        var table = HarnessData.Random(2, Buckets * heads, 2f);
+        var qkv = Scaled(AttentionOp.Seeded(1, 3L * n * t * d), 1f);
+        var table = Scaled(AttentionOp.Seeded(2, Buckets * heads), 2f);
         var bucket = BucketTable(t);
         var mask = new float[n * t];
         for (int b = 0; b < n; b++)
@@ -43,7 +53,11 @@ public sealed class RelativeBiasAttentionOp : IKernelOp
         Launch();
         var expected = new float[n * t * d];
         RelativeBiasAttention.Reference(qkv, table, bucket, mask, expected, n, t, heads, hd, 1f);
-        var validation = HarnessData.Compare(expected, to.ToHost(), 1e-5, 1e-5);
+        var got = to.ToHost();
+        double maxErr = 0;
+        var mismatches = new List<string>();
+        for (int i = 0; i < got.Length; i++) AttentionOp.Compare(expected[i], got[i], i, 1e-5, 1e-5, ref maxErr, mismatches);
+        var validation = new Validation(mismatches.Count == 0, maxErr, 1e-5, 1e-5, mismatches);
         return new KernelTrial(validation, Launch, () => { tq.Dispose(); tt.Dispose(); tm.Dispose(); tb.Dispose(); to.Dispose(); });
     }
 

@@ -21,16 +21,7 @@ public static class EncodeCommand
 {
     public static int Run(string[] argv)
     {
-        // InputException (the base of every user-facing error) becomes a UsageException here, so that the
-        // program's bad-input mapping (exit 2, one line) covers it before that mapping learns the base class.
-        try { return RunChecked(argv); }
-        catch (InputException e) { throw new UsageException(e.Message); }
-    }
-
-    static int RunChecked(string[] argv)
-    {
         var a = Args.Parse("encode", argv, ["model", "prompt", "negative-prompt", "max-length", "variant", "device", "out"]);
-        if (a.Positional.Count > 0) throw new UsageException($"encode: unexpected argument '{a.Positional[0]}'");
         string prompt = a.Get("prompt") ?? throw new UsageException("encode: expected --prompt TEXT (\"\" for the empty prompt)");
         string? negative = a.Get("negative-prompt");
         string folder = a.Get("model") ?? throw new UsageException("encode: expected --model DIR (a PixArt folder with text_encoder/ and tokenizer/)");

@@ -38,7 +38,7 @@ public sealed class ShardedSafeTensors : IWeightSource, IDisposable
         try
         {
             if (File.Exists(index)) src.OpenIndexed(folder, index);
-            else if (File.Exists(single)) src.Add(SafeTensorsFile.Open(single), null);
+            else if (File.Exists(single)) src.Add(OpenShard(single), null);
             else
             {
                 var others = Directory.Exists(folder)
@@ -58,6 +58,7 @@ public sealed class ShardedSafeTensors : IWeightSource, IDisposable
     void OpenIndexed(string folder, string index)
     {
         JsonElement map;
+        FileKind.RequireRegular(index, "T5 weight index");
         try
         {
             var root = JsonDocument.Parse(File.ReadAllText(index)).RootElement;
@@ -84,8 +85,14 @@ public sealed class ShardedSafeTensors : IWeightSource, IDisposable
             if (!File.Exists(path))
                 throw new InvalidValueException($"{index}", $"shard {shard} (it holds {names.Count} tensors, e.g. '{names[0]}') in {folder}",
                     "no such file (incomplete download?)");
-            Add(SafeTensorsFile.Open(path), names);
+            Add(OpenShard(path), names);
         }
+    }
+
+    static SafeTensorsFile OpenShard(string path)
+    {
+        FileKind.RequireRegular(path, "T5 weight shard");   // a FIFO or device would block or never end
+        return SafeTensorsFile.Open(path);
     }
 
     void Add(SafeTensorsFile file, List<string>? names)
@@ -103,7 +110,17 @@ public sealed class ShardedSafeTensors : IWeightSource, IDisposable
 
     public long[] ShapeOf(string key) => FileOf(key).Get(key).Shape;
 
-    public float[] Read(string key, params long[] expectedShape) => FileOf(key).ReadFloat32(key, expectedShape);
+    public string DTypeOf(string key) => FileOf(key).Get(key).DType;
+
+    /// <summary>Reads a weight as fp32; only float dtypes are weights (an I32/I64 tensor is refused, not converted).</summary>
+    public float[] Read(string key, params long[] expectedShape)
+    {
+        var file = FileOf(key);
+        string dtype = file.Get(key).DType;
+        if (dtype is not ("F32" or "BF16" or "F16"))
+            throw new InvalidValueException($"{file.Path}: tensor '{key}' dtype", "F32, BF16 or F16 (a weight)", dtype);
+        return file.ReadFloat32(key, expectedShape);
+    }
 
     SafeTensorsFile FileOf(string key) => fileOf.TryGetValue(key, out var f) ? f
         : throw new ModelException($"{Origin}: no tensor '{key}' in the T5 weights (expected HF T5EncoderModel key names; found {fileOf.Count} tensors)");

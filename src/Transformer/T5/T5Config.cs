@@ -32,6 +32,7 @@ public sealed record T5Config(int DModel, int Layers, int Heads, int DKv, int DF
     public static T5Config FromJson(string path)
     {
         JsonElement root;
+        IO.FileKind.RequireRegular(path, "T5 config.json");
         try { root = JsonDocument.Parse(File.ReadAllText(path)).RootElement; }
         catch (JsonException ex) { throw new InvalidValueException(path, "a JSON object (the T5 config)", $"invalid JSON ({ex.Message})"); }
         if (root.ValueKind != JsonValueKind.Object) throw new InvalidValueException(path, "a JSON object (the T5 config)", root.ValueKind.ToString());

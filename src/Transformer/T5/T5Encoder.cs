@@ -79,25 +79,32 @@ public sealed class T5Encoder : IDisposable
         long before = dev.AllocatedBytes;
         string embKey = src.Has("shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight";
         embedding = src.Read(embKey, cfg.Vocab, cfg.DModel);
+        long badEmbedding = NonFinite.CountReference(embedding);   // host-side: the table never goes to the device
+        if (badEmbedding > 0)
+            throw new ModelException($"{src.Origin}: weights: expected finite values, found {badEmbedding} NaN/Inf in '{embKey}'");
         var blockList = new List<T5Block>();
+        var checkedSrc = new FiniteWeightCheck(dev, src);   // NaN/Inf counted on the device as weights upload
         try
         {
             string biasKey = "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight";
-            var bias = Tensor.FromHost(dev, biasKey, src.Read(biasKey, cfg.NumBuckets, cfg.Heads), cfg.NumBuckets, cfg.Heads);
+            var bias = Tensor.FromHost(dev, biasKey, checkedSrc.Read(biasKey, cfg.NumBuckets, cfg.Heads), cfg.NumBuckets, cfg.Heads);
             int zerosLen = Math.Max(3 * cfg.Inner, Math.Max(cfg.DFf, cfg.DModel));
             var ones = new float[cfg.DModel];
             Array.Fill(ones, 1f);
             shared = new T5SharedTensors(bias, Tensor.FromHost(dev, "t5.zeros", new float[zerosLen], zerosLen),
                 Tensor.FromHost(dev, "t5.ones", ones, cfg.DModel));
-            for (int i = 0; i < cfg.Layers; i++) blockList.Add(new T5Block(dev, src, cfg, i));
-            finalNorm = Tensor.FromHost(dev, "encoder.final_layer_norm.weight", src.Read("encoder.final_layer_norm.weight", cfg.DModel), cfg.DModel);
+            for (int i = 0; i < cfg.Layers; i++) blockList.Add(new T5Block(dev, checkedSrc, cfg, i));
+            finalNorm = Tensor.FromHost(dev, "encoder.final_layer_norm.weight", checkedSrc.Read("encoder.final_layer_norm.weight", cfg.DModel), cfg.DModel);
+            checkedSrc.ThrowIfNonFinite();
         }
         catch
         {
             foreach (var b in blockList) b.Dispose();
             shared?.Dispose();
+            finalNorm?.Dispose();
             throw;
         }
+        finally { checkedSrc.Dispose(); }                     // its scratch buffer is not part of the encoder
         blocks = blockList.ToArray();
         DeviceBytes = dev.AllocatedBytes - before;
         Log.Info($"T5 encoder loaded in {sw.Elapsed.TotalSeconds:F1} s: {cfg.Parameters:N0} parameters, " +

@@ -51,6 +51,7 @@ public sealed class T5Tokenizer
     {
         string file = ResolveModelFile(path);
         byte[] bytes;
+        IO.FileKind.RequireRegular(file, "tokenizer spiece.model");
         try { bytes = File.ReadAllBytes(file); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
