@@ -51,7 +51,7 @@ public static class EncodeCommand
         var sw = Stopwatch.StartNew();
         T5Output output;
         int dim;
-        using (var encoder = T5Encoder.Load(dev, encoderDir, variant))
+        using (var encoder = T5Encoder.Load(dev, encoderDir, variant, MemoryPlan.Budget(dev)))
         {
             Console.WriteLine($"text encoder: {encoderDir}");
             Console.WriteLine($"       {encoder.Config}");

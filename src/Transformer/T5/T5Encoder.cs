@@ -42,13 +42,15 @@ public sealed class T5Encoder : IDisposable
     bool disposed;
 
     /// <summary>Loads text_encoder/ (config.json + sharded or single safetensors), or the one inside a PixArt folder.</summary>
-    public static T5Encoder Load(ComputeDevice dev, string folder, string? variant = null)
+    /// <param name="memoryBudget">bytes the device may hold in all (a command passes its memory plan's budget);
+    /// null: all of the device's memory</param>
+    public static T5Encoder Load(ComputeDevice dev, string folder, string? variant = null, long? memoryBudget = null)
     {
         string dir = ResolveFolder(folder);
         var cfg = T5Config.FromJson(Path.Combine(dir, "config.json"));
         using var src = ShardedSafeTensors.Open(dir, variant);
         Log.Info($"T5 weights: {src.Shards.Count} shard(s), {src.DataBytes / 1e9:F2} GB stored as {src.DTypes}, computed in fp32");
-        return new T5Encoder(dev, src, cfg);
+        return new T5Encoder(dev, src, cfg, memoryBudget);
     }
 
     /// <summary>Reads config.json and opens every shard's header (no weights): the checks a command runs before the device starts.</summary>
@@ -69,12 +71,12 @@ public sealed class T5Encoder : IDisposable
             Directory.Exists(folder) ? "no config.json there" : "no such folder");
     }
 
-    public T5Encoder(ComputeDevice dev, IWeightSource src, T5Config cfg)
+    public T5Encoder(ComputeDevice dev, IWeightSource src, T5Config cfg, long? memoryBudget = null)
     {
         Config = cfg;
         Device = dev;
         Origin = src.Origin;
-        CheckMemory(dev, cfg);
+        CheckMemory(dev, cfg, memoryBudget);
         var sw = Stopwatch.StartNew();
         long before = dev.AllocatedBytes;
         string embKey = src.Has("shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight";
@@ -111,14 +113,16 @@ public sealed class T5Encoder : IDisposable
                  $"{DeviceBytes / 1048576.0:F1} MiB on the device + {embedding.LongLength * 4 / 1048576.0:F1} MiB embedding table on the host");
     }
 
-    /// <summary>Refuses (before reading any weight) an encoder whose fp32 weights cannot fit the device.</summary>
-    static void CheckMemory(ComputeDevice dev, T5Config cfg)
+    /// <summary>Refuses (before reading any weight) an encoder whose fp32 weights cannot fit the device: the weights
+    /// plus the NaN check's scratch buffer (the largest block tensor) must fit what the budget leaves free.</summary>
+    static void CheckMemory(ComputeDevice dev, T5Config cfg, long? budget)
     {
-        long need = cfg.DeviceParameters * 4;
-        long free = dev.MemoryBytes - dev.AllocatedBytes;
+        long largest = Math.Max((long)cfg.DFf * cfg.DModel, 3L * cfg.Inner * cfg.DModel);
+        long need = (cfg.DeviceParameters + largest) * 4;
+        long free = (budget ?? dev.MemoryBytes) - dev.AllocatedBytes;
         if (need > free)
             throw new InvalidValueException("T5 encoder memory", $"{need / 1073741824.0:F1} GiB of device memory for its fp32 weights ({cfg.DeviceParameters / 1e9:F2} B parameters)",
-                $"{free / 1073741824.0:F1} GiB free on {dev.Name}");
+                $"{free / 1073741824.0:F1} GiB free on {dev.Name}" + (budget is null ? "" : $" within the memory budget of {budget / 1073741824.0:F1} GiB"));
     }
 
     /// <summary>Encodes tokenized prompts (all of one length) → features (B, L, D) + mask (B, L).</summary>
