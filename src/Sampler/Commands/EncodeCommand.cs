@@ -69,10 +69,11 @@ public static class EncodeCommand
             float[] Row(int b) => embeds.AsSpan(b * maxLength * dim, maxLength * dim).ToArray();
             var pos = new PromptEmbeddings(Row(0), Mask(0), 1, maxLength, dim);
             var neg = negative is null ? null : new PromptEmbeddings(Row(1), Mask(1), 1, maxLength, dim);
-            PromptEmbeddingsFile.Write(outPath, pos, neg, new Dictionary<string, string>
+            var metadata = new Dictionary<string, string>
             {
                 ["prompt"] = prompt, ["negative_prompt"] = negative ?? "", ["max_length"] = maxLength.ToString(),
-            });
+            };
+            AtomicFile.Write(outPath, s => PromptEmbeddingsFile.Write(s, pos, neg, metadata));
         }
         Console.WriteLine($"wrote {outPath}: prompt_embeds (1, {maxLength}, {dim}) with {tokens[0].Length} real tokens" +
                           (negative is null ? "" : $", negative_prompt_embeds with {tokens[1].Length}") + $" ({sw.Elapsed.TotalSeconds:F1} s)");

@@ -2,7 +2,7 @@
 //   prompt_embeds (B, L, D) F32, prompt_attention_mask (B, L) I64,
 //   negative_prompt_embeds, negative_prompt_attention_mask (same shapes; only with a negative prompt).
 // A safetensors file (layout: SafeTensorsFile.cs) with F32 and I64 tensors; SafeTensorsWriter writes F32
-// only, so this small writer handles the mask's I64. The header is space-padded to 8 bytes and the file is
+// only, so this small writer handles the mask's I64. The header is space-padded to 8 bytes; the file is
 // written to a temporary name and renamed, so a failure never leaves a partial file.
 using System.Buffers.Binary;
 using System.Text;
@@ -15,7 +15,29 @@ public sealed record PromptEmbeddings(float[] Embeds, long[] Mask, int Batch, in
 
 public static class PromptEmbeddingsFile
 {
+    /// <summary>Writes the file to a temporary name in the same folder and renames it (library use; the
+    /// command goes through the program's AtomicFile, which also defers signals).</summary>
     public static void Write(string path, PromptEmbeddings positive, PromptEmbeddings? negative, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        string full = Path.GetFullPath(path);
+        string tmp = Path.Combine(Path.GetDirectoryName(full)!, $".bd-{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var s = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+            {
+                Write(s, positive, negative, metadata);
+                s.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+
+    /// <summary>Writes the safetensors bytes to a stream.</summary>
+    public static void Write(Stream s, PromptEmbeddings positive, PromptEmbeddings? negative, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var entries = new List<(string Name, string DType, long[] Shape, byte[] Data)>();
         void Add(string prefix, PromptEmbeddings e)
@@ -40,26 +62,12 @@ public static class PromptEmbeddingsFile
         }
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
         int pad = (8 - json.Length % 8) % 8;
-        string full = Path.GetFullPath(path);
-        string tmp = $"{full}.tmp-{Guid.NewGuid():N}";
-        try
-        {
-            using (var s = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
-            {
-                Span<byte> prefix = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)(json.Length + pad));
-                s.Write(prefix);
-                s.Write(json);
-                for (int i = 0; i < pad; i++) s.WriteByte((byte)' ');
-                foreach (var e in entries) s.Write(e.Data);
-                s.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        Span<byte> prefix = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)(json.Length + pad));
+        s.Write(prefix);
+        s.Write(json);
+        for (int i = 0; i < pad; i++) s.WriteByte((byte)' ');
+        foreach (var e in entries) s.Write(e.Data);
     }
 
     /// <summary>Reads prompt_embeds/prompt_attention_mask (prefix "" or "negative_"); shapes checked against each other.</summary>

@@ -11,7 +11,7 @@
 // in fp32 arithmetic are exact, so a bf16 checkpoint gives the same features as PyTorch running bf16
 // weights upcast to fp32.
 //
-// Memory (fp32 on the device): XXL has 4.76 B parameters; the 131.6 M-row·col embedding table stays on the
+// Memory (fp32 on the device): XXL has 4.76 B parameters; the embedding table (32128 × 4096, 0.53 GB) stays on the
 // host (only B·L rows are gathered), the blocks need 4.63 B × 4 B = 18.5 GB on the device. Load it, encode,
 // Dispose it (logged) before the transformer loads — the features are a separate tensor that survives.
 using System.Diagnostics;
