@@ -41,17 +41,17 @@ public sealed record AdaPolicyInfo(int Steps, int Rho, int Channels, int Height,
     public static int DefaultRho(int steps, double fraction = DefaultRhoFraction) =>
         Math.Clamp((int)Math.Round(fraction * steps, MidpointRounding.AwayFromZero), 1, Math.Max(1, steps - 1));
 
-    /// <summary>Checks that the model and the run match what the policy was trained for (ArgumentException otherwise).</summary>
+    /// <summary>Checks that the model and the run match what the policy was trained for (ModelException otherwise).</summary>
     public void CheckRun(DiTConfig cfg, int steps, string what = "ada policy")
     {
         if (steps != Steps)
-            throw new ArgumentException($"{what}: trained for {Steps} sampling steps (ρ = {Rho}), the run has {steps}; use --steps {Steps} or train a policy for {steps} steps");
+            throw new ModelException($"{what}: trained for {Steps} sampling steps (ρ = {Rho}), the run has {steps}; sample with {Steps} steps or train a policy for {steps} steps");
         if (cfg.InChannels != Channels || cfg.InputSize != Height || cfg.InputSize != Width)
-            throw new ArgumentException($"{what}: reads samples of {Channels}×{Height}×{Width}, the model makes {cfg.InChannels}×{cfg.InputSize}×{cfg.InputSize}");
+            throw new ModelException($"{what}: reads samples of {Channels}×{Height}×{Width}, the model makes {cfg.InChannels}×{cfg.InputSize}×{cfg.InputSize}");
         if (cfg.NumClasses != Classes)
-            throw new ArgumentException($"{what}: trained for {Classes} classes, the model has {cfg.NumClasses}");
+            throw new ModelException($"{what}: trained for {Classes} classes, the model has {cfg.NumClasses}");
         if (Boundary < 0 || Boundary >= cfg.Depth - 1)
-            throw new ArgumentException($"{what}: boundary block {Boundary} does not fit a {cfg.Depth}-block model (expected 0..{cfg.Depth - 2})");
+            throw new ModelException($"{what}: boundary block {Boundary} does not fit a {cfg.Depth}-block model (expected 0..{cfg.Depth - 2})");
     }
 
     public Dictionary<string, string> ToMetadata() => new()

@@ -18,14 +18,27 @@ namespace BlockDance.Cache;
 
 public sealed record BlockDanceConfig(int N = 2, int? Boundary = null, double WindowStart = 0.25, double WindowEnd = 0.95)
 {
-    /// <summary>Checks the combination against the model; messages name expected and found values.</summary>
+    /// <summary>The boundary block b used when none is given: ⌊0.75·depth⌋ − 1, i.e. 20 for 28-block models (the
+    /// paper's choice for DiT-XL/2: blocks 0..20 reused), 8 for 12, 17 for 24, 3 for the 6-block demo; at most depth − 2.</summary>
+    public static int DefaultBoundary(int depth) => Math.Clamp((int)(0.75 * depth) - 1, 0, Math.Max(0, depth - 2));
+
+    public enum Setting { N, Boundary, Window }
+
+    /// <summary>The first setting that does not fit a model of `depth` blocks (which, expected, found); null when all fit.</summary>
+    public (Setting Setting, string Expected, string Found)? Problem(int depth)
+    {
+        if (N < 1) return (Setting.N, "N ≥ 1", $"{N}");
+        if (Boundary is int b && (b < 0 || b >= depth - 1))
+            return (Setting.Boundary, $"0..{depth - 2} for a {depth}-block model (block b+1 must exist)", $"{b}");
+        if (WindowStart < 0 || WindowEnd > 1 || WindowStart >= WindowEnd)
+            return (Setting.Window, "0 ≤ start < end ≤ 1", $"{WindowStart},{WindowEnd}");
+        return null;
+    }
+
+    /// <summary>Checks the combination against the model (InvalidValueException naming expected and found).</summary>
     public void Validate(int depth)
     {
-        if (N < 1) throw new ArgumentException($"--cache-n: expected N ≥ 1, found {N}");
-        if (Boundary is int b && (b < 0 || b >= depth - 1))
-            throw new ArgumentException($"--cache-block: expected 0..{depth - 2} for a {depth}-block model (block b+1 must exist), found {b}");
-        if (WindowStart < 0 || WindowEnd > 1 || WindowStart >= WindowEnd)
-            throw new ArgumentException($"--cache-window: expected 0 ≤ start < end ≤ 1, found {WindowStart},{WindowEnd}");
+        if (Problem(depth) is { } p) throw new InvalidValueException($"BlockDance {p.Setting}", p.Expected, p.Found);
     }
 
     /// <summary>true for the steps that reuse the cache, per the schedule above.</summary>
@@ -46,48 +59,34 @@ public sealed record BlockDanceConfig(int N = 2, int? Boundary = null, double Wi
 
 public sealed class BlockDancePolicy(BlockDanceConfig config) : ICachePolicy
 {
-    Tensor? feature;          // (N, T, D): output of block b at the last cache step
+    FeatureStore? store;      // block b's output at the last cache step, (N, T, D)
     bool[] schedule = [];
     int boundary;
-    readonly List<int> reused = new();
-    bool featureValid;
 
     public BlockDanceConfig Config => config;
     public int Boundary => boundary;
-    public long MemoryBytes => feature?.Bytes ?? 0;
-    public IReadOnlyList<int> ReusedSteps => reused;
-    public Tensor? Feature => feature;
+    public long MemoryBytes => store?.Bytes ?? 0;
+    public FeatureStore? Store => store;
 
     public string Describe() =>
         $"blockdance N={config.N} b={boundary} window [{config.WindowStart:0.##}, {config.WindowEnd:0.##})";
 
-    public void Begin(DiT model, int steps, int batch)
+    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
     {
-        var cfg = model.Config;
-        config.Validate(cfg.Depth);
-        boundary = config.Boundary ?? cfg.DefaultCacheBoundary;
+        config.Validate(model.Depth);
+        boundary = config.Boundary ?? BlockDanceConfig.DefaultBoundary(model.Depth);
         schedule = config.ReuseSchedule(steps);
-        var shape = new[] { batch, cfg.Tokens, cfg.Hidden };
-        if (feature == null || !feature.Shape.SequenceEqual(shape))
-        {
-            feature?.Dispose();
-            feature = Tensor.Allocate(model.Device, $"blockdance.block{boundary}", shape); // once per run shape
-        }
-        reused.Clear();
-        featureValid = false;
+        store?.Dispose();
+        store = new FeatureStore(device, model, batch, "blockdance");   // the buffer is allocated once, at the first cache step
     }
 
-    public BlockPlan BeforeStep(int step)
+    public BlockPlan Plan(StepContext step)
     {
-        if (feature == null) throw new InvalidOperationException("BlockDance: Begin was not called");
-        if (step < schedule.Length && schedule[step] && featureValid)
-        {
-            reused.Add(step);
-            return new BlockPlan(Start: boundary + 1, StartFeature: feature);
-        }
-        featureValid = true; // this full step stores block b's output into `feature`
-        return new BlockPlan(StoreAfter: boundary, StoreInto: feature);
+        if (store == null) throw new InvalidOperationException("BlockDance: Begin was not called");
+        return step.Step < schedule.Length && schedule[step.Step] && store.AllValid(boundary)
+            ? BlockPlan.Reuse(store, boundary)
+            : BlockPlan.Cache(store, boundary);   // a full step that stores block b's output
     }
 
-    public void Dispose() => feature?.Dispose();
+    public void Dispose() => store?.Dispose();
 }

@@ -5,12 +5,14 @@
 //   analyze   STSS analysis: block-output similarity across adjacent steps (CSV + heatmap)
 //   eval      quality/speed of cache policies against the uncached samples
 // Exit codes: 0 ok, 1 a check failed (selftest), 2 bad input (one line on stderr, no stack trace),
-// 130/143 stopped by SIGINT/SIGTERM (Cli/Signals; nothing written).
+// 130/143 stopped by SIGINT/SIGTERM (Cli/Signals; nothing written),
+// 70 an internal error (a bug: one line "internal error: …"; the stack trace with the global --verbose).
+// Bad input is every InputException (UsageException, ModelException, DeviceException, SafeTensorsException,
+// InvalidValueException: core code states the fact, the commands add the option it came from) and the
+// I/O errors of the files the user named.
 using BlockDance.Kernels;
 using BlockDance.Sampler.Cli;
 using BlockDance.Sampler.Commands;
-using BlockDance.Transformer;
-using BlockDance.Transformer.IO;
 
 namespace BlockDance.Sampler;
 
@@ -25,46 +27,71 @@ public static class Program
           eval      [--cache none,blockdance2,...] [--quick]
           bench     [--model FILE | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]
           train-ada [--model FILE] [--out models/ada_policy.safetensors] [--samples 32] [--epochs 16] [--quick]
-        run 'blockdance <command> --help' for the options of a command
+        run 'blockdance <command> --help' for the options of a command; --verbose (anywhere) prints the stack trace of an error
         """;
+
+    public const int ExitBadInput = 2, ExitInternal = 70;   // 70 = EX_SOFTWARE (sysexits.h)
 
     public static int Main(string[] args)
     {
         Signals.Install();
+        bool verbose = args.Contains("--verbose");
+        args = args.Where(a => a != "--verbose").ToArray();
+        return Guarded(() => Dispatch(args), verbose);
+    }
+
+    static int Dispatch(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        {
+            Console.WriteLine(Usage);
+            return args.Length == 0 ? ExitBadInput : 0;
+        }
+        var rest = args[1..];
+        return args[0] switch
+        {
+            "sample" => SampleCommand.Run(rest),
+            "inspect" => InspectCommand.Run(rest),
+            "selftest" => SelftestCommand.Run(rest),
+            "eval" => EvalCommand.Run(rest),
+            "analyze" => AnalyzeCommand.Run(rest),
+            "bench" => BenchCommand.Run(rest),
+            "train-ada" => TrainAdaCommand.Run(rest),
+            "encode" => EncodeCommand.Run(rest),
+            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench or train-ada"),
+        };
+    }
+
+    /// <summary>Runs a command and maps what escapes it: bad input → one line, exit 2; anything else → one line
+    /// "internal error: …", exit 70; the stack trace only when verbose.</summary>
+    public static int Guarded(Func<int> command, bool verbose)
+    {
         try
         {
-            if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
-            {
-                Console.WriteLine(Usage);
-                return args.Length == 0 ? 2 : 0;
-            }
-            var rest = args[1..];
-            return args[0] switch
-            {
-                "sample" => SampleCommand.Run(rest),
-                "inspect" => InspectCommand.Run(rest),
-                "selftest" => SelftestCommand.Run(rest),
-                "eval" => EvalCommand.Run(rest),
-                "analyze" => AnalyzeCommand.Run(rest),
-                "bench" => BenchCommand.Run(rest),
-                "train-ada" => TrainAdaCommand.Run(rest),
-                "encode" => EncodeCommand.Run(rest),
-                _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze or eval"),
-            };
-        }
-        catch (Exception e) when (IsBadInput(e))
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
+            return command();
         }
         catch (InterruptedException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return e.ExitCode;
         }
+        catch (Exception e) when (IsBadInput(e))
+        {
+            Console.Error.WriteLine($"error: {OneLine(e.Message)}");
+            if (verbose) Console.Error.WriteLine(e);
+            return ExitBadInput;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"internal error: {e.GetType().Name}: {OneLine(e.Message)}" +
+                                    (verbose ? "" : " (run with --verbose for the stack trace)"));
+            if (verbose) Console.Error.WriteLine(e);
+            return ExitInternal;
+        }
     }
 
-    /// <summary>Errors caused by what the user gave us (files, options, device): one line, exit 2.</summary>
-    public static bool IsBadInput(Exception e) => e is InputException or UsageException or SafeTensorsException or ModelException
-        or DeviceException or ArgumentException or IOException or UnauthorizedAccessException;
+    /// <summary>Errors caused by what the user gave us (options, files, values, device): one line, exit 2.</summary>
+    public static bool IsBadInput(Exception e) => e is InputException or IOException or UnauthorizedAccessException;
+
+    static string OneLine(string s) => s.Replace("\r\n", " ").Replace('\n', ' ').Replace('\r', ' ');
 }

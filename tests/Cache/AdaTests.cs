@@ -8,7 +8,6 @@ using BlockDance.Sampler;
 using BlockDance.Sampler.Ada;
 using BlockDance.Sampler.SelfTest;
 using BlockDance.Transformer;
-using ILGPU;
 using ILGPU.Runtime;
 using Xunit;
 using Xunit.Abstractions;
@@ -17,56 +16,13 @@ namespace BlockDance.Tests;
 
 public class AdaTests(ITestOutputHelper output)
 {
-    static DiT P4(ComputeDevice dev) => FixtureChecks.LoadModel(dev, CliRunner.Fixtures, "dit_p4");   // 3×16×16, 5 classes, depth 2 → b = 0
 
-    static AdaWeights RandomWeights(AdaPolicyInfo info, int seed)
+    internal static AdaWeights RandomWeights(AdaPolicyInfo info, int seed)
     {
         var w = AdaWeights.Init(info, seed);
         var r = new Random(seed + 1);
         for (int i = 0; i < w.Fc2B.Length; i++) w.Fc2B[i] = (float)(r.NextDouble() - 0.5);   // non-zero output biases
         return w;
-    }
-
-    [Theory]
-    [InlineData(1, 3)]
-    [InlineData(2, 16)]
-    public void DecisionNetwork_DeviceForward_MatchesHostReference(int seed, int n)
-    {
-        var dev = TestDevices.Get("cpu");
-        var info = new AdaPolicyInfo(Steps: 50, Rho: 20, Channels: 1, Height: 14, Width: 14, Classes: 10, Hidden: 128, Boundary: 3, Lambda: 2);
-        var w = RandomWeights(info, seed);
-        Assert.Equal(206 * 128 + 128 + 128 * 30 + 30, w.ParameterCount);
-        var x = Tolerance.Random(seed, n * info.Pixels, 2f);
-        var labels = Enumerable.Range(0, n).Select(i => (i * 7 + seed) % 10).ToArray();
-        using var net = new AdaDecisionNetwork(dev, w);
-        using var xt = Tensor.FromHost(dev, "x", x, n, 1, 14, 14);
-        var got = net.Forward(xt, labels);
-        var want = new float[n * info.Decisions];
-        for (int i = 0; i < n; i++)
-        {
-            var (_, z) = w.Forward(w.Input(x, i, labels[i]));
-            for (int t = 0; t < z.Length; t++) want[i * info.Decisions + t] = (float)z[t];
-        }
-        // float32 GEMM (206-long dot products) vs the double host reference
-        Tolerance.AssertClose(want, got, 1e-4, 1e-4, "ada logits", output);
-    }
-
-    [Fact]
-    public void OneHotConcat_MatchesReference()
-    {
-        var dev = TestDevices.Get("cpu");
-        int n = 3, p = 5, k = 4;
-        var x = Tolerance.Random(3, n * p);
-        int[] y = [2, 0, 3];
-        var want = new float[n * (p + k)];
-        OneHotConcat.Reference(x, y, want, p, k);
-        Assert.Equal([.. x[..5], 0f, 0f, 1f, 0f], want[..9]);
-        using var xt = Tensor.FromHost(dev, "x", x, n, p);
-        using var o = Tensor.Allocate(dev, "o", n, p + k);
-        using var yb = dev.Accelerator.Allocate1D<int>(y.Length);
-        yb.View.CopyFromCPU(y);
-        OneHotConcat.Run(dev, xt.View, yb.View, o.View, n, p, k);
-        Assert.Equal(want, o.ToHost());
     }
 
     [Fact]
@@ -81,7 +37,7 @@ public class AdaTests(ITestOutputHelper output)
 
     /// <summary>A network whose decisions depend only on the class: hidden unit j = onehot_j, so the logits of a
     /// class-c sample are fc2.W[:, c]: +5 (cache) or −5 (reuse) per the table cache[c][t].</summary>
-    static AdaWeights ClassTable(DiTConfig cfg, int steps, int rho, bool[][] cache)
+    internal static AdaWeights ClassTable(DiTConfig cfg, int steps, int rho, bool[][] cache)
     {
         var info = new AdaPolicyInfo(steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.NumClasses, cfg.NumClasses, 0, 2);
         var w = new AdaWeights(info, new float[info.Hidden * info.InputDim], new float[info.Hidden],
@@ -95,75 +51,11 @@ public class AdaTests(ITestOutputHelper output)
     }
 
     // 6 steps, ρ = 2: decisions for steps 2..5. Class 0 caches at steps 2, 4; class 1 at 2, 3; class 2 at 2.
-    static readonly bool[][] Table =
+    internal static readonly bool[][] Table =
     [
         [true, false, true, false], [true, true, false, false], [true, false, false, false],
         [true, true, true, true], [true, true, true, true],
     ];
-
-    [Fact]
-    public void MixedBatch_PlanListsTheCacheSamplesAndTheirUncondDuplicates()
-    {
-        var dev = TestDevices.Get("cpu");
-        using var model = P4(dev);
-        var cfg = model.Config;
-        using var policy = new AdaPolicy(ClassTable(cfg, 6, 2, Table));
-        int b = 3;
-        policy.Begin(model, 6, 2 * b);   // CFG: rows 0..2 cond, 3..5 the uncond duplicates
-        using var x = Tensor.FromHost(dev, "x", Tolerance.Random(4, b * cfg.InChannels * 256), b, cfg.InChannels, 16, 16);
-        var plans = new List<BlockPlan>();
-        for (int step = 0; step < 6; step++)
-        {
-            policy.ObserveSample(step, x, [0, 1, 2]);
-            plans.Add(policy.BeforeStep(step));
-        }
-        for (int s = 0; s < 3; s++)   // steps 0, 1 (< ρ) and 2 (every sample caches): cache steps storing block 0
-        {
-            Assert.Equal((0, 0, (int[]?)null), (plans[s].Start, plans[s].StoreAfter, plans[s].RefreshSamples));
-            Assert.Same(policy.Feature, plans[s].StoreInto);
-        }
-        Assert.Equal((1, -1), (plans[3].Start, plans[3].StoreAfter));
-        Assert.Equal([1, 4], plans[3].RefreshSamples!);            // class 1 = sample 1 and its uncond row 1 + 3
-        Assert.Equal([0, 3], plans[4].RefreshSamples!);            // class 0 = sample 0 and row 3
-        Assert.Equal((1, (int[]?)null), (plans[5].Start, plans[5].RefreshSamples));   // every sample reuses
-        foreach (var p in plans[3..]) Assert.Same(policy.Feature, p.StartFeature);
-        Assert.Equal([3, 4, 5], policy.ReusedSteps);
-        Assert.Equal(7 / 12.0, policy.ReuseFraction!.Value, 12);   // (2 + 2 + 3 reuse steps) / (3 samples × 4)
-    }
-
-    [Fact]
-    public void MixedBatch_EachSampleEqualsSamplingItAlone()
-    {
-        var dev = TestDevices.Get("cpu");
-        using var model = P4(dev);
-        var w = ClassTable(model.Config, 6, 2, Table);
-        SamplingResult Run(int batch) => SamplingSession.Run(model, new SamplingOptions
-            { Classes = [0, 1, 2, 3], Steps = 6, Cfg = 4f, Seed = 9, Batch = batch, Policy = () => new AdaPolicy(w) });
-        var together = Run(4);   // mixed plans with RefreshSamples
-        var alone = Run(1);      // every step uniform within its batch of one
-        Assert.Equal(alone.Samples, together.Samples);
-        Assert.Equal(alone.BlocksComputed, together.BlocksComputed, 9);
-        // per sample: 6 steps × 2 blocks minus block 0 on its reuse steps (2 + 2 + 3 + 0 of 4 samples)
-        Assert.Equal(12 - 7 / 4.0, together.BlocksComputed, 9);
-    }
-
-    [Fact]
-    public void AllCacheAda_IsBitIdenticalToNoCache()
-    {
-        var dev = TestDevices.Get("cpu");
-        using var model = P4(dev);
-        var cfg = model.Config;
-        var info = new AdaPolicyInfo(6, 2, cfg.InChannels, 16, 16, cfg.NumClasses, 8, 0, 2);
-        var w = AdaWeights.Init(info, 1);
-        Array.Fill(w.Fc2B, 100f);       // m ≡ 1 whatever the input: every step a cache step
-        Array.Clear(w.Fc2W);
-        SamplingResult Run(Func<ICachePolicy> p) => SamplingSession.Run(model, new SamplingOptions
-            { Classes = [1, 3, 4], Steps = 6, Cfg = 4f, Seed = 2, Policy = p });
-        var none = Run(() => new NoCache());
-        var ada = Run(() => new AdaPolicy(w));
-        Assert.Equal(0, ada.BlocksSkipped);
-        Assert.Equal(none.Samples, ada.Samples);
-    }
 
     [Fact]
     public void Reinforce_Gradient_MatchesFiniteDifferencesOfLogProb()
@@ -248,9 +140,8 @@ public class AdaTests(ITestOutputHelper output)
     {
         var dir = CliRunner.TempDir();
         var m = CliRunner.Fixture("dit_p4.weights.safetensors");
-        var dev = TestDevices.Get("cpu");
         DiTConfig cfg;
-        using (var model = P4(dev)) cfg = model.Config;
+        using (var src = (IDisposable)ModelLoader.OpenSource(m)) cfg = ModelLoader.DetectConfig((IWeightSource)src);
         var policy = Path.Combine(dir, "ada.safetensors");
         ClassTable(cfg, 6, 2, Table).Save(policy);
         var plot = Path.Combine(dir, "pareto.png");
@@ -279,3 +170,111 @@ public class AdaTests(ITestOutputHelper output)
         Assert.Equal(w * h * 3, rgb.Length);
     }
 }
+
+/// <summary>The Ada paths that need a device: the decision network, the plans of mixed batches, refresh sampling.</summary>
+public abstract class AdaDeviceTests(string kind, ITestOutputHelper output) : DeviceTest(kind)
+{
+    static DiT P4(ComputeDevice dev) => FixtureChecks.LoadModel(dev, CliRunner.Fixtures, "dit_p4");   // 3×16×16, 5 classes, depth 2 → b = 0
+
+    [SkippableTheory]
+    [InlineData(1, 3)]
+    [InlineData(2, 16)]
+    public void DecisionNetwork_DeviceForward_MatchesHostReference(int seed, int n)
+    {
+        var dev = Device;
+        var info = new AdaPolicyInfo(Steps: 50, Rho: 20, Channels: 1, Height: 14, Width: 14, Classes: 10, Hidden: 128, Boundary: 3, Lambda: 2);
+        var w = AdaTests.RandomWeights(info, seed);
+        Assert.Equal(206 * 128 + 128 + 128 * 30 + 30, w.ParameterCount);
+        var x = Tolerance.Random(seed, n * info.Pixels, 2f);
+        var labels = Enumerable.Range(0, n).Select(i => (i * 7 + seed) % 10).ToArray();
+        using var net = new AdaDecisionNetwork(dev, w);
+        using var xt = Tensor.FromHost(dev, "x", x, n, 1, 14, 14);
+        var got = net.Forward(xt, labels);
+        var want = new float[n * info.Decisions];
+        for (int i = 0; i < n; i++)
+        {
+            var (_, z) = w.Forward(w.Input(x, i, labels[i]));
+            for (int t = 0; t < z.Length; t++) want[i * info.Decisions + t] = (float)z[t];
+        }
+        // float32 GEMM (206-long dot products) vs the double host reference
+        Tolerance.AssertClose(want, got, 1e-4, 1e-4, "ada logits", output);
+    }
+
+    [SkippableFact]
+    public void OneHotConcat_MatchesReference()
+    {
+        var dev = Device;
+        int n = 3, p = 5, k = 4;
+        var x = Tolerance.Random(3, n * p);
+        int[] y = [2, 0, 3];
+        var want = new float[n * (p + k)];
+        OneHotConcat.Reference(x, y, want, p, k);
+        Assert.Equal([.. x[..5], 0f, 0f, 1f, 0f], want[..9]);
+        using var xt = Tensor.FromHost(dev, "x", x, n, p);
+        using var o = Tensor.Allocate(dev, "o", n, p + k);
+        using var yb = dev.Accelerator.Allocate1D<int>(y.Length);
+        yb.View.CopyFromCPU(y);
+        OneHotConcat.Run(dev, xt.View, yb.View, o.View, n, p, k);
+        Assert.Equal(want, o.ToHost());
+    }
+
+    [SkippableFact]
+    public void MixedBatch_PlanListsTheCacheSamplesAndTheirUncondDuplicates()
+    {
+        var dev = Device;
+        using var model = P4(dev);
+        var cfg = model.Config;
+        using var policy = new AdaPolicy(AdaTests.ClassTable(cfg, 6, 2, AdaTests.Table));
+        int b = 3;
+        policy.Begin(cfg, dev, 6, 2 * b);   // CFG: rows 0..2 cond, 3..5 the uncond duplicates
+        using var x = Tensor.FromHost(dev, "x", Tolerance.Random(4, b * cfg.InChannels * 256), b, cfg.InChannels, 16, 16);
+        var plans = new List<BlockPlan>();
+        for (int step = 0; step < 6; step++)
+            plans.Add(policy.Plan(new StepContext(step, 6, 0, x, [0, 1, 2], new CfgLayout(b, Guided: true))));
+        for (int s = 0; s < 3; s++)   // steps 0, 1 (< ρ) and 2 (every sample caches): cache steps storing block 0
+            Assert.Equal((PlanKind.Cache, 0, policy.Store), (plans[s].Kind, plans[s].Boundary, plans[s].Store));
+        Assert.Equal(PlanKind.Refresh, plans[3].Kind);
+        Assert.Equal([1, 4], plans[3].Rows!);                      // class 1 = sample 1 and its uncond row 1 + 3
+        Assert.Equal([0, 3], plans[4].Rows!);                      // class 0 = sample 0 and row 3
+        Assert.Equal(PlanKind.Reuse, plans[5].Kind);               // every sample reuses
+        foreach (var p in plans[3..]) Assert.Equal((0, policy.Store), (p.Boundary, p.Store));
+        Assert.Equal(7 / 12.0, policy.ReuseFraction!.Value, 12);   // (2 + 2 + 3 reuse steps) / (3 samples × 4)
+    }
+
+    [SkippableFact]
+    public void MixedBatch_EachSampleEqualsSamplingItAlone()
+    {
+        var dev = Device;
+        using var model = P4(dev);
+        var w = AdaTests.ClassTable(model.Config, 6, 2, AdaTests.Table);
+        SamplingResult Run(int batch) => SamplingSession.Run(model, new SamplingOptions
+            { Classes = [0, 1, 2, 3], Steps = 6, Cfg = 4f, Seed = 9, Batch = batch, Policy = () => new AdaPolicy(w) });
+        var together = Run(4);   // mixed batches: Refresh plans
+        var alone = Run(1);      // every step uniform within its batch of one
+        Assert.Equal(alone.Samples, together.Samples);
+        Assert.Equal(alone.BlocksComputed, together.BlocksComputed, 9);
+        // per sample: 6 steps × 2 blocks minus block 0 on its reuse steps (2 + 2 + 3 + 0 of 4 samples)
+        Assert.Equal(12 - 7 / 4.0, together.BlocksComputed, 9);
+    }
+
+    [SkippableFact]
+    public void AllCacheAda_IsBitIdenticalToNoCache()
+    {
+        var dev = Device;
+        using var model = P4(dev);
+        var cfg = model.Config;
+        var info = new AdaPolicyInfo(6, 2, cfg.InChannels, 16, 16, cfg.NumClasses, 8, 0, 2);
+        var w = AdaWeights.Init(info, 1);
+        Array.Fill(w.Fc2B, 100f);       // m ≡ 1 whatever the input: every step a cache step
+        Array.Clear(w.Fc2W);
+        SamplingResult Run(Func<ICachePolicy> p) => SamplingSession.Run(model, new SamplingOptions
+            { Classes = [1, 3, 4], Steps = 6, Cfg = 4f, Seed = 2, Policy = p });
+        var none = Run(() => new NoCache());
+        var ada = Run(() => new AdaPolicy(w));
+        Assert.Equal(0, ada.BlocksSkipped);
+        Assert.Equal(none.Samples, ada.Samples);
+    }
+}
+
+public sealed class CpuAdaTests(ITestOutputHelper output) : AdaDeviceTests("cpu", output);
+public sealed class CudaAdaTests(ITestOutputHelper output) : AdaDeviceTests("cuda", output);

@@ -3,7 +3,6 @@
 // host through DiT.OnBlockOutput (pooled over the whole model batch, CFG halves and batches
 // included), the PNG is written, and bad output paths fail with exit 2 before any sampling.
 using System.Globalization;
-using BlockDance.Kernels;
 using BlockDance.Sampler;
 using BlockDance.Sampler.Analysis;
 using BlockDance.Transformer;

@@ -1,7 +1,12 @@
 // `blockdance eval` end to end on the CPU accelerator with few steps: the table rows, the reference
 // row (none: PSNR inf, SSIM 1), BlockDance skipping blocks, the n/a path for models the digit
 // classifier does not apply to, the digit path on the demo model, and bad input (exit 2).
+using BlockDance.Cache;
+using BlockDance.Sampler;
 using BlockDance.Sampler.Commands;
+using BlockDance.Sampler.Evaluation;
+using BlockDance.Sampler.SelfTest;
+using BlockDance.Transformer;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -38,9 +43,17 @@ public class EvalCommandTests(ITestOutputHelper output)
         var bd2 = Row(stdout, "bd2");
         Assert.StartsWith("bd2 (N=2, b=0)", bd2[0]);
         Assert.Equal("1 of 8 (12.5%)", bd2[3]);
-        Assert.NotEqual("inf", bd2[4]);
-        Assert.True(double.IsFinite(double.Parse(bd2[4], System.Globalization.CultureInfo.InvariantCulture)));   // pooled MSE > 0
-        Assert.True(double.Parse(bd2[5], System.Globalization.CultureInfo.InvariantCulture) <= 1);
+        // PSNR and SSIM to the uncached samples, recomputed here from the same sampling runs (seed 0, classes 0..4, cfg 4)
+        using (var model = FixtureChecks.LoadModel(TestDevices.Get("cpu"), CliRunner.Fixtures, "dit_p4"))
+        {
+            var opts = new SamplingOptions { Classes = [0, 1, 2, 3, 4], Steps = 4, Cfg = 4f, Seed = 0 };
+            var reference = ImageMetrics.ToUnitRange(SamplingSession.Run(model, opts).Samples);
+            var cached = SamplingSession.Run(model, opts with { Policy = () => new BlockDancePolicy(new BlockDanceConfig(N: 2)) });
+            var img = ImageMetrics.ToUnitRange(cached.Samples);
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            Assert.Equal(ImageMetrics.Psnr(img, reference).ToString("F2", inv), bd2[4]);
+            Assert.Equal(ImageMetrics.MeanSsim(img, reference, cached.Shape).ToString("F4", inv), bd2[5]);
+        }
         Assert.Equal("2 of 8 (25.0%)", Row(stdout, "bd3")[3]);   // N = 3: steps 2, 3 reuse
         Assert.Equal("2 of 8 (25.0%)", Row(stdout, "bd4")[3]);
         Assert.Contains("n/a: the MNIST digit classifier reads 1-channel 14×14 images of 10 classes; " +
@@ -58,10 +71,20 @@ public class EvalCommandTests(ITestOutputHelper output)
         Assert.True(code == 0, stderr);
         var none = Row(stdout, "none");
         Assert.Equal("10", none[8]);
-        double acc = double.Parse(none[6], System.Globalization.CultureInfo.InvariantCulture);
-        double fid = double.Parse(none[7], System.Globalization.CultureInfo.InvariantCulture);
-        Assert.InRange(acc, 0, 1);
-        Assert.True(double.IsFinite(fid) && fid >= 0);
+        // accuracy and FID of the uncached row, recomputed here: the same 10 samples (seed 0, classes 0..9, cfg 4),
+        // the classifier on the device, the Fréchet distance to the committed real-digit statistics
+        var dev = TestDevices.Get("cpu");
+        using (var dit = ModelLoader.Load(dev, model!))
+        using (var classifier = DigitClassifier.Load(dev, MetricsTests.RepoFile("models/mnist_classifier.safetensors")!))
+        {
+            int[] classes = [.. Enumerable.Range(0, 10)];
+            var samples = SamplingSession.Run(dit, new SamplingOptions { Classes = classes, Steps = 4, Cfg = 4f, Seed = 0 });
+            var c = classifier.Run(ImageMetrics.ToUnitRange(samples.Samples), classes.Length);
+            var real = FidStats.Load(MetricsTests.RepoFile("models/mnist_fid_stats.safetensors")!, DigitClassifier.FeatureDim);
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            Assert.Equal(c.Accuracy(classes).ToString("F3", inv), none[6]);
+            Assert.Equal(Fid.Distance(FidStats.FromFeatures(c.Features, classes.Length, DigitClassifier.FeatureDim), real).ToString("F2", inv), none[7]);
+        }
         Assert.Contains("FID: Fréchet distance", stdout);
         Assert.Equal("4 of 24 (16.7%)", Row(stdout, "bd2")[3]);   // depth 6 → b = 3: blocks 0..3 skipped at step 2
     }

@@ -1,6 +1,5 @@
 // PSNR, SSIM and FID against hand-checkable values, and the digit classifier (on the device) against
 // a host reference of the same MLP.
-using BlockDance.Kernels;
 using BlockDance.Sampler.Evaluation;
 using BlockDance.Transformer.IO;
 using Xunit;

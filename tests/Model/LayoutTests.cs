@@ -1,7 +1,6 @@
 // The two checkpoint layouts (official safetensors, diffusers folder) must load into the same DiT:
 // same detected config, bit-identical outputs (tolerance 0: same numbers through the same kernels).
 // Plus FindVae's lookup rules and the error for a folder that is neither layout.
-using BlockDance.Kernels;
 using BlockDance.Transformer;
 using Xunit;
 using Xunit.Abstractions;

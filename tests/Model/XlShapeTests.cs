@@ -62,7 +62,7 @@ public class XlShapeTests(ITestOutputHelper output)
         finally { root.Delete(true); }
     }
 
-    /// <summary>Official keys and shapes of a DiT-XL/2 (shared/spec/dit.md) with Depth blocks; weights uniform with
+    /// <summary>Official keys and shapes of a DiT-XL/2 (docs/formats.md) with Depth blocks; weights uniform with
     /// std 1/√fan_in (biases 0.02, label table 0.7) so activations stay O(1). A xorshift generator: 30M values fast.</summary>
     static Dictionary<string, (long[] shape, float[] data)> RandomOfficialWeights(ulong seed)
     {
@@ -104,7 +104,7 @@ public class XlShapeTests(ITestOutputHelper output)
         return sd;
     }
 
-    /// <summary>The same weights as a diffusers DiTTransformer2DModel folder (shared/spec/dit.md mapping).</summary>
+    /// <summary>The same weights as a diffusers DiTTransformer2DModel folder (the mapping in docs/formats.md).</summary>
     static void WriteDiffusers(string folder, Dictionary<string, (long[] shape, float[] data)> sd)
     {
         var dir = Directory.CreateDirectory(Path.Combine(folder, "transformer")).FullName;

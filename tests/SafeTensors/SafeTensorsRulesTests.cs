@@ -1,4 +1,4 @@
-// One test per rule of shared/spec/safetensors.md: each builds a bad file by hand and checks that
+// One test per rule of docs/formats.md: each builds a bad file by hand and checks that
 // SafeTensorsFile.Open rejects it with a SafeTensorsException whose one-line message names the file,
 // the tensor (when there is one) and what was expected vs found. Then round trips: writer → reader,
 // hand-encoded F16/BF16/F64/I64/I32, scalars, zero-size tensors, metadata, unaligned old-style headers.

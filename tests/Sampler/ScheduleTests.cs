@@ -1,4 +1,5 @@
 // Respacing and schedule constants against the reference fixtures and the spec's examples.
+using BlockDance.Kernels;
 using BlockDance.Sampler;
 using BlockDance.Transformer.IO;
 using Xunit;
@@ -33,7 +34,7 @@ public class ScheduleTests
     {
         Assert.Equal(Enumerable.Range(0, 50).Select(i => 20 * i), Schedule.SpaceStride(50));
         Assert.Equal(Enumerable.Range(0, 250).Select(i => 4 * i), Schedule.SpaceStride(250));
-        Assert.Throws<ArgumentException>(() => Schedule.SpaceStride(999)); // no integer stride gives 999 steps
+        Assert.Throws<InvalidValueException>(() => Schedule.SpaceStride(999)); // no integer stride gives 999 steps
     }
 
     [Fact]
@@ -49,5 +50,5 @@ public class ScheduleTests
     [InlineData(0)]
     [InlineData(1001)]
     public void Steps_OutOfRange_Throw(int steps) =>
-        Assert.Throws<ArgumentOutOfRangeException>(() => new Schedule(steps, Spacing.Even));
+        Assert.Throws<InvalidValueException>(() => new Schedule(steps, Spacing.Even));
 }

@@ -1,5 +1,4 @@
 // Runs the blockdance program in-process and captures its exit code and output.
-using BlockDance.Kernels;
 
 namespace BlockDance.Tests;
 

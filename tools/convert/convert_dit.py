@@ -13,7 +13,7 @@ the file; BlockDance.NET converts to float32 when it loads), and __metadata__
 The head count is the one thing tensor shapes cannot tell; it comes from --model (checked against the
 checkpoint's depth and width) or, for a model that matches no preset, from --num-heads.
 
-Needs only PyTorch (no safetensors package: the format is written here, see shared/spec/safetensors.md).
+Needs only PyTorch (no safetensors package: the format is written here, see docs/formats.md).
 """
 
 import argparse

@@ -1,4 +1,4 @@
-"""Official DiT state dict -> the diffusers DiTTransformer2DModel layout (shared/spec/dit.md).
+"""Official DiT state dict -> the diffusers DiTTransformer2DModel layout (docs/formats.md).
 
 No transposes and no reordering: qkv is split in three along dim 0, the timestep and class embedders
 are copied into every block's norm1.emb, and pos_embed is dropped (diffusers recomputes it).

@@ -1,6 +1,6 @@
 """The plain-PyTorch DiT and diffusion the fixtures (and tools/bench) are computed with.
 
-Official key names, the math of shared/spec/dit.md and shared/spec/diffusion.md, and a small
+Official key names, the math of docs/formats.md, and a small
 safetensors reader/writer (there is no safetensors package on these machines). Moved out of
 make_fixtures.py unchanged, so the fixtures stay byte-identical.
 """
@@ -93,7 +93,7 @@ def load_safetensors(path):
 
 
 # --------------------------------------------------------------------------------------------
-# DiT, exactly per shared/spec/dit.md (official facebookresearch/DiT forward)
+# DiT, exactly per docs/formats.md (official facebookresearch/DiT forward)
 # --------------------------------------------------------------------------------------------
 
 
@@ -246,7 +246,7 @@ class DiT:
 
 
 # --------------------------------------------------------------------------------------------
-# Diffusion, exactly per shared/spec/diffusion.md (official gaussian_diffusion / respace)
+# Diffusion, exactly per docs/formats.md (official gaussian_diffusion / respace)
 # --------------------------------------------------------------------------------------------
 
 

@@ -48,7 +48,7 @@ def make_gen(offset):
 
 
 # --------------------------------------------------------------------------------------------
-# safetensors writer / reader (the format is small; see shared/spec/safetensors.md)
+# safetensors writer / reader (the format is small; see docs/formats.md)
 # --------------------------------------------------------------------------------------------
 
 def dit_state_dict_shapes(cfg):
@@ -383,7 +383,7 @@ def fixture_traj():
 
 
 # --------------------------------------------------------------------------------------------
-# VAE decoder (shared/spec/vae.md) and the diffusers layout of dit_p2 (shared/spec/dit.md)
+# VAE decoder and the diffusers layout of dit_p2 (docs/formats.md)
 # --------------------------------------------------------------------------------------------
 
 VAE_GROUPS = 4            # the tiny decoder's channels (4, 8, 16) are too few for the real 32 groups

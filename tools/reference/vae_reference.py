@@ -1,4 +1,4 @@
-"""The AutoencoderKL decoder (sd-vae-ft-ema / -mse) in plain functional PyTorch, per shared/spec/vae.md.
+"""The AutoencoderKL decoder (sd-vae-ft-ema / -mse) in plain functional PyTorch, per docs/formats.md.
 
 Works on a state dict with diffusers key names (post_quant_conv, decoder.*), so the same code runs the
 real 50M-parameter decoder and the tiny random one the fixtures use. The structure (channel counts,

@@ -12,7 +12,7 @@ Deterministic split: for each class the LAST 100 digits are held out (test, 1,00
 all the digits before them are the training set (9,000 in all).
 
 Resolution: the 28x28 digits are downsampled 2x by 2x2 average pooling to 14x14. Why: the
-measured CPU notes (shared/notes/cpu-training.md) show a 14x14 / patch-2 DiT (49 tokens)
+CPU training runs measured while building the demo model showed a 14x14 / patch-2 DiT (49 tokens)
 learns recognisable digits far faster than a 28x28 / patch-4 one at the same cost per step,
 and a 28x28 / patch-2 model (196 tokens) would cost 4x more per step both in training and in
 the engine's CPU demo.

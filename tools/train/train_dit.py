@@ -1,7 +1,7 @@
 """Train the demo class-conditional DiT on 14x14 MNIST digits (CPU, PyTorch 1.13).
 
 The architecture, key names and initialisation follow the official DiT reference implementation
-(see shared spec dit.md); the training objective follows the reference DiT training
+(see docs/formats.md); the training objective follows the reference DiT training
 (guided-diffusion GaussianDiffusion with learned-range sigma): eps-MSE + variational-bound term.
 
 Usage (from the repository root):

@@ -16,7 +16,7 @@ namespace BlockDance.Kernels;
 public enum DeviceKind { Auto, Cuda, Cpu }
 
 /// <summary>Raised when the requested device cannot be provided (no GPU, out of memory…).</summary>
-public sealed class DeviceException(string message) : Exception(message);
+public sealed class DeviceException(string message) : InputException(message);
 
 public sealed class ComputeDevice : IDisposable
 {
@@ -66,7 +66,7 @@ public sealed class ComputeDevice : IDisposable
                 if (cuda.Count > 0)
                     return new ComputeDevice(ctx, cuda[0].CreateAccelerator(ctx));
                 if (kind == DeviceKind.Cuda)
-                    throw new DeviceException("--device cuda: expected a CUDA GPU, found none (no NVIDIA driver or no device); use --device cpu or auto");
+                    throw new DeviceException("device cuda: expected a CUDA GPU, found none (no NVIDIA driver or no device); use the CPU accelerator (device cpu or auto)");
                 Log.Info("no CUDA device found: running on ILGPU's CPU accelerator (slow simulator)");
             }
             var cpu = ctx.GetCPUDevices()[0];
@@ -84,7 +84,7 @@ public sealed class ComputeDevice : IDisposable
         "auto" => DeviceKind.Auto,
         "cuda" => DeviceKind.Cuda,
         "cpu" => DeviceKind.Cpu,
-        _ => throw new ArgumentException($"--device: expected auto, cuda or cpu, found '{s}'"),
+        _ => throw new InvalidValueException("device", "auto, cuda or cpu", $"'{s}'"),
     };
 
     public string Describe() =>

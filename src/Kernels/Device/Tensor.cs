@@ -52,7 +52,7 @@ public sealed class Tensor : IDisposable
         {
             throw new DeviceException(
                 $"out of device memory allocating '{name}' {ShapeString(shape)} ({n * 4 / 1048576.0:F1} MiB): " +
-                $"{dev.AllocatedBytes / 1048576.0:F0} MiB already allocated of {dev.MemoryBytes / 1048576.0:F0} MiB on {dev.Name}; try a smaller --batch");
+                $"{dev.AllocatedBytes / 1048576.0:F0} MiB already allocated of {dev.MemoryBytes / 1048576.0:F0} MiB on {dev.Name}; try a smaller batch");
         }
     }
 

@@ -65,7 +65,7 @@ public sealed class AdaTrainer
         var cfg = model.Config;
         int rho = AdaPolicyInfo.DefaultRho(o.Steps, o.RhoFraction);
         Info = new AdaPolicyInfo(o.Steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.NumClasses, o.Hidden,
-            o.Boundary ?? cfg.DefaultCacheBoundary, o.Lambda);
+            o.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth), o.Lambda);
         Info.CheckRun(cfg, o.Steps);
         schedule = new Schedule(o.Steps, Spacing.Even);
         Weights = AdaWeights.Init(Info, o.InitSeed);
@@ -117,7 +117,7 @@ public sealed class AdaTrainer
         for (int i = 0; i < b; i++)
             for (int r = 0; r < rows; r++)
                 Array.Copy(items[i].Features, (long)r * FeatureRow, feature, (long)(r * b + i) * FeatureRow, FeatureRow);
-        policy.LoadFeature(feature);
+        policy.Store!.Load(Info.Boundary, feature);   // the step-(ρ−1) features: the episode starts at step ρ
         using var x = Tensor.FromHost(model.Device, "x", items.SelectMany(it => it.Z).ToArray(), b, cfg.InChannels, cfg.InputSize, cfg.InputSize);
         var sampler = new DiffusionSampler(schedule, SamplerKind.Ddim);
         sampler.Run(den, x, new SeededNoise(o.Seed), cfg.OutChannels, firstStep: Info.Rho);
@@ -214,24 +214,25 @@ public sealed class AdaTrainer
     /// sample x and the block-b features of step ρ−1 to the host.</summary>
     sealed class TrajectoryRecorder(int rho, int boundary) : ICachePolicy
     {
-        Tensor? feature;
+        FeatureStore? store;
         public float[]? Z { get; private set; }
         public float[]? Features { get; private set; }
         public string Describe() => "ada trajectory recorder";
-        public long MemoryBytes => feature?.Bytes ?? 0;
-        public IReadOnlyList<int> ReusedSteps => [];
+        public long MemoryBytes => store?.Bytes ?? 0;
 
-        public void Begin(DiT model, int steps, int batch) =>
-            feature = Tensor.Allocate(model.Device, $"ada.record.block{boundary}", batch, model.Config.Tokens, model.Config.Hidden);
+        public void Begin(DiTConfig config, ComputeDevice device, int steps, int batch) =>
+            store = new FeatureStore(device, config, batch, "ada.record");
 
-        public void ObserveSample(int step, Tensor x, IReadOnlyList<int> classes)
+        public BlockPlan Plan(StepContext step)
         {
-            if (step != rho) return;
-            Z = x.ToHost();
-            Features = feature!.ToHost();
+            if (step.Step == rho)
+            {
+                Z = step.X.ToHost();
+                Features = store!.Feature(boundary).ToHost();
+            }
+            return BlockPlan.Cache(store!, boundary);
         }
 
-        public BlockPlan BeforeStep(int step) => new(StoreAfter: boundary, StoreInto: feature);
-        public void Dispose() => feature?.Dispose();
+        public void Dispose() => store?.Dispose();
     }
 }

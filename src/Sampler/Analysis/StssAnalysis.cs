@@ -6,7 +6,8 @@
 // and null-label rows), flattened into one vector: sums are pooled over the samples, and over the
 // batches when --batch splits the classes.
 //
-// How: one uncached sampling run (NoCache) with DiT.OnBlockOutput hooked. Each block keeps a copy
+// How: one uncached sampling run with DiT.OnBlockOutput hooked; its policy (StepTracker, always a full
+// step) reads the current step from the step context, so each block output is filed under it. Each block keeps a copy
 // of its previous-step output on the device (depth buffers of (N, T, D), allocated once); at each
 // block output the FeatureSimilarity kernel adds the four sums into a small device results buffer
 // at slot (s−1)·depth + b, then the output is copied (device to device) over the previous one.
@@ -44,7 +45,7 @@ public static class StssAnalysis
     public static StssResult Run(DiT model, SamplingOptions o)
     {
         if (o.Steps < 2)
-            throw new ArgumentException($"--steps: the analysis compares adjacent steps; expected at least 2, found {o.Steps}");
+            throw new InvalidValueException("STSS analysis steps (it compares adjacent steps)", "at least 2", $"{o.Steps}");
         var cfg = model.Config;
         var dev = model.Device;
         var schedule = new Schedule(o.Steps, o.Spacing);
@@ -63,18 +64,13 @@ public static class StssAnalysis
                      $"{depth * prev[0].Bytes / 1048576.0:F1} MiB; results {results.LengthInBytes / 1024.0:F1} KiB on the device");
             results.MemSetToZero();
 
-            int blockZeroCalls = 0, step = -1;
+            var tracker = new StepTracker();
             long elementsPerPair = 0;
             model.OnBlockOutput = (block, output) =>
             {
                 outer?.Invoke(block, output);
-                if (block == 0)
-                {
-                    // NoCache runs block 0 at every step: its output marks the start of a step; a new
-                    // batch of classes starts again at step 0 (no previous step to compare with).
-                    step = blockZeroCalls++ % steps;
-                    if (step == 1) elementsPerPair += output.Length;
-                }
+                int step = tracker.Step;   // a new batch of classes starts again at step 0 (nothing to compare with)
+                if (block == 0 && step == 1) elementsPerPair += output.Length;
                 var previous = prev[block].View.SubView(0, output.Length);
                 if (step > 0)
                     FeatureSimilarity.Run(dev, output.View, previous, output.Length, results.View, (step - 1) * depth + block, scratch);
@@ -82,7 +78,7 @@ public static class StssAnalysis
             };
 
             var wall = Stopwatch.StartNew();
-            var sampling = SamplingSession.Run(model, o with { Policy = () => new NoCache() });
+            var sampling = SamplingSession.Run(model, o with { Policy = () => tracker });
             var sums = new double[results.Length];
             results.View.CopyToCPU(sums);                                                       // the one copy to the host
             double seconds = wall.Elapsed.TotalSeconds;
@@ -106,6 +102,21 @@ public static class StssAnalysis
             foreach (var t in prev) t?.Dispose();
         }
     }
+}
+
+/// <summary>No caching (a full step every step); remembers the step being run, for the block-output hook.</summary>
+sealed class StepTracker : ICachePolicy
+{
+    public int Step { get; private set; } = -1;
+    public string Describe() => "none";
+    public void Begin(DiTConfig config, ComputeDevice device, int steps, int batch) => Step = -1;
+    public BlockPlan Plan(StepContext step)
+    {
+        Step = step.Step;
+        return BlockPlan.Full;
+    }
+    public long MemoryBytes => 0;
+    public void Dispose() { }
 }
 
 /// <summary>

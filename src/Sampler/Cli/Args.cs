@@ -5,7 +5,7 @@ using System.Globalization;
 namespace BlockDance.Sampler.Cli;
 
 /// <summary>Bad input from the user: printed as one line, exit code 2, no stack trace.</summary>
-public sealed class UsageException(string message) : Exception(message);
+public sealed class UsageException(string message) : BlockDance.Kernels.InputException(message);
 
 public sealed class Args
 {

@@ -107,8 +107,8 @@ public static class CommonOptions
             throw new UsageException($"--policy {path}: file not found; train one with 'blockdance train-ada' (writes {DefaultAdaPolicy}) or pass --policy FILE");
         Transformer.IO.FileKind.RequireRegular(path, "--policy");
         var w = AdaWeights.Load(path);
-        try { w.Info.CheckRun(cfg, steps, $"--policy {path}"); }
-        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        try { w.Info.CheckRun(cfg, steps); }
+        catch (ModelException e) { throw new UsageException($"--policy {path}: {e.Message}"); }
         return (w, path);
     }
 
@@ -122,8 +122,20 @@ public static class CommonOptions
             N: n,
             Boundary: a.Has("cache-block") ? a.GetInt("cache-block", 0) : null,
             WindowStart: window[0], WindowEnd: window[1]);
-        try { bd.Validate(cfg.Depth); }
-        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        CheckCacheSettings(bd, cfg);
         return bd;
+    }
+
+    /// <summary>BlockDance settings against the model, in the words of the options they came from.</summary>
+    public static void CheckCacheSettings(BlockDanceConfig bd, DiTConfig cfg)
+    {
+        if (bd.Problem(cfg.Depth) is not { } p) return;
+        var flag = p.Setting switch
+        {
+            BlockDanceConfig.Setting.N => "--cache-n",
+            BlockDanceConfig.Setting.Boundary => "--cache-block",
+            _ => "--cache-window",
+        };
+        throw new UsageException($"{flag}: expected {p.Expected}, found {p.Found}");
     }
 }

@@ -6,7 +6,7 @@
 // then prints where reuse looks safest (StssSummary). Outputs are checked writable before sampling.
 using System.Globalization;
 using System.Text;
-using BlockDance.Kernels;
+using BlockDance.Cache;
 using BlockDance.Sampler.Analysis;
 using BlockDance.Sampler.Cli;
 using BlockDance.Transformer;
@@ -61,7 +61,7 @@ public static class AnalyzeCommand
         Console.WriteLine($"wrote {csvPath}: {r.Depth * r.Pairs} rows ({r.Depth} blocks × {r.Pairs} step pairs)");
         Console.WriteLine($"wrote {pngPath}");
 
-        var summary = new StssSummary(r, window[0], window[1], threshold, cfg.DefaultCacheBoundary);
+        var summary = new StssSummary(r, window[0], window[1], threshold, BlockDanceConfig.DefaultBoundary(cfg.Depth));
         foreach (var line in summary.Lines()) Console.WriteLine(line);
         Console.WriteLine($"time: {r.AnalysisSeconds:F2} s for {r.Steps} steps × {(opts.Classes.Count + opts.EffectiveBatch - 1) / opts.EffectiveBatch} batch(es) " +
                           $"(model {r.Sampling.ModelSeconds:F2} s incl. the analysis kernels), on {dev.Describe()}");

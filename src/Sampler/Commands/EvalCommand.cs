@@ -152,8 +152,7 @@ public static class EvalCommand
         var window = a.Has("cache-window") ? a.GetDoubleList("cache-window", 2) : [0.25, 0.95];
         var bd = new BlockDanceConfig(N: 2, Boundary: a.Has("cache-block") ? a.GetInt("cache-block", 0) : null,
             WindowStart: window[0], WindowEnd: window[1]);
-        try { bd.Validate(cfg.Depth); }
-        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        CommonOptions.CheckCacheSettings(bd, cfg);
         return bd;
     }
 
@@ -171,7 +170,7 @@ public static class EvalCommand
             if (realStats != null && classes.Count >= 2)
                 fid = Fid.Distance(FidStats.FromFeatures(c.Features, classes.Count, DigitClassifier.FeatureDim), realStats);
         }
-        string detail = spec.N is int n ? $"N={n}, b={bdBase.Boundary ?? cfg.DefaultCacheBoundary}" : "";
+        string detail = spec.N is int n ? $"N={n}, b={bdBase.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth)}" : "";
         return new EvalRow(spec.Name, detail, r.WallSeconds, reference.WallSeconds / r.WallSeconds, r.BlocksSkipped, r.BlocksTotal,
             psnr, ssim, acc, fid, classes.Count);
     }
@@ -184,7 +183,7 @@ public static class EvalCommand
     static IEnumerable<string> Notes(DigitsSetup digits, BlockDanceConfig bd, DiTConfig cfg, int count)
     {
         yield return $"bdN = BlockDance-N: blocks 0..b reused on the reuse steps of the window [{bd.WindowStart:0.##}, {bd.WindowEnd:0.##}) of the steps " +
-                     $"(b = {bd.Boundary ?? cfg.DefaultCacheBoundary} of {cfg.Depth} blocks).";
+                     $"(b = {bd.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth)} of {cfg.Depth} blocks).";
         yield return "wall-clock: the whole sampling run of the policy; speedup = none's wall-clock / the policy's, measured in this run, " +
                      $"one policy after another on the same device, after a {WarmupSteps}-step warm-up that compiles the kernels.";
         yield return "blocks skipped: block evaluations skipped / block evaluations without a cache, per sample (steps × depth).";

@@ -12,7 +12,6 @@
 // FID is biased upwards at small sample counts: compare runs at the same count only.
 using BlockDance.Transformer.IO;
 using MathNet.Numerics.LinearAlgebra;
-using MathNet.Numerics.LinearAlgebra.Factorization;
 
 namespace BlockDance.Sampler.Evaluation;
 

@@ -11,6 +11,7 @@ using BlockDance.Cache;
 using BlockDance.Kernels;
 using BlockDance.Transformer;
 using BlockDance.Transformer.IO;
+using BlockDance.Sampler.Cli;
 using BlockDance.Transformer.Vae;
 
 namespace BlockDance.Sampler.SelfTest;
@@ -29,7 +30,7 @@ public static class FixtureChecks
     public static string FindFixtures(string? given)
     {
         if (given != null)
-            return Directory.Exists(given) ? given : throw new ArgumentException($"--fixtures {given}: folder not found");
+            return Directory.Exists(given) ? given : throw new UsageException($"--fixtures {given}: folder not found");
         foreach (var root in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var d = new DirectoryInfo(root); d != null; d = d.Parent)
             {
@@ -39,7 +40,7 @@ public static class FixtureChecks
                     if (File.Exists(Path.Combine(p, "dit_p2.ref.safetensors"))) return p;
                 }
             }
-        throw new ArgumentException("reference fixtures not found (expected tests/fixtures/dit_p2.ref.safetensors); pass --fixtures DIR");
+        throw new UsageException("reference fixtures not found (expected tests/fixtures/dit_p2.ref.safetensors); pass --fixtures DIR");
     }
 
     public static IEnumerable<CheckResult> All(ComputeDevice dev, string dir)
@@ -89,7 +90,8 @@ public static class FixtureChecks
 
         // The cache path: start at block 1 from the reference block.0 output (a BlockDance reuse step).
         using var feature = Tensor.FromHost(dev, "block0", refs.ReadFloat32("block.0"), n, cfg.Tokens, cfg.Hidden);
-        model.Forward(x, t, y, outT, new BlockPlan(Start: 1, StartFeature: feature));
+        model.Embed(null, t, y);                                                   // condition only
+        model.Final(model.RunBlocks(1, cfg.Depth, feature), outT);
         results.Add(new($"{name} resume from block.0", MaxErr(refs.ReadFloat32("resume.final"), outT.ToHost()), ModelTolerance));
 
         // forward_with_cfg, official (first 3 channels) and all-channel guidance.

@@ -6,7 +6,7 @@ namespace BlockDance.Transformer.IO;
 /// <c>model.safetensors: tensor 'blocks.0.attn.qkv.weight': data_offsets [0, 100] span 100 bytes,
 /// expected 3456 = numel 864 × 4 (F32)</c>.
 /// </summary>
-public sealed class SafeTensorsException : Exception
+public sealed class SafeTensorsException : BlockDance.Kernels.InputException
 {
     /// <summary>The file as it was named to <see cref="SafeTensorsFile.Open"/>.</summary>
     public string FilePath { get; }

@@ -1,4 +1,4 @@
-// SafeTensorsFile: a validating reader for the safetensors format (the rules: shared/spec/safetensors.md).
+// SafeTensorsFile: a validating reader for the safetensors format (the rules: docs/formats.md).
 //
 // Layout:  [u64 N, little-endian] [N bytes UTF-8 JSON header] [data buffer]
 // Header:  {"__metadata__": {"k": "v", ...},

@@ -6,27 +6,14 @@
 //   x = final_layer(x, c)                               (N, T, p²·C_out)
 //   x = unpatchify(x)                                   (N, C_out, H, W)
 //
-// A BlockPlan lets a cache policy run only part of the stack: start at block `Start` from a stored
-// feature (a reuse step), and/or have block `StoreAfter` write its output into the cache buffer
-// (a cache step). Both are zero-copy: the buffers are handed to the blocks directly.
+// DiT offers the forward in three parts, so that a cache can run part of the stack (src/Cache's
+// PlanRunner): Embed (condition, and the patch tokens when needed), RunBlocks(from, to) on any
+// input — e.g. a stored feature — writing the last output where the caller asks, and Final.
+// Blocks are out-of-place, so a stored feature handed to RunBlocks is read where it lies.
 using BlockDance.Kernels;
 using ILGPU.Runtime;
 
 namespace BlockDance.Transformer;
-
-/// <summary>Which blocks a forward runs and where the cache hooks in.</summary>
-/// <param name="Start">First block to run; 0 = full forward from the patch embedding.</param>
-/// <param name="StartFeature">Input of block Start when Start &gt; 0: the stored output of block Start−1.</param>
-/// <param name="StoreAfter">Block whose output goes into StoreInto (−1: none).</param>
-/// <param name="StoreInto">The cache buffer, (N, T, D).</param>
-/// <param name="RefreshSamples">Per-sample decisions (BlockDance-Ada): with Start &gt; 0, these samples of the
-/// model batch first run blocks 0..Start−1 as a compact sub-batch and their rows of StartFeature are
-/// overwritten with the fresh output (their cache step); the other samples reuse their stored rows.</param>
-public readonly record struct BlockPlan(int Start = 0, Tensor? StartFeature = null, int StoreAfter = -1, Tensor? StoreInto = null,
-    int[]? RefreshSamples = null)
-{
-    public static BlockPlan Full => new();
-}
 
 public sealed class DiT : IDisposable
 {
@@ -40,10 +27,6 @@ public sealed class DiT : IDisposable
 
     /// <summary>Called after each block with (block index, its output); used by the STSS analysis.</summary>
     public Action<int, Tensor>? OnBlockOutput { get; set; }
-
-    /// <summary>Block evaluations since the last reset, counted per sample (a block run on a batch of n
-    /// adds n), so per-sample cache decisions are accounted exactly.</summary>
-    public long SampleBlocksComputed { get; private set; }
 
     public DiT(ComputeDevice dev, IWeightSource src, DiTConfig cfg)
     {
@@ -81,23 +64,30 @@ public sealed class DiT : IDisposable
         + new[] { tMlp0, tMlp2, finalAdaLN, finalLinear }.Sum(l => l.Weight.Bytes + l.Bias.Bytes);
 
     /// <summary>Checks labels before they index the embedding table (NumClasses = the null label is allowed).</summary>
-    public void ValidateLabels(IReadOnlyList<int> y)
+    void ValidateLabels(IReadOnlyList<int> y)
     {
         foreach (var label in y)
             if (label < 0 || label > Config.NumClasses)
                 throw new ModelException($"class {label} is out of range: expected 0..{Config.NumClasses - 1} (or {Config.NumClasses} = null label)");
     }
 
+    /// <summary>output (N, C_out, H, W) = DiT(x (N, C_in, H, W), t (N) original timesteps, y (N) labels): the full forward.</summary>
+    public void Forward(Tensor x, float[] t, int[] y, Tensor output)
+    {
+        var tokens = Embed(x, t, y)!;                        // (N, T, D); condition SiLU(c) in the workspace
+        var h = RunBlocks(0, Config.Depth, tokens);          // (N, T, D)
+        Final(h, output);                                    // (N, C_out, H, W)
+    }
+
     /// <summary>
-    /// output (N, C_out, H, W) = DiT(x (N, C_in, H, W), t (N) original timesteps, y (N) labels), running the plan's block range.
-    /// Returns the condition c of this step in ws.C (the Ada policy reads it).
+    /// c = t_embedder(t) + y_embedder(y) and SiLU(c) into the workspace (N, D); with x, also the tokens
+    /// x_embedder(x) + pos_embed (N, T, D), returned (null without x: a step that starts from a stored feature).
     /// </summary>
-    public void Forward(Tensor x, float[] t, int[] y, Tensor output, BlockPlan plan = default)
+    public Tensor? Embed(Tensor? x, float[] t, int[] y)
     {
         var cfg = Config;
-        int n = t.Length, d = cfg.Hidden, tokens = cfg.Tokens;
+        int n = t.Length, d = cfg.Hidden;
         if (y.Length != n) throw new ArgumentException($"{y.Length} labels for {n} timesteps");
-        Check.Size("dit output", output.Length, (long)n * cfg.OutChannels * cfg.InputSize * cfg.InputSize);
         ValidateLabels(y);
         var w = Prepare(n);
 
@@ -113,79 +103,63 @@ public sealed class DiT : IDisposable
         tMlp2.Forward(w.THidden, w.TEmb, n);                                                      // (N, D)
         LabelEmbed.Run(Device, w.TEmb.View, labelTable.View, w.Labels.View, w.C.View, n, d);      // (N, D)
         Activations.SiluRun(Device, w.C.View, w.SiluC.View);                                      // (N, D)
+        if (x is null) return null;
 
-        // x = x_embedder(x) + pos_embed, unless the plan starts from a stored feature       (N, T, D)
-        Tensor cur = w.X0;
-        bool refresh = plan.RefreshSamples is { Length: > 0 } && plan.Start > 0;
-        if (plan.Start == 0 || refresh)
-        {
-            Check.Size("dit input", x.Length, (long)n * cfg.InChannels * cfg.InputSize * cfg.InputSize);
-            PatchEmbed.Run(Device, x.View, xEmbedW.View, xEmbedB.View, posEmbed.View, w.X0.View,
-                n, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.Patch, d);
-            cur = w.X0;
-        }
-        if (plan.Start > 0)
-        {
-            if (plan.StartFeature is null || plan.Start > cfg.Depth)
-                throw new ArgumentException($"block plan starts at block {plan.Start} without a stored feature");
-            CheckFeature(plan.StartFeature, n, "stored feature");
-            cur = plan.StartFeature;
-        }
-        if (plan.StoreInto != null) CheckFeature(plan.StoreInto, n, "cache buffer");
-        if (refresh) RefreshRows(plan, n);
-
-        for (int i = plan.Start; i < cfg.Depth; i++)
-        {
-            var next = i == plan.StoreAfter && plan.StoreInto != null ? plan.StoreInto
-                     : ReferenceEquals(cur, w.X0) ? w.X1 : w.X0;
-            Blocks[i].Forward(cur, next, w, n, w.SiluC);                                          // (N, T, D)
-            SampleBlocksComputed += n;
-            OnBlockOutput?.Invoke(i, next);
-            cur = next;
-        }
-
-        // final_layer: (shift, scale) = adaLN(SiLU(c)); linear(modulate(LN(x))) then unpatchify
-        finalAdaLN.Forward(w.SiluC, w.Mod, n);                                                    // (N, 2D)
-        LayerNormModulate.Run(Device, cur.View, w.Mod.View, w.Norm.View, n * tokens, d, tokens, 2 * d, 0, d);
-        finalLinear.Forward(w.Norm, w.FinalTokens, n * tokens);                                   // (N, T, p²·C_out)
-        Unpatchify.Run(Device, w.FinalTokens.View, output.View, n, cfg.OutChannels, cfg.InputSize, cfg.InputSize, cfg.Patch);
+        // x = x_embedder(x) + pos_embed                                                   (N, T, D)
+        Check.Size("dit input", x.Length, (long)n * cfg.InChannels * cfg.InputSize * cfg.InputSize);
+        PatchEmbed.Run(Device, x.View, xEmbedW.View, xEmbedB.View, posEmbed.View, w.X0.View,
+            n, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.Patch, d);
+        return w.X0;
     }
 
     /// <summary>
-    /// Per-sample cache step inside a reuse step: the samples in plan.RefreshSamples run blocks
-    /// 0..Start−1 as a compact sub-batch (gathered from the patch embedding in X0, conditioned on their
-    /// own rows of SiLU(c)), and the result is scattered into their rows of the stored feature.
-    /// Cost is proportional to the number of refreshed samples, not the batch.
+    /// Runs blocks from..to−1 on input (n, T, D), conditioned on siluC (n, D) (default: the workspace's SiLU(c)
+    /// of the whole batch). The last block writes into output when given (e.g. a cache buffer), otherwise into
+    /// a workspace buffer; returns the tensor holding the result (input itself when from = to). Intermediate
+    /// outputs ping-pong between the workspace's X0 and X1, never overwriting input or output.
     /// </summary>
-    void RefreshRows(BlockPlan plan, int n)
+    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null, int? rows = null, Tensor? siluC = null)
     {
-        var w = ws!;
-        var rows = plan.RefreshSamples!;
-        int m = rows.Length, d = Config.Hidden, rowLen = Config.Tokens * d;
-        foreach (var r in rows)
-            if (r < 0 || r >= n) throw new ArgumentException($"refresh sample {r} is outside the batch of {n}");
-        w.Rows.View.SubView(0, m).CopyFromCPU(rows);
-        GatherRows.Gather(Device, w.X0.View, w.Rows.View, w.X1.View, m, rowLen);                 // (m, T, D)
-        GatherRows.Gather(Device, w.SiluC.View, w.Rows.View, w.SiluCSub.View, m, d);            // (m, D)
-        Tensor cur = w.X1;
-        for (int i = 0; i < plan.Start; i++)
+        var w = ws ?? throw new InvalidOperationException("RunBlocks before Embed");
+        int n = rows ?? w.Batch;
+        if (from < 0 || to > Config.Depth || from > to) throw new ArgumentException($"blocks {from}..{to - 1} outside 0..{Config.Depth - 1}");
+        CheckFeature(input, n, "block input");
+        if (output != null) CheckFeature(output, n, "block output");
+        Tensor cur = input;
+        for (int i = from; i < to; i++)
         {
-            var next = ReferenceEquals(cur, w.X1) ? w.X0 : w.X1;
-            Blocks[i].Forward(cur, next, w, m, w.SiluCSub);                                       // (m, T, D)
-            SampleBlocksComputed += m;
+            var next = i == to - 1 && output != null ? output
+                     : !ReferenceEquals(cur, w.X0) && !ReferenceEquals(output, w.X0) ? w.X0 : w.X1;
+            Blocks[i].Forward(cur, next, w, n, siluC ?? w.SiluC);                                  // (N, T, D)
+            OnBlockOutput?.Invoke(i, next);
             cur = next;
         }
-        GatherRows.Scatter(Device, cur.View, w.Rows.View, plan.StartFeature!.View, m, rowLen);    // rows of (N, T, D)
+        return cur;
+    }
+
+    /// <summary>final_layer: (shift, scale) = adaLN(SiLU(c)); output (N, C_out, H, W) = unpatchify(linear(modulate(LN(h)))).</summary>
+    public void Final(Tensor h, Tensor output)
+    {
+        var cfg = Config;
+        var w = ws ?? throw new InvalidOperationException("Final before Embed");
+        int n = w.Batch, d = cfg.Hidden, tokens = cfg.Tokens;
+        Check.Size("dit output", output.Length, (long)n * cfg.OutChannels * cfg.InputSize * cfg.InputSize);
+        CheckFeature(h, n, "final layer input");
+        finalAdaLN.Forward(w.SiluC, w.Mod, n);                                                    // (N, 2D)
+        LayerNormModulate.Run(Device, h.View, w.Mod.View, w.Norm.View, n * tokens, d, tokens, 2 * d, 0, d);
+        finalLinear.Forward(w.Norm, w.FinalTokens, n * tokens);                                   // (N, T, p²·C_out)
+        Unpatchify.Run(Device, w.FinalTokens.View, output.View, n, cfg.OutChannels, cfg.InputSize, cfg.InputSize, cfg.Patch);
     }
 
     void CheckFeature(Tensor f, int n, string what)
     {
         var expected = new[] { n, Config.Tokens, Config.Hidden };
-        if (!f.Shape.SequenceEqual(expected))
+        if (!f.Shape.SequenceEqual(expected) && !IsWorkspace(f))
             throw new ArgumentException($"{what} has shape {f.ShapeString()}, expected {Tensor.ShapeString(expected)} for batch {n}");
     }
 
-    public void ResetCounters() => SampleBlocksComputed = 0;
+    /// <summary>Workspace buffers hold the whole batch; a sub-batch uses their first rows.</summary>
+    bool IsWorkspace(Tensor f) => ws != null && (ReferenceEquals(f, ws.X0) || ReferenceEquals(f, ws.X1));
 
     // ------------------------------------------------------------ FLOP accounting (per forward of n samples)
     public long BlockFlops(int n) => Blocks[0].Flops(n);

@@ -5,8 +5,8 @@
 //   x = x + gate_mlp · MLP(modulate(LN(x), shift_mlp, scale_mlp))
 //
 // The block is out-of-place: it reads `input` and writes `output` (the first residual add writes
-// output = input + …, the second adds in place). That is what lets BlockDance hand its stored
-// feature straight to a block on a reuse step without copying it and without it being overwritten.
+// output = input + …, the second adds in place). That is what lets a feature cache hand a stored
+// block output straight to the next block without copying it and without it being overwritten.
 using BlockDance.Kernels;
 
 namespace BlockDance.Transformer;

@@ -25,10 +25,6 @@ public sealed record DiTConfig(
     /// <summary>Preset name for the (depth, D) pair, e.g. "DiT-XL/2", or null.</summary>
     public string Name => (Preset.ByShape(Depth, Hidden)?.Name ?? $"DiT(depth {Depth}, D {Hidden})") + $"/{Patch}";
 
-    /// <summary>Boundary block BlockDance uses by default: ⌊0.75·depth⌋ − 1, i.e. 20 for 28-block models (the
-    /// paper's choice: blocks 0..20 reused), 8 for 12, 17 for 24, 3 for the 6-block demo; at most depth − 2.</summary>
-    public int DefaultCacheBoundary => Math.Clamp((int)(0.75 * Depth) - 1, 0, Math.Max(0, Depth - 2));
-
     public override string ToString() =>
         $"{Name}: depth {Depth}, D {Hidden}, {Heads} heads (hd {HeadDim}), patch {Patch}, {InChannels}→{OutChannels} ch, " +
         $"input {InputSize}×{InputSize} ({Tokens} tokens), {NumClasses} classes";
@@ -71,4 +67,4 @@ public sealed record Preset(string Name, int Depth, int Hidden, int Heads)
 }
 
 /// <summary>A model file that does not match what the DiT needs (missing tensor, wrong shape, unknown head count).</summary>
-public sealed class ModelException(string message) : Exception(message);
+public sealed class ModelException(string message) : BlockDance.Kernels.InputException(message);

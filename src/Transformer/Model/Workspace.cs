@@ -20,12 +20,12 @@ public sealed class Workspace : IDisposable
     public Tensor TEmb;          // (N, D) t_embedder output
     public Tensor C;             // (N, D) condition c = t_emb + y_emb
     public Tensor SiluC;         // (N, D) SiLU(c), shared by every adaLN_modulation
-    public Tensor SiluCSub;      // (N, D) SiLU(c) of a sub-batch (per-sample cache refresh)
+    public Tensor SiluCSub;      // (N, D) SiLU(c) of a gathered sub-batch (its first rows)
     public Tensor FinalTokens;   // (N, T, p²·C_out)
     public Tensor Timesteps;     // (N)
     public Tensor Freqs;         // (128) timestep frequencies
     public MemoryBuffer1D<int, ILGPU.Stride1D.Dense> Labels; // (N)
-    public MemoryBuffer1D<int, ILGPU.Stride1D.Dense> Rows;   // (N) sample indices of a sub-batch
+    public MemoryBuffer1D<int, ILGPU.Stride1D.Dense> Rows;   // (N) row indices of a gathered sub-batch
 
     public Workspace(ComputeDevice dev, DiTConfig cfg, int batch)
     {

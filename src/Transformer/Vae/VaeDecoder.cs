@@ -1,5 +1,5 @@
 // The Stable Diffusion VAE decoder (AutoencoderKL, sd-vae-ft-ema / sd-vae-ft-mse) that turns DiT
-// latents into images (shared/spec/vae.md):
+// latents into images (docs/formats.md):
 //
 //   z = latent / 0.18215                                   (N, 4, h, w)
 //   x = conv_in(post_quant_conv(z))                        (N, 512, h, w)

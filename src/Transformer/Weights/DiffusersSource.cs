@@ -1,7 +1,7 @@
 // A DiT in the diffusers layout (DiTTransformer2DModel), as in the Hugging Face repo
 // facebook/DiT-XL-2-256: <folder>/transformer/diffusion_pytorch_model.safetensors + config.json
 // (and vae/ beside it). The model asks by official key; this source maps each to the diffusers
-// key(s) (shared/spec/dit.md), with no transposes and no reordering:
+// key(s) (docs/formats.md), with no transposes and no reordering:
 //
 //   x_embedder.proj.*                   pos_embed.proj.*
 //   pos_embed                           not stored: Has() is false and the DiT computes it

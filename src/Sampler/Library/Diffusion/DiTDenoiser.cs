@@ -1,8 +1,8 @@
 // Denoiser for a class-conditional DiT with classifier-free guidance and a cache policy.
 //   cfg scale 1: the batch is the B samples (no unconditional half)
 //   cfg scale > 1: the model runs on [x; x] with labels [y; null] and Guidance mixes the halves
-// The cache policy is asked for the step's block plan here, right before the model runs (and shown
-// the current sample first: ObserveSample, which only BlockDance-Ada reads).
+// The cache policy is asked for the step's plan here (the one hook: ICachePolicy.Plan with the step's
+// context), right before PlanRunner runs the model with it and counts the blocks the plan ran.
 using BlockDance.Cache;
 using BlockDance.Kernels;
 using BlockDance.Transformer;
@@ -22,14 +22,19 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
     readonly int guidedChannels;
     readonly Tensor? input;         // (2B, C, H, W) when guided: [x; x]
     readonly Tensor output;         // (batch, C_out, H, W)
+    readonly CfgLayout layout;
+    readonly int steps;
+    readonly PlanRunner runner;
     public ICachePolicy Policy { get; }
     public int ModelBatch => labels.Length;
+    /// <summary>Block evaluations per model row of the plans run so far, and the steps that reused.</summary>
+    public BlockAccounting Accounting => runner.Accounting;
     public double ModelSeconds { get; private set; }
 
     public DiTDenoiser(DiT model, IReadOnlyList<int> classes, float cfgScale, CfgChannels channels, ICachePolicy policy, int steps)
     {
         var cfg = model.Config;
-        if (cfgScale < 1) throw new ArgumentException($"--cfg: expected a scale ≥ 1, found {cfgScale}");
+        if (cfgScale < 1) throw new InvalidValueException("guidance scale", "≥ 1", $"{cfgScale}");
         this.model = model;
         this.cfgScale = cfgScale;
         bool guided = cfgScale > 1;
@@ -38,7 +43,7 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
         timesteps = new float[labels.Length];
         foreach (var y in classes)
             if (y < 0 || y >= cfg.NumClasses)
-                throw new ArgumentException($"--class: expected 0..{cfg.NumClasses - 1} for this model, found {y}");
+                throw new InvalidValueException("class", $"0..{cfg.NumClasses - 1} for this model", $"{y}");
         // Official rule: the first 3 channels (of the 4 latent eps channels); capped at C_in so a
         // model with fewer channels never has its v channels guided.
         guidedChannels = channels == CfgChannels.All ? cfg.InChannels : Math.Min(Guidance.OfficialChannels, cfg.InChannels);
@@ -46,8 +51,12 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
         if (guided) input = Tensor.Allocate(model.Device, "cfg_input", 2 * b, cfg.InChannels, s, s);
         output = Tensor.Allocate(model.Device, "model_output", labels.Length, cfg.OutChannels, s, s);
         Policy = policy;
+        this.steps = steps;
+        layout = new CfgLayout(b, guided);
         model.Prepare(labels.Length);
-        policy.Begin(model, steps, labels.Length);
+        runner = new PlanRunner(model);
+        runner.Begin(labels.Length);
+        policy.Begin(cfg, model.Device, steps, labels.Length);
     }
 
     public Tensor Denoise(Tensor x, int t, int step)
@@ -62,10 +71,9 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
             x.View.CopyTo(input.View.SubView(half, half));
             modelIn = input;
         }
-        Policy.ObserveSample(step, x, classes);   // BlockDance-Ada decides from x at step ρ; others ignore it
-        var plan = Policy.BeforeStep(step);
+        var plan = Policy.Plan(new StepContext(step, steps, t, x, classes, layout));
         Array.Fill(timesteps, t);
-        model.Forward(modelIn, timesteps, labels, output, plan);
+        runner.Run(plan, step, modelIn, timesteps, labels, output);
         if (input != null)
             Guidance.Run(model.Device, output.View, labels.Length / 2, cfg.OutChannels, cfg.InputSize * cfg.InputSize, guidedChannels, cfgScale);
         return output;

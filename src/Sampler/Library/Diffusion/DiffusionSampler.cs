@@ -27,13 +27,13 @@ public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double
         var dev = x.Device;
         int b = x.Shape[0], c = x.Shape[1], hw = x.Shape[2] * x.Shape[3];
         if (kind == SamplerKind.Ddpm && outChannels < 2 * c)
-            throw new ArgumentException($"--sampler ddpm needs a learned-sigma model ({2 * c} output channels), this one has {outChannels}; use --sampler ddim");
+            throw new InvalidValueException("DDPM sampler", $"a learned-sigma model ({2 * c} output channels; use DDIM otherwise)", $"{outChannels} output channels");
         bool needsNoise = kind == SamplerKind.Ddpm || eta > 0;
         using var z = needsNoise ? Tensor.Allocate(dev, "step_noise", x.Shape) : null;
         Timings.Clear();
         var total = Stopwatch.StartNew();
         int k = schedule.Steps;
-        if (firstStep < 0 || firstStep >= k) throw new ArgumentException($"first step {firstStep} outside 0..{k - 1}");
+        if (firstStep < 0 || firstStep >= k) throw new ArgumentOutOfRangeException(nameof(firstStep), $"first step {firstStep} outside 0..{k - 1}");
         for (int step = firstStep; step < k; step++)
         {
             int i = k - 1 - step;                     // index into the respaced schedule

@@ -1,7 +1,6 @@
 // Runs a whole sampling job on one model: splits the classes into batches, draws the noise,
 // runs the sampler with a fresh cache policy per batch, and gathers samples and accounting.
 using System.Diagnostics;
-using BlockDance.Cache;
 using BlockDance.Kernels;
 using BlockDance.Transformer;
 
@@ -39,7 +38,7 @@ public static class SamplingSession
         var schedule = new Schedule(o.Steps, o.Spacing);
         var sampler = new DiffusionSampler(schedule, o.Sampler, o.Eta);
         if (o.InitialNoise != null && o.InitialNoise.Length != samples.Length)
-            throw new ArgumentException($"noise: expected {total}×{c}×{s}×{s} = {samples.Length} values, found {o.InitialNoise.Length}");
+            throw new InvalidValueException("initial noise", $"{total}×{c}×{s}×{s} = {samples.Length} values", $"{o.InitialNoise.Length}");
 
         double modelSec = 0, samplerSec = 0;
         double computed = 0;
@@ -61,23 +60,23 @@ public static class SamplingSession
             INoiseSource noise = o.StepNoise != null ? new GivenNoise(o.StepNoise, first, b) : new SeededNoise(o.Seed, first);
             if (o.InitialNoise != null) x.CopyFromHost(o.InitialNoise[(int)(first * perSample)..(int)((first + b) * perSample)]);
             else new SeededNoise(o.Seed, first).Fill(x, 0);
-            model.ResetCounters();
             int stepsBefore = doneSteps;
             sampler.OnStep = (step, k, sec) => { guard.AfterStep(x, step, k, first); bar?.Update(stepsBefore + step + 1); };
             sampler.Run(den, x, noise, cfg.OutChannels);
             doneSteps += schedule.Steps;
             modelSec += sampler.Timings.Sum(t => t.ModelSeconds);
             samplerSec += sampler.Timings.Sum(t => t.SamplerSeconds);
-            // per-sample block evaluations, weighted by the batch's share of all samples
-            computed += model.SampleBlocksComputed / (double)den.ModelBatch * b / total;
+            // per-sample block evaluations (from the executed plans), weighted by the batch's share of all samples
+            long rowBlocks = den.Accounting.RowBlocks;
+            computed += rowBlocks / (double)den.ModelBatch * b / total;
             modelBatch = den.ModelBatch;
             blocksTotal = (long)schedule.Steps * cfg.Depth;
-            flopsComputed += model.SampleBlocksComputed * model.BlockFlops(1)
+            flopsComputed += rowBlocks * model.BlockFlops(1)
                              + schedule.Steps * (model.EmbedFlops(den.ModelBatch) + model.FinalFlops(den.ModelBatch));
             flopsUncached += schedule.Steps * model.ForwardFlops(den.ModelBatch);
             cacheBytes = Math.Max(cacheBytes, policy.MemoryBytes);
             policyName = policy.Describe();
-            reused.Add(policy.ReusedSteps.ToList());
+            reused.Add(den.Accounting.ReusedSteps.ToList());
             x.ToHost().CopyTo(samples, first * perSample);
         }
         bar?.Finish();

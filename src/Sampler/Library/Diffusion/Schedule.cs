@@ -30,7 +30,7 @@ public sealed class Schedule
     public Schedule(int steps, Spacing spacing)
     {
         if (steps < 1 || steps > TrainSteps)
-            throw new ArgumentOutOfRangeException(nameof(steps), $"--steps: expected 1..{TrainSteps}, found {steps}");
+            throw new InvalidValueException("sampling steps", $"1..{TrainSteps}", $"{steps}");
         Timesteps = spacing == Spacing.Even ? SpaceEven(steps) : SpaceStride(steps);
         var baseAcp = BaseAlphasCumprod();
         var betas = new List<double>();
@@ -100,7 +100,7 @@ public sealed class Schedule
             if ((TrainSteps + s - 1) / s == k)
                 return Enumerable.Range(0, k).Select(i => i * s).ToArray();
         if (k == TrainSteps) return Enumerable.Range(0, k).ToArray();
-        throw new ArgumentException($"--spacing stride: no integer stride gives exactly {k} steps out of {TrainSteps}; use --spacing even");
+        throw new InvalidValueException("stride spacing (\"ddimK\")", $"a step count that an integer stride over {TrainSteps} timesteps gives exactly (use even spacing otherwise)", $"{k} steps");
     }
 
     /// <summary>float32 constants of step i (i = K−1 … 0 while sampling).</summary>

@@ -1,0 +1,28 @@
+// What one model call runs, chosen by the cache policy and executed by PlanRunner. Four kinds:
+//
+//   Full      embed → blocks 0..L−1 → final                                          (no cache)
+//   Cache     embed → blocks 0..b, block b writes into the store → blocks b+1..L−1 → final
+//   Reuse     condition only → blocks b+1..L−1 on the stored feature → final      (blocks 0..b skipped)
+//   Refresh   Reuse, but the listed model rows first run blocks 0..b as a compact sub-batch
+//             (gather → blocks → scatter into their rows of the stored feature): a per-sample cache
+//             step inside a reuse step (BlockDance-Ada's mixed batches).
+//
+// Stored features live in a FeatureStore; the plan names the store and the boundary b, never a buffer.
+namespace BlockDance.Cache;
+
+public enum PlanKind { Full, Cache, Reuse, Refresh }
+
+/// <param name="Kind">What runs (see above).</param>
+/// <param name="Store">The feature store (Cache, Reuse, Refresh).</param>
+/// <param name="Boundary">b: the block whose output is stored or reused.</param>
+/// <param name="Rows">Refresh: the model rows that run blocks 0..b, ascending.</param>
+public readonly record struct BlockPlan(PlanKind Kind, FeatureStore? Store = null, int Boundary = -1, int[]? Rows = null)
+{
+    public static BlockPlan Full => new(PlanKind.Full);
+    public static BlockPlan Cache(FeatureStore store, int boundary) => new(PlanKind.Cache, store, boundary);
+    public static BlockPlan Reuse(FeatureStore store, int boundary) => new(PlanKind.Reuse, store, boundary);
+    public static BlockPlan Refresh(FeatureStore store, int boundary, int[] rows) => new(PlanKind.Refresh, store, boundary, rows);
+
+    /// <summary>true when blocks 0..b are skipped for at least one row.</summary>
+    public bool Reuses => Kind is PlanKind.Reuse or PlanKind.Refresh;
+}

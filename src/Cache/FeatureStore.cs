@@ -1,0 +1,57 @@
+// The one place cached block features live on the device. A policy owns one store per run; the store
+// holds, per boundary block b, the output of block b for every row of the model batch (N, T, D) —
+// the B conditional rows, then (with CFG) their B unconditional duplicates — and which rows are valid.
+// Only PlanRunner writes features (a Cache plan validates every row, a Refresh plan its rows); Load
+// puts given features in (the Ada trainer starts episodes mid-trajectory). A buffer is allocated once,
+// on first use, and handed to the blocks directly: reusing it copies nothing.
+using BlockDance.Kernels;
+using BlockDance.Transformer;
+
+namespace BlockDance.Cache;
+
+public sealed class FeatureStore(ComputeDevice device, DiTConfig config, int modelBatch, string name) : IDisposable
+{
+    readonly Dictionary<int, (Tensor Feature, bool[] Valid)> entries = new();
+
+    public int ModelBatch => modelBatch;
+    public long Bytes => entries.Values.Sum(e => e.Feature.Bytes);
+
+    /// <summary>The stored output of block b, (model batch, T, D); allocated (invalid) on first use.</summary>
+    public Tensor Feature(int boundary) => Entry(boundary).Feature;
+
+    (Tensor Feature, bool[] Valid) Entry(int b)
+    {
+        if (b < 0 || b >= config.Depth - 1)
+            throw new InvalidOperationException($"feature store: boundary block {b} outside 0..{config.Depth - 2}");
+        if (!entries.TryGetValue(b, out var e))
+        {
+            e = (Tensor.Allocate(device, $"{name}.block{b}", modelBatch, config.Tokens, config.Hidden), new bool[modelBatch]);
+            entries[b] = e;
+        }
+        return e;
+    }
+
+    public bool IsValid(int boundary, int row) => entries.TryGetValue(boundary, out var e) && e.Valid[row];
+    public bool AllValid(int boundary) => entries.TryGetValue(boundary, out var e) && e.Valid.All(v => v);
+
+    /// <summary>Marks rows as holding block b's output (PlanRunner after it wrote them).</summary>
+    public void MarkValid(int boundary, IEnumerable<int>? rows = null)
+    {
+        var valid = Entry(boundary).Valid;
+        if (rows == null) Array.Fill(valid, true);
+        else foreach (var r in rows) valid[r] = true;
+    }
+
+    /// <summary>Fills block b's features from the host, (model batch, T, D), and marks every row valid.</summary>
+    public void Load(int boundary, float[] rows)
+    {
+        Entry(boundary).Feature.CopyFromHost(rows);
+        MarkValid(boundary);
+    }
+
+    public void Dispose()
+    {
+        foreach (var e in entries.Values) e.Feature.Dispose();
+        entries.Clear();
+    }
+}

@@ -1,0 +1,37 @@
+// What a cache policy sees at each sampling step (ICachePolicy.Plan), and how the model batch is laid out.
+//
+// The model batch with classifier-free guidance is [x; x] with labels [y; null]: row i is sample i's
+// conditional half, row i + B its unconditional duplicate (same x, so it always gets sample i's decision).
+// Without guidance the model batch is the B samples.
+using BlockDance.Kernels;
+
+namespace BlockDance.Cache;
+
+/// <summary>The CFG layout of a model batch: B samples, ×2 rows when guided.</summary>
+public readonly record struct CfgLayout(int Samples, bool Guided)
+{
+    public int Halves => Guided ? 2 : 1;
+    public int ModelBatch => Halves * Samples;
+
+    /// <summary>Model row of sample i in half h (0 = conditional, 1 = unconditional).</summary>
+    public int Row(int sample, int half = 0) => half * Samples + sample;
+
+    /// <summary>Every model row of the given samples (both halves), ascending: half 0 rows, then half 1 rows.</summary>
+    public int[] Rows(IEnumerable<int> samples)
+    {
+        var s = samples.Order().ToArray();
+        var rows = new int[s.Length * Halves];
+        for (int h = 0; h < Halves; h++)
+            for (int k = 0; k < s.Length; k++) rows[h * s.Length + k] = Row(s[k], h);
+        return rows;
+    }
+}
+
+/// <summary>One sampling step as the policy sees it.</summary>
+/// <param name="Step">Step index in sampling order (0 = the largest t).</param>
+/// <param name="Steps">Steps in the run.</param>
+/// <param name="Timestep">The original (training) timestep t fed to the model.</param>
+/// <param name="X">The current sample x_t (B, C, H, W): the B samples, without CFG duplicates.</param>
+/// <param name="Classes">The B samples' class labels.</param>
+/// <param name="Cfg">How the model batch is built from the B samples.</param>
+public sealed record StepContext(int Step, int Steps, int Timestep, Tensor X, IReadOnlyList<int> Classes, CfgLayout Cfg);
