@@ -57,6 +57,7 @@ public static class Program
             "analyze" => AnalyzeCommand.Run(rest),
             "bench" => BenchCommand.Run(rest),
             "train-ada" => TrainAdaCommand.Run(rest),
+            "encode" => EncodeCommand.Run(rest),
             _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench or train-ada"),
         };
     }
