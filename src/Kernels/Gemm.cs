@@ -49,7 +49,7 @@ public static class Gemm
     }
 
     // ---------------------------------------------------------------- kernel v1
-    static float Apply(float v, int ep, ArrayView<float> res, ArrayView<float> gate, long row, int col, int n,
+    internal static float Apply(float v, int ep, ArrayView<float> res, ArrayView<float> gate, long row, int col, int n,
         int rowsPerSample, int gateStride, int gateOffset)
     {
         if (ep == 1) return Activations.GeluTanh(v);
@@ -125,6 +125,19 @@ public static class Gemm
     public static void Run(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
         int m, int n, int k, Epilogue ep = Epilogue.None, ArrayView<float> res = default, GateSpec gate = default)
     {
+        var (resV, gateV) = CheckArgs(x, w, b, y, m, n, k, ep, res, gate);
+        long tiles = (long)((m + 3) / 4) * ((n + 3) / 4);
+        int width = dev.LaunchWidth(tiles);
+        var kernel = dev.Kernels.Get("gemm_v1", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(KernelV1));
+        kernel(width, x, w, b, y, resV, gateV, m, n, k, (int)ep, Math.Max(1, gate.RowsPerSample), gate.GateStride, gate.GateOffset, width);
+    }
+
+    /// <summary>Size checks shared by every version; returns the residual and gate views to pass (y as a
+    /// placeholder where an epilogue has none: ILGPU does not accept empty views as kernel arguments everywhere).</summary>
+    internal static (ArrayView<float> Res, ArrayView<float> Gate) CheckArgs(ArrayView<float> x, ArrayView<float> w,
+        ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Epilogue ep, ArrayView<float> res, GateSpec gate)
+    {
         Check.Size("gemm x", x.Length, (long)m * k);
         Check.Size("gemm w", w.Length, (long)n * k);
         Check.Size("gemm b", b.Length, n);
@@ -134,14 +147,7 @@ public static class Gemm
             Check.Size("gemm residual", res.Length, (long)m * n);
             if (gate.RowsPerSample <= 0) throw new ArgumentException("gemm: gated residual needs RowsPerSample > 0");
         }
-        // ILGPU does not accept empty views as kernel arguments on every backend: pass y as a placeholder.
-        var resV = res.IsValid ? res : y;
-        var gateV = gate.Gate.IsValid ? gate.Gate : y;
-        long tiles = (long)((m + 3) / 4) * ((n + 3) / 4);
-        int width = dev.LaunchWidth(tiles);
-        var kernel = dev.Kernels.Get("gemm_v1", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(KernelV1));
-        kernel(width, x, w, b, y, resV, gateV, m, n, k, (int)ep, Math.Max(1, gate.RowsPerSample), gate.GateStride, gate.GateOffset, width);
+        return (res.IsValid ? res : y, gate.Gate.IsValid ? gate.Gate : y);
     }
 
     /// <summary>Floating-point operations of one GEMM (multiply + add), for FLOP accounting.</summary>

@@ -49,14 +49,17 @@ public sealed class ComputeDevice : IDisposable
         Kernels = new KernelCache(acc);
     }
 
-    public static ComputeDevice Create(DeviceKind kind)
+    /// <param name="cpuWarpsPerGroup">CPU accelerator only: 32-lane warps per group. 1 (default) for the
+    /// grid-stride kernels the model runs there; 8 lets the tiled 256-thread GPU versions (GEMM v2/v3) run
+    /// on the simulator too, as the tests and `blockdance kernels --device cpu` do.</param>
+    public static ComputeDevice Create(DeviceKind kind, int cpuWarpsPerGroup = 1)
     {
         var ctx = Context.Create(b =>
         {
             b.Optimize(OptimizationLevel.O1).EnableAlgorithms();
             if (kind != DeviceKind.Cpu) b.Cuda();
             // Each simulated thread is an OS thread; 32-wide warps so warp-level code behaves as on CUDA.
-            b.CPU(new CPUDevice(32, 1, Math.Max(1, Environment.ProcessorCount)));
+            b.CPU(new CPUDevice(32, cpuWarpsPerGroup, Math.Max(1, Environment.ProcessorCount)));
         });
         try
         {
