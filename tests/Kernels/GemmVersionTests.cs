@@ -49,4 +49,17 @@ public class GemmVersionTests(ITestOutputHelper output)
         CheckAllEpilogues(dev, seed, m, n, k, tol, tol, "gemm_v2", output, (x, w, b, y, ep, res, gate) =>
             GemmV2.Run(dev, x.View, w.View, b.View, y.View, m, n, k, ep, res.View, gate));
     }
+
+    [SkippableTheory]
+    [InlineData("cpu", 0, 3, 10, 24)]        // one pass, 16-byte loads, 1 warp per group
+    [InlineData("cpu", 1, 11, 5, 37)]        // two row passes (8 + 3), K not a multiple of 4
+    [InlineData("cpu-tiled", 2, 2, 17, 40)]  // 8 warps per group, last group partly empty
+    [InlineData("cuda", 0, 16, 6912, 1152)]  // DiT-XL/2 adaLN at batch 16
+    public void GemmSmallM_MatchesReference_AllEpilogues(string kind, int seed, int m, int n, int k)
+    {
+        var dev = TestDevices.Get(kind);
+        double tol = 1e-5 * Math.Max(1, Math.Sqrt(k / 72.0));
+        CheckAllEpilogues(dev, seed, m, n, k, tol, tol, "gemm_small_m", output, (x, w, b, y, ep, res, gate) =>
+            GemmSmallM.Run(dev, x.View, w.View, b.View, y.View, m, n, k, ep, res.View, gate));
+    }
 }
