@@ -121,8 +121,30 @@ public static class Gemm
     }
 
     // ---------------------------------------------------------------- launcher
-    /// <summary>y (m, n) = epilogue(x (m, k) · w (n, k)ᵀ + b (n)).</summary>
+    /// <summary>y (m, n) = epilogue(x (m, k) · w (n, k)ᵀ + b (n)) with fp32 weights, by the best fp32 version
+    /// for the device: CUDA → small-M for m ≤ SmallM rows, else v2; CPU accelerator → v1 (the tiled versions
+    /// are for GPUs: barriers cost milliseconds on the simulator). The choice is logged once per version.</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
+        int m, int n, int k, Epilogue ep = Epilogue.None, ArrayView<float> res = default, GateSpec gate = default)
+    {
+        if (dev.IsCuda && m <= SmallM) { Chosen(dev, "gemm: small-M version (one warp per output column) for m <= 32 on CUDA"); GemmSmallM.Run(dev, x, w, b, y, m, n, k, ep, res, gate); }
+        else if (dev.IsCuda) { Chosen(dev, "gemm: fp32 v2 (SIMT tiled) on CUDA"); GemmV2.Run(dev, x, w, b, y, m, n, k, ep, res, gate); }
+        else RunV1(dev, x, w, b, y, m, n, k, ep, res, gate);
+    }
+
+    /// <summary>Rows up to which the small-M (GEMV-shaped) version beats a 128-row tile on a GPU.</summary>
+    public const int SmallM = 32;
+
+    static readonly HashSet<(ComputeDevice, string)> logged = new();
+    /// <summary>Logs a version choice once per device.</summary>
+    internal static void Chosen(ComputeDevice dev, string what)
+    {
+        lock (logged)
+            if (logged.Add((dev, what))) Log.Info(what);
+    }
+
+    /// <summary>v1 explicitly (the CPU path; the reference version on every device).</summary>
+    public static void RunV1(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
         int m, int n, int k, Epilogue ep = Epilogue.None, ArrayView<float> res = default, GateSpec gate = default)
     {
         var (resV, gateV) = CheckArgs(x, w, b, y, m, n, k, ep, res, gate);

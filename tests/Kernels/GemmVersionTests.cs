@@ -62,4 +62,33 @@ public class GemmVersionTests(ITestOutputHelper output)
         CheckAllEpilogues(dev, seed, m, n, k, tol, tol, "gemm_small_m", output, (x, w, b, y, ep, res, gate) =>
             GemmSmallM.Run(dev, x.View, w.View, b.View, y.View, m, n, k, ep, res.View, gate));
     }
+
+    // v3 on the CPU accelerator runs the per-lane emulation of mma.sync/ldmatrix (TensorCore/), so the tiling,
+    // swizzle, fragment indexing, double buffering and epilogue are the ones the GPU runs. Reference: the fp32
+    // reference on the operands rounded to bf16/fp16 (products of 16-bit values are exact in fp32, only the
+    // summation order differs) → the fp32 tolerance. The emulation is slow (~10 s per 256-thread group and
+    // k16 step on 2 cores: every emulated mma is 32 warp shuffles), so each row runs few epilogues; every
+    // epilogue goes through the same StoreOne → Gemm.Apply as v2, which the v2 test covers in full.
+    [SkippableTheory]
+    [InlineData("cpu-tiled", 0, 20, 24, 40, "bf16", "None,GatedResidual,Gelu")] // ragged M/N in one block, K = 32 + 8 (zero-filled slice)
+    [InlineData("cpu-tiled", 1, 130, 24, 16, "bf16", "Silu")]     // two blocks along M (rows 128, 129 in the second)
+    [InlineData("cpu-tiled", 2, 9, 136, 16, "fp16", "Relu")]      // two blocks along N, fp16 operands
+    [InlineData("cuda", 0, 300, 200, 72, "bf16", "None,Gelu,Silu,GatedResidual,Relu")]
+    [InlineData("cuda", 1, 4096, 1152, 1152, "fp16", "None,GatedResidual")]
+    public void GemmV3_MatchesReference(string kind, int seed, int m, int n, int k, string precision, string epilogues)
+    {
+        var dev = TestDevices.Get(kind);
+        var p = precision == "bf16" ? Precision.Bf16 : Precision.Fp16;
+        double tol = 1e-5 * Math.Max(1, Math.Sqrt(k / 72.0));
+        GemmWeights? packed = null;
+        try
+        {
+            CheckAllEpilogues(dev, seed, m, n, k, tol, tol, $"gemm_v3_{precision}", output, (x, w, b, y, ep, res, gate) =>
+            {
+                packed ??= GemmWeights.FromHost(dev, w.ToHost(), n, k, p);
+                GemmV3.Run(dev, x.View, packed, b.View, y.View, m, k, ep, res.View, gate);
+            }, a => GemmWeights.RoundHost(a, p), epilogues.Split(',').Select(Enum.Parse<Epilogue>).ToArray());
+        }
+        finally { packed?.Dispose(); }
+    }
 }

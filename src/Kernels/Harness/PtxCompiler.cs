@@ -95,8 +95,11 @@ public sealed class PtxCompiler : IDisposable
             };
             if (needle != null && !ptx.Contains(needle)) problems.Add($"claims {claim} but the PTX has no {needle}");
         }
-        if (Claims(r.Kernel.Info).Any(c => c is "HMMA" or "LDSM" or "LDGSTS") && ptx.Contains("__local_depot"))
-            problems.Add("uses local memory (__local_depot) in a tensor-core/async-copy kernel");
+        // No "__local_depot" rule here: ILGPU always declares one per multi-result inline-asm operand (mma,
+        // ldmatrix); whether they stay in memory is ptxas's decision, checked by `blockdance ptx` (stack frame,
+        // LDL/STL in the SASS). A tensor-core kernel must be compiled at O2, where that promotion works.
+        if (Claims(r.Kernel.Info).Any(c => c is "HMMA" or "LDSM") && !r.Kernel.Info.O2)
+            problems.Add("tensor-core kernel not compiled at O2 (its asm operands would stay in local memory)");
         if (r.Kernel.Info.GroupSize > 0 && !ptx.Contains(".maxntid")) problems.Add("expected .maxntid from the group size");
         return problems;
     }
