@@ -32,6 +32,7 @@ using BlockDance.Kernels.Harness;
 using BlockDance.Kernels.TensorCore;
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
 
 namespace BlockDance.Kernels;
 
@@ -58,19 +59,29 @@ public static class GemmV3
     // The accumulators and fragments are passed by value: a `ref`/`out` to a local of the main loop makes
     // ILGPU keep that local in memory (measured: 832-byte stack frame, 417 LDL/STL), while the address-taken
     // locals inside these small helpers are straight-line and ptxas keeps them in registers.
-    static Acc4 Mma16(bool f16, Frag4 a, uint b0, uint b1, Acc4 c)
+    // On the CPU accelerator both go through WarpScratch (operands exchanged in shared memory: 2 warp barriers
+    // per instruction instead of a shuffle per register), the same per-lane results as the primitives' own
+    // emulation, ~15× fewer synchronizations — what keeps the CPU tests of this kernel affordable.
+    static Acc4 Mma16(ArrayView<uint> smem, bool f16, Frag4 a, uint b0, uint b1, Acc4 c)
     {
         float c0 = c.C0, c1 = c.C1, c2 = c.C2, c3 = c.C3;
-        if (f16) Mma.M16N8K16F16(a.R0, a.R1, a.R2, a.R3, b0, b1, ref c0, ref c1, ref c2, ref c3);
+        if (!CudaAsm.IsSupported) WarpScratch.Mma(smem, ScratchWord, f16, a.R0, a.R1, a.R2, a.R3, b0, b1, ref c0, ref c1, ref c2, ref c3);
+        else if (f16) Mma.M16N8K16F16(a.R0, a.R1, a.R2, a.R3, b0, b1, ref c0, ref c1, ref c2, ref c3);
         else Mma.M16N8K16Bf16(a.R0, a.R1, a.R2, a.R3, b0, b1, ref c0, ref c1, ref c2, ref c3);
         return new Acc4 { C0 = c0, C1 = c1, C2 = c2, C3 = c3 };
     }
 
     static Frag4 X4(ArrayView<uint> smem, int byteOffset)
     {
-        LdMatrix.X4(smem, byteOffset, out uint r0, out uint r1, out uint r2, out uint r3);
+        uint r0, r1, r2, r3;
+        if (CudaAsm.IsSupported) LdMatrix.X4(smem, byteOffset, out r0, out r1, out r2, out r3);
+        else WarpScratch.X4(smem, ScratchWord, byteOffset, out r0, out r1, out r2, out r3);
         return new Frag4 { R0 = r0, R1 = r1, R2 = r2, R3 = r3 };
     }
+
+    /// <summary>CPU only: the emulation's scratch words follow the stages in dynamic shared memory.</summary>
+    const int ScratchWord = SharedBytes / 4;
+    const int CpuScratchBytes = Threads / 32 * WarpScratch.ScratchWordsPerWarp * 4;
 
     /// <summary>This thread's share of one k slice: 2 chunks of x and 2 of W (16 bytes each).</summary>
     public struct Staged { public Chunk16 X0, X1, W0, W1; }
@@ -152,22 +163,22 @@ public static class GemmV3
                 var a3 = X4(smem, ATile(aBase, wm * 64 + 3 * 16 + (lane & 15), kk * 2 + (lane >> 4)));
                 var b0 = X4(smem, ATile(bBase, wn * 32 + 0 * 16 + (lane & 7) + 8 * (lane >> 4), kk * 2 + ((lane >> 3) & 1)));   // b0, b1 of n-tiles 0 and 1
                 var b1 = X4(smem, ATile(bBase, wn * 32 + 1 * 16 + (lane & 7) + 8 * (lane >> 4), kk * 2 + ((lane >> 3) & 1)));   // b0, b1 of n-tiles 2 and 3
-                c00 = Mma16(f16, a0, b0.R0, b0.R1, c00);
-                c01 = Mma16(f16, a0, b0.R2, b0.R3, c01);
-                c02 = Mma16(f16, a0, b1.R0, b1.R1, c02);
-                c03 = Mma16(f16, a0, b1.R2, b1.R3, c03);
-                c10 = Mma16(f16, a1, b0.R0, b0.R1, c10);
-                c11 = Mma16(f16, a1, b0.R2, b0.R3, c11);
-                c12 = Mma16(f16, a1, b1.R0, b1.R1, c12);
-                c13 = Mma16(f16, a1, b1.R2, b1.R3, c13);
-                c20 = Mma16(f16, a2, b0.R0, b0.R1, c20);
-                c21 = Mma16(f16, a2, b0.R2, b0.R3, c21);
-                c22 = Mma16(f16, a2, b1.R0, b1.R1, c22);
-                c23 = Mma16(f16, a2, b1.R2, b1.R3, c23);
-                c30 = Mma16(f16, a3, b0.R0, b0.R1, c30);
-                c31 = Mma16(f16, a3, b0.R2, b0.R3, c31);
-                c32 = Mma16(f16, a3, b1.R0, b1.R1, c32);
-                c33 = Mma16(f16, a3, b1.R2, b1.R3, c33);
+                c00 = Mma16(smem, f16, a0, b0.R0, b0.R1, c00);
+                c01 = Mma16(smem, f16, a0, b0.R2, b0.R3, c01);
+                c02 = Mma16(smem, f16, a0, b1.R0, b1.R1, c02);
+                c03 = Mma16(smem, f16, a0, b1.R2, b1.R3, c03);
+                c10 = Mma16(smem, f16, a1, b0.R0, b0.R1, c10);
+                c11 = Mma16(smem, f16, a1, b0.R2, b0.R3, c11);
+                c12 = Mma16(smem, f16, a1, b1.R0, b1.R1, c12);
+                c13 = Mma16(smem, f16, a1, b1.R2, b1.R3, c13);
+                c20 = Mma16(smem, f16, a2, b0.R0, b0.R1, c20);
+                c21 = Mma16(smem, f16, a2, b0.R2, b0.R3, c21);
+                c22 = Mma16(smem, f16, a2, b1.R0, b1.R1, c22);
+                c23 = Mma16(smem, f16, a2, b1.R2, b1.R3, c23);
+                c30 = Mma16(smem, f16, a3, b0.R0, b0.R1, c30);
+                c31 = Mma16(smem, f16, a3, b0.R2, b0.R3, c31);
+                c32 = Mma16(smem, f16, a3, b1.R0, b1.R1, c32);
+                c33 = Mma16(smem, f16, a3, b1.R2, b1.R3, c33);
             }
             if (more) StoreSlice(chunks, (kt + 1) & 1, tid, next);
             Group.Barrier();   // the stage just filled is complete; the one just read is free again
@@ -266,7 +277,8 @@ public static class GemmV3
         var kernel = dev.Kernels.Get(name, a => a.LoadStreamKernel<ArrayView<Chunk16>, ArrayView<Chunk16>, ArrayView<float>,
             ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, EpilogueArgs>(f16 ? KernelF16 : KernelBf16));
         var grid = new Index2D((n + Tile - 1) / Tile, (m + Tile - 1) / Tile);
-        var config = new KernelConfig(grid, new Index2D(Threads, 1), SharedMemoryConfig.RequestDynamic<Chunk16>(SharedBytes / 16));
+        int sharedBytes = SharedBytes + (dev.IsCuda ? 0 : CpuScratchBytes);
+        var config = new KernelConfig(grid, new Index2D(Threads, 1), SharedMemoryConfig.RequestDynamic<Chunk16>(sharedBytes / 16));
         var e = new EpilogueArgs { Ep = (int)ep, RowsPerSample = Math.Max(1, gate.RowsPerSample), GateStride = gate.GateStride, GateOffset = gate.GateOffset };
         kernel(config, xw, ww, b, y, resV, gateV, m, n, k, e);
     }
