@@ -137,7 +137,7 @@ public static class Gemm
 
     static readonly HashSet<(ComputeDevice, string)> logged = new();
     /// <summary>Logs a version choice once per device.</summary>
-    internal static void Chosen(ComputeDevice dev, string what)
+    public static void Chosen(ComputeDevice dev, string what)
     {
         lock (logged)
             if (logged.Add((dev, what))) Log.Info(what);

@@ -100,6 +100,37 @@ public sealed class GemmWeights : IDisposable
             (width, src, dst, n, p == Precision.Fp16 ? 1 : 0, width);
     }
 
+    // ------------------------------------------------------------ fp32 → 16-bit value → fp32 (the emulated path)
+    static void RoundKernel(Index1D index, ArrayView<float> src, ArrayView<float> dst, long n, int fp16, int width)
+    {
+        for (long i = index; i < n; i += width)
+        {
+            ushort bits = KernelBits(src[i], fp16);
+            dst[i] = fp16 != 0 ? (float)Interop.IntAsFloat(bits) : Interop.IntAsFloat((uint)bits << 16);
+        }
+    }
+
+    sealed class RoundScratch { public MemoryBuffer1D<float, Stride1D.Dense>? Buffer; }
+    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ComputeDevice, RoundScratch> roundScratch = new();
+
+    /// <summary>x (n values) rounded to `p` and back to fp32, in a per-device scratch buffer (reused; valid
+    /// until the next call on the device). The operand an emulated 16-bit GEMM multiplies.</summary>
+    public static ArrayView<float> RoundedCopy(ComputeDevice dev, ArrayView<float> x, long n, Precision p)
+    {
+        var holder = roundScratch.GetOrCreateValue(dev);
+        if (holder.Buffer == null || holder.Buffer.Length < n)
+        {
+            if (holder.Buffer != null) { dev.AllocatedBytes -= holder.Buffer.LengthInBytes; holder.Buffer.Dispose(); }
+            holder.Buffer = dev.Accelerator.Allocate1D<float>(Math.Max(1, n));
+            dev.AllocatedBytes += holder.Buffer.LengthInBytes;
+        }
+        var dst = holder.Buffer.View.SubView(0, n).AsContiguous();
+        int width = dev.LaunchWidth(n);
+        dev.Kernels.Get("round_to_16bit", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, long, int, int>(RoundKernel))
+            (width, x, dst, n, p == Precision.Fp16 ? 1 : 0, width);
+        return dst;
+    }
+
     public void Dispose()
     {
         Device.AllocatedBytes -= Bits.LengthInBytes;

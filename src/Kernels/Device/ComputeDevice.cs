@@ -27,6 +27,9 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>Device memory; for the CPU accelerator (which reports no real limit) the machine's memory.</summary>
     public long MemoryBytes => IsCuda ? Accelerator.MemorySize : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     public KernelCache Kernels { get; }
+    /// <summary>Precision of the GEMM operands of layers loaded on this device (--precision; Linear reads it at
+    /// load time). Fp32 unless a command sets it.</summary>
+    public Precision Precision { get; set; } = Precision.Fp32;
     /// <summary>Bytes currently held by Tensors on this device (reported in summaries).</summary>
     public long AllocatedBytes { get; internal set; }
 
