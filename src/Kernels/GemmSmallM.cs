@@ -44,7 +44,7 @@ public static class GemmSmallM
     }
 
     // ---------------------------------------------------------------- kernel
-    [GpuKernel("gemm_small_m", Grouped = true, GroupSize = WarpsPerGroup * 32, Claims = "LD.E.128,SHFL.BFLY")]
+    [GpuKernel("gemm_small_m", Grouped = true, GroupSize = WarpsPerGroup * 32, Claims = "LDG.E.128,SHFL.BFLY")]
     static void Kernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
         ArrayView<float> res, ArrayView<float> gate, int m, int n, int k, int ep, int rowsPerSample, int gateStride,
         int gateOffset, int vecFlag)

@@ -82,7 +82,7 @@ public static class GemmV2
     }
 
     // ---------------------------------------------------------------- kernel v2
-    [GpuKernel("gemm_v2", Grouped = true, GroupSize = Threads, MinGroupsPerSM = 2, Claims = "LD.E.128,LDS.128")]
+    [GpuKernel("gemm_v2", Grouped = true, GroupSize = Threads, MinGroupsPerSM = 2, Claims = "LDG.E.128,LDS.128")]
     static void Kernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
         ArrayView<float> res, ArrayView<float> gate, int m, int n, int k, int ep, int rowsPerSample, int gateStride,
         int gateOffset, int vecFlag)

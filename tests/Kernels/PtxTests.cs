@@ -50,7 +50,7 @@ public class PtxTests
     {
         using var compiler = new PtxCompiler();
         var ptx = compiler.Compile(PtxCompiler.Discover().Single(k => k.Name == "gemm_v2")).Ptx!;
-        Assert.Contains("ld.v4.f32", ptx);
+        Assert.Contains("ld.global.v4.f32", ptx);
         Assert.Contains("ld.shared.v4.f32", ptx);
         Assert.Contains(".maxntid 256, 1, 1", ptx);
     }

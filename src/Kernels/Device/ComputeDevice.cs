@@ -59,7 +59,10 @@ public sealed class ComputeDevice : IDisposable
     {
         var ctx = Context.Create(b =>
         {
-            b.Optimize(OptimizationLevel.O1).EnableAlgorithms();
+            // O2: inline-PTX operands of the tensor-core kernels (GEMM v3) stay in registers only at O2 (at O1
+            // ILGPU leaves them in local memory around every mma). Affects PTX only: the CPU accelerator runs
+            // the kernels' .NET code directly. `blockdance ptx` compiles every kernel at the same level.
+            b.Optimize(OptimizationLevel.O2).EnableAlgorithms();
             if (kind != DeviceKind.Cpu) b.Cuda();
             // Each simulated thread is an OS thread; 32-wide warps so warp-level code behaves as on CUDA.
             b.CPU(new CPUDevice(32, cpuWarpsPerGroup, Math.Max(1, Environment.ProcessorCount)));

@@ -6,10 +6,11 @@
 //      barriers, warp ops, inline PTX, a group size, O2);
 //   2. by convention, every other static method of this assembly whose first parameter is an ILGPU
 //      index (Index1D/2D/3D): an implicitly grouped grid-stride kernel (all v1 kernels), named
-//      "Type.Method" and compiled at O1 like the program compiles them.
+//      "Type.Method".
 // The PTX is what ILGPU 1.5.3 emits for CUDA: `.target sm_80` (its highest target) with PTX ISA 7.8 so
-// that ptxas 11.8 accepts it; kernels marked O2 are compiled in a second context at O2 (at O1 ILGPU
-// passes inline-asm operands through local memory).
+// that ptxas 11.8 accepts it, at OptimizationLevel.O2 like the program's CUDA context (ComputeDevice).
+// [GpuKernel(O2 = true)] marks kernels that need O2 (inline-asm operands; at O1 they stay in local
+// memory); a kernel marked O1-only would be compiled in a second, O1 context.
 using System.Reflection;
 using ILGPU;
 using ILGPU.Backends;
@@ -54,7 +55,7 @@ public sealed class PtxCompiler : IDisposable
     {
         try
         {
-            var ctx = k.Info.O2 ? o2 : o1;
+            var ctx = o2;   // the program's level (ComputeDevice); O1 is kept for experiments
             using var backend = new PTXBackend(ctx, new CudaCapabilityContext(CudaArchitecture.SM_80),
                 CudaArchitecture.SM_80, CudaInstructionSet.ISA_78, null);
             var entry = k.Info.Grouped ? EntryPointDescription.FromExplicitlyGroupedKernel(k.Method)
