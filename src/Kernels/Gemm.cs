@@ -14,6 +14,15 @@
 //      scalar locals (ILGPU does not unroll; a local array would live in slow local memory).
 //      No shared memory, no barriers: the version that runs acceptably on the CPU accelerator
 //      (~2.4 GFLOP/s there) and the one every later version is checked against.
+//   v2 (GemmV2.cs): fp32 SIMT tiled — 128×128 block, 8×8 register tile per thread, 16-byte loads into
+//      transposed shared tiles, register prefetch of the next K slice.
+//   small-M (GemmSmallM.cs): for M ≤ 32 rows (adaLN at M = batch): one warp per output column, weight
+//      rows read once with 16-byte loads, warp-shuffle reduction — fills the GPU where a 128-row tile cannot.
+//   v3 (GemmV3.cs): bf16/fp16 tensor cores (mma.sync m16n8k16, ldmatrix, swizzled double-buffered shared
+//      tiles), fp32 accumulation; weights stored in 16 bits (GemmWeights.cs), used through Linear with
+//      --precision bf16|fp16.
+// Dispatch (Run, fp32 weights): CUDA → small-M for m ≤ 32, else v2; CPU accelerator → v1. Logged once.
+// Static checks of every version: `blockdance ptx`; timings: `blockdance kernels` (docs/gpu-kernels.md).
 using ILGPU;
 using ILGPU.Runtime;
 
