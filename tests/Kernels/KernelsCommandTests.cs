@@ -1,19 +1,36 @@
 // `blockdance kernels` (the harness) and `blockdance ptx` (the static check) as a user runs them.
+using BlockDance.Kernels.Harness;
 using Xunit;
 
 namespace BlockDance.Tests;
 
 public class KernelsCommandTests
 {
-    [Fact]
-    public void KernelsGemm_ValidatesAndTimesEachVersion_OnCpu()
+    // The harness op on the tests' shared CPU devices (a fresh accelerator per test is slow in the shared
+    // test process); the command around it is the loop KernelsCommand runs. small-M is covered by
+    // GemmVersionTests (on the 1-warp CPU device its one-warp groups make the harness shapes slow).
+    [SkippableTheory]
+    [InlineData("cpu", "v1")]
+    [InlineData("cpu-tiled", "v2")]
+    public void GemmOp_ValidatesVersionAgainstReference_OnSmallShapes(string kind, string version)
     {
-        var (code, stdout, err) = CliRunner.Run("kernels", "--op", "gemm", "--version", "v1,small-m", "--device", "cpu",
-            "--shapes", "small", "--iters", "1");
-        Assert.True(code == 0, stdout + err);
-        foreach (var v in new[] { "v1", "small-m" })
-            Assert.Contains(stdout.Split('\n'), l => l.StartsWith("gemm") && l.Contains($" {v} ") && l.Contains("ragged 70x72x40") && l.Contains("ok (max err"));
-        Assert.Contains("every version matched its reference", stdout);
+        var dev = TestDevices.Get(kind);
+        var op = new GemmOp();
+        Assert.Contains(KernelOps.All, o => o.Name == "gemm");
+        Assert.True(op.Supports(dev, version));
+        foreach (var shape in op.Shapes("small"))
+        {
+            using var trial = op.Prepare(dev, version, shape);
+            Assert.True(trial.Validation.Passed, $"{version} {shape.Label}: max err {trial.Validation.MaxAbsError:E2}; {string.Join("; ", trial.Validation.FirstMismatches)}");
+            trial.Launch();   // the timed launch runs again on the same buffers
+        }
+    }
+
+    [Fact]
+    public void GemmOp_XlShapes_AreDiTXL2()
+    {
+        var labels = new GemmOp().Shapes("xl").Select(s => s.Label).ToArray();
+        Assert.Equal(["qkv 4096x3456x1152", "proj 4096x1152x1152", "fc1 4096x4608x1152", "fc2 4096x1152x4608", "adaLN 16x6912x1152"], labels);
     }
 
     [Fact]
@@ -38,10 +55,10 @@ public class KernelsCommandTests
             // Only the PTX half: point $PTXAS nowhere valid is an error too, so run the gemm kernels with ptxas
             // found or not — the PTX files must be written either way.
             Environment.SetEnvironmentVariable("PTXAS", null);
-            var (code2, stdout, err2) = CliRunner.Run("ptx", "--out", dir, "--kernel", "gemm_v3");
+            var (code2, stdout, err2) = CliRunner.Run("ptx", "--out", dir, "--kernel", "gemm_small_m");
             Assert.True(code2 == 0, stdout + err2);
-            Assert.True(File.Exists(Path.Combine(dir, "gemm_v3_bf16.ptx")));
-            Assert.Contains("ptx: all 2 kernels passed", stdout);
+            Assert.True(File.Exists(Path.Combine(dir, "gemm_small_m.ptx")));
+            Assert.Contains("ptx: all 1 kernels passed", stdout);
         }
         finally { Environment.SetEnvironmentVariable("PTXAS", old); }
     }

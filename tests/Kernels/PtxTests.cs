@@ -9,17 +9,26 @@ namespace BlockDance.Tests;
 
 public class PtxTests
 {
+    // One compilation of every kernel for all tests of this class (compiling v3 at O2 takes seconds).
+    static readonly Lazy<IReadOnlyList<PtxResult>> all = new(() =>
+    {
+        using var compiler = new PtxCompiler();
+        return compiler.CompileAll().ToList();
+    });
+
+    static PtxResult Of(string name) => all.Value.Single(r => r.Kernel.Name == name);
+
     [Fact]
     public void EveryKernel_CompilesToSm80PtxIsa78_WithItsClaimedInstructions()
     {
-        using var compiler = new PtxCompiler();
-        var kernels = PtxCompiler.Discover();
+        var results = all.Value;
         // The 23 v1 kernels by convention plus the attributed GEMM versions at least.
-        Assert.True(kernels.Count >= 27, $"expected at least 27 kernel entry points, found {kernels.Count}");
+        Assert.True(results.Count >= 27, $"expected at least 27 kernel entry points, found {results.Count}");
         var failures = new List<string>();
-        foreach (var k in kernels)
+        foreach (var r in results)
         {
-            var problems = PtxCompiler.MarkerProblems(compiler.Compile(k));
+            var k = r.Kernel;
+            var problems = PtxCompiler.MarkerProblems(r);
             if (problems.Count > 0) failures.Add($"{k.Name}: {string.Join("; ", problems)}");
         }
         Assert.True(failures.Count == 0, string.Join("\n", failures));
@@ -28,10 +37,9 @@ public class PtxTests
     [Fact]
     public void GemmV3Ptx_HasMmaLdmatrix16ByteLoadsAndRegisterCap()
     {
-        using var compiler = new PtxCompiler();
         foreach (var (name, type) in new[] { ("gemm_v3_bf16", "bf16"), ("gemm_v3_fp16", "f16") })
         {
-            var r = compiler.Compile(PtxCompiler.Discover().Single(k => k.Name == name));
+            var r = Of(name);
             Assert.Null(r.Error);
             var ptx = r.Ptx!;
             Assert.Contains($"mma.sync.aligned.m16n8k16.row.col.f32.{type}.{type}.f32", ptx);
@@ -48,8 +56,7 @@ public class PtxTests
     [Fact]
     public void GemmV2Ptx_Uses16ByteLoads()
     {
-        using var compiler = new PtxCompiler();
-        var ptx = compiler.Compile(PtxCompiler.Discover().Single(k => k.Name == "gemm_v2")).Ptx!;
+        var ptx = Of("gemm_v2").Ptx!;
         Assert.Contains("ld.global.v4.f32", ptx);
         Assert.Contains("ld.shared.v4.f32", ptx);
         Assert.Contains(".maxntid 256, 1, 1", ptx);

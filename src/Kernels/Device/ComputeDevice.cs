@@ -65,7 +65,9 @@ public sealed class ComputeDevice : IDisposable
             b.Optimize(OptimizationLevel.O2).EnableAlgorithms();
             if (kind != DeviceKind.Cpu) b.Cuda();
             // Each simulated thread is an OS thread; 32-wide warps so warp-level code behaves as on CUDA.
-            b.CPU(new CPUDevice(32, cpuWarpsPerGroup, Math.Max(1, Environment.ProcessorCount)));
+            // With 8 warps per group (tiled versions at test sizes) one multiprocessor: each simulated
+            // thread is an OS thread, and 256 per multiprocessor × cores would only add contention.
+            b.CPU(new CPUDevice(32, cpuWarpsPerGroup, cpuWarpsPerGroup > 1 ? 1 : Math.Max(1, Environment.ProcessorCount)));
         });
         try
         {

@@ -32,7 +32,7 @@ public sealed class GemmOp : IKernelOp, IVersionBaseline
     {
         "xl" => [Shape("qkv", 4096, 3456, 1152), Shape("proj", 4096, 1152, 1152), Shape("fc1", 4096, 4608, 1152),
                  Shape("fc2", 4096, 1152, 4608), Shape("adaLN", 16, 6912, 1152)],
-        "small" => [Shape("ragged", 70, 72, 40), Shape("adaLN", 4, 96, 96)],
+        "small" => [Shape("ragged", 70, 72, 40), Shape("adaLN", 4, 24, 96)],
         _ => throw new InvalidValueException("--shapes", "xl or small", $"'{set}'"),
     };
 

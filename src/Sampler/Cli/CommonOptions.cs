@@ -29,22 +29,23 @@ public static class CommonOptions
         throw new UsageException($"no --model given and the demo model {DefaultModel} was not found (run from the repository, or pass --model FILE)");
     }
 
-    public static ComputeDevice Device(Args a)
+    /// <param name="fp32Default">selftest: the fixtures are fp32, so fp32 unless --precision says otherwise.</param>
+    public static ComputeDevice Device(Args a, bool fp32Default = false)
     {
         var kind = a.GetChoice("device", DeviceKind.Auto, ("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu));
         var dev = ComputeDevice.Create(kind);
         Console.WriteLine($"device: {dev.Describe()}");
-        dev.Precision = Precision(a, dev);
+        dev.Precision = Precision(a, dev, fp32Default);
         return dev;
     }
 
     /// <summary>--precision fp32|bf16|fp16 for the model's GEMMs; default bf16 on CUDA (tensor cores), fp32 on the
     /// CPU accelerator (where 16-bit operands only cost accuracy). The choice is logged.</summary>
-    public static Precision Precision(Args a, ComputeDevice dev)
+    public static Precision Precision(Args a, ComputeDevice dev, bool fp32Default = false)
     {
-        var dflt = dev.IsCuda ? Kernels.Precision.Bf16 : Kernels.Precision.Fp32;
+        var dflt = dev.IsCuda && !fp32Default ? Kernels.Precision.Bf16 : Kernels.Precision.Fp32;
         var p = a.GetChoice("precision", dflt, ("fp32", Kernels.Precision.Fp32), ("bf16", Kernels.Precision.Bf16), ("fp16", Kernels.Precision.Fp16));
-        Log.Info($"precision: {p.ToString().ToLowerInvariant()}{(a.Has("precision") ? "" : $" (default on {(dev.IsCuda ? "CUDA" : "the CPU accelerator")}; --precision fp32|bf16|fp16)")}");
+        Log.Info($"precision: {p.ToString().ToLowerInvariant()}{(a.Has("precision") ? "" : $" (default {(fp32Default ? "of this command" : dev.IsCuda ? "on CUDA" : "on the CPU accelerator")}; --precision fp32|bf16|fp16)")}");
         return p;
     }
 

@@ -10,10 +10,9 @@ public static class SelftestCommand
     {
         var a = Args.Parse("selftest", argv, ["device", "fixtures", "precision"]);
         var dir = FixtureChecks.FindFixtures(a.Get("fixtures"));
-        using var dev = CommonOptions.Device(a);
         // The fixtures are fp32 PyTorch tensors: selftest checks fp32 unless --precision asks for a 16-bit run,
         // which is then checked against the same fixtures with the 16-bit tolerance (FixtureChecks).
-        if (!a.Has("precision")) dev.Precision = Kernels.Precision.Fp32;
+        using var dev = CommonOptions.Device(a, fp32Default: true);
         Console.WriteLine($"precision: {dev.Precision.ToString().ToLowerInvariant()}");
         Console.WriteLine($"fixtures: {Path.GetFullPath(dir)}");
         int failed = 0, total = 0;
