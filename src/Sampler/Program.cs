@@ -4,6 +4,7 @@
 //   selftest  compare the engine against the committed PyTorch reference fixtures on a device
 //   analyze   STSS analysis: block-output similarity across adjacent steps (CSV + heatmap)
 //   eval      quality/speed of cache policies against the uncached samples
+//   merge     gather the shards of `sample --out-dir` (manifest, .npz for the ADM FID evaluator)
 // Exit codes: 0 ok, 1 a check failed (selftest), 2 bad input (one line on stderr, no stack trace),
 // 130/143 stopped by SIGINT/SIGTERM (Cli/Signals; nothing written),
 // 70 an internal error (a bug: one line "internal error: …"; the stack trace with the global --verbose).
@@ -21,6 +22,8 @@ public static class Program
     public const string Usage = """
         usage: blockdance <command> [options]
           sample    --model FILE|DIR [--vae DIR] --class 1,2 --steps 50 --sampler ddim|ddpm --cfg 4 --out x.png ...
+          sample    --out-dir DIR (--count N | --per-class K | --classes-file F) [--shard i/n]   one PNG per sample, sharded
+          merge     DIR [--npz samples.npz]   gather the shards of sample --out-dir (manifest, FID batch)
           inspect   FILE
           selftest  [--device auto|cuda|cpu] [--fixtures DIR]
           analyze   [--model FILE] [sampling options] --csv stss.csv --png stss.png
@@ -57,7 +60,8 @@ public static class Program
             "analyze" => AnalyzeCommand.Run(rest),
             "bench" => BenchCommand.Run(rest),
             "train-ada" => TrainAdaCommand.Run(rest),
-            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench or train-ada"),
+            "merge" => MergeCommand.Run(rest),
+            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench, train-ada or merge"),
         };
     }
 
