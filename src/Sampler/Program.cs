@@ -30,7 +30,8 @@ public static class Program
           eval      [--cache none,blockdance2,...] [--quick]
           bench     [--model FILE | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]
           train-ada [--model FILE] [--out models/ada_policy.safetensors] [--samples 32] [--epochs 16] [--quick]
-        run 'blockdance <command> --help' for the options of a command; --verbose (anywhere) prints the stack trace of an error
+        run 'blockdance <command> --help' for the options of a command; --verbose (anywhere) prints the stack trace of an error,
+        --quiet (anywhere) silences the progress bar
         """;
 
     public const int ExitBadInput = 2, ExitInternal = 70;   // 70 = EX_SOFTWARE (sysexits.h)
@@ -39,7 +40,8 @@ public static class Program
     {
         Signals.Install();
         bool verbose = args.Contains("--verbose");
-        args = args.Where(a => a != "--verbose").ToArray();
+        ProgressBar.Quiet = args.Contains("--quiet");
+        args = args.Where(a => a is not ("--verbose" or "--quiet")).ToArray();
         return Guarded(() => Dispatch(args), verbose);
     }
 
@@ -72,6 +74,11 @@ public static class Program
         try
         {
             return command();
+        }
+        catch (HelpRequested h)
+        {
+            Console.WriteLine(h.Message);
+            return 0;
         }
         catch (InterruptedException e)
         {
