@@ -30,6 +30,7 @@ public static class Program
           eval      [--cache none,blockdance2,...] [--quick]
           bench     [--model FILE | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]
           train-ada [--model FILE] [--out models/ada_policy.safetensors] [--samples 32] [--epochs 16] [--quick]
+          encode    --model PIXART_DIR --prompt "…" [--negative-prompt "…"] [--max-length 120] --out embeds.safetensors
         run 'blockdance <command> --help' for the options of a command; --verbose (anywhere) prints the stack trace of an error,
         --quiet (anywhere) silences the progress bar
         """;
@@ -63,7 +64,8 @@ public static class Program
             "bench" => BenchCommand.Run(rest),
             "train-ada" => TrainAdaCommand.Run(rest),
             "merge" => MergeCommand.Run(rest),
-            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench, train-ada or merge"),
+            "encode" => EncodeCommand.Run(rest),
+            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench, train-ada, encode or merge"),
         };
     }
 

@@ -16,6 +16,7 @@ public class HelpTests
     [InlineData("bench", "--preset", "--iters", "--no-sampling")]
     [InlineData("train-ada", "--rho", "--lambda")]
     [InlineData("merge", "--npz")]
+    [InlineData("encode", "--prompt", "--max-length")]
     public void Help_EveryCommand_ListsItsOptions_ExitsZero(string command, params string[] options)
     {
         var (code, stdout, err) = CliRunner.Run([.. command.Split(' '), "--help"]);

@@ -91,7 +91,29 @@ public sealed class ComputeDevice : IDisposable
         $"{(IsCuda ? "CUDA" : "CPU accelerator")}: {Name}, {MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB" +
         (IsCuda ? "" : $", {Environment.ProcessorCount} cores");
 
-    public void Synchronize() => Accelerator.Synchronize();
+    /// <summary>Blocks the host until the device has finished everything queued (counted in HostWaits).</summary>
+    public void Synchronize()
+    {
+        HostWaits++;
+        Accelerator.Synchronize();
+    }
+
+    /// <summary>
+    /// Times the host waited for the device: Synchronize calls and blocking copies between host and device
+    /// (Tensor.ToHost/CopyFromHost, Upload). A sampling step needs none — kernels are queued on one stream and
+    /// the host runs ahead — so benchmarks report this per step and a test holds it at zero.
+    /// </summary>
+    public long HostWaits { get; private set; }
+
+    /// <summary>Records a host wait done outside this class (a blocking read-back of a raw buffer).</summary>
+    public void CountHostWait() => HostWaits++;
+
+    /// <summary>Blocking host → device copy of a small array (counted as a host wait).</summary>
+    public void Upload<T>(ArrayView<T> dst, T[] src) where T : unmanaged
+    {
+        HostWaits++;
+        dst.SubView(0, src.Length).CopyFromCPU(src);
+    }
 
     public void Dispose()
     {

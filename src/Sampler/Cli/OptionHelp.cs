@@ -16,6 +16,7 @@ public static class OptionHelp
         ["eval"] = "speed and quality of cache policies against the uncached samples, one run",
         ["bench"] = "latency per forward, per-kernel time and sampling speedups",
         ["train-ada"] = "learn BlockDance-Ada's per-sample reuse decisions (REINFORCE)",
+        ["encode"] = "T5 prompt embeddings for PixArt: blockdance encode --model DIR --prompt TEXT --out embeds.safetensors",
         ["merge"] = "gather the shards of `sample --out-dir DIR`: blockdance merge DIR [--npz out.npz]",
     };
 
@@ -75,6 +76,13 @@ public static class OptionHelp
         ["lambda"] = ("X", "weight of quality in the reward, [0, 1000] (default 2)"),
         ["rho"] = ("X", "fraction of steps that always cache, strictly inside (0, 1) (default 0.4)"),
         ["hidden"] = ("N", "hidden units of the decision MLP (default 128)"),
+        ["encode.model"] = ("DIR", "a PixArt folder with text_encoder/ and tokenizer/ (required)"),
+        ["encode.out"] = ("FILE", "the embeddings, .safetensors (default embeds.safetensors)"),
+        ["prompt"] = ("TEXT", "the prompt (required; \"\" for the empty prompt)"),
+        ["negative-prompt"] = ("TEXT", "the negative prompt (default none)"),
+        ["max-length"] = ("N", "tokens kept, EOS included, 1..4096 (default 120, PixArt's)"),
+        ["variant"] = ("NAME", "weight variant of the shards, e.g. fp16 (default none)"),
+        ["profile-steps"] = ("", "synchronize inside each step to time model and sampler separately (adds host waits)"),
         ["init-seed"] = ("N", "seed of the network's initial weights (default 0)"),
     };
 

@@ -52,6 +52,7 @@ public static class FixtureChecks
         yield return new CheckResult("vae decoder image [0,255]", vaeErr, VaeImageTolerance);
         var (layoutErr, _) = LayoutFixtureCheck.Compare(dev, dir);
         yield return new CheckResult("diffusers layout = official (dit_p2)", layoutErr, 0);
+        yield return new CheckResult("t5 encoder last_hidden_state (t5_tiny)", BlockDance.Transformer.T5.T5FixtureCheck.Compare(dev, dir), ModelTolerance);
     }
 
     /// <summary>The VAE's output is on the [0, 255] scale after ~30 convolutions: 1e-2 there is 4e-5 of the range.</summary>

@@ -25,6 +25,8 @@ public sealed record SamplingOptions
     /// <summary>The global index of each sample (sharded generation: sample k's noise depends only on (Seed, k));
     /// null = 0, 1, …, N − 1.</summary>
     public IReadOnlyList<long>? SampleIndices { get; init; }
+    /// <summary>Synchronize inside each step to time model and sampler separately (off: no host wait per step).</summary>
+    public bool ProfileSteps { get; init; }
 
     public int EffectiveBatch => Batch <= 0 ? Classes.Count : Math.Min(Batch, Classes.Count);
     public string SamplerName => Sampler == SamplerKind.Ddim ? (Eta == 0 ? "DDIM" : $"DDIM(η={Eta})") : "DDPM";
