@@ -4,6 +4,7 @@
 //   selftest  compare the engine against the committed PyTorch reference fixtures on a device
 //   analyze   STSS analysis: block-output similarity across adjacent steps (CSV + heatmap)
 //   eval      quality/speed of cache policies against the uncached samples
+//   merge     gather the shards of `sample --out-dir` (manifest, .npz for the ADM FID evaluator)
 // Exit codes: 0 ok, 1 a check failed (selftest), 2 bad input (one line on stderr, no stack trace),
 // 130/143 stopped by SIGINT/SIGTERM (Cli/Signals; nothing written),
 // 70 an internal error (a bug: one line "internal error: …"; the stack trace with the global --verbose).
@@ -21,6 +22,8 @@ public static class Program
     public const string Usage = """
         usage: blockdance <command> [options]
           sample    --model FILE|DIR [--vae DIR] --class 1,2 --steps 50 --sampler ddim|ddpm --cfg 4 --out x.png ...
+          sample    --out-dir DIR (--count N | --per-class K | --classes-file F) [--shard i/n]   one PNG per sample, sharded
+          merge     DIR [--npz samples.npz]   gather the shards of sample --out-dir (manifest, FID batch)
           inspect   FILE
           selftest  [--device auto|cuda|cpu] [--fixtures DIR]
           analyze   [--model FILE] [sampling options] --csv stss.csv --png stss.png
@@ -30,7 +33,8 @@ public static class Program
           encode    --model PIXART_DIR --prompt "…" [--negative-prompt "…"] [--max-length 120] --out embeds.safetensors
           ptx       [--out DIR] [--ptxas PATH] [--kernel NAME]      static GPU check: PTX, ptxas sm_80/sm_90, SASS claims
           kernels   [--op gemm] [--version V|all] [--device cpu|cuda] [--shapes small|xl]   validate, then time each version
-        run 'blockdance <command> --help' for the options of a command; --verbose (anywhere) prints the stack trace of an error
+        run 'blockdance <command> --help' for the options of a command; --verbose (anywhere) prints the stack trace of an error,
+        --quiet (anywhere) silences the progress bar
         """;
 
     public const int ExitBadInput = 2, ExitInternal = 70;   // 70 = EX_SOFTWARE (sysexits.h)
@@ -39,7 +43,8 @@ public static class Program
     {
         Signals.Install();
         bool verbose = args.Contains("--verbose");
-        args = args.Where(a => a != "--verbose").ToArray();
+        ProgressBar.Quiet = args.Contains("--quiet");
+        args = args.Where(a => a is not ("--verbose" or "--quiet")).ToArray();
         return Guarded(() => Dispatch(args), verbose);
     }
 
@@ -60,10 +65,11 @@ public static class Program
             "analyze" => AnalyzeCommand.Run(rest),
             "bench" => BenchCommand.Run(rest),
             "train-ada" => TrainAdaCommand.Run(rest),
+            "merge" => MergeCommand.Run(rest),
             "encode" => EncodeCommand.Run(rest),
             "ptx" => PtxCommand.Run(rest),
             "kernels" => KernelsCommand.Run(rest),
-            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench, train-ada, encode, ptx or kernels"),
+            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench, train-ada, encode, merge, ptx or kernels"),
         };
     }
 
@@ -74,6 +80,11 @@ public static class Program
         try
         {
             return command();
+        }
+        catch (HelpRequested h)
+        {
+            Console.WriteLine(h.Message);
+            return 0;
         }
         catch (InterruptedException e)
         {

@@ -153,6 +153,7 @@ public class AdaTests(ITestOutputHelper output)
         Assert.Contains("| ada (b=0, rho=2, 35% of steps ≥ rho reused) |", stdout);
         Assert.Contains("1.4 of 12 (11.7%)", stdout);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(plot)[..4]);
+        Assert.Contains("<svg", File.ReadAllText(Path.ChangeExtension(plot, ".svg")));   // the SVG twin
         Assert.Equal(["none", "ada", "bd2"], Sampler.Commands.EvalCommand.ParsePolicies("ada,bd2").Select(p => p.Name));
         Assert.Equal(2, CliRunner.Run("eval", "--model", m, "--device", "cpu", "--cache", "bd2", "--policy", policy).Code);
         Assert.Equal(2, CliRunner.Run("eval", "--model", m, "--device", "cpu", "--plot", Path.Combine(dir, "p.jpg")).Code);
@@ -166,8 +167,17 @@ public class AdaTests(ITestOutputHelper output)
         Assert.Equal(0.02, step, 12);
         var (min2, max2, step2) = ParetoPlot.NiceRange(410, 980, null);
         Assert.Equal((200.0, 1200.0, 200.0), (min2, max2, step2));   // 410..980 padded by 8% → 364..1026
-        var (rgb, w, h) = ParetoPlot.Render([new("none", 900, 1, double.PositiveInfinity), new("bd2", 700, 0.98, 31.5)], "test");
-        Assert.Equal(w * h * 3, rgb.Length);
+    }
+
+    [Fact]
+    public void ParetoPlot_Frontier_KeepsOnlyUndominatedPolicies_AndRendersPng()
+    {
+        ParetoPoint[] pts = [new("none", 900, 1, double.PositiveInfinity), new("bd2", 700, 0.98, 31.5), new("bd3", 650, 0.97, 29),
+                             new("ada", 800, 0.96, 27)];   // ada: slower and worse than bd2 → off the frontier
+        Assert.Equal(["bd3", "bd2", "none"], ParetoPlot.Frontier(pts, p => p.Ssim).Select(p => p.Label));
+        Assert.Equal(["bd3", "bd2", "none"], ParetoPlot.Frontier(pts, p => p.Psnr).Select(p => p.Label));
+        using var bmp = SkiaSharp.SKBitmap.Decode(ParetoPlot.RenderPng(pts, "test"));
+        Assert.True(bmp.Width > 1000 && bmp.Height > 400);
     }
 }
 

@@ -40,7 +40,7 @@ public class AnalyzeTests(ITestOutputHelper output)
         output.WriteLine(stdout + stderr);
         Assert.True(code == 0, stderr);
         Assert.Contains("reuse boundary:", stdout);
-        Assert.Equal(2, Directory.GetFiles(dir).Length); // no temporary file left behind
+        Assert.Equal(3, Directory.GetFiles(dir).Length); // csv, png, svg: no temporary file left behind
 
         var rows = ReadCsv(csv);
         Assert.Equal(2 * (Steps - 1), rows.Count);
@@ -54,6 +54,7 @@ public class AnalyzeTests(ITestOutputHelper output)
         Assert.Equal([666, 333, 0], rows.Where(r => r.Block == 0).Select(r => r.T));
         var bytes = File.ReadAllBytes(png);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A], bytes[..8]);
+        Assert.Contains("<svg", File.ReadAllText(Path.ChangeExtension(png, ".svg")));   // the SVG twin
 
         // The same run in-process, with every block output copied to the host as it is produced.
         using var model = ModelLoader.Load(dev, P2);
@@ -127,9 +128,8 @@ public class AnalyzeTests(ITestOutputHelper output)
     public void Heatmap_DrawsColormapEnds_AndGreyForNonFinite()
     {
         var v = new double[,] { { 0, 1 }, { double.NegativeInfinity, 0.5 } };
-        var (rgb, w, h) = Heatmap.Render([new HeatmapPanel("test", v, "block", "step")]);
-        Assert.Equal(w * h * 3, rgb.Length);
-        var colours = Enumerable.Range(0, w * h).Select(i => (rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2])).ToHashSet();
+        using var bmp = SkiaSharp.SKBitmap.Decode(Heatmap.RenderPng([new HeatmapPanel("test", v, "block", "step")]));
+        var colours = bmp.Pixels.Select(c => (c.Red, c.Green, c.Blue)).ToHashSet();
         Assert.Contains(Heatmap.Viridis(0), colours);
         Assert.Contains(Heatmap.Viridis(1), colours);
         Assert.Contains(((byte)160, (byte)160, (byte)160), colours);

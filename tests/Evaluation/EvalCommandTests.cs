@@ -130,4 +130,33 @@ public class EvalCommandTests(ITestOutputHelper output)
         Assert.Equal(2, code);
         Assert.Contains("expected a pixel-space model (1 or 3 channels), found 4 channels", err);
     }
+
+    [Fact]
+    public void PlotFrom_ReadsEvalTable_WritesPngAndSvg_RefusesBadRows()
+    {
+        var dir = CliRunner.TempDir();
+        var md = Path.Combine(dir, "eval.md");
+        File.WriteAllText(md, """
+            **blockdance eval**: 4 samples per policy, DDIM 10 steps, cfg 4; m.safetensors (DiT); CPU accelerator: x
+
+            | policy | wall-clock s | speedup vs none | blocks skipped | PSNR dB | SSIM | accuracy | FID | samples |
+            |---|---:|---:|---:|---:|---:|---:|---:|---:|
+            | none | 2.00 | 1.000× | 0 of 60 (0.0%) | inf | 1.0000 | n/a | n/a | 4 |
+            | bd2 (N=2, b=3) | 1.50 | 1.333× | 10 of 60 | 35.5 | 0.9990 | n/a | n/a | 4 |
+            """);
+        var (points, caption) = EvalTableReader.Read(md);
+        Assert.Equal([500.0, 375.0], points.Select(p => p.LatencyMs));
+        Assert.True(double.IsPositiveInfinity(points[0].Psnr));
+        Assert.Equal("m.safetensors: 4 samples per policy, DDIM 10 steps, cfg 4; CPU accelerator", caption);
+        var (code, _, err) = CliRunner.Run("eval", "--plot-from", md, "--plot", Path.Combine(dir, "p.svg"));
+        Assert.True(code == 0, err);
+        Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(Path.Combine(dir, "p.png"))[..4]);
+        Assert.Contains("<svg", File.ReadAllText(Path.Combine(dir, "p.svg")));
+
+        File.WriteAllText(md, File.ReadAllText(md).Replace("35.5", "abc"));
+        var (code2, _, err2) = CliRunner.Run("eval", "--plot-from", md, "--plot", Path.Combine(dir, "q.png"));
+        Assert.Equal(2, code2);
+        Assert.Contains("column PSNR dB: expected a number, found 'abc'", err2);
+        Assert.False(File.Exists(Path.Combine(dir, "q.png")));
+    }
 }

@@ -41,7 +41,7 @@ case "$preset" in
   *)     echo "GPU_CHECK_PRESET: expected xl or small, found '$preset'" >&2; exit 2 ;;
 esac
 # per-part time limits in seconds (worst case; cut further by the overall budget)
-declare -A limit=([selftest]=35 [ptx]=20 [kernels]=45 [weights]=60 [engine_fp32]=45 [engine_bf16]=45 [torch]=40 [sdpa]=15
+declare -A limit=([selftest]=35 [ptx]=30 [kernels]=45 [weights]=60 [engine_fp32]=45 [engine_bf16]=45 [torch]=40 [sdpa]=15
                   [sampling_engine]=65 [sampling_torch]=30 [sweep_torch]=25 [sweep_engine]=90)
 [ "$preset" = small ] && for k in "${!limit[@]}"; do limit[$k]=$((limit[$k] * 4)); done   # the CPU is slow; no 8-minute rule
 
@@ -97,7 +97,7 @@ if [ -n "$ptxas" ]; then part ptx "$bin" ptx --out "$out/ptx" --ptxas "$ptxas"
 else printf 'ptx\t-\t0\tskipped: no ptxas\n' >> "$out/parts.tsv"; fi
 
 # (c) kernel harness: every version validated, then timed
-part kernels "$bin" kernels --device "$dev" --shapes "$shapes" --version all
+part kernels "$bin" kernels --device "$dev" --shapes "$shapes" --version all $( [ "$preset" = small ] && echo --iters 1 )
 
 # (d) random weights in the real shapes, once, outside the output folder
 mkdir -p "$wdir"

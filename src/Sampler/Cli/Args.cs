@@ -24,6 +24,10 @@ public sealed class Args
         var sw = new HashSet<string>(switches ?? []);
         var a = new Args();
         var list = argv.ToList();
+        // --help (or -h) anywhere: the command's options with defaults and ranges, exit 0 — unless the command
+        // declares its own help switch.
+        if (!sw.Contains("help") && list.Any(x => x is "--help" or "-h"))
+            throw new HelpRequested(OptionHelp.For(command, known, sw, positional));
         for (int i = 0; i < list.Count; i++)
         {
             var s = list[i];
@@ -34,7 +38,8 @@ public sealed class Args
             if (eq >= 0) { inline = name[(eq + 1)..]; name = name[..eq]; }
             if (sw.Contains(name)) { a.flags.Add(name); continue; }
             if (!known.Contains(name))
-                throw new UsageException($"{command}: unknown option '--{name}'; expected one of {string.Join(", ", known.Concat(sw).Order().Select(k => "--" + k))}");
+                throw new UsageException($"{command}: unknown option '--{name}'" +
+                    (OptionHelp.Suggest(name, known.Concat(sw)) is string near ? $" (did you mean '--{near}'?)" : "") + $"; expected one of {string.Join(", ", known.Concat(sw).Order().Select(k => "--" + k))}");
             var v = inline ?? (i + 1 < list.Count ? list[++i] : throw new UsageException($"{command}: option '--{name}' expects a value"));
             a.values[name] = v;
         }

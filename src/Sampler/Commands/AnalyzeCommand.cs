@@ -28,7 +28,7 @@ public static class AnalyzeCommand
         if (!pngPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--png {pngPath}: expected a file name ending in .png");
         AtomicFile.CheckWritable(csvPath, "--csv");
-        AtomicFile.CheckWritable(pngPath, "--png");
+        Figure.CheckOutput(pngPath, "--png");
         // Cosine ≥ 0.95 as "highly similar": the level the paper's Figure 6 matrices show for the
         // shallow/middle blocks inside the reuse window; the window is BlockDance's default for DiT-XL/2.
         double threshold = a.GetDouble("threshold", 0.95, -1, 1);
@@ -51,15 +51,15 @@ public static class AnalyzeCommand
         var r = StssAnalysis.Run(model, opts);
 
         AtomicFile.Write(csvPath, s => s.Write(Encoding.UTF8.GetBytes(Csv(r))));
-        Heatmap.WritePng(pngPath,
+        var (png, svg) = Heatmap.Write(pngPath,
         [
-            new HeatmapPanel("cosine similarity, step s-1 vs s", r.Cosine, "block", "step s", FirstColumn: 1),
-            new HeatmapPanel("log10 MSE, step s-1 vs s (bright = low)", Log10(r.Mse, 0), "block", "step s", FirstColumn: 1, BrightIsLow: true),
+            new HeatmapPanel("cosine similarity of each block's output, step s−1 vs step s", r.Cosine, "block", "step s", FirstColumn: 1, Unit: "cosine"),
+            new HeatmapPanel("mean squared difference, step s−1 vs step s (bright = low)", Log10(r.Mse, 0), "block", "step s", FirstColumn: 1, BrightIsLow: true, Unit: "log10 MSE"),
             // cosines near 1 all look alike on a linear scale: 1 − cos on a log scale separates 0.999 from 0.99999
-            new HeatmapPanel("log10(1 - cosine) (bright = low)", Log10(r.Cosine, 1), "block", "step s", FirstColumn: 1, BrightIsLow: true),
+            new HeatmapPanel("distance from cosine 1 (bright = low = similar)", Log10(r.Cosine, 1), "block", "step s", FirstColumn: 1, BrightIsLow: true, Unit: "log10(1 − cosine)"),
         ], caption: $"{cfg.Name} {opts.SamplerName} {r.Steps} steps cfg {opts.Cfg:0.##} classes {string.Join(",", opts.Classes)}");
         Console.WriteLine($"wrote {csvPath}: {r.Depth * r.Pairs} rows ({r.Depth} blocks × {r.Pairs} step pairs)");
-        Console.WriteLine($"wrote {pngPath}");
+        Console.WriteLine($"wrote {png} and {svg}");
 
         var summary = new StssSummary(r, window[0], window[1], threshold, BlockDanceConfig.DefaultBoundary(cfg.Depth));
         foreach (var line in summary.Lines()) Console.WriteLine(line);

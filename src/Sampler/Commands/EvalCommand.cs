@@ -4,13 +4,15 @@
 //                   [--per-class K | --quick] [--steps 50] [--cfg 4] [--seed 0] [--batch B]
 //                   [--cache-block b] [--cache-window s,e] [--classifier FILE] [--fid-stats FILE] [--out-md FILE]
 //                   [--policy models/ada_policy.safetensors] [--plot pareto.png]
+//   blockdance eval --plot-from eval.md --plot pareto.png     redraws the figure of a table written by --out-md
 //
 // Policies (--cache, comma-separated): `none` (no cache) and `bdN` (alias `blockdanceN`):
 // BlockDance-N with the default boundary (⌊0.75·depth⌋ − 1) and window [0.25, 0.95) unless
 // --cache-block / --cache-window say otherwise (they apply to every bdN). `none` always runs, and
 // runs first: it is the reference for PSNR/SSIM and the baseline of the speedup. `ada`: BlockDance-Ada
 // with the trained policy of --policy (default models/ada_policy.safetensors; `blockdance train-ada`).
-// --plot writes SSIM and PSNR against the measured latency per sample of every policy (ParetoPlot).
+// --plot writes SSIM and PSNR against the measured latency per sample of every policy (ParetoPlot), as
+// PNG and SVG.
 //
 // Every policy samples the same classes with the same seed, hence the same starting noise: K samples
 // of each class (round-robin order), DDIM, cfg 4. Defaults: K = 50 (500 digits for the MNIST demo);
@@ -36,7 +38,7 @@ public static class EvalCommand
     public const string DefaultFidStats = "mnist_fid_stats.safetensors";
 
     static readonly string[] Own = ["cache", "per-class", "steps", "cfg", "seed", "batch", "cache-block", "cache-window",
-        "classifier", "fid-stats", "out-md", "policy", "plot"];
+        "classifier", "fid-stats", "out-md", "policy", "plot", "plot-from"];
 
     /// <summary>A named policy of the comparison: N = null for none.</summary>
     public sealed record PolicySpec(string Name, int? N);
@@ -49,8 +51,16 @@ public static class EvalCommand
         if (a.Get("out-md") is string md) AtomicFile.CheckWritable(md, "--out-md");
         if (a.Get("plot") is string plot)
         {
-            if (!plot.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--plot {plot}: expected a .png file name");
-            AtomicFile.CheckWritable(plot, "--plot");
+            Figure.CheckOutput(plot, "--plot");
+        }
+        if (a.Get("plot-from") is string from)
+        {
+            if (a.Get("plot") is not string plotTo || argv.Length != 4)
+                throw new UsageException("--plot-from FILE: expected exactly --plot-from FILE --plot OUT.png, found other options");
+            var (points, caption) = EvalTableReader.Read(from);
+            var (png, svg) = ParetoPlot.Write(plotTo, points, caption);
+            Console.WriteLine($"wrote {png} and {svg} from {from}");
+            return 0;
         }
         AtomicFile.CheckDistinct(("--out-md", a.Get("out-md")), ("--plot", a.Get("plot")));
         var specs = ParsePolicies(a.Get("cache", DefaultPolicies));
@@ -113,9 +123,9 @@ public static class EvalCommand
         }
         if (a.Get("plot") is string plotPath)
         {
-            ParetoPlot.WritePng(plotPath, rows.Select(r => new ParetoPoint(r.Policy, 1e3 * r.WallSeconds / r.Samples, r.Ssim, r.Psnr)).ToList(),
+            var (png, svg) = ParetoPlot.Write(plotPath, rows.Select(r => new ParetoPoint(r.Policy, 1e3 * r.WallSeconds / r.Samples, r.Ssim, r.Psnr)).ToList(),
                 $"{cfg.Name}, {baseOpts.SamplerName} {steps} steps, cfg {cfgScale:0.##}, {classes.Count} samples per policy, {(dev.IsCuda ? dev.Name : "CPU accelerator")}");
-            Console.WriteLine($"wrote {plotPath}");
+            Console.WriteLine($"wrote {png} and {svg}");
         }
         return 0;
     }

@@ -16,7 +16,12 @@ public static class InspectCommand
         var src = ModelLoader.OpenSource(path);
         try
         {
-            if (File.Exists(path))
+            if (src is TorchCheckpointSource pt)
+            {
+                Console.WriteLine($"{path}: PyTorch checkpoint, {pt.Keys.Count()} tensors" + (pt.Entry is string e ? $" (the '{e}' entry)" : ""));
+                foreach (var k in pt.Keys) Console.WriteLine($"  {k,-48} {pt.DTypeOf(k),-5} [{string.Join(", ", pt.ShapeOf(k))}]");
+            }
+            else if (File.Exists(path))
             {
                 FileKind.RequireRegular(path, "inspect");
                 using var f = SafeTensorsFile.Open(path);

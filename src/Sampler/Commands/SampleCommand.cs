@@ -14,6 +14,7 @@ public static class SampleCommand
 
     public static int Run(string[] argv)
     {
+        if (argv.Any(x => x == "--out-dir" || x.StartsWith("--out-dir=", StringComparison.Ordinal))) return SampleSetCommand.Run(argv);   // many samples, sharded
         var a = Args.Parse("sample", argv, [.. CommonOptions.ModelOpts, .. CommonOptions.SamplingOpts, .. CommonOptions.CacheOpts, .. Own], ["profile-steps"]);
         if (a.Positional.Count > 0) throw new UsageException($"sample: unexpected argument '{a.Positional[0]}'");
         var outPath = a.Get("out", "out.png");
@@ -83,7 +84,7 @@ public static class SampleCommand
     }
 
     /// <summary>Latents (N, 4, h, w) → images (N, 3, 8h, 8w) in [0, 255], a few samples at a time to bound memory.</summary>
-    static (float[] pixels, int[] shape, double seconds) Decode(ComputeDevice dev, string vaePath, float[] latents, int[] shape)
+    internal static (float[] pixels, int[] shape, double seconds) Decode(ComputeDevice dev, string vaePath, float[] latents, int[] shape)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         using var vae = VaeDecoder.Load(dev, vaePath);

@@ -159,7 +159,7 @@ public static class TrainAdaCommand
     /// <summary>The demo model's train_steps metadata (which export the policy was trained on), if the file has it.</summary>
     static string? ModelTrainSteps(string modelPath)
     {
-        if (!File.Exists(modelPath)) return null;
+        if (!File.Exists(modelPath) || TorchCheckpoint.LooksLikeTorch(modelPath)) return null;
         using var f = SafeTensorsFile.Open(modelPath);
         return f.Metadata.GetValueOrDefault("train_steps");
     }

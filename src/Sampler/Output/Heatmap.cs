@@ -1,10 +1,10 @@
-// Heatmaps → one PNG (StbImageWriteSharp encodes it). Each panel is a grid of values, rows × columns
-// (STSS: blocks × step pairs, block 0 on top), coloured with a viridis-like colormap (perceptually
-// even, readable in grey and by colour-blind readers), with axis labels, tick numbers and a colour
-// bar showing the min and max. Panels are stacked vertically; text is a built-in 5×7 bitmap font
-// drawn at 2× so no font library is needed. Non-finite values (log10 of an MSE of 0) are grey.
+// The STSS heatmaps of `blockdance analyze --png FILE`: one panel per quantity, each a grid of values,
+// rows × columns (STSS: blocks × step s, block 0 on top), coloured with viridis (perceptually even,
+// readable in grey and by colour-blind readers) and a colour bar with its numbers. Panels are stacked
+// vertically under a caption. Non-finite values (log10 of an MSE of 0) are grey.
+// v1 drew this by hand (bitmap font); v2 uses ScottPlot 5 (Figure.cs), PNG and SVG.
 using System.Globalization;
-using StbImageWriteSharp;
+using ScottPlot;
 
 namespace BlockDance.Sampler;
 
@@ -12,33 +12,93 @@ namespace BlockDance.Sampler;
 /// <param name="FirstRow">label of row 0 (tick numbers)</param>
 /// <param name="FirstColumn">label of column 0</param>
 /// <param name="BrightIsLow">reverse the colormap so low values are bright (log10 MSE: bright = similar, as cosine)</param>
+/// <param name="Unit">what the colour bar measures, for its title</param>
 public sealed record HeatmapPanel(string Title, double[,] Values, string RowLabel, string ColumnLabel,
-    int FirstRow = 0, int FirstColumn = 0, bool BrightIsLow = false);
+    int FirstRow = 0, int FirstColumn = 0, bool BrightIsLow = false, string Unit = "");
 
 public static class Heatmap
 {
-    const int Scale = 2;                     // font pixels per glyph pixel
-    internal const int GlyphW = 5 * Scale, GlyphH = 7 * Scale, Advance = 6 * Scale;   // also used by ParetoPlot
-    const int Margin = 12, BarWidth = 16;
-    static readonly (byte, byte, byte) Ink = (30, 30, 30), Missing = (160, 160, 160);
+    const int Width = 1100, PanelH = 300, HeaderH = 40;
+    public static readonly (byte R, byte G, byte B) Missing = (160, 160, 160);
 
-    public static void WritePng(string path, IReadOnlyList<HeatmapPanel> panels, string? caption = null)
+    /// <summary>Writes `path` (.png or .svg) and its twin; returns both names.</summary>
+    public static (string Png, string Svg) Write(string path, IReadOnlyList<HeatmapPanel> panels, string? caption = null) =>
+        Figure.Save(path, Width, Height(panels, caption), Panels(panels, caption));
+
+    public static byte[] RenderPng(IReadOnlyList<HeatmapPanel> panels, string? caption = null) =>
+        Figure.Png(Width, Height(panels, caption), Panels(panels, caption));
+
+    static int Height(IReadOnlyList<HeatmapPanel> panels, string? caption) => (caption == null ? 0 : HeaderH) + panels.Count * PanelH;
+
+    static List<FigurePanel> Panels(IReadOnlyList<HeatmapPanel> panels, string? caption)
     {
-        var (rgb, w, h) = Render(panels, caption);
-        AtomicFile.Write(path, s => new ImageWriter().WritePng(rgb, w, h, ColorComponents.RedGreenBlue, s));
+        var list = new List<FigurePanel>();
+        int y = 0;
+        if (caption != null)
+        {
+            var header = new Plot();
+            Figure.UseFont(header);
+            header.HideAxesAndGrid();
+            header.Title(caption, 15);
+            list.Add(new FigurePanel(header, 0, 0, Width, HeaderH));
+            y = HeaderH;
+        }
+        foreach (var p in panels)
+        {
+            list.Add(new FigurePanel(Panel(p), 0, y, Width, PanelH));
+            y += PanelH;
+        }
+        return list;
     }
 
-    /// <summary>RGB bytes (row-major, 3 per pixel) of the stacked panels.</summary>
-    public static (byte[] Rgb, int Width, int Height) Render(IReadOnlyList<HeatmapPanel> panels, string? caption = null)
+    static Plot Panel(HeatmapPanel p)
     {
-        var layouts = panels.Select(p => new Layout(p)).ToList();
-        int width = Math.Max(layouts.Max(l => l.Width), caption == null ? 0 : TextWidth(caption) + 2 * Margin);
-        int height = (caption == null ? 0 : GlyphH + Margin) + layouts.Sum(l => l.Height) + Margin;
-        var img = new Image(width, height);
-        int y = Margin;
-        if (caption != null) { img.Text(Margin, y, caption); y += GlyphH + Margin; }
-        foreach (var l in layouts) { l.Draw(img, y); y += l.Height; }
-        return (img.Rgb, width, height);
+        int rows = p.Values.GetLength(0), cols = p.Values.GetLength(1);
+        if (rows == 0 || cols == 0) throw new ArgumentException($"heatmap '{p.Title}': no values ({rows}×{cols})");
+        var v = new double[rows, cols];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                v[r, c] = double.IsFinite(p.Values[r, c]) ? p.Values[r, c] : double.NaN;   // NaN cells are drawn grey
+
+        var plt = new Plot();
+        Figure.UseFont(plt);
+        plt.Title(p.Title, 14);
+        plt.XLabel(p.ColumnLabel, 13);
+        plt.YLabel(p.RowLabel, 13);
+        var hm = plt.Add.Heatmap(v);
+        hm.Colormap = new ViridisMap(p.BrightIsLow);
+        hm.NaNCellColor = new Color(Missing.R, Missing.G, Missing.B);
+        // cell (r, c) is centred on (FirstColumn + c, FirstRow + r); row 0 is drawn at the top
+        hm.Extent = new CoordinateRect(p.FirstColumn - 0.5, p.FirstColumn + cols - 0.5, p.FirstRow - 0.5, p.FirstRow + rows - 0.5);
+        plt.Axes.SetLimits(p.FirstColumn - 0.5, p.FirstColumn + cols - 0.5, p.FirstRow + rows - 0.5, p.FirstRow - 0.5);
+        plt.Axes.Left.TickGenerator = IntegerTicks(rows, p.FirstRow, 12);
+        plt.Axes.Bottom.TickGenerator = IntegerTicks(cols, p.FirstColumn, 25);
+        plt.HideGrid();
+        var bar = plt.Add.ColorBar(hm);
+        bar.Label = p.Unit;
+        return plt;
+    }
+
+    /// <summary>Integer ticks on whole rows/columns: every one when few, else a 1/2/5·10^k stride.</summary>
+    static ScottPlot.TickGenerators.NumericManual IntegerTicks(int count, int first, int most)
+    {
+        int stride = 1;
+        foreach (var s in new[] { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000 }) { stride = s; if (count / s < most) break; }
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        for (int i = first; i < first + count; i++)
+            if (i % stride == 0 || count <= most) ticks.AddMajor(i, i.ToString(CultureInfo.InvariantCulture));
+        return ticks;
+    }
+
+    /// <summary>Viridis through our own control points (the colour bar and the cells agree by construction).</summary>
+    sealed class ViridisMap(bool reversed) : IColormap
+    {
+        public string Name => reversed ? "viridis (reversed)" : "viridis";
+        public Color GetColor(double t)
+        {
+            var (r, g, b) = Viridis(reversed ? 1 - t : t);
+            return new Color(r, g, b);
+        }
     }
 
     /// <summary>Viridis, 9 control points (matplotlib's values at 0, 1/8, …, 1), linear in between.</summary>
@@ -58,185 +118,4 @@ public static class Heatmap
     }
 
     public static string Format(double v, int digits = 5) => v.ToString("G" + digits, CultureInfo.InvariantCulture);
-
-    /// <summary>Significant digits (5..9) that tell min and max apart and do not round a non-integer to an
-    /// integer (a cosine of 0.9999986 reads 0.999999, not 1).</summary>
-    static int Digits(double min, double max)
-    {
-        bool RoundsToInteger(double v, int d) => v != Math.Round(v) && Format(v, d).All(c => char.IsDigit(c) || c == '-');
-        int d = 5;
-        while (d < 9 && ((min != max && Format(min, d) == Format(max, d)) || RoundsToInteger(min, d) || RoundsToInteger(max, d))) d++;
-        return d;
-    }
-
-    /// <summary>One panel's geometry: title, then [row label | row ticks | grid | colour bar + labels], then column ticks and label.</summary>
-    sealed class Layout
-    {
-        readonly HeatmapPanel p;
-        readonly int rows, cols, cellW, cellH, gridX, gridW, gridH, barX;
-        readonly double min, max;
-        readonly int digits;
-        public int Width { get; }
-        public int Height { get; }
-
-        public Layout(HeatmapPanel panel)
-        {
-            p = panel;
-            rows = p.Values.GetLength(0);
-            cols = p.Values.GetLength(1);
-            if (rows == 0 || cols == 0) throw new ArgumentException($"heatmap '{p.Title}': no values ({rows}×{cols})");
-            // Cells 8–48 px: about 600 px wide and 300 px tall at most, never smaller than 8 px.
-            cellW = Math.Clamp(600 / cols, 8, 48);
-            cellH = Math.Clamp(300 / rows, 8, 48);
-            var finite = p.Values.Cast<double>().Where(double.IsFinite).ToList();
-            (min, max) = finite.Count == 0 ? (0, 1) : (finite.Min(), finite.Max());
-            int rowTickW = TextWidth((p.FirstRow + rows - 1).ToString(CultureInfo.InvariantCulture));
-            gridX = Margin + GlyphW + Margin + rowTickW + 6;
-            gridW = cols * cellW;
-            gridH = rows * cellH;
-            barX = gridX + gridW + 16;
-            digits = Digits(min, max);
-            int labelW = Math.Max(TextWidth(Format(min, digits)), TextWidth(Format(max, digits)));
-            Width = Math.Max(barX + BarWidth + 6 + labelW + Margin, gridX + TextWidth(p.Title));
-            Height = GlyphH + 10 + Math.Max(gridH, 3 * GlyphH) + 4 + 4 + GlyphH + 6 + GlyphH + 2 * Margin;
-        }
-
-        double T(double v) => max > min ? (v - min) / (max - min) : 0.5;
-        (byte, byte, byte) Color(double t) => Viridis(p.BrightIsLow ? 1 - t : t);
-
-        public void Draw(Image img, int top)
-        {
-            img.Text(gridX, top, p.Title);
-            int gridY = top + GlyphH + 10;
-            for (int r = 0; r < rows; r++)
-                for (int c = 0; c < cols; c++)
-                {
-                    double v = p.Values[r, c];
-                    img.Fill(gridX + c * cellW, gridY + r * cellH, cellW, cellH, double.IsFinite(v) ? Color(T(v)) : Missing);
-                }
-            img.Frame(gridX - 1, gridY - 1, gridW + 2, gridH + 2);
-
-            // Row label: letters stacked vertically at the left, centred on the grid.
-            int labelH = p.RowLabel.Length * (GlyphH + Scale);
-            for (int i = 0; i < p.RowLabel.Length; i++)
-                img.Text(Margin, gridY + Math.Max(0, (gridH - labelH) / 2) + i * (GlyphH + Scale), p.RowLabel[i].ToString());
-            foreach (int r in Ticks(rows, cellH, GlyphH + 2, p.FirstRow))
-            {
-                var s = (p.FirstRow + r).ToString(CultureInfo.InvariantCulture);
-                int cy = gridY + r * cellH + cellH / 2;
-                img.Text(gridX - 6 - TextWidth(s), cy - GlyphH / 2, s);
-                img.Fill(gridX - 4, cy, 3, 1, Ink);
-            }
-
-            // Column ticks and label below the grid.
-            int tickY = gridY + gridH + 1;
-            int maxLabel = TextWidth((p.FirstColumn + cols - 1).ToString(CultureInfo.InvariantCulture));
-            foreach (int c in Ticks(cols, cellW, maxLabel + 6, p.FirstColumn))
-            {
-                var s = (p.FirstColumn + c).ToString(CultureInfo.InvariantCulture);
-                int cx = gridX + c * cellW + cellW / 2;
-                img.Fill(cx, tickY, 1, 4, Ink);
-                img.Text(Math.Max(0, cx - TextWidth(s) / 2), tickY + 8, s);
-            }
-            img.Text(gridX + (gridW - TextWidth(p.ColumnLabel)) / 2, tickY + 8 + GlyphH + 6, p.ColumnLabel);
-
-            // Colour bar: max on top, min at the bottom, labelled with the values.
-            int barH = Math.Max(gridH, 3 * GlyphH);
-            for (int y = 0; y < barH; y++)
-                img.Fill(barX, gridY + y, BarWidth, 1, Color(1 - y / (double)Math.Max(1, barH - 1)));
-            img.Frame(barX - 1, gridY - 1, BarWidth + 2, barH + 2);
-            img.Text(barX + BarWidth + 6, gridY, Format(max, digits));
-            img.Text(barX + BarWidth + 6, gridY + barH - GlyphH, Format(min, digits));
-            if (barH >= 6 * GlyphH)
-            {
-                double mid = (min + max) / 2;
-                img.Text(barX + BarWidth + 6, gridY + barH / 2 - GlyphH / 2, Format(mid, digits));
-            }
-        }
-    }
-
-    /// <summary>Indices to label: the first, every k-th label value (k = 1, 2, 5, 10, 20, 50, …, chosen so
-    /// labels `need` px apart fit), and the last, skipping any that would overlap the previous one.</summary>
-    static IEnumerable<int> Ticks(int count, int cell, int need, int first)
-    {
-        int k = 1;
-        for (int i = 0; k * cell < need; i++) k = (i % 3) switch { 0 => k * 2, 1 => k * 5 / 2, _ => k * 2 };  // 1, 2, 5, 10, 20, 50, …
-        var picks = new SortedSet<int> { 0, count - 1 };
-        for (int i = 0; i < count; i++) if ((first + i) % k == 0) picks.Add(i);
-        int lastPos = int.MinValue;
-        foreach (int i in picks)
-        {
-            if ((long)i * cell - lastPos < need) continue;
-            lastPos = i * cell;
-            yield return i;
-        }
-    }
-
-    internal static int TextWidth(string s) => s.Length == 0 ? 0 : s.Length * Advance - Scale;
-
-    /// <summary>An RGB canvas with the bitmap font (shared with ParetoPlot).</summary>
-    internal sealed class Image(int width, int height)
-    {
-        public byte[] Rgb { get; } = Enumerable.Repeat((byte)255, width * height * 3).ToArray();
-
-        public void Fill(int x0, int y0, int w, int h, (byte R, byte G, byte B) c)
-        {
-            for (int y = Math.Max(0, y0); y < Math.Min(height, y0 + h); y++)
-                for (int x = Math.Max(0, x0); x < Math.Min(width, x0 + w); x++)
-                {
-                    int o = (y * width + x) * 3;
-                    Rgb[o] = c.R; Rgb[o + 1] = c.G; Rgb[o + 2] = c.B;
-                }
-        }
-
-        public void Frame(int x, int y, int w, int h)
-        {
-            Fill(x, y, w, 1, Ink); Fill(x, y + h - 1, w, 1, Ink);
-            Fill(x, y, 1, h, Ink); Fill(x + w - 1, y, 1, h, Ink);
-        }
-
-        /// <summary>Upper-cased text, top-left at (x, y); characters outside the font draw as '?'.</summary>
-        public void Text(int x, int y, string s)
-        {
-            foreach (char ch in s.ToUpperInvariant())
-            {
-                var g = Font.GetValueOrDefault(ch) ?? Font['?'];
-                for (int gy = 0; gy < 7; gy++)
-                    for (int gx = 0; gx < 5; gx++)
-                        if (g[gy * 5 + gx] == '#') Fill(x + gx * Scale, y + gy * Scale, Scale, Scale, Ink);
-                x += Advance;
-            }
-        }
-    }
-
-    // 5×7 glyphs, rows top to bottom, '#' = ink.
-    static readonly Dictionary<char, string> Font = new()
-    {
-        ['0'] = ".###.#...##..###.#.###..##...#.###.", ['1'] = "..#...##....#....#....#....#...###.",
-        ['2'] = ".###.#...#....#...#...#...#...#####", ['3'] = "#####...#...#.....#.....##...#.###.",
-        ['4'] = "...#...##..#.#.#..#.#####...#....#.", ['5'] = "######....####.....#....##...#.###.",
-        ['6'] = "..##..#...#....####.#...##...#.###.", ['7'] = "#####....#...#...#...#....#....#...",
-        ['8'] = ".###.#...##...#.###.#...##...#.###.", ['9'] = ".###.#...##...#.####....#...#..##..",
-        ['A'] = ".###.#...##...#######...##...##...#", ['B'] = "####.#...##...#####.#...##...#####.",
-        ['C'] = ".###.#...##....#....#....#...#.###.", ['D'] = "###..#..#.#...##...##...##..#.###..",
-        ['E'] = "######....#....####.#....#....#####", ['F'] = "######....#....####.#....#....#....",
-        ['G'] = ".###.#...##....#.####...##...#.####", ['H'] = "#...##...##...#######...##...##...#",
-        ['I'] = ".###...#....#....#....#....#...###.", ['J'] = "..###...#....#....#....#.#..#..##..",
-        ['K'] = "#...##..#.#.#..##...#.#..#..#.#...#", ['L'] = "#....#....#....#....#....#....#####",
-        ['M'] = "#...###.###.#.##.#.##...##...##...#", ['N'] = "#...##...###..##.#.##..###...##...#",
-        ['O'] = ".###.#...##...##...##...##...#.###.", ['P'] = "####.#...##...#####.#....#....#....",
-        ['Q'] = ".###.#...##...##...##.#.##..#..##.#", ['R'] = "####.#...##...#####.#.#..#..#.#...#",
-        ['S'] = ".#####....#.....###.....#....#####.", ['T'] = "#####..#....#....#....#....#....#..",
-        ['U'] = "#...##...##...##...##...##...#.###.", ['V'] = "#...##...##...##...##...#.#.#...#..",
-        ['W'] = "#...##...##...##.#.##.#.##.#.#.#.#.", ['X'] = "#...##...#.#.#...#...#.#.#...##...#",
-        ['Y'] = "#...##...#.#.#...#....#....#....#..", ['Z'] = "#####....#...#...#...#...#....#####",
-        ['.'] = ".........................##...##...", ['-'] = "...............###.................",
-        ['+'] = ".......#....#..#####..#....#.......", [','] = "....................##....#...#....",
-        ['('] = "...#...#...#....#....#.....#.....#.", [')'] = ".#.....#.....#....#....#...#...#...",
-        ['['] = ".###..#....#....#....#....#....###.", [']'] = ".###....#....#....#....#....#..###.",
-        ['='] = "..........#####.....#####..........", [':'] = "......##...##.........##...##......",
-        ['/'] = ".........#...#...#...#...#.........", ['%'] = "##...##..#...#...#...#...#..##...##",
-        ['>'] = ".#.....#.....#.....#...#...#...#...", ['<'] = "...#...#...#...#.....#.....#.....#.",
-        ['?'] = ".###.#...#....#...#...#.........#..", [' '] = "...................................",
-    };
 }

@@ -1,11 +1,11 @@
-// The speed/quality picture of `blockdance eval --plot FILE.png`: one scatter panel per quality metric
-// (SSIM, PSNR against the uncached samples) over the measured wall-clock latency per sample, one
-// coloured square per cache policy, a legend, "nice" axis ticks (1/2/5 × 10^k), light grid lines.
-// Up and to the left is better. Text uses Heatmap's 5×7 bitmap font (so it reads upper-case).
-// The uncached policy's PSNR is +∞: it is drawn on the top edge and labelled INF.
-using System.Globalization;
-using StbImageWriteSharp;
-using static BlockDance.Sampler.Heatmap;
+// The speed/quality figure of `blockdance eval --plot FILE.png`: two panels, SSIM and PSNR against the
+// uncached samples over the measured wall-clock latency per sample, one marker (colour and shape) per
+// cache policy, a shared legend, and each panel's Pareto frontier drawn as a line: the policies that no
+// other policy beats on both latency and quality. Up and to the left is better.
+// v1 drew this by hand (bitmap font, hand-made axes); v2 uses ScottPlot 5 (Figure.cs says why and how).
+// The uncached policy's PSNR is +∞ (identical samples): it is drawn on the panel's top edge and the
+// legend says so.
+using ScottPlot;
 
 namespace BlockDance.Sampler;
 
@@ -14,100 +14,93 @@ public sealed record ParetoPoint(string Label, double LatencyMs, double Ssim, do
 
 public static class ParetoPlot
 {
-    const int PlotW = 520, PlotH = 260, Left = 96, Top = 12, Right = 24, LegendW = 170;
-    const int PanelH = Top + GlyphH + 10 + PlotH + 10 + GlyphH + 10 + GlyphH + 18;
-    static readonly (byte, byte, byte) Grid = (225, 225, 225);
+    const int Width = 1280, PanelW = 560, PanelH = 460, HeaderH = 40;
 
     /// <summary>Okabe–Ito colours (distinguishable with colour-blindness), black first for the reference.</summary>
-    static readonly (byte, byte, byte)[] Colors =
+    static readonly string[] Colors = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#F0E442"];
+    static readonly MarkerShape[] Shapes =
     [
-        (0, 0, 0), (230, 159, 0), (86, 180, 233), (0, 158, 115), (213, 94, 0), (0, 114, 178), (204, 121, 167), (240, 228, 66),
+        MarkerShape.FilledSquare, MarkerShape.FilledCircle, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond,
+        MarkerShape.FilledTriangleDown, MarkerShape.FilledCircle, MarkerShape.FilledSquare, MarkerShape.FilledDiamond,
     ];
 
-    public static void WritePng(string path, IReadOnlyList<ParetoPoint> points, string caption)
-    {
-        var (rgb, w, h) = Render(points, caption);
-        AtomicFile.Write(path, s => new ImageWriter().WritePng(rgb, w, h, ColorComponents.RedGreenBlue, s));
-    }
+    /// <summary>Writes `path` (.png or .svg) and its twin; returns both names.</summary>
+    public static (string Png, string Svg) Write(string path, IReadOnlyList<ParetoPoint> points, string caption) =>
+        Figure.Save(path, Width, HeaderH + PanelH, Panels(points, caption));
 
-    public static (byte[] Rgb, int Width, int Height) Render(IReadOnlyList<ParetoPoint> points, string caption)
+    public static byte[] RenderPng(IReadOnlyList<ParetoPoint> points, string caption) =>
+        Figure.Png(Width, HeaderH + PanelH, Panels(points, caption));
+
+    static List<FigurePanel> Panels(IReadOnlyList<ParetoPoint> points, string caption)
     {
         if (points.Count == 0) throw new ArgumentException("pareto plot: no points");
-        int width = Math.Max(Left + PlotW + Right + LegendW, TextWidth(caption) + 24);
-        int height = 12 + GlyphH + 8 + 2 * PanelH;
-        var img = new Image(width, height);
-        img.Text(12, 12, caption);
-        int y0 = 12 + GlyphH + 8;
-        Panel(img, y0, points, p => p.Ssim, "SSIM VS UNCACHED (HIGHER = BETTER)", upperCap: 1);
-        Panel(img, y0 + PanelH, points, p => p.Psnr, "PSNR DB VS UNCACHED (HIGHER = BETTER)", upperCap: null);
-        return (img.Rgb, width, height);
+        var header = new Plot();
+        Figure.UseFont(header);
+        header.HideAxesAndGrid();
+        header.Title(caption, 15);
+        var ssim = Panel(points, p => p.Ssim, "SSIM to the uncached samples (1 = identical)", "SSIM vs uncached (higher and further left is better)", cap: 1, legend: false);
+        var psnr = Panel(points, p => p.Psnr, "PSNR to the uncached samples (dB)", "PSNR vs uncached (higher and further left is better)", cap: null, legend: true);
+        return
+        [
+            new FigurePanel(header, 0, 0, Width, HeaderH),
+            new FigurePanel(ssim, 0, HeaderH, PanelW, PanelH),
+            new FigurePanel(psnr, PanelW, HeaderH, Width - PanelW, PanelH),
+        ];
     }
 
-    static void Panel(Image img, int top, IReadOnlyList<ParetoPoint> points, Func<ParetoPoint, double> metric, string title, double? upperCap)
+    static Plot Panel(IReadOnlyList<ParetoPoint> points, Func<ParetoPoint, double> metric, string yTitle, string title, double? cap, bool legend)
     {
-        img.Text(Left, top + Top, title);
-        int px = Left, py = top + Top + GlyphH + 10;
+        var plt = new Plot();
+        Figure.UseFont(plt);
+        plt.Title(title, 14);
+        plt.XLabel("latency per sample (ms, wall-clock)", 13);
+        plt.YLabel(yTitle, 13);
 
         var finite = points.Select(metric).Where(double.IsFinite).ToList();
-        bool anyInf = points.Any(p => double.IsPositiveInfinity(metric(p)));
+        var (yMin, yMax, yStep) = finite.Count == 0 ? (0, 1, 0.2) : NiceRange(finite.Min(), finite.Max(), cap);
         var (xMin, xMax, xStep) = NiceRange(points.Min(p => p.LatencyMs), points.Max(p => p.LatencyMs), null);
-        var (yMin, yMax, yStep) = finite.Count == 0 ? (0, 1, 0.2) : NiceRange(finite.Min(), finite.Max(), upperCap);
-        int X(double v) => px + (int)Math.Round((v - xMin) / (xMax - xMin) * (PlotW - 1));
-        int Y(double v) => py + PlotH - 1 - (int)Math.Round((Math.Min(v, yMax) - yMin) / (yMax - yMin) * (PlotH - 1));
+        plt.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(xStep);   // about 5 round ticks
+        plt.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(yStep);
+        double Y(double v) => double.IsPositiveInfinity(v) ? yMax : v;     // +∞ on the top edge
 
-        // grid, ticks and tick labels
-        for (double v = xMin; v <= xMax + xStep / 2; v += xStep)
+        // the frontier first, so the markers lie on top of it
+        var front = Frontier(points, metric);
+        if (front.Count >= 2)
         {
-            int x = X(v);
-            img.Fill(x, py, 1, PlotH, Grid);
-            img.Fill(x, py + PlotH, 1, 4, (30, 30, 30));
-            var s = Tick(v, xStep);
-            img.Text(x - TextWidth(s) / 2, py + PlotH + 8, s);
+            var line = plt.Add.ScatterLine(front.Select(p => p.LatencyMs).ToArray(), front.Select(p => Y(metric(p))).ToArray(), Color.FromHex("#777777"));
+            line.LineWidth = 2;
+            // solid: Skia's SVG canvas cannot draw dash patterns, and PNG and SVG must show the same figure
+            line.LegendText = "Pareto frontier";
         }
-        for (double v = yMin; v <= yMax + yStep / 2; v += yStep)
-        {
-            int y = Y(v);
-            img.Fill(px, y, PlotW, 1, Grid);
-            img.Fill(px - 4, y, 4, 1, (30, 30, 30));
-            var s = Tick(v, yStep);
-            img.Text(px - 8 - TextWidth(s), y - GlyphH / 2, s);
-        }
-        img.Frame(px - 1, py - 1, PlotW + 2, PlotH + 2);
-        const string xTitle = "LATENCY PER SAMPLE, MS (WALL-CLOCK)";
-        img.Text(px + (PlotW - TextWidth(xTitle)) / 2, py + PlotH + 8 + GlyphH + 8, xTitle);
-
-        // points (9×9 squares with a dark outline), each labelled where the label hits no marker or earlier label
-        var centres = points.Select(p => double.IsNaN(metric(p)) ? (X: -100, Y: -100)
-            : (X: X(p.LatencyMs), Y: double.IsPositiveInfinity(metric(p)) ? py : Y(metric(p)))).ToList();
-        var taken = centres.Select(c => (X: c.X - 6, Y: c.Y - 6, W: 13, H: 13)).ToList();
-        for (int i = 0; i < points.Count; i++)
-        {
-            var (x, y) = centres[i];
-            if (x < 0) continue;
-            img.Fill(x - 5, y - 5, 11, 11, (30, 30, 30));
-            img.Fill(x - 4, y - 4, 9, 9, Colors[i % Colors.Length]);
-            var label = points[i].Label + (double.IsPositiveInfinity(metric(points[i])) ? " INF" : "");
-            int w = TextWidth(label);
-            (int X, int Y)[] spots = [(x + 10, y - GlyphH / 2), (x - 10 - w, y - GlyphH / 2), (x - w / 2, y + 10), (x - w / 2, y - 10 - GlyphH),
-                                      (x + 10, y + 8), (x - 10 - w, y + 8), (x + 10, y - 8 - GlyphH), (x - 10 - w, y - 8 - GlyphH)];
-            var spot = spots.FirstOrDefault(s => s.X >= px && s.X + w <= px + PlotW && s.Y >= py && s.Y + GlyphH <= py + PlotH
-                && !taken.Any(t => s.X < t.X + t.W && t.X < s.X + w && s.Y < t.Y + t.H && t.Y < s.Y + GlyphH), spots[0]);
-            img.Text(spot.X, spot.Y, label);
-            taken.Add((spot.X - 2, spot.Y - 2, w + 4, GlyphH + 4));
-        }
-
-        // legend
-        int ly = py;
         for (int i = 0; i < points.Count; i++)
         {
             var p = points[i];
-            var color = Colors[i % Colors.Length];
-            img.Fill(px + PlotW + 20, ly + 2, 11, 11, (30, 30, 30));
-            img.Fill(px + PlotW + 21, ly + 3, 9, 9, color);
-            img.Text(px + PlotW + 38, ly, p.Label);
-            ly += GlyphH + 8;
+            double v = metric(p);
+            if (double.IsNaN(v)) continue;
+            var m = plt.Add.Marker(p.LatencyMs, Y(v), Shapes[i % Shapes.Length], 12, Color.FromHex(Colors[i % Colors.Length]));
+            m.LegendText = p.Label + (double.IsPositiveInfinity(p.Psnr) ? " (PSNR ∞: on the top edge)" : "");
         }
-        if (anyInf) img.Text(px + PlotW + 20, ly + 4, "INF = IDENTICAL");
+        // 4% headroom above the top so a marker on it (SSIM 1, PSNR ∞) is not cut in half
+        // and 3% on the right so the last tick label is not cut at the panel's edge
+        plt.Axes.SetLimits(xMin, xMax + 0.03 * (xMax - xMin), yMin, yMax + 0.04 * (yMax - yMin));
+        if (legend) plt.ShowLegend(Edge.Right);
+        else plt.HideLegend();
+        return plt;
+    }
+
+    /// <summary>The points no other point beats on both axes (lower latency and higher value), by latency.
+    /// +∞ counts as the highest value; NaN points are left out.</summary>
+    public static List<ParetoPoint> Frontier(IReadOnlyList<ParetoPoint> points, Func<ParetoPoint, double> metric)
+    {
+        var front = new List<ParetoPoint>();
+        double best = double.NegativeInfinity;
+        foreach (var p in points.Where(p => !double.IsNaN(metric(p))).OrderBy(p => p.LatencyMs).ThenByDescending(metric))
+            if (metric(p) > best || (front.Count == 0))
+            {
+                front.Add(p);
+                best = metric(p);
+            }
+        return front;
     }
 
     /// <summary>Axis range padded by 8% and widened to multiples of a 1/2/5·10^k step (about 5 ticks); an upper cap
@@ -124,11 +117,5 @@ public static class ParetoPlot
         if (cap is double c2 && hi <= c2 && max > c2) max = c2;
         if (max <= min) max = min + step;
         return (min, max, step);
-    }
-
-    static string Tick(double v, double step)
-    {
-        int decimals = Math.Max(0, (int)-Math.Floor(Math.Log10(step) + 1e-9));
-        return Math.Round(v, decimals).ToString("F" + decimals, CultureInfo.InvariantCulture);
     }
 }

@@ -1,5 +1,6 @@
 // Opens a DiT checkpoint and works out its configuration from tensor shapes.
 //   a .safetensors file in the official naming (converted release, or the project's own training)
+//   a PyTorch .pt checkpoint as released or as train.py saves it (TorchCheckpointSource; nothing in it is run)
 //   a diffusers folder with transformer/ (and vae/), or the transformer/ folder itself (DiffusersSource)
 // The head count is the one thing shapes cannot tell: __metadata__ "num_heads", else the preset
 // with the same depth and width (S/B/L/XL), else the caller's explicit --heads.
@@ -23,6 +24,7 @@ public static class ModelLoader
         if (!File.Exists(path))
             throw new ModelException($"{path}: model file not found");
         FileKind.RequireRegular(path, "model file");   // a FIFO or device would block or never end
+        if (TorchCheckpoint.LooksLikeTorch(path)) return new TorchCheckpointSource(TorchCheckpoint.Open(path));
         return new OfficialSafeTensorsSource(SafeTensorsFile.Open(path));
     }
 

@@ -29,3 +29,15 @@ public sealed class SeededNoise(ulong seed, int firstSample = 0) : INoiseSource
         GaussianNoise.Run(z.Device, z.View, seed, (ulong)stream, firstSample * perSample);
     }
 }
+
+/// <summary>The seeded generator for samples with arbitrary global indices (a shard takes every n-th sample):
+/// row r gets exactly the noise that sample indices[r] gets in an unsharded run (SeededNoise with firstSample 0).</summary>
+public sealed class IndexedNoise(ulong seed, long[] indices) : INoiseSource
+{
+    public void Fill(Tensor z, int stream)
+    {
+        long perSample = z.Length / z.Shape[0];
+        for (int r = 0; r < indices.Length; r++)
+            GaussianNoise.Run(z.Device, z.View.SubView(r * perSample, perSample), seed, (ulong)stream, indices[r] * perSample);
+    }
+}

@@ -2,9 +2,14 @@ using System.Diagnostics;
 
 namespace BlockDance.Sampler;
 
-/// <summary>A one-line console progress bar on stderr: step, it/s, ETA.</summary>
+/// <summary>A one-line console progress bar on stderr: step, it/s, ETA. Redrawn in place on a terminal, one line per
+/// 10% when stderr is redirected (a log), nothing at all with Quiet (the program's --quiet).</summary>
 public sealed class ProgressBar(int total)
 {
+    /// <summary>No output at all (set by the program for --quiet; per thread, as the tests run commands in parallel).</summary>
+    public static bool Quiet { get => quiet; set => quiet = value; }
+    [ThreadStatic] static bool quiet;
+
     readonly Stopwatch sw = Stopwatch.StartNew();
     const int Width = 30;
 
@@ -12,6 +17,7 @@ public sealed class ProgressBar(int total)
 
     public void Update(int done)
     {
+        if (Quiet) return;
         // On a terminal redraw every step; in a log (stderr redirected) one line per 10%.
         int percent = (int)(100L * done / Math.Max(1, total));
         if (Console.IsErrorRedirected && percent / 10 == lastPercent / 10 && done != total) return;
@@ -26,6 +32,7 @@ public sealed class ProgressBar(int total)
 
     public void Finish()
     {
+        if (Quiet) return;
         if (!Console.IsErrorRedirected) Console.Error.WriteLine();
     }
 }

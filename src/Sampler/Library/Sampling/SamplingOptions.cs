@@ -22,6 +22,9 @@ public sealed record SamplingOptions
     /// <summary>Given per-step noise (DDPM): step → (N, C, H, W); for reference trajectories.</summary>
     public Func<int, float[]>? StepNoise { get; init; }
     public bool Progress { get; init; }
+    /// <summary>The global index of each sample (sharded generation: sample k's noise depends only on (Seed, k));
+    /// null = 0, 1, …, N − 1.</summary>
+    public IReadOnlyList<long>? SampleIndices { get; init; }
     /// <summary>Synchronize inside each step to time model and sampler separately (off: no host wait per step).</summary>
     public bool ProfileSteps { get; init; }
 

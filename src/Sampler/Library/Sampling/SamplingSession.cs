@@ -39,6 +39,8 @@ public static class SamplingSession
         var samples = new float[total * perSample];
         var schedule = new Schedule(o.Steps, o.Spacing);
         var sampler = new DiffusionSampler(schedule, o.Sampler, o.Eta) { ProfileSteps = o.ProfileSteps };
+        if (o.SampleIndices != null && o.SampleIndices.Count != total)
+            throw new InvalidValueException("sample indices", $"one per sample ({total})", $"{o.SampleIndices.Count}");
         if (o.InitialNoise != null && o.InitialNoise.Length != samples.Length)
             throw new InvalidValueException("initial noise", $"{total}×{c}×{s}×{s} = {samples.Length} values", $"{o.InitialNoise.Length}");
 
@@ -60,8 +62,11 @@ public static class SamplingSession
             using var policy = o.Policy();
             using var den = new DiTDenoiser(model, classes, o.Cfg, o.CfgChannels, policy, schedule.Steps);
             using var x = Tensor.Allocate(dev, "x", b, c, s, s);
-            INoiseSource noise = o.StepNoise != null ? new GivenNoise(o.StepNoise, first, b) : new SeededNoise(o.Seed, first);
+            INoiseSource noise = o.StepNoise != null ? new GivenNoise(o.StepNoise, first, b)
+                : o.SampleIndices != null ? new IndexedNoise(o.Seed, o.SampleIndices.Skip(first).Take(b).ToArray())
+                : new SeededNoise(o.Seed, first);
             if (o.InitialNoise != null) x.CopyFromHost(o.InitialNoise[(int)(first * perSample)..(int)((first + b) * perSample)]);
+            else if (o.SampleIndices != null) new IndexedNoise(o.Seed, o.SampleIndices.Skip(first).Take(b).ToArray()).Fill(x, 0);
             else new SeededNoise(o.Seed, first).Fill(x, 0);
             int stepsBefore = doneSteps;
             sampler.OnStep = (step, k, sec) => { guard.AfterStep(x, step, k); bar?.Update(stepsBefore + step + 1); };
