@@ -65,7 +65,7 @@ public static class CommonOptions
         {
             Classes = classes,
             Steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps),
-            Sampler = a.GetChoice("sampler", SamplerKind.Ddim, ("ddim", SamplerKind.Ddim), ("ddpm", SamplerKind.Ddpm)),
+            Sampler = a.GetChoice("sampler", SamplerKind.Ddim, ("ddim", SamplerKind.Ddim), ("ddpm", SamplerKind.Ddpm), ("dpm++2m", SamplerKind.DpmSolver2M)),
             Spacing = a.GetChoice("spacing", Spacing.Even, ("even", Spacing.Even), ("stride", Spacing.Stride)),
             Eta = a.GetDouble("eta", 0, 0, 1),
             Cfg = (float)a.GetDouble("cfg", 4, 1, 100),
