@@ -48,7 +48,7 @@ public sealed class PixArt : IBlockModel, IDisposable
         xEmbedW = Tensor.FromHost(dev, "pos_embed.proj.weight", w.Read("pos_embed.proj.weight", d, cfg.InChannels, p, p), d, cfg.InChannels * p * p);
         xEmbedB = Tensor.FromHost(dev, "pos_embed.proj.bias", w.Read("pos_embed.proj.bias", d), d);
         posEmbed = Tensor.FromHost(dev, "pos_table",
-            PixArtPosition.Table(d, cfg.GridSize, cfg.GridSize, cfg.GridSize, cfg.InterpolationScale), cfg.Tokens, d);
+            PixArtPosition.Table(d, cfg.GridSize, cfg.GridSize, cfg.BaseSize, cfg.InterpolationScale), cfg.Tokens, d);
         const string e = "adaln_single.emb.";
         tMlp1 = Lin(e + "timestep_embedder.linear_1", d, TimestepEmbedding.Dim);
         tMlp2 = Lin(e + "timestep_embedder.linear_2", d, d);
@@ -71,9 +71,11 @@ public sealed class PixArt : IBlockModel, IDisposable
         finalLinear = Lin("proj_out", p * p * cfg.OutChannels, d);
     }
 
-    public static PixArt Load(ComputeDevice dev, string folder)
+    /// <summary>Loads a PixArt-α folder; latentSize (default: the config's sample_size) sets the latent side it runs at.</summary>
+    public static PixArt Load(ComputeDevice dev, string folder, int? latentSize = null)
     {
         var cfg = PixArtConfig.Read(folder);
+        if (latentSize is int ls) cfg = cfg with { LatentSize = ls };
         using var w = new PixArtWeights(folder);
         var model = new PixArt(dev, w, cfg);
         Log.Info($"model: {w.Origin} ({cfg})");
@@ -163,7 +165,7 @@ public sealed class PixArt : IBlockModel, IDisposable
         if (cfg.MicroConditions)
         {
             // e += [res(h) | res(w) | ar(h / w)], h and w in pixels at the model's latent size (square)
-            float px = cfg.SampleSize * PixArtConfig.VaeScale;
+            float px = cfg.LatentSize * PixArtConfig.VaeScale;
             int m = cfg.MicroWidth;
             var parts = new (float Value, Linear L1, Linear L2)[] { (px, resMlp1!, resMlp2!), (px, resMlp1!, resMlp2!), (1f, arMlp1!, arMlp2!) };
             for (int k = 0; k < 3; k++)
@@ -179,9 +181,9 @@ public sealed class PixArt : IBlockModel, IDisposable
         tBlock.Forward(w.SiluC, pw.T0, n);                                                           // (N, 6D)
         if (x is null) return null;
 
-        Check.Size("pixart input", x.Length, (long)n * cfg.InChannels * cfg.SampleSize * cfg.SampleSize);
+        Check.Size("pixart input", x.Length, (long)n * cfg.InChannels * cfg.LatentSize * cfg.LatentSize);
         PatchEmbed.Run(Device, x.View, xEmbedW.View, xEmbedB.View, posEmbed.View, w.X0.View,
-            n, cfg.InChannels, cfg.SampleSize, cfg.SampleSize, cfg.Patch, d);                         // (N, T, D)
+            n, cfg.InChannels, cfg.LatentSize, cfg.LatentSize, cfg.Patch, d);                         // (N, T, D)
         return w.X0;
     }
 
@@ -232,13 +234,13 @@ public sealed class PixArt : IBlockModel, IDisposable
         var pw = ws ?? throw new InvalidOperationException("Final before Embed");
         var w = pw.Base;
         int n = w.Batch, d = cfg.Hidden, tokens = cfg.Tokens;
-        Check.Size("pixart output", output.Length, (long)n * cfg.OutChannels * cfg.SampleSize * cfg.SampleSize);
+        Check.Size("pixart output", output.Length, (long)n * cfg.OutChannels * cfg.LatentSize * cfg.LatentSize);
         CheckFeature(h, n, "final layer input");
         StridedAdd.Run(Device, new(finalTable.View, 0, 0), new(w.TEmb.View, d, 0), new(w.Mod.View, 2 * d, 0), n, d);  // shift
         StridedAdd.Run(Device, new(finalTable.View, 0, d), new(w.TEmb.View, d, 0), new(w.Mod.View, 2 * d, d), n, d);  // scale
         LayerNormModulate.Run(Device, h.View, w.Mod.View, w.Norm.View, n * tokens, d, tokens, 2 * d, 0, d);
         finalLinear.Forward(w.Norm, w.FinalTokens, n * tokens);                                       // (N, T, p²·C_out)
-        Unpatchify.Run(Device, w.FinalTokens.View, output.View, n, cfg.OutChannels, cfg.SampleSize, cfg.SampleSize, cfg.Patch);
+        Unpatchify.Run(Device, w.FinalTokens.View, output.View, n, cfg.OutChannels, cfg.LatentSize, cfg.LatentSize, cfg.Patch);
     }
 
     void CheckFeature(Tensor f, int n, string what)

@@ -14,20 +14,36 @@ public sealed record PixArtConfig(
     double InterpolationScale,// position-embedding scale ("lewei_scale")
     bool MicroConditions)     // resolution + aspect-ratio embeddings (1024-MS)
 {
+    /// <summary>The latent side this instance runs at (default: SampleSize). Another size interpolates the position
+    /// table (coordinates rescaled to the trained grid, as diffusers does) and sets the micro-condition resolution.</summary>
+    public int LatentSize
+    {
+        get => latentSize > 0 ? latentSize : SampleSize;
+        init
+        {
+            if (value % Patch != 0 || value < Patch || value > ModelValidation.MaxInputSize)
+                throw new InvalidValueException("latent size", $"a multiple of the patch size {Patch} in {Patch}..{ModelValidation.MaxInputSize}", $"{value}");
+            latentSize = value;
+        }
+    }
+    readonly int latentSize;
+
     public int Hidden => Heads * HeadDim;
     public int MicroWidth => Hidden / 3;
-    public int GridSize => SampleSize / Patch;
+    /// <summary>Tokens per side of the trained grid (the position table's base size).</summary>
+    public int BaseSize => SampleSize / Patch;
+    public int GridSize => LatentSize / Patch;
     public int Tokens => GridSize * GridSize;
     public int MlpHidden => 4 * Hidden;
     /// <summary>The pixel size of an image at the model's latent size (the VAE upsamples 8×).</summary>
     public const int VaeScale = 8;
 
     /// <summary>The block stack as the cache policies and PlanRunner see it (no label table: NumClasses 1).</summary>
-    public DiTConfig Stack => new(Depth, Hidden, Heads, Patch, InChannels, OutChannels, SampleSize, 1);
+    public DiTConfig Stack => new(Depth, Hidden, Heads, Patch, InChannels, OutChannels, LatentSize, 1);
 
     public override string ToString() =>
         $"PixArt-α (depth {Depth}, D {Hidden}, {Heads} heads × {HeadDim}, patch {Patch}, {InChannels}→{OutChannels} ch, " +
-        $"latent {SampleSize}×{SampleSize} ({Tokens} tokens), captions {CaptionChannels} wide, position scale {InterpolationScale}" +
+        $"latent {LatentSize}×{LatentSize} ({Tokens} tokens{(LatentSize != SampleSize ? $", trained at {SampleSize}" : "")}), captions {CaptionChannels} wide, position scale {InterpolationScale}" +
         (MicroConditions ? ", micro-conditions)" : ")");
 
     /// <summary>True when the folder (or its transformer/) holds a PixArt config (norm_type "ada_norm_single" or caption_channels).</summary>

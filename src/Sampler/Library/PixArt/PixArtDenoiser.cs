@@ -48,7 +48,7 @@ public sealed class PixArtDenoiser : IDenoiser, IDisposable
         this.cfgScale = cfgScale;
         classes = new int[b];
         timesteps = new float[captionRows.Length];
-        int s = cfg.SampleSize;
+        int s = cfg.LatentSize;
         if (guided) input = Tensor.Allocate(model.Device, "cfg_input", 2 * b, cfg.InChannels, s, s);
         output = Tensor.Allocate(model.Device, "model_output", captionRows.Length, cfg.OutChannels, s, s);
         Policy = policy;
@@ -75,7 +75,7 @@ public sealed class PixArtDenoiser : IDenoiser, IDisposable
         Array.Fill(timesteps, t);
         runner.Run(plan, step, modelIn, timesteps, captionRows, output);
         if (input != null)
-            Guidance.Run(model.Device, output.View, captionRows.Length / 2, cfg.OutChannels, cfg.SampleSize * cfg.SampleSize, cfg.InChannels, cfgScale);
+            Guidance.Run(model.Device, output.View, captionRows.Length / 2, cfg.OutChannels, cfg.LatentSize * cfg.LatentSize, cfg.InChannels, cfgScale);
         return output;
     }
 

@@ -24,7 +24,7 @@ public static class PixArtSession
     {
         var cfg = model.PixArtConfig;
         var dev = model.Device;
-        int b = prompts.Prompts.Count, s = cfg.SampleSize, c = cfg.InChannels;
+        int b = prompts.Prompts.Count, s = cfg.LatentSize, c = cfg.InChannels;
         if (o.Classes.Count != b) throw new ArgumentException($"{o.Classes.Count} samples asked for {b} prompts");
         long perSample = (long)c * s * s;
         if (o.InitialNoise != null && o.InitialNoise.LongLength != b * perSample)
