@@ -20,7 +20,8 @@ public static class Program
 {
     public const string Usage = """
         usage: blockdance <command> [options]
-          sample    --model FILE|DIR [--vae DIR] --class 1,2 --steps 50 --sampler ddim|ddpm --cfg 4 --out x.png ...
+          sample    --model FILE|DIR [--vae DIR] --class 1,2 --steps 50 --sampler ddim|ddpm|dpm++2m --cfg 4 --out x.png ...
+          sample    --model PIXART_DIR --prompt-embeds embeds.safetensors [--negative FILE] --steps 20 --cfg 4.5 --out x.png ...
           inspect   FILE
           selftest  [--device auto|cuda|cpu] [--fixtures DIR]
           analyze   [--model FILE] [sampling options] --csv stss.csv --png stss.png
