@@ -118,4 +118,17 @@ public class PixArtCommandTests
         AssertBadInput(CliRunner.Run("sample", "--model", broken, "--prompt-embeds", Embeds, "--device", "cpu", "--out", o), "micro-conditions");
         Assert.False(File.Exists(o));
     }
+
+    [Fact]
+    public void Analyze_PixArt_WritesTheStssMapOverDpmSolverSteps()
+    {
+        var dir = CliRunner.TempDir();
+        string csv = Path.Combine(dir, "stss.csv"), png = Path.Combine(dir, "stss.png");
+        var r = CliRunner.Run("analyze", "--model", Model, "--prompt-embeds", Embeds, "--steps", "6", "--device", "cpu", "--csv", csv, "--png", png);
+        Assert.True(r.Code == 0, r.Err + r.Out);
+        var lines = File.ReadAllLines(csv);
+        Assert.Equal(1 + 2 * 5, lines.Length);                               // 2 blocks × 5 step pairs
+        Assert.StartsWith("1,999,832,0,", lines[1]);                         // DPM-Solver++ linspace timesteps: 999, 832, 666, …
+        Assert.True(new FileInfo(png).Length > 100);
+    }
 }

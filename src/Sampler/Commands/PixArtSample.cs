@@ -16,7 +16,8 @@ public static class PixArtSample
 {
     public static readonly double[] DefaultWindow = [0.40, 0.95];
 
-    public static int Run(Args a, string modelPath, string outPath, string ext)
+    /// <summary>The PixArt options of sample and analyze: config, prompt embeddings and sampling settings, all checked.</summary>
+    public static (PixArtConfig Config, PromptEmbeds Prompts, SamplingOptions Options) Options(Args a, string modelPath)
     {
         if (a.Has("class")) throw new UsageException($"--class: expected --prompt-embeds FILE for the text-conditional PixArt-α model {modelPath}, found --class");
         foreach (var opt in new[] { "heads", "cfg-channels", "batch" })
@@ -43,6 +44,14 @@ public static class PixArtSample
         if (opts.Cfg > 1 && prompts.Negative is null)
             throw new UsageException($"--prompt-embeds {embedsPath}: guidance {opts.Cfg} needs the unconditional captions: expected '{PromptEmbeds.NegEmbeds}' " +
                                      "in the file or --negative FILE, found neither (or pass --cfg 1)");
+        return (cfg, prompts, opts);
+    }
+
+    public static int Run(Args a, string modelPath, string outPath, string ext)
+    {
+        var (cfg, prompts, opts) = Options(a, modelPath);
+        int n = prompts.Prompts.Count;
+        var embedsPath = a.Get("prompt-embeds")!;
         if (a.Get("noise") is string noisePath) opts = opts with { InitialNoise = SampleCommand.ReadNoise(noisePath, n, cfg.Stack) };
         string? vaePath = ModelLoader.FindVae(modelPath, a.Get("vae"));
         if (ext == ".png" && vaePath == null)
