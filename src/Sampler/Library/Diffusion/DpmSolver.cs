@@ -59,6 +59,10 @@ public sealed class DpmSolver
         return t;
     }
 
+    /// <summary>α and σ of step k's timestep (k = Steps: the end, α 1, σ 0).</summary>
+    public double Alpha(int k) => alpha[k];
+    public double Sigma(int k) => sigma[k];
+
     /// <summary>Whether step k uses the first-order update (no history yet, or the lower-order final step).</summary>
     public bool FirstOrder(int k) => k == 0 || k == Steps - 1;
 
