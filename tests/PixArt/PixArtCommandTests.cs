@@ -96,6 +96,8 @@ public class PixArtCommandTests
         AssertBadInput(Sample("--prompt-embeds", EmbedsFile(dir, "F32", width: 24)), "width: expected 32 (the model's caption_channels), found 24");
         AssertBadInput(Sample("--prompt-embeds", EmbedsFile(dir, "F32", m => m.Select(v => v * 2).ToArray())), "expected 0 or 1");
         AssertBadInput(Sample(), "--prompt-embeds: expected a safetensors file");
+        AssertBadInput(CliRunner.Run("sample", "--model", CliRunner.Fixture("pixart_tiny_ms"), "--prompt-embeds", Embeds, "--out", Path.Combine(dir, "x.png")),
+            "no VAE decoder was found");                                     // a folder without vae/ and a .png output
         AssertBadInput(Sample("--prompt-embeds", Embeds, "--class", "1"), "--class: expected --prompt-embeds");
         AssertBadInput(CliRunner.Run("sample", "--model", CliRunner.Fixture("dit_p2_diffusers"), "--prompt-embeds", Embeds, "--out", o), "expected a text-conditional PixArt-α folder");
 
