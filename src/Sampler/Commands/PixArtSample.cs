@@ -28,6 +28,7 @@ public static class PixArtSample
         if (a.Get("negative") is string np) FileKind.RequireRegular(np, "--negative");
 
         var cfg = PixArtConfig.Read(modelPath);
+        PixArt.Preflight(modelPath, cfg);
         var prompts = PromptEmbeds.Load(embedsPath, a.Get("negative"), cfg.CaptionChannels);
         int n = prompts.Prompts.Count;
         var opts = PixArtSession.Defaults(n) with

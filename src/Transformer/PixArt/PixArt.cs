@@ -54,9 +54,7 @@ public sealed class PixArt : IBlockModel, IDisposable
         tMlp2 = Lin(e + "timestep_embedder.linear_2", d, d);
         if (cfg.MicroConditions)
         {
-            if (!w.Has(e + "resolution_embedder.linear_1.weight") || !w.Has(e + "aspect_ratio_embedder.linear_1.weight"))
-                throw new ModelException($"{w.Origin}: the config asks for micro-conditions (1024-MS): expected " +
-                    $"{e}resolution_embedder.* and {e}aspect_ratio_embedder.*, found neither set complete");
+            CheckMicro(w);
             int m = cfg.MicroWidth;
             resMlp1 = Lin(e + "resolution_embedder.linear_1", m, TimestepEmbedding.Dim);
             resMlp2 = Lin(e + "resolution_embedder.linear_2", m, m);
@@ -72,6 +70,22 @@ public sealed class PixArt : IBlockModel, IDisposable
     }
 
     /// <summary>Loads a PixArt-α folder; latentSize (default: the config's sample_size) sets the latent side it runs at.</summary>
+    static void CheckMicro(PixArtWeights w)
+    {
+        const string e = "adaln_single.emb.";
+        if (!w.Has(e + "resolution_embedder.linear_1.weight") || !w.Has(e + "aspect_ratio_embedder.linear_1.weight"))
+            throw new ModelException($"{w.Origin}: the config asks for micro-conditions (1024-MS): expected " +
+                $"{e}resolution_embedder.* and {e}aspect_ratio_embedder.*, found them missing");
+    }
+
+    /// <summary>Checks, before any device work, that the folder's weights file exists and holds what the config needs
+    /// beyond the shapes the load checks (the micro-condition embedders).</summary>
+    public static void Preflight(string folder, PixArtConfig cfg)
+    {
+        using var w = new PixArtWeights(folder);
+        if (cfg.MicroConditions) CheckMicro(w);
+    }
+
     public static PixArt Load(ComputeDevice dev, string folder, int? latentSize = null)
     {
         var cfg = PixArtConfig.Read(folder);
@@ -151,15 +165,20 @@ public sealed class PixArt : IBlockModel, IDisposable
             if (r < 0 || r >= captionCount) throw new ArgumentException($"caption row {r} outside 0..{captionCount - 1}");
         var pw = Prepare(n);
         var w = pw.Base;
-        if (!y.AsSpan().SequenceEqual(uploadedRows))
+        if (!y.AsSpan().SequenceEqual(uploadedRows))                                               // caption rows: once per run
         {
-            w.Labels.View.SubView(0, n).CopyFromCPU(y);
+            Device.Upload(w.Labels.View, y);
             uploadedRows = (int[])y.Clone();
         }
 
         // e = linear_2(SiLU(linear_1(sinusoid(t))))                                               (N, D)
-        w.Timesteps.View.SubView(0, n).CopyFromCPU(t);
-        TimestepEmbedding.Run(Device, w.Timesteps.View, w.Freqs.View, w.TFreq.View, n);               // (N, 256)
+        if (t.All(v => v.Equals(t[0])))                                                              // a sampling step: one t,
+            TimestepEmbedding.RunUniform(Device, t[0], w.Freqs.View, w.TFreq.View, n);              // a kernel argument (N, 256)
+        else
+        {
+            Device.Upload(w.Timesteps.View, t);                                                      // per-row t: n floats
+            TimestepEmbedding.Run(Device, w.Timesteps.View, w.Freqs.View, w.TFreq.View, n);           // (N, 256)
+        }
         tMlp1.Forward(w.TFreq, w.THidden, n, Epilogue.Silu);                                         // (N, D)
         tMlp2.Forward(w.THidden, w.TEmb, n);                                                         // (N, D)
         if (cfg.MicroConditions)
@@ -170,8 +189,7 @@ public sealed class PixArt : IBlockModel, IDisposable
             var parts = new (float Value, Linear L1, Linear L2)[] { (px, resMlp1!, resMlp2!), (px, resMlp1!, resMlp2!), (1f, arMlp1!, arMlp2!) };
             for (int k = 0; k < 3; k++)
             {
-                w.Timesteps.View.SubView(0, n).CopyFromCPU(Enumerable.Repeat(parts[k].Value, n).ToArray());
-                TimestepEmbedding.Run(Device, w.Timesteps.View, w.Freqs.View, w.TFreq.View, n);       // (N, 256)
+                TimestepEmbedding.RunUniform(Device, parts[k].Value, w.Freqs.View, w.TFreq.View, n);   // (N, 256)
                 parts[k].L1.Forward(w.TFreq, pw.MicroHidden, n, Epilogue.Silu);                       // (N, D/3)
                 parts[k].L2.Forward(pw.MicroHidden, pw.Micro, n);                                     // (N, D/3)
                 StridedAdd.Run(Device, new(w.TEmb.View, d, k * m), new(pw.Micro.View, m, 0), new(w.TEmb.View, d, k * m), n, m);
@@ -219,8 +237,8 @@ public sealed class PixArt : IBlockModel, IDisposable
         int m = rows.Length, n = w.Batch, d = Config.Hidden, rowLen = Config.Tokens * d;
         foreach (var r in rows)
             if (r < 0 || r >= n) throw new InvalidOperationException($"refresh row {r} is outside the model batch of {n}");
-        w.Rows.View.SubView(0, m).CopyFromCPU(rows);
-        pw.CaptionRowsSub.View.SubView(0, m).CopyFromCPU(rows.Select(r => uploadedRows[r]).ToArray());
+        Device.Upload(w.Rows.View, rows);                                                            // m ints, refresh steps only
+        Device.Upload(pw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
         GatherRows.Gather(Device, tokens.View, w.Rows.View, w.X1.View, m, rowLen);                   // (m, T, D)
         GatherRows.Gather(Device, pw.T0.View, w.Rows.View, pw.T0Sub.View, m, 6 * d);                // (m, 6D)
         var fresh = RunBlocks(0, to, w.X1, null, m, pw.T0Sub, pw.CaptionRowsSub.View);               // (m, T, D)

@@ -61,7 +61,7 @@ public sealed class PixArtBlock(int index, PixArtConfig cfg, Tensor table, Linea
         // x = x + g1 · SelfAttn(LN(x)·(1 + sc1) + sh1)
         LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 0, d);           // (N, T, D)
         AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                                 // (N, T, 3D)
-        Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale);                    // (N, T, D)
+        Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale, dev.Precision);     // (N, T, D)
         AttnProj.Forward(ws.Attn, output, rows, Epilogue.GatedResidual, input, new GateSpec(ws.Mod.View, t, modStride, 2 * d));
 
         // x = x + CrossAttn(x, c, mask): the residual add through the gated epilogue with a gate of ones

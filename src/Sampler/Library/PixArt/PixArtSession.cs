@@ -30,17 +30,21 @@ public static class PixArtSession
         if (o.InitialNoise != null && o.InitialNoise.LongLength != b * perSample)
             throw new InvalidValueException("initial noise", $"{b}×{c}×{s}×{s} = {b * perSample} values", $"{o.InitialNoise.Length}");
         var schedule = new Schedule(o.Steps, o.Spacing);
-        var sampler = new DiffusionSampler(schedule, o.Sampler, o.Eta);
+        var sampler = new DiffusionSampler(schedule, o.Sampler, o.Eta) { ProfileSteps = o.ProfileSteps };
         var wall = Stopwatch.StartNew();
         var bar = o.Progress ? new ProgressBar(schedule.Steps) : null;
-        using var guard = new SamplingGuard(dev);
+        using var guard = new SamplingGuard(dev, schedule.Steps);
         using var policy = o.Policy();
         using var den = new PixArtDenoiser(model, prompts, o.Cfg, policy, schedule.Steps);
         using var x = Tensor.Allocate(dev, "x", b, c, s, s);
         if (o.InitialNoise != null) x.CopyFromHost(o.InitialNoise);
         else new SeededNoise(o.Seed).Fill(x, 0);
-        sampler.OnStep = (step, k, sec) => { guard.AfterStep(x, step, k, 0); bar?.Update(step + 1); };
+        sampler.OnStep = (step, k, sec) => { guard.AfterStep(x, step, k); bar?.Update(step + 1); };
+        guard.Begin();
+        long launches0 = dev.Kernels.TotalLaunches, waits0 = dev.HostWaits;
         sampler.Run(den, x, new SeededNoise(o.Seed), cfg.OutChannels);
+        long launches = dev.Kernels.TotalLaunches - launches0, waits = dev.HostWaits - waits0;
+        guard.Finish(x, schedule.Steps, 0);
         bar?.Finish();
         long rowBlocks = den.Accounting.RowBlocks;
         int steps = schedule.Steps, n = den.ModelBatch;
@@ -48,6 +52,7 @@ public static class PixArtSession
         return new SamplingResult(x.ToHost(), [b, c, s, s], wall.Elapsed.TotalSeconds,
             sampler.Timings.Sum(t => t.ModelSeconds), sampler.Timings.Sum(t => t.SamplerSeconds),
             rowBlocks / (double)n, (long)steps * cfg.Depth, flopsComputed, steps * model.ForwardFlops(n),
-            policy.MemoryBytes, policy.Describe(), [den.Accounting.ReusedSteps.ToList()], n);
+            policy.MemoryBytes, policy.Describe(), [den.Accounting.ReusedSteps.ToList()], n,
+            launches / (double)steps, waits / (double)steps);
     }
 }
