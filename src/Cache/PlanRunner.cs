@@ -1,11 +1,12 @@
-// Executes a cache policy's BlockPlan with the model's three parts (DiT.Embed / RunBlocks / Final) and
+// Executes a cache policy's BlockPlan with the model's three parts (IBlockModel: Embed / RunBlocks / Final;
+// the DiT and PixArt-α) and
 // counts, from the executed plans, the block evaluations of every model row (BlockAccounting):
 //
 //   Full      tokens = Embed(x);  h = blocks 0..L−1 (tokens)
 //   Cache     tokens = Embed(x);  F = blocks 0..b (tokens) written into the store;  h = blocks b+1..L−1 (F)
 //   Reuse     Embed(condition only);                                                h = blocks b+1..L−1 (F)
-//   Refresh   tokens = Embed(x);  gather the listed rows of tokens and SiLU(c) → blocks 0..b on the sub-batch
-//             → scatter into those rows of F;                                        h = blocks b+1..L−1 (F)
+//   Refresh   tokens = Embed(x);  the listed rows of tokens and their conditioning → blocks 0..b on the sub-batch
+//             → scattered into those rows of F (IBlockModel.RefreshRows);                                        h = blocks b+1..L−1 (F)
 //   then      output = Final(h)
 //
 // In Refresh the work in blocks 0..b follows the rows that refresh; the other rows of F are read in
@@ -16,7 +17,7 @@ using ILGPU.Runtime;
 
 namespace BlockDance.Cache;
 
-public sealed class PlanRunner(DiT model)
+public sealed class PlanRunner(IBlockModel model)
 {
     /// <summary>Block evaluations of the plans run so far (reset with a new accounting per run).</summary>
     public BlockAccounting Accounting { get; private set; } = new(0, model.Config.Depth);
@@ -53,7 +54,7 @@ public sealed class PlanRunner(DiT model)
                 case PlanKind.Refresh:
                     var rows = plan.Rows ?? [];
                     RequireValid(store, b, step, rows);
-                    Refresh(model.Embed(x, t, y)!, rows, b, feature);
+                    model.RefreshRows(b + 1, model.Embed(x, t, y)!, rows, feature);
                     store.MarkValid(b, rows);
                     break;
             }
@@ -61,21 +62,6 @@ public sealed class PlanRunner(DiT model)
         }
         model.Final(h, output);                                                        // (N, C_out, H, W)
         Accounting.Add(step, plan, n);
-    }
-
-    /// <summary>Rows of `rows` run blocks 0..b as a compact sub-batch; the result replaces their rows of feature.</summary>
-    void Refresh(Tensor tokens, int[] rows, int b, Tensor feature)
-    {
-        var dev = model.Device;
-        var w = model.CurrentWorkspace!;
-        int m = rows.Length, n = w.Batch, d = model.Config.Hidden, rowLen = model.Config.Tokens * d;
-        foreach (var r in rows)
-            if (r < 0 || r >= n) throw new InvalidOperationException($"refresh row {r} is outside the model batch of {n}");
-        dev.Upload(w.Rows.View, rows);                                                          // m ints, refresh steps only
-        GatherRows.Gather(dev, tokens.View, w.Rows.View, w.X1.View, m, rowLen);                 // (m, T, D)
-        GatherRows.Gather(dev, w.SiluC.View, w.Rows.View, w.SiluCSub.View, m, d);              // (m, D)
-        var fresh = model.RunBlocks(0, b + 1, w.X1, rows: m, siluC: w.SiluCSub);               // (m, T, D)
-        GatherRows.Scatter(dev, fresh.View, w.Rows.View, feature.View, m, rowLen);             // rows of (N, T, D)
     }
 
     static void RequireValid(FeatureStore store, int b, int step, int[] refreshed)

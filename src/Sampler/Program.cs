@@ -21,7 +21,8 @@ public static class Program
 {
     public const string Usage = """
         usage: blockdance <command> [options]
-          sample    --model FILE|DIR [--vae DIR] --class 1,2 --steps 50 --sampler ddim|ddpm --cfg 4 --out x.png ...
+          sample    --model FILE|DIR [--vae DIR] --class 1,2 --steps 50 --sampler ddim|ddpm|dpm++2m --cfg 4 --out x.png ...
+          sample    --model PIXART_DIR --prompt-embeds embeds.safetensors [--negative FILE] --steps 20 --cfg 4.5 --out x.png ...
           sample    --out-dir DIR (--count N | --per-class K | --classes-file F) [--shard i/n]   one PNG per sample, sharded
           merge     DIR [--npz samples.npz]   gather the shards of sample --out-dir (manifest, FID batch)
           inspect   FILE

@@ -6,7 +6,7 @@
 // and null-label rows), flattened into one vector: sums are pooled over the samples, and over the
 // batches when --batch splits the classes.
 //
-// How: one uncached sampling run with DiT.OnBlockOutput hooked; its policy (StepTracker, always a full
+// How: one uncached sampling run with the model's OnBlockOutput hooked (DiT or PixArt-α, IBlockModel); its policy (StepTracker, always a full
 // step) reads the current step from the step context, so each block output is filed under it. Each block keeps a copy
 // of its previous-step output on the device (depth buffers of (N, T, D), allocated once); at each
 // block output the FeatureSimilarity kernel adds the four sums into a small device results buffer
@@ -42,7 +42,10 @@ public static class StssAnalysis
 {
     /// <summary>Runs one uncached sampling job of `o` on `model` and measures every block at every step pair.
     /// A handler already on model.OnBlockOutput keeps being called (first) and is restored afterwards.</summary>
-    public static StssResult Run(DiT model, SamplingOptions o)
+    public static StssResult Run(DiT model, SamplingOptions o) => Run(model, o, opts => SamplingSession.Run(model, opts));
+
+    /// <summary>The same on any IBlockModel (PixArt-α), `sample` running the job with the options it is given.</summary>
+    public static StssResult Run(IBlockModel model, SamplingOptions o, Func<SamplingOptions, SamplingResult> sample)
     {
         if (o.Steps < 2)
             throw new InvalidValueException("STSS analysis steps (it compares adjacent steps)", "at least 2", $"{o.Steps}");
@@ -78,7 +81,7 @@ public static class StssAnalysis
             };
 
             var wall = Stopwatch.StartNew();
-            var sampling = SamplingSession.Run(model, o with { Policy = () => tracker });
+            var sampling = sample(o with { Policy = () => tracker });
             var sums = new double[results.Length];
             results.View.CopyToCPU(sums);                                                       // the one copy to the host
             double seconds = wall.Elapsed.TotalSeconds;
@@ -93,7 +96,8 @@ public static class StssAnalysis
                     (mse[b, p], cos[b, p]) = FeatureSimilarity.Finish(sums, slot, elementsPerPair);
                     rms[b, p] = Math.Sqrt(sums[slot * FeatureSimilarity.Stats + 2] / elementsPerPair);   // Σa², a = step s
                 }
-            return new StssResult(steps, depth, schedule.Timesteps.Reverse().ToArray(), mse, cos, rms, modelBatch,
+            var timesteps = o.Sampler == SamplerKind.DpmSolver2M ? new DpmSolver(steps).Timesteps : schedule.Timesteps.Reverse().ToArray();
+            return new StssResult(steps, depth, timesteps, mse, cos, rms, modelBatch,
                 elementsPerPair, sampling, seconds);
         }
         finally

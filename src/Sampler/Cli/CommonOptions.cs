@@ -77,7 +77,7 @@ public static class CommonOptions
         {
             Classes = classes,
             Steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps),
-            Sampler = a.GetChoice("sampler", SamplerKind.Ddim, ("ddim", SamplerKind.Ddim), ("ddpm", SamplerKind.Ddpm)),
+            Sampler = a.GetChoice("sampler", SamplerKind.Ddim, ("ddim", SamplerKind.Ddim), ("ddpm", SamplerKind.Ddpm), ("dpm++2m", SamplerKind.DpmSolver2M)),
             Spacing = a.GetChoice("spacing", Spacing.Even, ("even", Spacing.Even), ("stride", Spacing.Stride)),
             Eta = a.GetDouble("eta", 0, 0, 1),
             Cfg = (float)a.GetDouble("cfg", 4, 1, 100),
@@ -88,7 +88,7 @@ public static class CommonOptions
     }
 
     /// <summary>--cache none|blockdance|ada and its settings, validated against the model (exit 2 when invalid).</summary>
-    public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg)
+    public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg, double[]? defaultWindow = null, int defaultSteps = 50)
     {
         var kind = a.Get("cache", "none");
         bool hasBd = a.Has("cache-n") || a.Has("cache-block") || a.Has("cache-window");
@@ -97,13 +97,13 @@ public static class CommonOptions
         {
             case "ada":
                 if (hasBd) throw new UsageException("--cache-n/--cache-block/--cache-window: --cache ada takes its boundary and steps from the --policy file");
-                var (weights, path) = AdaPolicyFile(a.Get("policy"), cfg, a.GetInt("steps", 50, 1, Schedule.TrainSteps));
+                var (weights, path) = AdaPolicyFile(a.Get("policy"), cfg, a.GetInt("steps", defaultSteps, 1, Schedule.TrainSteps));
                 return () => new AdaPolicy(weights, path);
             case "none":
                 if (hasBd) throw new UsageException("--cache-n/--cache-block/--cache-window need --cache blockdance");
                 return () => new NoCache();
             case "blockdance":
-                var bd = BlockDance(a, cfg);
+                var bd = BlockDance(a, cfg, defaultWindow, defaultSteps);
                 return () => new BlockDancePolicy(bd);
             default:
                 throw new UsageException($"--cache: expected none or blockdance, or ada (with a policy from train-ada), found '{kind}'");
@@ -124,10 +124,11 @@ public static class CommonOptions
         return (w, path);
     }
 
-    public static BlockDanceConfig BlockDance(Args a, DiTConfig cfg)
+    /// <summary>BlockDance settings; the default window is the paper's for the model ([0.25, 0.95) for DiT, [0.40, 0.95) for PixArt-α).</summary>
+    public static BlockDanceConfig BlockDance(Args a, DiTConfig cfg, double[]? defaultWindow = null, int defaultSteps = 50)
     {
-        var window = a.Has("cache-window") ? a.GetDoubleList("cache-window", 2) : [0.25, 0.95];
-        int steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps), n = a.GetInt("cache-n", 2);
+        var window = a.Has("cache-window") ? a.GetDoubleList("cache-window", 2) : (defaultWindow ?? [0.25, 0.95]).ToList();
+        int steps = a.GetInt("steps", defaultSteps, 1, Schedule.TrainSteps), n = a.GetInt("cache-n", 2);
         // N > steps would never reuse a step: a typo, not a setting
         if (n > steps) throw new UsageException($"--cache-n: expected N ≤ --steps ({steps}), found {n}");
         var bd = new BlockDanceConfig(

@@ -15,7 +15,7 @@ namespace BlockDance.Sampler.Commands;
 
 public static class AnalyzeCommand
 {
-    static readonly string[] Own = ["csv", "png", "threshold", "window"];
+    static readonly string[] Own = ["csv", "png", "threshold", "window", "prompt-embeds", "negative"];
 
     public static int Run(string[] argv)
     {
@@ -32,11 +32,14 @@ public static class AnalyzeCommand
         // Cosine ≥ 0.95 as "highly similar": the level the paper's Figure 6 matrices show for the
         // shallow/middle blocks inside the reuse window; the window is BlockDance's default for DiT-XL/2.
         double threshold = a.GetDouble("threshold", 0.95, -1, 1);
-        var window = a.Has("window") ? a.GetDoubleList("window", 2) : [0.25, 0.95];
+        var modelPath = CommonOptions.ModelPath(a);
+        bool pixart = PixArtConfig.IsPixArtFolder(modelPath);
+        var window = a.Has("window") ? a.GetDoubleList("window", 2) : (pixart ? PixArtSample.DefaultWindow : [0.25, 0.95]).ToList();
         if (window[0] < 0 || window[1] > 1 || window[0] >= window[1])
             throw new UsageException($"--window: expected 0 ≤ start < end ≤ 1, found {window[0]},{window[1]}");
-
-        var modelPath = CommonOptions.ModelPath(a);
+        if (pixart) return RunPixArt(a, modelPath, csvPath, pngPath, threshold, window);
+        foreach (var opt in new[] { "prompt-embeds", "negative" })
+            if (a.Has(opt)) throw new UsageException($"--{opt}: expected a text-conditional PixArt-α folder (--model DIR), found the class-conditional DiT {modelPath}");
         using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
         var weights = (IWeightSource)src;
         var cfg = ModelLoader.DetectConfig(weights, CommonOptions.Heads(a));
@@ -50,6 +53,34 @@ public static class AnalyzeCommand
         using var model = ModelLoader.Create(dev, weights, cfg);
         var r = StssAnalysis.Run(model, opts);
 
+        Write(r, csvPath, pngPath, $"{cfg.Name} {opts.SamplerName} {r.Steps} steps cfg {opts.Cfg:0.##} classes {string.Join(",", opts.Classes)}");
+        var summary = new StssSummary(r, window[0], window[1], threshold, BlockDanceConfig.DefaultBoundary(cfg.Depth));
+        foreach (var line in summary.Lines()) Console.WriteLine(line);
+        Console.WriteLine($"time: {r.AnalysisSeconds:F2} s for {r.Steps} steps × {(opts.Classes.Count + opts.EffectiveBatch - 1) / opts.EffectiveBatch} batch(es) " +
+                          $"(model {r.Sampling.ModelSeconds:F2} s incl. the analysis kernels), on {dev.Describe()}");
+        return 0;
+    }
+
+    /// <summary>PixArt-α: the same analysis over its DPM-Solver++ run with the given prompt embeddings.</summary>
+    static int RunPixArt(Args a, string modelPath, string csvPath, string pngPath, double threshold, List<double> window)
+    {
+        var (cfg, prompts, opts) = PixArtSample.Options(a, modelPath);
+        if (opts.Steps < 2)
+            throw new UsageException($"--steps: the analysis compares adjacent steps; expected at least 2, found {opts.Steps}");
+        using var dev = CommonOptions.Device(a);
+        Console.WriteLine($"model: {modelPath}");
+        Console.WriteLine($"       {cfg}");
+        using var model = PixArt.Load(dev, modelPath);
+        var r = StssAnalysis.Run(model, opts with { Progress = true, ProfileSteps = true }, o => PixArtSession.Run(model, prompts, o));
+        Write(r, csvPath, pngPath, $"PixArt-alpha {opts.SamplerName} {r.Steps} steps cfg {opts.Cfg:0.##} {prompts.Prompts.Count} prompts");
+        var summary = new StssSummary(r, window[0], window[1], threshold, BlockDanceConfig.DefaultBoundary(cfg.Depth));
+        foreach (var line in summary.Lines()) Console.WriteLine(line);
+        Console.WriteLine($"time: {r.AnalysisSeconds:F2} s for {r.Steps} steps on {dev.Describe()}");
+        return 0;
+    }
+
+    static void Write(StssResult r, string csvPath, string pngPath, string caption)
+    {
         AtomicFile.Write(csvPath, s => s.Write(Encoding.UTF8.GetBytes(Csv(r))));
         var (png, svg) = Heatmap.Write(pngPath,
         [
@@ -57,15 +88,9 @@ public static class AnalyzeCommand
             new HeatmapPanel("mean squared difference, step s−1 vs step s (bright = low)", Log10(r.Mse, 0), "block", "step s", FirstColumn: 1, BrightIsLow: true, Unit: "log10 MSE"),
             // cosines near 1 all look alike on a linear scale: 1 − cos on a log scale separates 0.999 from 0.99999
             new HeatmapPanel("distance from cosine 1 (bright = low = similar)", Log10(r.Cosine, 1), "block", "step s", FirstColumn: 1, BrightIsLow: true, Unit: "log10(1 − cosine)"),
-        ], caption: $"{cfg.Name} {opts.SamplerName} {r.Steps} steps cfg {opts.Cfg:0.##} classes {string.Join(",", opts.Classes)}");
+        ], caption: caption);
         Console.WriteLine($"wrote {csvPath}: {r.Depth * r.Pairs} rows ({r.Depth} blocks × {r.Pairs} step pairs)");
         Console.WriteLine($"wrote {png} and {svg}");
-
-        var summary = new StssSummary(r, window[0], window[1], threshold, BlockDanceConfig.DefaultBoundary(cfg.Depth));
-        foreach (var line in summary.Lines()) Console.WriteLine(line);
-        Console.WriteLine($"time: {r.AnalysisSeconds:F2} s for {r.Steps} steps × {(opts.Classes.Count + opts.EffectiveBatch - 1) / opts.EffectiveBatch} batch(es) " +
-                          $"(model {r.Sampling.ModelSeconds:F2} s incl. the analysis kernels), on {dev.Describe()}");
-        return 0;
     }
 
     public static string Csv(StssResult r)

@@ -10,7 +10,7 @@ namespace BlockDance.Sampler.Commands;
 
 public static class SampleCommand
 {
-    static readonly string[] Own = ["out", "report", "noise", "vae"];
+    static readonly string[] Own = ["out", "report", "noise", "vae", "prompt-embeds", "negative"];
 
     public static int Run(string[] argv)
     {
@@ -27,6 +27,9 @@ public static class SampleCommand
 
         // Everything the user gave is checked against the checkpoint header before any device work.
         var modelPath = CommonOptions.ModelPath(a);
+        if (PixArtConfig.IsPixArtFolder(modelPath)) return PixArtSample.Run(a, modelPath, outPath, ext);
+        foreach (var opt in new[] { "prompt-embeds", "negative" })
+            if (a.Has(opt)) throw new UsageException($"--{opt}: expected a text-conditional PixArt-α folder (--model DIR with transformer/config.json), found the class-conditional DiT {modelPath} (use --class)");
         using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
         var weights = (IWeightSource)src;
         var cfg = ModelLoader.DetectConfig(weights, CommonOptions.Heads(a));
@@ -103,7 +106,7 @@ public static class SampleCommand
         return (pixels, [n, vae.OutChannels, shape[2] * f, shape[3] * f], sw.Elapsed.TotalSeconds);
     }
 
-    static float[] ReadNoise(string path, int n, DiTConfig cfg)
+    internal static float[] ReadNoise(string path, int n, DiTConfig cfg)
     {
         FileKind.RequireRegular(path, "--noise");
         using var f = SafeTensorsFile.Open(path);

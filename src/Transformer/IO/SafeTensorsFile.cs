@@ -140,7 +140,7 @@ public sealed class SafeTensorsFile : IDisposable
 
     /// <summary>
     /// Reads a tensor and converts it to float32. F32, F16 and BF16 are the weight dtypes;
-    /// F64, I64 and I32 are converted too (class labels, timesteps). Other dtypes throw.
+    /// F64, I64, I32, BOOL and U8 are converted too (class labels, timesteps, masks). Other dtypes throw.
     /// Reads are positional, so several threads may read different tensors at once.
     /// </summary>
     public float[] ReadFloat32(string name)
@@ -151,8 +151,9 @@ public sealed class SafeTensorsFile : IDisposable
             "F32" or "I32" => 4,
             "F16" or "BF16" => 2,
             "F64" or "I64" => 8,
+            "BOOL" or "U8" => 1,
             _ => throw new SafeTensorsException(Path, name,
-                $"dtype {info.DType} cannot be read as float32; expected one of F32, F16, BF16, F64, I64, I32"),
+                $"dtype {info.DType} cannot be read as float32; expected one of F32, F16, BF16, F64, I64, I32, BOOL, U8"),
         };
         long numel = info.Numel; // validated at Open: numel × elementBytes == End − Begin ≤ file length
         if (numel > Array.MaxLength)
@@ -514,6 +515,9 @@ public sealed class SafeTensorsFile : IDisposable
                 break;
             case "I32":
                 for (int i = 0; i < dst.Length; i++) dst[i] = BinaryPrimitives.ReadInt32LittleEndian(src[(4 * i)..]);
+                break;
+            case "BOOL" or "U8": // masks (PixArt's prompt_attention_mask)
+                for (int i = 0; i < dst.Length; i++) dst[i] = src[i];
                 break;
             default:
                 throw new UnreachableException($"Decode called with unsupported dtype {dtype}");

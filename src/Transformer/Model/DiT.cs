@@ -15,7 +15,7 @@ using ILGPU.Runtime;
 
 namespace BlockDance.Transformer;
 
-public sealed class DiT : IDisposable
+public sealed class DiT : IBlockModel, IDisposable
 {
     public DiTConfig Config { get; }
     public ComputeDevice Device { get; }
@@ -136,7 +136,9 @@ public sealed class DiT : IDisposable
     /// a workspace buffer; returns the tensor holding the result (input itself when from = to). Intermediate
     /// outputs ping-pong between the workspace's X0 and X1, never overwriting input or output.
     /// </summary>
-    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null, int? rows = null, Tensor? siluC = null)
+    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null) => RunBlocks(from, to, input, output, null, null);
+
+    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, int? rows, Tensor? siluC)
     {
         var w = ws ?? throw new InvalidOperationException("RunBlocks before Embed");
         int n = rows ?? w.Batch;
@@ -153,6 +155,21 @@ public sealed class DiT : IDisposable
             cur = next;
         }
         return cur;
+    }
+
+    /// <summary>Rows of `rows` run blocks 0..to−1 as a compact sub-batch (their tokens and SiLU(c) gathered);
+    /// the results replace their rows of feature.</summary>
+    public void RefreshRows(int to, Tensor tokens, int[] rows, Tensor feature)
+    {
+        var w = ws ?? throw new InvalidOperationException("RefreshRows before Embed");
+        int m = rows.Length, n = w.Batch, d = Config.Hidden, rowLen = Config.Tokens * d;
+        foreach (var r in rows)
+            if (r < 0 || r >= n) throw new InvalidOperationException($"refresh row {r} is outside the model batch of {n}");
+        Device.Upload(w.Rows.View, rows);                                                         // m ints, refresh steps only
+        GatherRows.Gather(Device, tokens.View, w.Rows.View, w.X1.View, m, rowLen);                 // (m, T, D)
+        GatherRows.Gather(Device, w.SiluC.View, w.Rows.View, w.SiluCSub.View, m, d);              // (m, D)
+        var fresh = RunBlocks(0, to, w.X1, null, m, w.SiluCSub);                                   // (m, T, D)
+        GatherRows.Scatter(Device, fresh.View, w.Rows.View, feature.View, m, rowLen);             // rows of (N, T, D)
     }
 
     /// <summary>final_layer: (shift, scale) = adaLN(SiLU(c)); output (N, C_out, H, W) = unpatchify(linear(modulate(LN(h)))).</summary>

@@ -1,4 +1,5 @@
-// The sampling loop: DDPM (learned-range variance, the released sampler) or DDIM (η = 0 default).
+// The sampling loop: DDPM (learned-range variance, the released sampler), DDIM (η = 0 default) or
+// DPM-Solver++ 2M (DpmSolver: PixArt-α's sampler, its own "linspace" timesteps, no noise after x_T).
 // It knows nothing of how the model computes: each step asks the denoiser for a prediction and
 // applies the update kernel. Cache policies hook in inside the denoiser, at one place.
 using System.Diagnostics;
@@ -6,7 +7,7 @@ using BlockDance.Kernels;
 
 namespace BlockDance.Sampler;
 
-public enum SamplerKind { Ddim, Ddpm }
+public enum SamplerKind { Ddim, Ddpm, DpmSolver2M }
 
 public sealed record StepTiming(int Step, int Timestep, double ModelSeconds, double SamplerSeconds);
 
@@ -32,6 +33,11 @@ public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double
     /// firstStep &gt; 0 resumes a trajectory: x holds the sample before step firstStep (the Ada trainer's episodes).</summary>
     public void Run(IDenoiser denoiser, Tensor x, INoiseSource noise, int outChannels, int firstStep = 0)
     {
+        if (kind == SamplerKind.DpmSolver2M)
+        {
+            RunDpm(denoiser, x, outChannels, firstStep);
+            return;
+        }
         var dev = x.Device;
         int b = x.Shape[0], c = x.Shape[1], hw = x.Shape[2] * x.Shape[3];
         if (kind == SamplerKind.Ddpm && outChannels < 2 * c)
@@ -63,6 +69,35 @@ public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double
                 Timings.Add(new StepTiming(step, t, model, sw.Elapsed.TotalSeconds));
             }
             OnStep?.Invoke(step, k, total.Elapsed.TotalSeconds);
+        }
+    }
+
+    /// <summary>DPM-Solver++ 2M over the schedule's step count; x holds x_T on entry and x_0 on return.</summary>
+    void RunDpm(IDenoiser denoiser, Tensor x, int outChannels, int firstStep)
+    {
+        var dev = x.Device;
+        int b = x.Shape[0], c = x.Shape[1], hw = x.Shape[2] * x.Shape[3];
+        if (firstStep != 0) throw new ArgumentOutOfRangeException(nameof(firstStep), "DPM-Solver++ keeps a history: a trajectory cannot resume mid-way");
+        var dpm = new DpmSolver(schedule.Steps);
+        using var prev = Tensor.Allocate(dev, "dpm_prev_x0", x.Shape);     // (B, C, H, W) the previous step's x0
+        prev.CopyFromHost(new float[prev.Length]);                         // never read with weight ≠ 0 before written; 0·garbage could be NaN
+        Timings.Clear();
+        var total = Stopwatch.StartNew();
+        for (int step = 0; step < dpm.Steps; step++)
+        {
+            int t = dpm.Timesteps[step];
+            var sw = Stopwatch.StartNew();
+            var output = denoiser.Denoise(x, t, step);
+            if (ProfileSteps) dev.Synchronize();
+            double model = sw.Elapsed.TotalSeconds;
+            sw.Restart();
+            DpmSolverStep.Run(dev, x.View, output.View, prev.View, b, c, hw, outChannels, dpm.Coefficients(step));
+            if (ProfileSteps)
+            {
+                dev.Synchronize();
+                Timings.Add(new StepTiming(step, t, model, sw.Elapsed.TotalSeconds));
+            }
+            OnStep?.Invoke(step, dpm.Steps, total.Elapsed.TotalSeconds);
         }
     }
 }

@@ -29,5 +29,10 @@ public sealed record SamplingOptions
     public bool ProfileSteps { get; init; }
 
     public int EffectiveBatch => Batch <= 0 ? Classes.Count : Math.Min(Batch, Classes.Count);
-    public string SamplerName => Sampler == SamplerKind.Ddim ? (Eta == 0 ? "DDIM" : $"DDIM(η={Eta})") : "DDPM";
+    public string SamplerName => Sampler switch
+    {
+        SamplerKind.Ddim => Eta == 0 ? "DDIM" : $"DDIM(η={Eta})",
+        SamplerKind.DpmSolver2M => "DPM-Solver++ 2M",
+        _ => "DDPM",
+    };
 }

@@ -1,0 +1,96 @@
+// blockdance sample --model <PixArt-α folder> --prompt-embeds embeds.safetensors [--negative neg.safetensors]
+//   [--steps 20] [--sampler dpm++2m|ddim] [--cfg 4.5] [--seed 0] [--noise n.safetensors] [--cache …] --out img.png|x.safetensors
+// One image per prompt row of the embeddings file (diffusers' names: prompt_embeds, prompt_attention_mask,
+// negative_prompt_embeds, negative_prompt_attention_mask). Defaults are diffusers' PixArt-α pipeline:
+// DPM-Solver++ 2M, 20 steps, guidance 4.5 on all ε channels; BlockDance's default window is the paper's
+// [0.40, 0.95) for PixArt. Every input is checked before any device work (one line, exit 2).
+using System.Text.Json;
+using BlockDance.Kernels;
+using BlockDance.Sampler.Cli;
+using BlockDance.Transformer;
+using BlockDance.Transformer.IO;
+
+namespace BlockDance.Sampler.Commands;
+
+public static class PixArtSample
+{
+    public static readonly double[] DefaultWindow = [0.40, 0.95];
+
+    /// <summary>The PixArt options of sample and analyze: config, prompt embeddings and sampling settings, all checked.</summary>
+    public static (PixArtConfig Config, PromptEmbeds Prompts, SamplingOptions Options) Options(Args a, string modelPath)
+    {
+        if (a.Has("class")) throw new UsageException($"--class: expected --prompt-embeds FILE for the text-conditional PixArt-α model {modelPath}, found --class");
+        foreach (var opt in new[] { "heads", "cfg-channels", "batch" })
+            if (a.Has(opt)) throw new UsageException($"--{opt}: not a PixArt-α setting (heads come from transformer/config.json, guidance covers every ε channel, all prompts run as one batch)");
+        var embedsPath = a.Get("prompt-embeds") ?? throw new UsageException(
+            $"--prompt-embeds: expected a safetensors file with '{PromptEmbeds.Embeds}' (and masks) for the PixArt-α model {modelPath}, found none");
+        FileKind.RequireRegular(embedsPath, "--prompt-embeds");
+        if (a.Get("negative") is string np) FileKind.RequireRegular(np, "--negative");
+
+        var cfg = PixArtConfig.Read(modelPath);
+        PixArt.Preflight(modelPath, cfg);
+        var prompts = PromptEmbeds.Load(embedsPath, a.Get("negative"), cfg.CaptionChannels);
+        int n = prompts.Prompts.Count;
+        var opts = PixArtSession.Defaults(n) with
+        {
+            Steps = a.GetInt("steps", 20, 1, Schedule.TrainSteps),
+            Sampler = a.GetChoice("sampler", SamplerKind.DpmSolver2M, ("dpm++2m", SamplerKind.DpmSolver2M), ("ddim", SamplerKind.Ddim), ("ddpm", SamplerKind.Ddpm)),
+            Spacing = a.GetChoice("spacing", Spacing.Even, ("even", Spacing.Even), ("stride", Spacing.Stride)),
+            Eta = a.GetDouble("eta", 0, 0, 1),
+            Cfg = (float)a.GetDouble("cfg", 4.5, 1, 100),
+            Seed = (ulong)a.GetInt("seed", 0, 0),
+            Policy = CommonOptions.Cache(a, cfg.Stack, DefaultWindow, defaultSteps: 20),
+            Progress = true,
+        };
+        if (opts.Cfg > 1 && prompts.Negative is null)
+            throw new UsageException($"--prompt-embeds {embedsPath}: guidance {opts.Cfg} needs the unconditional captions: expected '{PromptEmbeds.NegEmbeds}' " +
+                                     "in the file or --negative FILE, found neither (or pass --cfg 1)");
+        return (cfg, prompts, opts);
+    }
+
+    public static int Run(Args a, string modelPath, string outPath, string ext)
+    {
+        var (cfg, prompts, opts) = Options(a, modelPath);
+        int n = prompts.Prompts.Count;
+        var embedsPath = a.Get("prompt-embeds")!;
+        if (a.Get("noise") is string noisePath) opts = opts with { InitialNoise = SampleCommand.ReadNoise(noisePath, n, cfg.Stack) };
+        string? vaePath = ModelLoader.FindVae(modelPath, a.Get("vae"));
+        if (ext == ".png" && vaePath == null)
+            throw new UsageException($"--out {outPath}: PixArt-α samples latents and no VAE decoder was found (expected a vae/ folder in {modelPath}, or --vae DIR|FILE); " +
+                                     "or write the latents with --out FILE.safetensors");
+
+        using var dev = CommonOptions.Device(a);
+        Console.WriteLine($"model: {modelPath}");
+        Console.WriteLine($"       {cfg}");
+        Console.WriteLine($"prompts: {embedsPath}: {n} × {prompts.Prompts.Tokens} tokens" +
+                          (prompts.Negative is { } ng ? $", negative {ng.Count} × {ng.Tokens}" : ""));
+        using var model = PixArt.Load(dev, modelPath);
+        var result = PixArtSession.Run(model, prompts, opts);
+
+        string wrote;
+        var summary = Summary.Of(dev, modelPath, cfg.Stack, opts, result) with { Config = cfg.ToString() };
+        var reportPath = a.Get("report");
+        using (var outputs = AtomicFile.BeginGroup())
+        {
+            if (ext == ".png")
+            {
+                var (pixels, shape, seconds) = SampleCommand.Decode(dev, vaePath!, result.Samples, result.Shape);
+                ImageGrid.WritePng(outPath, pixels, shape, lo: 0f, hi: 255f, columns: Math.Min(shape[0], 4));
+                wrote = $"wrote {outPath}: {shape[0]} images {shape[2]}×{shape[3]} decoded by the VAE in {seconds:F2} s";
+            }
+            else
+            {
+                AtomicFile.Write(outPath, s => SafeTensorsWriter.Write(s, [("sample", result.Shape.Select(x => (long)x).ToArray(), result.Samples)],
+                    new Dictionary<string, string> { ["prompt_embeds"] = Path.GetFileName(embedsPath), ["seed"] = opts.Seed.ToString(),
+                        ["sampler"] = opts.SamplerName, ["steps"] = opts.Steps.ToString(), ["cfg"] = opts.Cfg.ToString("R") }));
+                wrote = $"wrote {outPath}: tensor 'sample' {Tensor.ShapeString(result.Shape)} (VAE latents, not pixels: decode with a .png output)";
+            }
+            if (reportPath != null) AtomicFile.Write(reportPath, s => JsonSerializer.Serialize(s, summary, Summary.Json));
+            outputs.Commit();
+        }
+        Console.WriteLine(wrote);
+        summary.Print();
+        if (reportPath != null) Console.WriteLine($"report: {reportPath}");
+        return 0;
+    }
+}
