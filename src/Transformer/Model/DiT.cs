@@ -137,6 +137,16 @@ public sealed class DiT : IDisposable
         return cur;
     }
 
+    /// <summary>Block i's adaLN-modulated attention input for the whole batch, (N, T, D) in the workspace's Norm buffer
+    /// (valid until the next block runs): the cheap change signal of TeaCache.</summary>
+    public Tensor ModulatedInput(int block, Tensor input)
+    {
+        var w = ws ?? throw new InvalidOperationException("ModulatedInput before Embed");
+        CheckFeature(input, w.Batch, "modulated input");
+        Blocks[block].ModulatedInput(input, w, w.Batch, w.SiluC);
+        return w.Norm;
+    }
+
     /// <summary>final_layer: (shift, scale) = adaLN(SiLU(c)); output (N, C_out, H, W) = unpatchify(linear(modulate(LN(h)))).</summary>
     public void Final(Tensor h, Tensor output)
     {

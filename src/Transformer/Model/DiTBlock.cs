@@ -63,6 +63,15 @@ public sealed class DiTBlock(int index, DiTConfig cfg, Linear qkv, Linear proj, 
             new GateSpec(ws.Mod.View, t, modStride, GateMlp));                                     // (N, T, D)
     }
 
+    /// <summary>ws.Norm (N, T, D) = modulate(LN(input), shift_msa, scale_msa): the block's attention input
+    /// (TeaCache's change signal), without running the block. Overwrites ws.Mod and ws.Norm.</summary>
+    public void ModulatedInput(Tensor input, Workspace ws, int n, Tensor siluC)
+    {
+        int d = cfg.Hidden, t = cfg.Tokens;
+        AdaLnModulation.Forward(siluC, ws.Mod, n);                                                   // (N, 6D)
+        LayerNormModulate.Run(ws.Device, input.View, ws.Mod.View, ws.Norm.View, n * t, d, t, 6 * d, ShiftMsa, ScaleMsa); // (N, T, D)
+    }
+
     public long Flops(int n)
     {
         long rows = (long)n * cfg.Tokens;
