@@ -26,6 +26,7 @@ public static class Program
           analyze   [--model FILE] [sampling options] --csv stss.csv --png stss.png
           eval      [--cache none,blockdance2,...] [--quick]
           bench     [--model FILE | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]
+          calibrate [--model FILE] [--samples 10] [--steps 50]   fits TeaCache/MagCache, writes MODEL.cache-calibration.json
           train-ada [--model FILE] [--out models/ada_policy.safetensors] [--samples 32] [--epochs 16] [--quick]
         run 'blockdance <command> --help' for the options of a command; --verbose (anywhere) prints the stack trace of an error
         """;
@@ -57,7 +58,8 @@ public static class Program
             "analyze" => AnalyzeCommand.Run(rest),
             "bench" => BenchCommand.Run(rest),
             "train-ada" => TrainAdaCommand.Run(rest),
-            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench or train-ada"),
+            "calibrate" => CalibrateCommand.Run(rest),
+            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench, calibrate or train-ada"),
         };
     }
 
