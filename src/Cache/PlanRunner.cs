@@ -38,6 +38,20 @@ public sealed class PlanRunner(DiT model)
             Accounting.AddSpan(step, n, plan.Span!.From, plan.Span.To, computed);
             return;
         }
+        if (plan.Kind is PlanKind.StoreOutputs or PlanKind.ReuseOutputs)
+        {
+            var store = plan.Store!;
+            bool storing = plan.Kind == PlanKind.StoreOutputs;
+            var valid = store.Rows("outputs");
+            if (!storing && valid.Any(v => !v))
+                throw new InvalidOperationException($"step {step}: a reuse of block outputs that no earlier step stored");
+            var hs = model.RunBlocksWithOutputs(model.Embed(x, t, y)!, i => (store.Slot($"attn{i}"), store.Slot($"mlp{i}")), storing);
+            if (storing) Array.Fill(valid, true);
+            model.Final(hs, output);
+            // a reuse step skips every block's attention and MLP (its adaLN still runs): counted as skipped blocks
+            Accounting.AddSpan(step, n, 0, storing ? 0 : depth, storing ? Enumerable.Range(0, n).ToArray() : []);
+            return;
+        }
         if (plan.Kind == PlanKind.Full)
         {
             var tokens = model.Embed(x, t, y)!;                                        // (N, T, D)

@@ -108,6 +108,31 @@ public class CachePolicyRuleTests
     }
 
     [Fact]
+    public void SampleTeaCache_WithoutCalibration_Exits2_NamingTheCommand()
+    {
+        var m = CliRunner.Fixture("dit_p4.weights.safetensors");
+        var (code, _, err) = CliRunner.Run("sample", "--model", m, "--device", "cpu", "--steps", "4", "--cache", "teacache", "--out", Path.Combine(CliRunner.TempDir(), "x.png"));
+        Assert.Equal(2, code);
+        Assert.Contains("needs a calibration of this model", err);
+        Assert.Contains("blockdance calibrate", err);
+    }
+
+    [Fact]
+    public void Calibrate_FixtureModel_WritesACurvePerStep_ThatMagCacheAccepts()
+    {
+        var m = CliRunner.Fixture("dit_p4.weights.safetensors");
+        var json = Path.Combine(CliRunner.TempDir(), "cal.json");
+        var (code, stdout, err) = CliRunner.Run("calibrate", "--model", m, "--device", "cpu", "--samples", "2", "--steps", "5", "--out", json);
+        Assert.True(code == 0, err + stdout);
+        var cal = CacheCalibration.Load(json, "magcache");
+        Assert.Equal(5, cal.MagRatios.Length);
+        Assert.Equal(1.0, cal.MagRatios[0]);
+        Assert.All(cal.MagRatios, r => Assert.True(r > 0));
+        new MagCacheConfig(cal.MagRatios).Validate(5);
+        Assert.True(cal.SuggestedThresholds!.ContainsKey("teacache"));
+    }
+
+    [Fact]
     public void Signals_RelativeL1_TakesBothCfgRowsOfASample()
     {
         // 2 samples, CFG: rows 0, 1 cond; 2, 3 uncond; rowLen 1
@@ -126,10 +151,11 @@ public abstract class CachePolicyDeviceTests(string kind) : DeviceTest(kind)
     static SamplingResult Run(DiT model, Func<ICachePolicy> p, int batch = 0, int[]? classes = null) =>
         SamplingSession.Run(model, new SamplingOptions { Classes = classes ?? [1, 3], Steps = 6, Cfg = 4f, Seed = 5, Batch = batch, Policy = p });
 
-    public static TheoryData<string> NoReuse => new() { "teacache", "fbcache", "dbcache", "magcache", "delta-dit", "taylorseer", "bd-adaptive", "bd-taylor" };
+    public static TheoryData<string> NoReuse => new() { "fora", "teacache", "fbcache", "dbcache", "magcache", "delta-dit", "taylorseer", "bd-adaptive", "bd-taylor" };
 
     static ICachePolicy Make(string name, bool reuse) => name switch
     {
+        "fora" => new ForaPolicy(new ForaConfig(reuse ? 3 : 1)),
         "teacache" => new TeaCachePolicy(new TeaCacheConfig(reuse ? 10 : 0, Identity)),
         "fbcache" => new FirstBlockCachePolicy(new FirstBlockCacheConfig(reuse ? 10 : 0)),
         "dbcache" => new DbCachePolicy(new DbCacheConfig(Threshold: reuse ? 10 : 0, Warmup: 1)),
@@ -190,6 +216,56 @@ public abstract class CachePolicyDeviceTests(string kind) : DeviceTest(kind)
         int computedSteps = 6 - (int)Math.Round(r.BlocksSkipped);
         Assert.True(computedSteps < 6);
         Assert.Equal(6 + computedSteps, dev.Kernels.LaunchesOf("attention_v1"));
+    }
+
+    [SkippableFact]
+    public void Fora_RefreshStepEqualsTheFullForward_ReuseStepLaunchesNoAttention()
+    {
+        var dev = Device;
+        using var model = P4(dev);
+        var cfg = model.Config;
+        int n = 2, len = n * cfg.InChannels * cfg.InputSize * cfg.InputSize;
+        using var x = Tensor.FromHost(dev, "x", Tolerance.Random(3, len), n, cfg.InChannels, cfg.InputSize, cfg.InputSize);
+        using var x2 = Tensor.FromHost(dev, "x2", Tolerance.Random(4, len), n, cfg.InChannels, cfg.InputSize, cfg.InputSize);
+        int outLen = n * cfg.OutChannels * cfg.InputSize * cfg.InputSize;
+        using var full = Tensor.Allocate(dev, "full", n, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
+        using var got = Tensor.Allocate(dev, "got", n, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
+        using var policy = new ForaPolicy(new ForaConfig(2));
+        policy.Begin(cfg, dev, 2, n);
+        var runner = new PlanRunner(model);
+        runner.Begin(n);
+        float[] t0 = [500f, 500f], t1 = [480f, 480f];
+        int[] y = [1, 2];
+        model.Forward(x, t0, y, full);
+        var p0 = policy.Plan(new StepContext(0, 2, 500, x, y, new CfgLayout(n, false)));
+        Assert.Equal(PlanKind.StoreOutputs, p0.Kind);
+        runner.Run(p0, 0, x, t0, y, got);
+        Assert.Equal(full.ToHost(), got.ToHost());                       // the refresh step is the full forward, bit for bit
+        var p1 = policy.Plan(new StepContext(1, 2, 480, x2, y, new CfgLayout(n, false)));
+        Assert.Equal(PlanKind.ReuseOutputs, p1.Kind);
+        dev.Kernels.ResetCounts();
+        runner.Run(p1, 1, x2, t1, y, got);
+        Assert.Equal(0, dev.Kernels.LaunchesOf("attention_v1"));
+        Assert.Equal(2 * cfg.Depth, dev.Kernels.LaunchesOf("gated_residual"));   // A and M of every block, with the step's gates
+        Assert.Equal(2 * cfg.Depth, runner.Accounting.RowBlocks);          // 2 rows × depth on step 0, none on step 1
+        Assert.All(got.ToHost(), v => Assert.True(float.IsFinite(v)));
+        Assert.NotEqual(full.ToHost(), got.ToHost());
+        Assert.Equal(outLen, got.ToHost().Length);
+    }
+
+    [SkippableFact]
+    public void GatedResidual_MatchesReference()
+    {
+        var dev = Device;
+        int n = 2, t = 3, d = 4, stride = 12;
+        float[] res = Tolerance.Random(1, n * t * d), x = Tolerance.Random(2, n * t * d), gate = Tolerance.Random(3, n * stride), want = new float[n * t * d];
+        GatedResidual.Reference(res, x, gate, want, n, t, d, stride, 4);
+        using var r = Tensor.FromHost(dev, "r", res, n, t, d);
+        using var xv = Tensor.FromHost(dev, "x", x, n, t, d);
+        using var g = Tensor.FromHost(dev, "g", gate, n, stride);
+        using var o = Tensor.Allocate(dev, "o", n, t, d);
+        GatedResidual.Run(dev, r.View, xv.View, g.View, o.View, n, t, d, stride, 4);
+        Assert.Equal(want, o.ToHost());
     }
 
     [SkippableFact]

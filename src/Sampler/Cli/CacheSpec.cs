@@ -19,6 +19,8 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
     public static readonly Method[] Methods =
     [
         new("none", "no cache", [], null, []),
+        new("fora", "FORA: every block's attention and MLP outputs recomputed every n steps, reused with the current gates",
+            [("n", 3)], "n", [2, 3, 4]),
         new("delta-dit", "Δ-DiT: cached deviation of the rear blocks early, the front blocks late; refresh every n steps",
             [("n", 2), ("k", 0), ("cutoff", 0.5)], "n", [2, 3, 4]),
         new("teacache", "TeaCache: accumulated rescaled change of block 0's modulated input; whole-stack residual (calibrated)",
@@ -135,6 +137,12 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
                     var c = new BlockDanceAdaptiveConfig(this["delta"], Int("max", 0), Block(cfg) ?? bd.Boundary, bd.WindowStart, bd.WindowEnd, Int("order", 0));
                     c.Validate(cfg.Depth);
                     return () => new BlockDanceAdaptivePolicy(c);
+                }
+                case "fora":
+                {
+                    var c = new ForaConfig(Int("n", 1));
+                    c.Validate();
+                    return () => new ForaPolicy(c);
                 }
                 case "delta-dit":
                 {
