@@ -99,7 +99,7 @@ public class EvalCommandTests(ITestOutputHelper output)
 
     public static TheoryData<string[], string> BadOptions => new()
     {
-        { ["--cache", "none,magic"], "--cache: expected one of none, delta-dit" },
+        { ["--cache", "none,magic"], "--cache: expected one of none, fora, delta-dit" },
         { ["--cache", "bd0"], "found 'bd0'" },
         { ["--cache", "teacache:delta=x"], "--cache teacache:delta: expected a finite number, found 'x'" },
         { ["--cache", "fbcache:speed=2"], "--cache fbcache: expected key=value with key one of threshold, found 'speed=2'" },
