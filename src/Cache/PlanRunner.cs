@@ -94,7 +94,7 @@ public sealed class PlanRunner(DiT model)
         int m = rows.Length, n = w.Batch, d = model.Config.Hidden, rowLen = model.Config.Tokens * d;
         foreach (var r in rows)
             if (r < 0 || r >= n) throw new InvalidOperationException($"refresh row {r} is outside the model batch of {n}");
-        w.Rows.View.SubView(0, m).CopyFromCPU(rows);
+        dev.Upload(w.Rows.View, rows);                                                          // m ints, refresh steps only
         GatherRows.Gather(dev, tokens.View, w.Rows.View, w.X1.View, m, rowLen);                 // (m, T, D)
         GatherRows.Gather(dev, w.SiluC.View, w.Rows.View, w.SiluCSub.View, m, d);              // (m, D)
         var fresh = model.RunBlocks(0, b + 1, w.X1, rows: m, siluC: w.SiluCSub);               // (m, T, D)

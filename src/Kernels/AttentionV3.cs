@@ -140,7 +140,7 @@ public static class AttentionV3
         if (bottom) { o[rowBottom + col] = v.C2 * invBottom; o[rowBottom + col + 1] = v.C3 * invBottom; }
     }
 
-    [GpuKernel("attention_v3_bf16", Grouped = true, GroupSize = 32 * WarpsPerGroup, MinGroupsPerSM = 2, O2 = true, Claims = "HMMA.16816.F32.BF16,LDSM.16.M88.4,LDSM.16.MT88.4,MUFU.EX2")]
+    [GpuKernel("attention_v3_bf16", Grouped = true, GroupSize = 32 * WarpsPerGroup, MinGroupsPerSM = 1, O2 = true, Claims = "HMMA.16816.F32.BF16,LDSM.16.M88.4,LDSM.16.MT88.4,MUFU.EX2")]
     static void Kernel(ArrayView<Float4Chunk> qkv4, ArrayView<float> o, int t, int heads, int hd, float scale, int tilesPerHead,
         int qkStride, int vStride, int kSteps, int nTiles)
     {
@@ -254,8 +254,10 @@ public static class AttentionV3
         int qkStride = RowStride(16 * kSteps), vStride = RowStride(hd);
         int bytes = (rowsPerGroup + KeysPerTile) * qkStride * 2 + KeysPerTile * vStride * 2;
         var config = new KernelConfig(n * heads * tilesPerHead, 32 * warps, SharedMemoryConfig.RequestDynamic<Chunk16>(bytes / 16));
-        // On CUDA: .maxntid 256 + .minnctapersm 2 cap ptxas at 128 registers (sm_90: no spills), two groups per SM
-        var spec = dev.IsCuda ? new KernelSpecialization(32 * WarpsPerGroup, 2) : KernelSpecialization.Empty;
+        // On CUDA: .maxntid 256, .minnctapersm 1. With 2 groups per SM ptxas is capped at 128 registers: no spills
+        // for sm_90, but 336 spilled bytes for sm_80 (blockdance ptx); one group per SM lets it take what it needs.
+        // Which is faster on an H100 (occupancy vs the sm_80-only spills) is for the next GPU run to measure.
+        var spec = dev.IsCuda ? new KernelSpecialization(32 * WarpsPerGroup, 1) : KernelSpecialization.Empty;
         dev.Kernels.Get("attention_v3_bf16", a => a.LoadStreamKernel<ArrayView<Float4Chunk>, ArrayView<float>, int, int, int, float, int, int, int, int, int>(Kernel, spec))
             (config, qkv.SubView(0, 3L * n * t * heads * hd).Cast<Float4Chunk>(), o, t, heads, hd, scale, tilesPerHead, qkStride, vStride, kSteps, nTiles);
     }

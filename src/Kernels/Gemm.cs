@@ -14,6 +14,15 @@
 //      scalar locals (ILGPU does not unroll; a local array would live in slow local memory).
 //      No shared memory, no barriers: the version that runs acceptably on the CPU accelerator
 //      (~2.4 GFLOP/s there) and the one every later version is checked against.
+//   v2 (GemmV2.cs): fp32 SIMT tiled — 128×128 block, 8×8 register tile per thread, 16-byte loads into
+//      transposed shared tiles, register prefetch of the next K slice.
+//   small-M (GemmSmallM.cs): for M ≤ 32 rows (adaLN at M = batch): one warp per output column, weight
+//      rows read once with 16-byte loads, warp-shuffle reduction — fills the GPU where a 128-row tile cannot.
+//   v3 (GemmV3.cs): bf16/fp16 tensor cores (mma.sync m16n8k16, ldmatrix, swizzled double-buffered shared
+//      tiles), fp32 accumulation; weights stored in 16 bits (GemmWeights.cs), used through Linear with
+//      --precision bf16|fp16.
+// Dispatch (Run, fp32 weights): CUDA → small-M for m ≤ 32, else v2; CPU accelerator → v1. Logged once.
+// Static checks of every version: `blockdance ptx`; timings: `blockdance kernels` (docs/gpu-kernels.md).
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -49,7 +58,7 @@ public static class Gemm
     }
 
     // ---------------------------------------------------------------- kernel v1
-    static float Apply(float v, int ep, ArrayView<float> res, ArrayView<float> gate, long row, int col, int n,
+    internal static float Apply(float v, int ep, ArrayView<float> res, ArrayView<float> gate, long row, int col, int n,
         int rowsPerSample, int gateStride, int gateOffset)
     {
         if (ep == 1) return Activations.GeluTanh(v);
@@ -121,9 +130,44 @@ public static class Gemm
     }
 
     // ---------------------------------------------------------------- launcher
-    /// <summary>y (m, n) = epilogue(x (m, k) · w (n, k)ᵀ + b (n)).</summary>
+    /// <summary>y (m, n) = epilogue(x (m, k) · w (n, k)ᵀ + b (n)) with fp32 weights, by the best fp32 version
+    /// for the device: CUDA → small-M for m ≤ SmallM rows, else v2; CPU accelerator → v1 (the tiled versions
+    /// are for GPUs: barriers cost milliseconds on the simulator). The choice is logged once per version.</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
         int m, int n, int k, Epilogue ep = Epilogue.None, ArrayView<float> res = default, GateSpec gate = default)
+    {
+        if (dev.IsCuda && m <= SmallM) { Chosen(dev, "gemm: small-M version (one warp per output column) for m <= 32 on CUDA"); GemmSmallM.Run(dev, x, w, b, y, m, n, k, ep, res, gate); }
+        else if (dev.IsCuda) { Chosen(dev, "gemm: fp32 v2 (SIMT tiled) on CUDA"); GemmV2.Run(dev, x, w, b, y, m, n, k, ep, res, gate); }
+        else RunV1(dev, x, w, b, y, m, n, k, ep, res, gate);
+    }
+
+    /// <summary>Rows up to which the small-M (GEMV-shaped) version beats a 128-row tile on a GPU.</summary>
+    public const int SmallM = 32;
+
+    static readonly HashSet<(ComputeDevice, string)> logged = new();
+    /// <summary>Logs a version choice once per device.</summary>
+    public static void Chosen(ComputeDevice dev, string what)
+    {
+        lock (logged)
+            if (logged.Add((dev, what))) Log.Info(what);
+    }
+
+    /// <summary>v1 explicitly (the CPU path; the reference version on every device).</summary>
+    public static void RunV1(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
+        int m, int n, int k, Epilogue ep = Epilogue.None, ArrayView<float> res = default, GateSpec gate = default)
+    {
+        var (resV, gateV) = CheckArgs(x, w, b, y, m, n, k, ep, res, gate);
+        long tiles = (long)((m + 3) / 4) * ((n + 3) / 4);
+        int width = dev.LaunchWidth(tiles);
+        var kernel = dev.Kernels.Get("gemm_v1", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(KernelV1));
+        kernel(width, x, w, b, y, resV, gateV, m, n, k, (int)ep, Math.Max(1, gate.RowsPerSample), gate.GateStride, gate.GateOffset, width);
+    }
+
+    /// <summary>Size checks shared by every version; returns the residual and gate views to pass (y as a
+    /// placeholder where an epilogue has none: ILGPU does not accept empty views as kernel arguments everywhere).</summary>
+    internal static (ArrayView<float> Res, ArrayView<float> Gate) CheckArgs(ArrayView<float> x, ArrayView<float> w,
+        ArrayView<float> b, ArrayView<float> y, int m, int n, int k, Epilogue ep, ArrayView<float> res, GateSpec gate)
     {
         Check.Size("gemm x", x.Length, (long)m * k);
         Check.Size("gemm w", w.Length, (long)n * k);
@@ -134,14 +178,7 @@ public static class Gemm
             Check.Size("gemm residual", res.Length, (long)m * n);
             if (gate.RowsPerSample <= 0) throw new ArgumentException("gemm: gated residual needs RowsPerSample > 0");
         }
-        // ILGPU does not accept empty views as kernel arguments on every backend: pass y as a placeholder.
-        var resV = res.IsValid ? res : y;
-        var gateV = gate.Gate.IsValid ? gate.Gate : y;
-        long tiles = (long)((m + 3) / 4) * ((n + 3) / 4);
-        int width = dev.LaunchWidth(tiles);
-        var kernel = dev.Kernels.Get("gemm_v1", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(KernelV1));
-        kernel(width, x, w, b, y, resV, gateV, m, n, k, (int)ep, Math.Max(1, gate.RowsPerSample), gate.GateStride, gate.GateOffset, width);
+        return (res.IsValid ? res : y, gate.Gate.IsValid ? gate.Gate : y);
     }
 
     /// <summary>Floating-point operations of one GEMM (multiply + add), for FLOP accounting.</summary>

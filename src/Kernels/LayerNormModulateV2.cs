@@ -101,7 +101,7 @@ public static class LayerNormModulateV2
     }
 
     // Views are in float4 units: x/y row r starts at r·d/4, mod row s at s·modStride/4.
-    [GpuKernel("layernorm_modulate_v2", Grouped = true, GroupSize = GroupSize, Claims = "LD.E.128,ST.E.128,SHFL.BFLY")]
+    [GpuKernel("layernorm_modulate_v2", Grouped = true, GroupSize = GroupSize, Claims = "LDG.E.128,STG.E.128,SHFL.BFLY")]
     static void Kernel(ArrayView<Float4Chunk> x, ArrayView<Float4Chunk> mod, ArrayView<Float4Chunk> y, ArrayView<Bf16Chunk4> yb, int bf16, int rows, int d4,
         int rowsPerSample, int modStride4, int shiftOffset4, int scaleOffset4)
     {

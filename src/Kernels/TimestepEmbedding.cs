@@ -45,6 +45,29 @@ public static class TimestepEmbedding
         }
     }
 
+    // One t for every row (a sampling step): passed as a kernel argument, so the step uploads nothing.
+    static void KernelUniform(Index1D index, float t, ArrayView<float> freqs, ArrayView<float> o, int n, int half, int width)
+    {
+        for (long idx = index; idx < (long)n * half; idx += width)
+        {
+            int k = (int)(idx % half), s = (int)(idx / half);
+            float arg = t * freqs[k];
+            o[(long)s * 2 * half + k] = (float)Math.Cos(arg);
+            o[(long)s * 2 * half + half + k] = (float)Math.Sin(arg);
+        }
+    }
+
+    /// <summary>o (n, 2·half) = [cos(t·freq) | sin(t·freq)], the same t for all n rows (no host → device copy).</summary>
+    public static void RunUniform(ComputeDevice dev, float t, ArrayView<float> freqs, ArrayView<float> o, int n)
+    {
+        int half = (int)freqs.Length;
+        Check.Size("timestep out", o.Length, 2L * n * half);
+        int width = dev.LaunchWidth((long)n * half);
+        dev.Kernels.Get("timestep_embedding_uniform", a => a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>,
+                ArrayView<float>, int, int, int>(KernelUniform))
+            (width, t, freqs, o, n, half, width);
+    }
+
     /// <summary>o (n, 2·half) = [cos(t·freq) | sin(t·freq)] for t (n).</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> t, ArrayView<float> freqs, ArrayView<float> o, int n)
     {

@@ -28,6 +28,9 @@ public static class Program
           bench     [--model FILE | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]
           calibrate [--model FILE] [--samples 10] [--steps 50]   fits TeaCache/MagCache, writes MODEL.cache-calibration.json
           train-ada [--model FILE] [--out models/ada_policy.safetensors] [--samples 32] [--epochs 16] [--quick]
+          encode    --model PIXART_DIR --prompt "…" [--negative-prompt "…"] [--max-length 120] --out embeds.safetensors
+          ptx       [--out DIR] [--ptxas PATH] [--kernel NAME]      static GPU check: PTX, ptxas sm_80/sm_90, SASS claims
+          kernels   [--op gemm] [--version V|all] [--device cpu|cuda] [--shapes small|xl]   validate, then time each version
         run 'blockdance <command> --help' for the options of a command; --verbose (anywhere) prints the stack trace of an error
         """;
 
@@ -59,7 +62,10 @@ public static class Program
             "bench" => BenchCommand.Run(rest),
             "train-ada" => TrainAdaCommand.Run(rest),
             "calibrate" => CalibrateCommand.Run(rest),
-            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench, calibrate or train-ada"),
+            "encode" => EncodeCommand.Run(rest),
+            "ptx" => PtxCommand.Run(rest),
+            "kernels" => KernelsCommand.Run(rest),
+            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench, calibrate, train-ada, encode, ptx or kernels"),
         };
     }
 

@@ -20,7 +20,8 @@ public static class TestDevices
         {
             if (!devices.TryGetValue(kind, out var dev))
             {
-                try { dev = ComputeDevice.Create(ComputeDevice.ParseKind(kind)); }
+                // "cpu-tiled": the CPU accelerator with 8 warps per group, for the 256-thread tiled GPU versions.
+            try { dev = kind == "cpu-tiled" ? ComputeDevice.Create(DeviceKind.Cpu, 8) : ComputeDevice.Create(ComputeDevice.ParseKind(kind)); }
                 catch (DeviceException) { dev = null; }
                 devices[kind] = dev;
             }

@@ -27,6 +27,9 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>Device memory; for the CPU accelerator (which reports no real limit) the machine's memory.</summary>
     public long MemoryBytes => IsCuda ? Accelerator.MemorySize : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
     public KernelCache Kernels { get; }
+    /// <summary>Precision of the GEMM operands of layers loaded on this device (--precision; Linear reads it at
+    /// load time). Fp32 unless a command sets it.</summary>
+    public Precision Precision { get; set; } = Precision.Fp32;
     /// <summary>Bytes currently held by Tensors on this device (reported in summaries).</summary>
     public long AllocatedBytes { get; internal set; }
 
@@ -49,14 +52,22 @@ public sealed class ComputeDevice : IDisposable
         Kernels = new KernelCache(acc);
     }
 
-    public static ComputeDevice Create(DeviceKind kind)
+    /// <param name="cpuWarpsPerGroup">CPU accelerator only: 32-lane warps per group. 1 (default) for the
+    /// grid-stride kernels the model runs there; 8 lets the tiled 256-thread GPU versions (GEMM v2/v3) run
+    /// on the simulator too, as the tests and `blockdance kernels --device cpu` do.</param>
+    public static ComputeDevice Create(DeviceKind kind, int cpuWarpsPerGroup = 1)
     {
         var ctx = Context.Create(b =>
         {
-            b.Optimize(OptimizationLevel.O1).EnableAlgorithms();
+            // O2: inline-PTX operands of the tensor-core kernels (GEMM v3) stay in registers only at O2 (at O1
+            // ILGPU leaves them in local memory around every mma). Affects PTX only: the CPU accelerator runs
+            // the kernels' .NET code directly. `blockdance ptx` compiles every kernel at the same level.
+            b.Optimize(OptimizationLevel.O2).EnableAlgorithms();
             if (kind != DeviceKind.Cpu) b.Cuda();
             // Each simulated thread is an OS thread; 32-wide warps so warp-level code behaves as on CUDA.
-            b.CPU(new CPUDevice(32, 1, Math.Max(1, Environment.ProcessorCount)));
+            // With 8 warps per group (tiled versions at test sizes) one multiprocessor: each simulated
+            // thread is an OS thread, and 256 per multiprocessor × cores would only add contention.
+            b.CPU(new CPUDevice(32, cpuWarpsPerGroup, cpuWarpsPerGroup > 1 ? 1 : Math.Max(1, Environment.ProcessorCount)));
         });
         try
         {
@@ -91,7 +102,29 @@ public sealed class ComputeDevice : IDisposable
         $"{(IsCuda ? "CUDA" : "CPU accelerator")}: {Name}, {MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB" +
         (IsCuda ? "" : $", {Environment.ProcessorCount} cores");
 
-    public void Synchronize() => Accelerator.Synchronize();
+    /// <summary>Blocks the host until the device has finished everything queued (counted in HostWaits).</summary>
+    public void Synchronize()
+    {
+        HostWaits++;
+        Accelerator.Synchronize();
+    }
+
+    /// <summary>
+    /// Times the host waited for the device: Synchronize calls and blocking copies between host and device
+    /// (Tensor.ToHost/CopyFromHost, Upload). A sampling step needs none — kernels are queued on one stream and
+    /// the host runs ahead — so benchmarks report this per step and a test holds it at zero.
+    /// </summary>
+    public long HostWaits { get; private set; }
+
+    /// <summary>Records a host wait done outside this class (a blocking read-back of a raw buffer).</summary>
+    public void CountHostWait() => HostWaits++;
+
+    /// <summary>Blocking host → device copy of a small array (counted as a host wait).</summary>
+    public void Upload<T>(ArrayView<T> dst, T[] src) where T : unmanaged
+    {
+        HostWaits++;
+        dst.SubView(0, src.Length).CopyFromCPU(src);
+    }
 
     public void Dispose()
     {

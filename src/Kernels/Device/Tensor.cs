@@ -80,12 +80,14 @@ public sealed class Tensor : IDisposable
     {
         if (data.Length != Length)
             throw new ArgumentException($"{Name}: expected {Length} elements, got {data.Length}");
+        Device.CountHostWait();
         View.CopyFromCPU(data);
     }
 
     public float[] ToHost()
     {
         var a = new float[Length];
+        Device.CountHostWait();
         View.CopyToCPU(a);
         return a;
     }

@@ -119,7 +119,7 @@ public sealed class AdaTrainer
                 Array.Copy(items[i].Features, (long)r * FeatureRow, feature, (long)(r * b + i) * FeatureRow, FeatureRow);
         policy.Store!.Load(Info.Boundary, feature);   // the step-(ρ−1) features: the episode starts at step ρ
         using var x = Tensor.FromHost(model.Device, "x", items.SelectMany(it => it.Z).ToArray(), b, cfg.InChannels, cfg.InputSize, cfg.InputSize);
-        var sampler = new DiffusionSampler(schedule, SamplerKind.Ddim);
+        var sampler = new DiffusionSampler(schedule, SamplerKind.Ddim) { ProfileSteps = true };   // the log reports model time per step
         sampler.Run(den, x, new SeededNoise(o.Seed), cfg.OutChannels, firstStep: Info.Rho);
         LastEpisodeStepSeconds = sampler.Timings.Average(t => t.ModelSeconds);
         return x.ToHost();

@@ -9,7 +9,7 @@ public static class CommonOptions
 {
     public const string DefaultModel = "models/dit_mnist.safetensors";
 
-    public static readonly string[] ModelOpts = ["model", "device", "heads"];
+    public static readonly string[] ModelOpts = ["model", "device", "heads", "precision"];
     public static readonly string[] SamplingOpts = ["class", "seed", "steps", "sampler", "spacing", "eta", "cfg", "cfg-channels", "batch"];
     public static readonly string[] CacheOpts = ["cache", "cache-n", "cache-block", "cache-window", "policy"];
     public const string DefaultAdaPolicy = "models/ada_policy.safetensors";
@@ -37,12 +37,24 @@ public static class CommonOptions
         return null;
     }
 
-    public static ComputeDevice Device(Args a)
+    /// <param name="fp32Default">selftest: the fixtures are fp32, so fp32 unless --precision says otherwise.</param>
+    public static ComputeDevice Device(Args a, bool fp32Default = false)
     {
         var kind = a.GetChoice("device", DeviceKind.Auto, ("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu));
         var dev = ComputeDevice.Create(kind);
         Console.WriteLine($"device: {dev.Describe()}");
+        dev.Precision = Precision(a, dev, fp32Default);
         return dev;
+    }
+
+    /// <summary>--precision fp32|bf16|fp16 for the model's GEMMs; default bf16 on CUDA (tensor cores), fp32 on the
+    /// CPU accelerator (where 16-bit operands only cost accuracy). The choice is logged.</summary>
+    public static Precision Precision(Args a, ComputeDevice dev, bool fp32Default = false)
+    {
+        var dflt = dev.IsCuda && !fp32Default ? Kernels.Precision.Bf16 : Kernels.Precision.Fp32;
+        var p = a.GetChoice("precision", dflt, ("fp32", Kernels.Precision.Fp32), ("bf16", Kernels.Precision.Bf16), ("fp16", Kernels.Precision.Fp16));
+        Log.Info($"precision: {p.ToString().ToLowerInvariant()}{(a.Has("precision") ? "" : $" (default {(fp32Default ? "of this command" : dev.IsCuda ? "on CUDA" : "on the CPU accelerator")}; --precision fp32|bf16|fp16)")}");
+        return p;
     }
 
     public static int? Heads(Args a) => a.Has("heads") ? a.GetInt("heads", 0, 1, 65536) : null;

@@ -40,7 +40,7 @@ public static class AnalyzeCommand
         using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
         var weights = (IWeightSource)src;
         var cfg = ModelLoader.DetectConfig(weights, CommonOptions.Heads(a));
-        var opts = CommonOptions.Sampling(a, cfg) with { Progress = true };
+        var opts = CommonOptions.Sampling(a, cfg) with { Progress = true, ProfileSteps = true };   // reports the model time
         if (opts.Steps < 2)
             throw new UsageException($"--steps: the analysis compares adjacent steps; expected at least 2, found {opts.Steps}");
 

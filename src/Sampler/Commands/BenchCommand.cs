@@ -20,7 +20,7 @@ public static class BenchCommand
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("bench", argv, ["model", "preset", "image-size", "device", "batch", "iters", "warmup", "steps", "heads", "report", "cfg"], ["no-sampling"]);
+        var a = Args.Parse("bench", argv, ["model", "preset", "image-size", "device", "batch", "iters", "warmup", "steps", "heads", "report", "cfg", "precision"], ["no-sampling"]);
         if (a.Get("report") is string rp) AtomicFile.CheckWritable(rp, "--report");
         int batch = a.GetInt("batch", 0, 1, 1024);
         int iters = a.GetInt("iters", 20, 1, 10000), warmup = a.GetInt("warmup", 2, 0, 100), steps = a.GetInt("steps", 50, 1, 1000);
@@ -110,7 +110,8 @@ public static class BenchCommand
                 speedup[label] = sampling["none"] / r.WallSeconds;
                 theory[label] = r.BlocksTotal / (double)r.BlocksComputed;
                 Console.WriteLine($"sampling DDIM {steps}, {label,-15}: {r.WallSeconds,8:F2} s  speedup {speedup[label]:F3}× " +
-                                  $"(block evaluations {r.BlocksTotal} → {r.BlocksComputed}: theoretical {theory[label]:F3}×, reached {speedup[label] / theory[label]:P1})");
+                                  $"(block evaluations {r.BlocksTotal} → {r.BlocksComputed}: theoretical {theory[label]:F3}×, reached {speedup[label] / theory[label]:P1}); " +
+                                  $"per step {r.LaunchesPerStep:0.#} launches, {r.HostWaitsPerStep:0.##} host waits");
             }
         }
         var result = new Result(dev.Describe(), name, batch, modelBatch, median, times[0], flops / 1e9, flops / (median / 1e3) / 1e12,

@@ -14,7 +14,7 @@ public static class SampleCommand
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("sample", argv, [.. CommonOptions.ModelOpts, .. CommonOptions.SamplingOpts, .. CommonOptions.CacheOpts, .. Own]);
+        var a = Args.Parse("sample", argv, [.. CommonOptions.ModelOpts, .. CommonOptions.SamplingOpts, .. CommonOptions.CacheOpts, .. Own], ["profile-steps"]);
         if (a.Positional.Count > 0) throw new UsageException($"sample: unexpected argument '{a.Positional[0]}'");
         var outPath = a.Get("out", "out.png");
         var ext = Path.GetExtension(outPath).ToLowerInvariant();
@@ -29,7 +29,8 @@ public static class SampleCommand
         using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
         var weights = (IWeightSource)src;
         var cfg = ModelLoader.DetectConfig(weights, CommonOptions.Heads(a));
-        var opts = CommonOptions.Sampling(a, cfg) with { Policy = CommonOptions.Cache(a, cfg), Progress = true };
+        var opts = CommonOptions.Sampling(a, cfg) with { Policy = CommonOptions.Cache(a, cfg), Progress = true,
+            ProfileSteps = a.Flag("profile-steps") };
         if (a.Get("noise") is string noisePath) opts = opts with { InitialNoise = ReadNoise(noisePath, opts.Classes.Count, cfg) };
         // Latent models (4 channels, the released DiT-XL/2) need the VAE decoder for pixels.
         bool latent = cfg.InChannels is not (1 or 3);

@@ -8,9 +8,12 @@ public static class SelftestCommand
 {
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("selftest", argv, ["device", "fixtures"]);
+        var a = Args.Parse("selftest", argv, ["device", "fixtures", "precision"]);
         var dir = FixtureChecks.FindFixtures(a.Get("fixtures"));
-        using var dev = CommonOptions.Device(a);
+        // The fixtures are fp32 PyTorch tensors: selftest checks fp32 unless --precision asks for a 16-bit run,
+        // which is then checked against the same fixtures with the 16-bit tolerance (FixtureChecks).
+        using var dev = CommonOptions.Device(a, fp32Default: true);
+        Console.WriteLine($"precision: {dev.Precision.ToString().ToLowerInvariant()}");
         Console.WriteLine($"fixtures: {Path.GetFullPath(dir)}");
         int failed = 0, total = 0;
         foreach (var r in FixtureChecks.All(dev, dir))

@@ -9,7 +9,8 @@ public sealed record Summary(
     string Device, string Model, string Config, string Sampler, int Steps, float Cfg, int Samples, int ModelBatch,
     double WallSeconds, double SecondsPerStep, double ModelSeconds, double SamplerSeconds, double OtherSeconds,
     string Cache, double BlocksComputed, double BlocksSkipped, long BlocksWithoutCache, double SkippedFraction,
-    double GflopsComputed, double GflopsSaved, double CacheMiB, List<List<int>> ReusedSteps, double DeviceMiB)
+    double GflopsComputed, double GflopsSaved, double CacheMiB, List<List<int>> ReusedSteps, double DeviceMiB,
+    bool StepsProfiled, double LaunchesPerStep, double HostWaitsPerStep)
 {
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -20,7 +21,8 @@ public sealed record Summary(
         return new Summary(dev.Describe(), modelPath, cfg.ToString(), o.SamplerName, o.Steps, o.Cfg, o.Classes.Count, r.ModelBatch,
             r.WallSeconds, r.WallSeconds / steps, r.ModelSeconds, r.SamplerSeconds, r.WallSeconds - r.ModelSeconds - r.SamplerSeconds,
             r.Policy, r.BlocksComputed, r.BlocksSkipped, r.BlocksTotal, r.SkippedFraction,
-            r.FlopsComputed / 1e9, r.FlopsSaved / 1e9, r.CacheBytes / 1048576.0, r.ReusedStepsPerBatch, dev.AllocatedBytes / 1048576.0);
+            r.FlopsComputed / 1e9, r.FlopsSaved / 1e9, r.CacheBytes / 1048576.0, r.ReusedStepsPerBatch, dev.AllocatedBytes / 1048576.0,
+            o.ProfileSteps, r.LaunchesPerStep, r.HostWaitsPerStep);
     }
 
     public void Print()
@@ -29,7 +31,10 @@ public sealed record Summary(
         Console.WriteLine($"device   {Device}");
         Console.WriteLine($"model    {Config}");
         Console.WriteLine($"sampler  {Sampler}, {Steps} steps, cfg {Cfg}, {Samples} samples (model batch {ModelBatch})");
-        Console.WriteLine($"time     {WallSeconds:F2} s wall, {SecondsPerStep * 1000:F1} ms/step; model {ModelSeconds:F2} s, sampler {SamplerSeconds:F3} s, other {OtherSeconds:F2} s");
+        Console.WriteLine(StepsProfiled
+            ? $"time     {WallSeconds:F2} s wall, {SecondsPerStep * 1000:F1} ms/step; model {ModelSeconds:F2} s, sampler {SamplerSeconds:F3} s, other {OtherSeconds:F2} s"
+            : $"time     {WallSeconds:F2} s wall, {SecondsPerStep * 1000:F1} ms/step (--profile-steps splits model and sampler time)");
+        Console.WriteLine($"steps    {LaunchesPerStep:0.#} kernel launches and {HostWaitsPerStep:0.##} host waits per step");
         Console.WriteLine($"cache    {Cache}: {BlocksComputed:0.##} blocks computed, {BlocksSkipped:0.##} skipped of {BlocksWithoutCache} per sample ({SkippedFraction:P1}); " +
                           $"{GflopsComputed:F2} GFLOP computed, {GflopsSaved:F2} GFLOP saved; cache buffer {CacheMiB:F2} MiB");
         if (BlocksSkipped > 0) Console.WriteLine($"reused   steps {string.Join(",", ReusedSteps[0])}");

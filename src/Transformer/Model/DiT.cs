@@ -58,6 +58,16 @@ public sealed class DiT : IDisposable
         return ws;
     }
 
+    /// <summary>Puts the labels y (N) on the device for the following Embed calls; a no-op when they are the ones
+    /// already there. A sampler calls it before its step loop so that no step copies anything to the device.</summary>
+    public void UploadLabels(int[] y)
+    {
+        if (y.AsSpan().SequenceEqual(uploadedLabels)) return;
+        ValidateLabels(y);
+        Device.Upload(Prepare(y.Length).Labels.View, y);
+        uploadedLabels = (int[])y.Clone();
+    }
+
     public Workspace? CurrentWorkspace => ws;
     public long WeightBytes => Blocks.Sum(b => new[] { b.AttnQkv, b.AttnProj, b.MlpFc1, b.MlpFc2, b.AdaLnModulation }.Sum(l => l.Weight.Bytes + l.Bias.Bytes))
         + xEmbedW.Bytes + xEmbedB.Bytes + posEmbed.Bytes + labelTable.Bytes
@@ -92,13 +102,14 @@ public sealed class DiT : IDisposable
         var w = Prepare(n);
 
         // c = t_embedder(t) + y_embedder(y)                                               (N, D)
-        w.Timesteps.View.SubView(0, n).CopyFromCPU(t);                                           // n floats per step
-        if (!y.AsSpan().SequenceEqual(uploadedLabels))                                            // labels: once per run
+        UploadLabels(y);                                                                          // once per run
+        if (SameForAll(t))                                                                        // a sampling step: one t,
+            TimestepEmbedding.RunUniform(Device, t[0], w.Freqs.View, w.TFreq.View, n);           // a kernel argument (N, 256)
+        else
         {
-            w.Labels.View.SubView(0, n).CopyFromCPU(y);
-            uploadedLabels = (int[])y.Clone();
+            Device.Upload(w.Timesteps.View, t);                                                   // per-row t: n floats
+            TimestepEmbedding.Run(Device, w.Timesteps.View, w.Freqs.View, w.TFreq.View, n);      // (N, 256)
         }
-        TimestepEmbedding.Run(Device, w.Timesteps.View, w.Freqs.View, w.TFreq.View, n);          // (N, 256)
         tMlp0.Forward(w.TFreq, w.THidden, n, Epilogue.Silu);                                      // (N, D)
         tMlp2.Forward(w.THidden, w.TEmb, n);                                                      // (N, D)
         LabelEmbed.Run(Device, w.TEmb.View, labelTable.View, w.Labels.View, w.C.View, n, d);      // (N, D)
@@ -110,6 +121,13 @@ public sealed class DiT : IDisposable
         PatchEmbed.Run(Device, x.View, xEmbedW.View, xEmbedB.View, posEmbed.View, w.X0.View,
             n, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.Patch, d);
         return w.X0;
+    }
+
+    static bool SameForAll(float[] t)
+    {
+        foreach (var v in t)
+            if (!v.Equals(t[0])) return false;
+        return true;
     }
 
     /// <summary>

@@ -52,7 +52,7 @@ public sealed class DiTBlock(int index, DiTConfig cfg, Linear qkv, Linear proj, 
         // x = x + gate_msa · Attn(modulate(LN(x), shift_msa, scale_msa))
         LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMsa, ScaleMsa); // (N, T, D)
         AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                     // (N, T, 3D)
-        Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale);        // (N, T, D)
+        Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale, dev.Precision); // (N, T, D)
         AttnProj.Forward(ws.Attn, output, rows, Epilogue.GatedResidual, input,
             new GateSpec(ws.Mod.View, t, modStride, GateMsa));                                     // (N, T, D)
 

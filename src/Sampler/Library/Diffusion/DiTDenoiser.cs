@@ -54,6 +54,7 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
         this.steps = steps;
         layout = new CfgLayout(b, guided);
         model.Prepare(labels.Length);
+        model.UploadLabels(labels);   // before the step loop: a step copies nothing host → device
         runner = new PlanRunner(model);
         runner.Begin(labels.Length);
         policy.Begin(cfg, model.Device, steps, labels.Length);

@@ -15,7 +15,15 @@ public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double
     public Schedule Schedule => schedule;
     public SamplerKind Kind => kind;
     public double Eta => eta;
+    /// <summary>Per-step model/sampler times; filled only with ProfileSteps (it costs two synchronizations per step).</summary>
     public List<StepTiming> Timings { get; } = new();
+
+    /// <summary>
+    /// Off (the default), a step queues its kernels and returns: no synchronization, no host ↔ device copy, so
+    /// the host runs ahead of the device on one stream and launch latency hides behind the kernels. On, the
+    /// device is synchronized after the model and after the update to time each part (benchmarks, training logs).
+    /// </summary>
+    public bool ProfileSteps { get; set; }
 
     /// <summary>Called after each step with (step index, steps, seconds so far); drives the progress bar.</summary>
     public Action<int, int, double>? OnStep { get; set; }
@@ -40,7 +48,7 @@ public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double
             int t = schedule.Timesteps[i];            // original timestep fed to the model
             var sw = Stopwatch.StartNew();
             var output = denoiser.Denoise(x, t, step);
-            dev.Synchronize();
+            if (ProfileSteps) dev.Synchronize();
             double model = sw.Elapsed.TotalSeconds;
             sw.Restart();
             var coef = schedule.Coefficients(i, eta);
@@ -49,8 +57,11 @@ public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double
                 DiffusionStep.Ddim(dev, x.View, output.View, needsNoise ? z!.View : default, b, c, hw, outChannels, coef);
             else
                 DiffusionStep.Ddpm(dev, x.View, output.View, z!.View, b, c, hw, outChannels, coef);
-            dev.Synchronize();
-            Timings.Add(new StepTiming(step, t, model, sw.Elapsed.TotalSeconds));
+            if (ProfileSteps)
+            {
+                dev.Synchronize();
+                Timings.Add(new StepTiming(step, t, model, sw.Elapsed.TotalSeconds));
+            }
             OnStep?.Invoke(step, k, total.Elapsed.TotalSeconds);
         }
     }

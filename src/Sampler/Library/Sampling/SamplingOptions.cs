@@ -22,6 +22,8 @@ public sealed record SamplingOptions
     /// <summary>Given per-step noise (DDPM): step → (N, C, H, W); for reference trajectories.</summary>
     public Func<int, float[]>? StepNoise { get; init; }
     public bool Progress { get; init; }
+    /// <summary>Synchronize inside each step to time model and sampler separately (off: no host wait per step).</summary>
+    public bool ProfileSteps { get; init; }
 
     public int EffectiveBatch => Batch <= 0 ? Classes.Count : Math.Min(Batch, Classes.Count);
     public string SamplerName => Sampler == SamplerKind.Ddim ? (Eta == 0 ? "DDIM" : $"DDIM(η={Eta})") : "DDPM";

@@ -19,7 +19,9 @@ public sealed record SamplingResult(
     long CacheBytes,
     string Policy,
     List<List<int>> ReusedStepsPerBatch,
-    int ModelBatch)
+    int ModelBatch,
+    double LaunchesPerStep,        // kernel launches queued per sampling step (all batches)
+    double HostWaitsPerStep)       // synchronizations + blocking copies per step: 0 unless ProfileSteps
 {
     public double BlocksSkipped => BlocksTotal - BlocksComputed;
     public double SkippedFraction => BlocksTotal == 0 ? 0 : BlocksSkipped / (double)BlocksTotal;
@@ -36,7 +38,7 @@ public static class SamplingSession
         long perSample = (long)c * s * s;
         var samples = new float[total * perSample];
         var schedule = new Schedule(o.Steps, o.Spacing);
-        var sampler = new DiffusionSampler(schedule, o.Sampler, o.Eta);
+        var sampler = new DiffusionSampler(schedule, o.Sampler, o.Eta) { ProfileSteps = o.ProfileSteps };
         if (o.InitialNoise != null && o.InitialNoise.Length != samples.Length)
             throw new InvalidValueException("initial noise", $"{total}×{c}×{s}×{s} = {samples.Length} values", $"{o.InitialNoise.Length}");
 
@@ -49,7 +51,8 @@ public static class SamplingSession
         var wall = Stopwatch.StartNew();
         var bar = o.Progress ? new ProgressBar(schedule.Steps * ((total + batch - 1) / batch)) : null;
         int doneSteps = 0;
-        using var guard = new SamplingGuard(dev);   // NaN/Inf and SIGINT/SIGTERM, checked after every step
+        long stepLaunches = 0, stepWaits = 0;
+        using var guard = new SamplingGuard(dev, schedule.Steps);   // NaN/Inf and SIGINT/SIGTERM, at every step
         for (int first = 0; first < total; first += batch)
         {
             int b = Math.Min(batch, total - first);
@@ -61,8 +64,13 @@ public static class SamplingSession
             if (o.InitialNoise != null) x.CopyFromHost(o.InitialNoise[(int)(first * perSample)..(int)((first + b) * perSample)]);
             else new SeededNoise(o.Seed, first).Fill(x, 0);
             int stepsBefore = doneSteps;
-            sampler.OnStep = (step, k, sec) => { guard.AfterStep(x, step, k, first); bar?.Update(stepsBefore + step + 1); };
+            sampler.OnStep = (step, k, sec) => { guard.AfterStep(x, step, k); bar?.Update(stepsBefore + step + 1); };
+            guard.Begin();
+            long launches0 = dev.Kernels.TotalLaunches, waits0 = dev.HostWaits;
             sampler.Run(den, x, noise, cfg.OutChannels);
+            stepLaunches += dev.Kernels.TotalLaunches - launches0;
+            stepWaits += dev.HostWaits - waits0;
+            guard.Finish(x, schedule.Steps, first);
             doneSteps += schedule.Steps;
             modelSec += sampler.Timings.Sum(t => t.ModelSeconds);
             samplerSec += sampler.Timings.Sum(t => t.SamplerSeconds);
@@ -81,7 +89,8 @@ public static class SamplingSession
         }
         bar?.Finish();
         return new SamplingResult(samples, [total, c, s, s], wall.Elapsed.TotalSeconds, modelSec, samplerSec,
-            computed, blocksTotal, flopsComputed, flopsUncached, cacheBytes, policyName, reused, modelBatch);
+            computed, blocksTotal, flopsComputed, flopsUncached, cacheBytes, policyName, reused, modelBatch,
+            stepLaunches / (double)Math.Max(1, doneSteps), stepWaits / (double)Math.Max(1, doneSteps));
     }
 
     /// <summary>Per-step noise given by the caller (reference trajectories), sliced to the batch.</summary>
