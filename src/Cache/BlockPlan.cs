@@ -6,18 +6,26 @@
 //   Refresh   Reuse, but the listed model rows first run blocks 0..b as a compact sub-batch
 //             (gather → blocks → scatter into their rows of the stored feature): a per-sample cache
 //             step inside a reuse step (BlockDance-Ada's mixed batches).
+//   Span      a block range [From, To) each row computes or replaces by a cached value (residual or feature,
+//             copied or forecast), decided per row during the step (SpanPlan: the adaptive caches).
+//   StoreOutputs  every block runs and stores its attention and MLP outputs (FORA's refresh step)
+//   ReuseOutputs  every block runs only its adaLN and adds the stored outputs with the current gates (FORA's reuse)
 //
 // Stored features live in a FeatureStore; the plan names the store and the boundary b, never a buffer.
 namespace BlockDance.Cache;
 
-public enum PlanKind { Full, Cache, Reuse, Refresh }
+public enum PlanKind { Full, Cache, Reuse, Refresh, Span, StoreOutputs, ReuseOutputs }
 
 /// <param name="Kind">What runs (see above).</param>
 /// <param name="Store">The feature store (Cache, Reuse, Refresh).</param>
 /// <param name="Boundary">b: the block whose output is stored or reused.</param>
 /// <param name="Rows">Refresh: the model rows that run blocks 0..b, ascending.</param>
-public readonly record struct BlockPlan(PlanKind Kind, FeatureStore? Store = null, int Boundary = -1, int[]? Rows = null)
+/// <param name="Span">Span: the block range and its per-row rule.</param>
+public readonly record struct BlockPlan(PlanKind Kind, FeatureStore? Store = null, int Boundary = -1, int[]? Rows = null, SpanPlan? Span = null)
 {
+    public static BlockPlan StoreOutputs(FeatureStore store) => new(PlanKind.StoreOutputs, store);
+    public static BlockPlan ReuseOutputs(FeatureStore store) => new(PlanKind.ReuseOutputs, store);
+    public static BlockPlan Of(SpanPlan span) => new(PlanKind.Span, span.Store, span.To - 1, null, span);
     public static BlockPlan Full => new(PlanKind.Full);
     public static BlockPlan Cache(FeatureStore store, int boundary) => new(PlanKind.Cache, store, boundary);
     public static BlockPlan Reuse(FeatureStore store, int boundary) => new(PlanKind.Reuse, store, boundary);

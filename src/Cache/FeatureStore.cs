@@ -13,8 +13,40 @@ public sealed class FeatureStore(ComputeDevice device, DiTConfig config, int mod
 {
     readonly Dictionary<int, (Tensor Feature, bool[] Valid)> entries = new();
 
+    readonly Dictionary<string, Tensor> slots = new();
+
     public int ModelBatch => modelBatch;
-    public long Bytes => entries.Values.Sum(e => e.Feature.Bytes);
+    public long Bytes => entries.Values.Sum(e => e.Feature.Bytes) + slots.Values.Sum(t => t.Bytes);
+
+    /// <summary>A named (model batch, T, D) buffer of a span plan (SpanPlan: its input, output and the history of
+    /// the cached value), allocated on first use. Which rows hold a value is tracked by the policy that owns the store.</summary>
+    public Tensor Slot(string key)
+    {
+        if (!slots.TryGetValue(key, out var t))
+            slots[key] = t = Tensor.Allocate(device, $"{name}.{key}", modelBatch, config.Tokens, config.Hidden);
+        return t;
+    }
+
+    readonly Dictionary<string, bool[]> slotRows = new();
+    Tensor? combineWeights;
+
+    /// <summary>Which rows of a span's history hold a value (PlanRunner sets them as rows compute).</summary>
+    public bool[] Rows(string key)
+    {
+        if (!slotRows.TryGetValue(key, out var v)) slotRows[key] = v = new bool[modelBatch];
+        return v;
+    }
+
+    /// <summary>Uploads the per-row weights of one FeatureCombine launch, (model batch, 4).</summary>
+    public Tensor CombineWeights(float[] weights)
+    {
+        combineWeights ??= Tensor.Allocate(device, $"{name}.combine_weights", modelBatch, FeatureCombine.MaxInputs);
+        combineWeights.CopyFromHost(weights);
+        return combineWeights;
+    }
+
+    /// <summary>Copies a slot to the host (the adaptive policies read their signals from it).</summary>
+    public float[] Read(string key) => Slot(key).ToHost();
 
     /// <summary>The stored output of block b, (model batch, T, D); allocated (invalid) on first use.</summary>
     public Tensor Feature(int boundary) => Entry(boundary).Feature;
@@ -52,6 +84,10 @@ public sealed class FeatureStore(ComputeDevice device, DiTConfig config, int mod
     public void Dispose()
     {
         foreach (var e in entries.Values) e.Feature.Dispose();
+        foreach (var t in slots.Values) t.Dispose();
         entries.Clear();
+        slots.Clear();
+        combineWeights?.Dispose();
+        combineWeights = null;
     }
 }

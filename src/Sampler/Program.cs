@@ -30,6 +30,7 @@ public static class Program
           analyze   [--model FILE] [sampling options] --csv stss.csv --png stss.png
           eval      [--cache none,blockdance2,...] [--quick]
           bench     [--model FILE | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]
+          calibrate [--model FILE] [--samples 10] [--steps 50]   fits TeaCache/MagCache, writes MODEL.cache-calibration.json
           train-ada [--model FILE] [--out models/ada_policy.safetensors] [--samples 32] [--epochs 16] [--quick]
           encode    --model PIXART_DIR --prompt "…" [--negative-prompt "…"] [--max-length 120] --out embeds.safetensors
           ptx       [--out DIR] [--ptxas PATH] [--kernel NAME]      static GPU check: PTX, ptxas sm_80/sm_90, SASS claims
@@ -67,10 +68,11 @@ public static class Program
             "bench" => BenchCommand.Run(rest),
             "train-ada" => TrainAdaCommand.Run(rest),
             "merge" => MergeCommand.Run(rest),
+            "calibrate" => CalibrateCommand.Run(rest),
             "encode" => EncodeCommand.Run(rest),
             "ptx" => PtxCommand.Run(rest),
             "kernels" => KernelsCommand.Run(rest),
-            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench, train-ada, encode, merge, ptx or kernels"),
+            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench, calibrate, train-ada, encode, merge, ptx or kernels"),
         };
     }
 

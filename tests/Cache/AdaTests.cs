@@ -150,7 +150,7 @@ public class AdaTests(ITestOutputHelper output)
         output.WriteLine(stdout + err);
         Assert.True(code == 0, err);
         // classes 0..4 once each: reuse steps 2 + 2 + 3 + 0 + 0 of 4 per sample → 35% of steps ≥ rho
-        Assert.Contains("| ada (b=0, rho=2, 35% of steps ≥ rho reused) |", stdout);
+        Assert.Contains("| ada (b=0, rho=2, 35% of steps ≥ rho reused)", stdout);
         Assert.Contains("1.4 of 12 (11.7%)", stdout);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(plot)[..4]);
         Assert.Contains("<svg", File.ReadAllText(Path.ChangeExtension(plot, ".svg")));   // the SVG twin

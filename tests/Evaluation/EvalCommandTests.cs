@@ -99,8 +99,10 @@ public class EvalCommandTests(ITestOutputHelper output)
 
     public static TheoryData<string[], string> BadOptions => new()
     {
-        { ["--cache", "none,magic"], "--cache: expected a comma-separated list of none, bd<N> or blockdance<N>" },
+        { ["--cache", "none,magic"], "--cache: expected one of none, fora, delta-dit" },
         { ["--cache", "bd0"], "found 'bd0'" },
+        { ["--cache", "teacache:delta=x"], "--cache teacache:delta: expected a finite number, found 'x'" },
+        { ["--cache", "fbcache:speed=2"], "--cache fbcache: expected key=value with key one of threshold, found 'speed=2'" },
         { ["--cache", "bd2,bd2"], "policy 'bd2' is listed twice" },
         { ["--cache", ","], "--cache: expected at least one policy" },
         { ["--per-class", "0"], "--per-class: expected 1..100000, found 0" },

@@ -87,7 +87,7 @@ public static class CommonOptions
         };
     }
 
-    /// <summary>--cache none|blockdance|ada and its settings, validated against the model (exit 2 when invalid).</summary>
+    /// <summary>--cache none|blockdance|ada|NAME[:key=value…] (CacheSpec) and its settings, validated against the model (exit 2 when invalid).</summary>
     public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg, double[]? defaultWindow = null, int defaultSteps = 50)
     {
         var kind = a.Get("cache", "none");
@@ -106,7 +106,11 @@ public static class CommonOptions
                 var bd = BlockDance(a, cfg, defaultWindow, defaultSteps);
                 return () => new BlockDancePolicy(bd);
             default:
-                throw new UsageException($"--cache: expected none or blockdance, or ada (with a policy from train-ada), found '{kind}'");
+                // every other method: NAME[:key=value…] (CacheSpec)
+                if (hasBd) throw new UsageException($"--cache-n/--cache-block/--cache-window need --cache blockdance (other methods take options as --cache NAME:key=value)");
+                var spec = CacheSpec.Parse(kind);
+                if (spec.Name == "ada") throw new UsageException("--cache ada takes no key=value options");
+                return spec.Build(cfg, ModelPath(a), a.GetInt("steps", defaultSteps, 1, Schedule.TrainSteps));
         }
     }
 

@@ -1,12 +1,14 @@
 // blockdance eval: speed and quality of cache policies against the uncached model, in one run.
 //
-//   blockdance eval [--model FILE] [--device auto|cuda|cpu] [--cache none,bd2,bd3,bd4]
+//   blockdance eval [--model FILE] [--device auto|cuda|cpu] [--cache none,bd2,bd3,bd4] [--sweep]
 //                   [--per-class K | --quick] [--steps 50] [--cfg 4] [--seed 0] [--batch B]
 //                   [--cache-block b] [--cache-window s,e] [--classifier FILE] [--fid-stats FILE] [--out-md FILE]
 //                   [--policy models/ada_policy.safetensors] [--plot pareto.png]
 //   blockdance eval --plot-from eval.md --plot pareto.png     redraws the figure of a table written by --out-md
 //
-// Policies (--cache, comma-separated): `none` (no cache) and `bdN` (alias `blockdanceN`):
+// Policies (--cache, comma-separated, each NAME[:key=value…] as CacheSpec lists: delta-dit, teacache, fbcache,
+// dbcache, taylorseer, magcache, bd-adaptive, bd-taylor, …; --sweep runs each method at every value of its
+// main knob instead). Rows on the Pareto frontier of (speedup, PSNR) are marked. `none` (no cache) and `bdN` (alias `blockdanceN`):
 // BlockDance-N with the default boundary (⌊0.75·depth⌋ − 1) and window [0.25, 0.95) unless
 // --cache-block / --cache-window say otherwise (they apply to every bdN). `none` always runs, and
 // runs first: it is the reference for PSNR/SSIM and the baseline of the speedup. `ada`: BlockDance-Ada
@@ -41,11 +43,11 @@ public static class EvalCommand
         "classifier", "fid-stats", "out-md", "policy", "plot", "plot-from"];
 
     /// <summary>A named policy of the comparison: N = null for none.</summary>
-    public sealed record PolicySpec(string Name, int? N);
+    public sealed record PolicySpec(string Name, int? N, CacheSpec? Spec = null);
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("eval", argv, [.. CommonOptions.ModelOpts, .. Own], ["quick"]);
+        var a = Args.Parse("eval", argv, [.. CommonOptions.ModelOpts, .. Own], ["quick", "sweep"]);
         if (a.Positional.Count > 0) throw new UsageException($"eval: unexpected argument '{a.Positional[0]}'");
         if (a.Flag("quick") && a.Has("per-class")) throw new UsageException("eval: use either --quick or --per-class K, not both");
         if (a.Get("out-md") is string md) AtomicFile.CheckWritable(md, "--out-md");
@@ -63,7 +65,7 @@ public static class EvalCommand
             return 0;
         }
         AtomicFile.CheckDistinct(("--out-md", a.Get("out-md")), ("--plot", a.Get("plot")));
-        var specs = ParsePolicies(a.Get("cache", DefaultPolicies));
+        var specs = ParsePolicies(a.Get("cache", DefaultPolicies), a.Flag("sweep"));
         int perClass = a.Flag("quick") ? QuickPerClass : a.GetInt("per-class", DefaultPerClass, 1, 100_000);
         int steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps), batch = a.GetInt("batch", 0, 1, 4096);
         float cfgScale = (float)a.GetDouble("cfg", 4, 1, 100);
@@ -83,6 +85,7 @@ public static class EvalCommand
         if (a.Has("policy") && !specs.Any(s => s.Name == "ada")) throw new UsageException("--policy needs the policy ada in --cache");
         (AdaWeights Weights, string Path)? ada = specs.Any(s => s.Name == "ada") ? CommonOptions.AdaPolicyFile(a.Get("policy"), cfg, steps) : null;
         var digits = DigitsSetup.Resolve(a, modelPath, cfg);
+        var makers = specs.ToDictionary(sp => sp.Name, sp => sp.Name == "ada" ? null : sp.Spec!.Build(cfg, modelPath, steps, bdBase));   // exit 2 before any device work
 
         var classList = CommonOptions.DefaultClasses(cfg);
         var classes = Enumerable.Range(0, perClass).SelectMany(_ => classList).ToList();
@@ -104,14 +107,14 @@ public static class EvalCommand
         foreach (var spec in specs)
         {
             Console.WriteLine($"eval: policy {spec.Name} ({classes.Count} samples, {steps} steps)");
-            Func<ICachePolicy> make = spec.Name == "ada" ? () => new AdaPolicy(ada!.Value.Weights, ada.Value.Path)
-                : spec.N is int n ? () => new BlockDancePolicy(bdBase with { N = n }) : () => new NoCache();
+            Func<ICachePolicy> make = spec.Name == "ada" ? () => new AdaPolicy(ada!.Value.Weights, ada.Value.Path) : makers[spec.Name]!;
             var r = SamplingSession.Run(model, baseOpts with { Policy = make });
             reference ??= r;
             rows.Add(Measure(spec, r, reference, classes, classifier, digits.Stats, bdBase, cfg));
             if (spec.Name == "ada") rows[^1] = rows[^1] with { Detail = AdaEval.Detail(ada!.Value.Weights.Info, r) };
         }
 
+        rows = EvalTable.MarkFrontier(rows);
         var text = EvalTable.Markdown(Caption(classList.Count, perClass, baseOpts, reference!, cfg, dev, modelPath),
             rows, Notes(digits, bdBase, cfg, classes.Count).Concat(ada is { } ad ? [AdaEval.Note(ad.Weights, ad.Path)] : []));
         Console.WriteLine();
@@ -130,30 +133,25 @@ public static class EvalCommand
         return 0;
     }
 
-    /// <summary>"none,bd2,bd3" → specs with none first (added if missing); bad names or duplicates exit 2.</summary>
-    public static List<PolicySpec> ParsePolicies(string list)
+    /// <summary>"none,bd2,teacache:delta=0.4" → specs with none first (added if missing); with sweep, every method at each
+    /// value of its main knob. Bad names, options or duplicates exit 2.</summary>
+    public static List<PolicySpec> ParsePolicies(string list, bool sweep = false)
     {
         var specs = new List<PolicySpec>();
         foreach (var raw in list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
         {
-            var name = raw.ToLowerInvariant();
-            PolicySpec spec;
-            if (name == "none") spec = new("none", null);
-            else if (name == "ada") spec = new("ada", null);
-            else
+            var parsed = CacheSpec.Parse(raw);
+            foreach (var cs in sweep ? parsed.Sweep() : [parsed])
             {
-                var digits = name.StartsWith("blockdance") ? name["blockdance".Length..] : name.StartsWith("bd") ? name[2..] : null;
-                if (digits is null || !int.TryParse(digits, out int n) || n < 1 || n > 1000)
-                    throw new UsageException($"--cache: expected a comma-separated list of none, bd<N> or blockdance<N> (N ≥ 1, e.g. none,bd2,bd3), or ada (a trained BlockDance-Ada policy), found '{raw}'");
-                spec = new($"bd{n}", n);
+                var spec = new PolicySpec(cs.Label, cs.Name == "bd" ? (int)cs["n"] : null, cs);
+                if (specs.Any(s => s.Name == spec.Name)) throw new UsageException($"--cache: policy '{spec.Name}' is listed twice");
+                specs.Add(spec);
             }
-            if (specs.Any(s => s.Name == spec.Name)) throw new UsageException($"--cache: policy '{spec.Name}' is listed twice");
-            specs.Add(spec);
         }
         if (specs.Count == 0) throw new UsageException("--cache: expected at least one policy, e.g. none,bd2");
         // none is the reference and the speed baseline: always run it, first.
         specs.RemoveAll(s => s.Name == "none");
-        specs.Insert(0, new("none", null));
+        specs.Insert(0, new("none", null, CacheSpec.Parse("none")));
         return specs;
     }
 
@@ -180,7 +178,7 @@ public static class EvalCommand
             if (realStats != null && classes.Count >= 2)
                 fid = Fid.Distance(FidStats.FromFeatures(c.Features, classes.Count, DigitClassifier.FeatureDim), realStats);
         }
-        string detail = spec.N is int n ? $"N={n}, b={bdBase.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth)}" : "";
+        string detail = spec.N is int n ? $"N={n}, b={bdBase.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth)}" : r.Policy;
         return new EvalRow(spec.Name, detail, r.WallSeconds, reference.WallSeconds / r.WallSeconds, r.BlocksSkipped, r.BlocksTotal,
             psnr, ssim, acc, fid, classes.Count);
     }
@@ -196,6 +194,9 @@ public static class EvalCommand
                      $"(b = {bd.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth)} of {cfg.Depth} blocks).";
         yield return "wall-clock: the whole sampling run of the policy; speedup = none's wall-clock / the policy's, measured in this run, " +
                      $"one policy after another on the same device, after a {WarmupSteps}-step warm-up that compiles the kernels.";
+        yield return "methods (defaults; NAME:key=value overrides): " + string.Join("; ", CacheSpec.Methods.Where(m => m.Keys.Length > 0)
+            .Select(m => $"{m.Name} ({string.Join(", ", m.Keys.Select(k => $"{k.Key} {k.Default}"))}): {m.Summary}")) + ".";
+        yield return "Pareto ★: no other row has both a higher speedup and a higher PSNR.";
         yield return "blocks skipped: block evaluations skipped / block evaluations without a cache, per sample (steps × depth).";
         yield return "PSNR / SSIM: against the uncached (none) samples from the same noise, images mapped [−1, 1] → [0, 1] (clamped), " +
                      "PSNR from the MSE over all samples (inf = identical), SSIM the mean over samples, with an 11×11 Gaussian window (σ 1.5, K1 0.01, K2 0.03), valid region only.";

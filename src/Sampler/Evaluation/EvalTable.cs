@@ -7,7 +7,7 @@ namespace BlockDance.Sampler.Evaluation;
 
 /// <summary>One policy's measurements. Accuracy/Fid are null when the classifier does not apply.</summary>
 public sealed record EvalRow(string Policy, string Detail, double WallSeconds, double Speedup, double BlocksSkipped, long BlocksTotal,
-    double Psnr, double Ssim, double? Accuracy, double? Fid, int Samples)
+    double Psnr, double Ssim, double? Accuracy, double? Fid, int Samples, bool Frontier = false)
 {
     public double SkippedFraction => BlocksTotal == 0 ? 0 : BlocksSkipped / (double)BlocksTotal;
 }
@@ -16,6 +16,10 @@ public static class EvalTable
 {
     public static readonly string[] Columns =
         ["policy", "wall-clock s", "speedup vs none", "blocks skipped", "PSNR dB", "SSIM", "accuracy", "FID", "samples"];
+
+    /// <summary>Marks the rows no other row dominates in (speedup, PSNR): higher or equal in both, higher in one.</summary>
+    public static List<EvalRow> MarkFrontier(IReadOnlyList<EvalRow> rows) =>
+        rows.Select(r => r with { Frontier = !rows.Any(o => o.Speedup >= r.Speedup && o.Psnr >= r.Psnr && (o.Speedup > r.Speedup || o.Psnr > r.Psnr)) }).ToList();
 
     public static string Markdown(string caption, IReadOnlyList<EvalRow> rows, IEnumerable<string> notes)
     {
@@ -32,7 +36,7 @@ public static class EvalTable
 
     static IEnumerable<string> Cells(EvalRow r) =>
     [
-        r.Detail.Length > 0 ? $"{r.Policy} ({r.Detail})" : r.Policy,
+        (r.Detail.Length > 0 && r.Detail != r.Policy ? $"{r.Policy} ({r.Detail})" : r.Policy) + (r.Frontier ? " ★" : ""),
         F(r.WallSeconds, "F2"),
         F(r.Speedup, "F3") + "×",
         $"{F(r.BlocksSkipped, "0.##")} of {r.BlocksTotal} ({F(100 * r.SkippedFraction, "F1")}%)",

@@ -172,6 +172,38 @@ public sealed class DiT : IBlockModel, IDisposable
         GatherRows.Scatter(Device, fresh.View, w.Rows.View, feature.View, m, rowLen);             // rows of (N, T, D)
     }
 
+    /// <summary>
+    /// Every block with its attention and MLP outputs cached (FORA): store = true runs each block and writes its outputs
+    /// A_i, M_i into cache(i); store = false runs only each block's adaLN and adds the cached A_i, M_i with the current
+    /// gates. Returns the last block's output (N, T, D) (ping-pong in X0/X1 as RunBlocks).
+    /// </summary>
+    public Tensor RunBlocksWithOutputs(Tensor input, Func<int, (Tensor Attn, Tensor Mlp)> cache, bool store)
+    {
+        var w = ws ?? throw new InvalidOperationException("RunBlocksWithOutputs before Embed");
+        CheckFeature(input, w.Batch, "block input");
+        Tensor cur = input;
+        for (int i = 0; i < Config.Depth; i++)
+        {
+            var next = !ReferenceEquals(cur, w.X0) ? w.X0 : w.X1;
+            var (a, m) = cache(i);
+            if (store) Blocks[i].ForwardStoring(cur, next, w, w.Batch, w.SiluC, a, m);
+            else Blocks[i].ForwardReusing(cur, next, w, w.Batch, w.SiluC, a, m);
+            OnBlockOutput?.Invoke(i, next);
+            cur = next;
+        }
+        return cur;
+    }
+
+    /// <summary>Block i's adaLN-modulated attention input for the whole batch, (N, T, D) in the workspace's Norm buffer
+    /// (valid until the next block runs): the cheap change signal of TeaCache.</summary>
+    public Tensor ModulatedInput(int block, Tensor input)
+    {
+        var w = ws ?? throw new InvalidOperationException("ModulatedInput before Embed");
+        CheckFeature(input, w.Batch, "modulated input");
+        Blocks[block].ModulatedInput(input, w, w.Batch, w.SiluC);
+        return w.Norm;
+    }
+
     /// <summary>final_layer: (shift, scale) = adaLN(SiLU(c)); output (N, C_out, H, W) = unpatchify(linear(modulate(LN(h)))).</summary>
     public void Final(Tensor h, Tensor output)
     {

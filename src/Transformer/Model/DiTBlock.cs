@@ -63,6 +63,45 @@ public sealed class DiTBlock(int index, DiTConfig cfg, Linear qkv, Linear proj, 
             new GateSpec(ws.Mod.View, t, modStride, GateMlp));                                     // (N, T, D)
     }
 
+    /// <summary>FORA's refresh: the block as Forward, but the attention output A = proj(attn) + b and the MLP output
+    /// M = fc2(…) + b are written to attnOut / mlpOut (N, T, D) and added by GatedResidual (the fused epilogue's arithmetic).</summary>
+    public void ForwardStoring(Tensor input, Tensor output, Workspace ws, int n, Tensor siluC, Tensor attnOut, Tensor mlpOut)
+    {
+        var dev = ws.Device;
+        int d = cfg.Hidden, t = cfg.Tokens, rows = n * t, modStride = 6 * d;
+        float scale = 1f / MathF.Sqrt(cfg.HeadDim);
+        AdaLnModulation.Forward(siluC, ws.Mod, n);                                                   // (N, 6D)
+        LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMsa, ScaleMsa); // (N, T, D)
+        AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                     // (N, T, 3D)
+        Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale);        // (N, T, D)
+        AttnProj.Forward(ws.Attn, attnOut, rows);                                                   // A (N, T, D)
+        GatedResidual.Run(dev, input.View, attnOut.View, ws.Mod.View, output.View, n, t, d, modStride, GateMsa);
+        LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMlp, ScaleMlp);
+        MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                    // (N, T, 4D)
+        MlpFc2.Forward(ws.Hidden, mlpOut, rows);                                                    // M (N, T, D)
+        GatedResidual.Run(dev, output.View, mlpOut.View, ws.Mod.View, output.View, n, t, d, modStride, GateMlp);
+    }
+
+    /// <summary>FORA's reuse: only the adaLN modulation of the current c runs; output = input + gate_msa·A + gate_mlp·M
+    /// with the stored A and M (attention and MLP are skipped).</summary>
+    public void ForwardReusing(Tensor input, Tensor output, Workspace ws, int n, Tensor siluC, Tensor attnOut, Tensor mlpOut)
+    {
+        var dev = ws.Device;
+        int d = cfg.Hidden, t = cfg.Tokens, modStride = 6 * d;
+        AdaLnModulation.Forward(siluC, ws.Mod, n);                                                   // (N, 6D)
+        GatedResidual.Run(dev, input.View, attnOut.View, ws.Mod.View, output.View, n, t, d, modStride, GateMsa);
+        GatedResidual.Run(dev, output.View, mlpOut.View, ws.Mod.View, output.View, n, t, d, modStride, GateMlp);
+    }
+
+    /// <summary>ws.Norm (N, T, D) = modulate(LN(input), shift_msa, scale_msa): the block's attention input
+    /// (TeaCache's change signal), without running the block. Overwrites ws.Mod and ws.Norm.</summary>
+    public void ModulatedInput(Tensor input, Workspace ws, int n, Tensor siluC)
+    {
+        int d = cfg.Hidden, t = cfg.Tokens;
+        AdaLnModulation.Forward(siluC, ws.Mod, n);                                                   // (N, 6D)
+        LayerNormModulate.Run(ws.Device, input.View, ws.Mod.View, ws.Norm.View, n * t, d, t, 6 * d, ShiftMsa, ScaleMsa); // (N, T, D)
+    }
+
     public long Flops(int n)
     {
         long rows = (long)n * cfg.Tokens;

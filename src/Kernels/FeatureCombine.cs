@@ -1,0 +1,79 @@
+// Per-row linear combination of up to four feature buffers, for the feature caches (src/Cache):
+//
+//   out[r, e] = Σ_{j < m} W[r, j] · in_j[r, e]        r < rows, e < rowLen, m ≤ 4
+//
+// One op serves every cache arithmetic: a residual reuse h_e = h_s + R (weights 1, 1), a residual
+// R = h_e − h_s (1, −1), a Taylor forecast F + (F − F')·k/Δ (1 + k/Δ, −k/Δ), and keeping or shifting a
+// row's history (a row whose weights are (1, 0, …) on itself keeps its value). Weights are per row, so
+// every sample of a batch can take its own decision. A term whose weight is exactly 0 is not read (its
+// buffer may hold anything), and a weight of exactly 1 adds the value itself: a combination that only
+// copies or adds is exact. out may be one of the inputs (each element reads its inputs before it writes).
+//
+// v1 (the only version): one thread per element; the op is memory-bound and small next to a block.
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace BlockDance.Kernels;
+
+public static class FeatureCombine
+{
+    public const int MaxInputs = 4;
+
+    /// <summary>The plain reference: weights (rows, 4), inputs each (rows · rowLen).</summary>
+    public static void Reference(float[] output, float[][] inputs, float[] weights, int rows, int rowLen)
+    {
+        for (int r = 0; r < rows; r++)
+            for (int e = 0; e < rowLen; e++)
+            {
+                long i = (long)r * rowLen + e;
+                float acc = 0f;
+                bool first = true;
+                for (int j = 0; j < inputs.Length; j++)
+                {
+                    float w = weights[r * MaxInputs + j];
+                    if (w == 0f) continue;
+                    float v = w == 1f ? inputs[j][i] : w * inputs[j][i];
+                    acc = first ? v : acc + v;
+                    first = false;
+                }
+                output[i] = acc;
+            }
+    }
+
+    static void Kernel(Index1D index, ArrayView<float> output, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d,
+        ArrayView<float> weights, int m, int rowLen, long total, int width)
+    {
+        for (long i = index; i < total; i += width)
+        {
+            int r = (int)(i / rowLen);
+            float acc = 0f;
+            bool first = true;
+            for (int j = 0; j < m; j++)
+            {
+                float w = weights[r * MaxInputs + j];
+                if (w == 0f) continue;
+                float x = j == 0 ? a[i] : j == 1 ? b[i] : j == 2 ? c[i] : d[i];
+                float v = w == 1f ? x : w * x;
+                acc = first ? v : acc + v;
+                first = false;
+            }
+            output[i] = acc;
+        }
+    }
+
+    /// <summary>output = Σ_j W[r, j]·inputs[j] over the first rows·rowLen elements; weights is (rows, 4) on the device.</summary>
+    public static void Run(ComputeDevice dev, ArrayView<float> output, ArrayView<float>[] inputs, ArrayView<float> weights, int rows, int rowLen)
+    {
+        if (inputs.Length is < 1 or > MaxInputs) throw new ArgumentException($"feature combine: 1..{MaxInputs} inputs, found {inputs.Length}");
+        long total = (long)rows * rowLen;
+        Check.Size("feature combine output", output.Length, total);
+        foreach (var x in inputs) Check.Size("feature combine input", x.Length, total);
+        Check.Size("feature combine weights", weights.Length, (long)rows * MaxInputs);
+        var v = new ArrayView<float>[MaxInputs];
+        for (int j = 0; j < MaxInputs; j++) v[j] = j < inputs.Length ? inputs[j] : inputs[0];
+        int width = dev.LaunchWidth(total);
+        dev.Kernels.Get("feature_combine", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, long, int>(Kernel))
+            (width, output, v[0], v[1], v[2], v[3], weights, inputs.Length, rowLen, total, width);
+    }
+}

@@ -1,0 +1,49 @@
+// The gated residual add of adaLN-Zero as a standalone op, for FORA's reuse of cached attention/MLP outputs:
+//
+//   out[s, t, j] = res[s, t, j] + gate[s, offset + j] · x[s, t, j]        (N, T, D); gate rows of stride `gateStride`
+//
+// The same arithmetic as Gemm's GatedResidual epilogue (res + gate · v), so storing a projection's output and
+// adding it here gives the bits of the fused GEMM. out may be res (in place).
+// v1 (the only version): one thread per element.
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace BlockDance.Kernels;
+
+public static class GatedResidual
+{
+    public static void Reference(float[] res, float[] x, float[] gate, float[] output, int n, int tokens, int d, int gateStride, int gateOffset)
+    {
+        for (long i = 0; i < (long)n * tokens * d; i++)
+        {
+            long row = i / d;
+            int j = (int)(i % d), s = (int)(row / tokens);
+            output[i] = res[i] + gate[s * gateStride + gateOffset + j] * x[i];
+        }
+    }
+
+    static void Kernel(Index1D index, ArrayView<float> res, ArrayView<float> x, ArrayView<float> gate, ArrayView<float> output,
+        int tokens, int d, int gateStride, int gateOffset, long total, int width)
+    {
+        for (long i = index; i < total; i += width)
+        {
+            long row = i / d;
+            int j = (int)(i % d), s = (int)(row / tokens);
+            output[i] = res[i] + gate[s * gateStride + gateOffset + j] * x[i];
+        }
+    }
+
+    public static void Run(ComputeDevice dev, ArrayView<float> res, ArrayView<float> x, ArrayView<float> gate, ArrayView<float> output,
+        int n, int tokens, int d, int gateStride, int gateOffset)
+    {
+        long total = (long)n * tokens * d;
+        Check.Size("gated residual input", x.Length, total);
+        Check.Size("gated residual residual", res.Length, total);
+        Check.Size("gated residual output", output.Length, total);
+        if (gate.Length < (long)n * gateStride) throw new ArgumentException($"gated residual: gate holds {gate.Length} values, expected {(long)n * gateStride}");
+        int width = dev.LaunchWidth(total);
+        dev.Kernels.Get("gated_residual", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                int, int, int, int, long, int>(Kernel))
+            (width, res, x, gate, output, tokens, d, gateStride, gateOffset, total, width);
+    }
+}
