@@ -25,21 +25,47 @@ public static class EncodeCommand
         string prompt = a.Get("prompt") ?? throw new UsageException("encode: expected --prompt TEXT (\"\" for the empty prompt)");
         string? negative = a.Get("negative-prompt");
         string folder = a.Get("model") ?? throw new UsageException("encode: expected --model DIR (a PixArt folder with text_encoder/ and tokenizer/)");
-        int maxLength = a.GetInt("max-length", T5Tokenizer.PixArtMaxLength, 1, 4096);
         string outPath = a.Get("out", "embeds.safetensors");
         if (!outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out {outPath}: expected a .safetensors file name");
         AtomicFile.CheckWritable(outPath, "--out");
-        if (!Directory.Exists(folder)) throw new UsageException($"--model {folder}: expected a folder (PixArt layout), found none");
+        var sw = Stopwatch.StartNew();
+        var texts = negative is null ? new[] { prompt } : new[] { prompt, negative };
+        var e = Encode(a, folder, texts);
+        var pos = new PromptEmbeddings(e.Row(0), e.Mask(0), 1, e.Length, e.Dim);
+        var neg = negative is null ? null : new PromptEmbeddings(e.Row(1), e.Mask(1), 1, e.Length, e.Dim);
+        var metadata = new Dictionary<string, string>
+        {
+            ["prompt"] = prompt, ["negative_prompt"] = negative ?? "", ["max_length"] = e.Length.ToString(),
+        };
+        AtomicFile.Write(outPath, st => PromptEmbeddingsFile.Write(st, pos, neg, metadata));
+        Console.WriteLine($"wrote {outPath}: prompt_embeds (1, {e.Length}, {e.Dim}) with {e.Tokens[0].Length} real tokens" +
+                          (negative is null ? "" : $", negative_prompt_embeds with {e.Tokens[1].Length}") + $" ({sw.Elapsed.TotalSeconds:F1} s)");
+        return 0;
+    }
 
-        // Tokenizer and config/shards are checked before the device starts or any weight is read.
+    /// <summary>T5 features of each text, row b = texts[b]: (B, L, D) on the host, with the token masks.</summary>
+    public sealed record Encoded(float[] Embeds, IReadOnlyList<T5Tokens> Tokens, int Length, int Dim)
+    {
+        public float[] Row(int b) => Embeds.AsSpan(b * Length * Dim, Length * Dim).ToArray();
+        public long[] Mask(int b) => Tokens[b].Mask.Select(m => (long)m).ToArray();
+    }
+
+    /// <summary>
+    /// Tokenizes and encodes texts with the PixArt folder's T5 (--max-length, --variant, --device from `a`):
+    /// tokenizer and shards are checked before the device starts; the encoder is freed (logged) before this
+    /// returns, so a transformer loaded next has the device to itself. Shared by `encode` and `sample --prompt`.
+    /// </summary>
+    public static Encoded Encode(Args a, string folder, IReadOnlyList<string> texts)
+    {
+        int maxLength = a.GetInt("max-length", T5Tokenizer.PixArtMaxLength, 1, 4096);
+        if (!Directory.Exists(folder)) throw new UsageException($"--model {folder}: expected a folder (PixArt layout), found none");
         string encoderDir = T5Encoder.ResolveFolder(folder);
         string? variant = a.Get("variant");
         if (variant is not null && (variant.Length == 0 || variant.Any(c => !char.IsAsciiLetterOrDigit(c))))
             throw new UsageException($"--variant: expected a weight variant name such as fp16, found '{variant}'");
         T5Encoder.Probe(encoderDir, variant);
         var tokenizer = T5Tokenizer.Load(FindTokenizer(folder, encoderDir));
-        var texts = negative is null ? new[] { prompt } : new[] { prompt, negative };
         var tokens = new List<T5Tokens>();
         foreach (var text in texts)
         {
@@ -48,7 +74,6 @@ public static class EncodeCommand
         }
 
         using var dev = CommonOptions.Device(a);
-        var sw = Stopwatch.StartNew();
         T5Output output;
         int dim;
         using (var encoder = T5Encoder.Load(dev, encoderDir, variant, MemoryPlan.Budget(dev)))
@@ -63,21 +88,7 @@ public static class EncodeCommand
                               $"({encoder.Flops(tokens.Count, maxLength) / 1e9:F2} GFLOP)");
         }
         using (output)
-        {
-            var embeds = output.Embeddings.ToHost();
-            long[] Mask(int b) => tokens[b].Mask.Select(m => (long)m).ToArray();
-            float[] Row(int b) => embeds.AsSpan(b * maxLength * dim, maxLength * dim).ToArray();
-            var pos = new PromptEmbeddings(Row(0), Mask(0), 1, maxLength, dim);
-            var neg = negative is null ? null : new PromptEmbeddings(Row(1), Mask(1), 1, maxLength, dim);
-            var metadata = new Dictionary<string, string>
-            {
-                ["prompt"] = prompt, ["negative_prompt"] = negative ?? "", ["max_length"] = maxLength.ToString(),
-            };
-            AtomicFile.Write(outPath, s => PromptEmbeddingsFile.Write(s, pos, neg, metadata));
-        }
-        Console.WriteLine($"wrote {outPath}: prompt_embeds (1, {maxLength}, {dim}) with {tokens[0].Length} real tokens" +
-                          (negative is null ? "" : $", negative_prompt_embeds with {tokens[1].Length}") + $" ({sw.Elapsed.TotalSeconds:F1} s)");
-        return 0;
+            return new Encoded(output.Embeddings.ToHost(), tokens, maxLength, dim);
     }
 
     /// <summary>tokenizer/spiece.model of the PixArt folder, or beside the text_encoder folder.</summary>

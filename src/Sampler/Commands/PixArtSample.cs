@@ -22,14 +22,18 @@ public static class PixArtSample
         if (a.Has("class")) throw new UsageException($"--class: expected --prompt-embeds FILE for the text-conditional PixArt-α model {modelPath}, found --class");
         foreach (var opt in new[] { "heads", "cfg-channels", "batch" })
             if (a.Has(opt)) throw new UsageException($"--{opt}: not a PixArt-α setting (heads come from transformer/config.json, guidance covers every ε channel, all prompts run as one batch)");
-        var embedsPath = a.Get("prompt-embeds") ?? throw new UsageException(
-            $"--prompt-embeds: expected a safetensors file with '{PromptEmbeds.Embeds}' (and masks) for the PixArt-α model {modelPath}, found none");
-        FileKind.RequireRegular(embedsPath, "--prompt-embeds");
+        if (a.Has("prompt") && (a.Has("prompt-embeds") || a.Has("negative")))
+            throw new UsageException("--prompt: expected either --prompt TEXT [--negative-prompt TEXT] or --prompt-embeds FILE [--negative FILE], found both");
+        if (!a.Has("prompt") && (a.Has("negative-prompt") || a.Has("max-length") || a.Has("variant")))
+            throw new UsageException("--negative-prompt/--max-length/--variant: expected with --prompt TEXT (the text encoder runs), found without");
+        var embedsPath = a.Has("prompt") ? null : a.Get("prompt-embeds") ?? throw new UsageException(
+            $"--prompt-embeds: expected --prompt TEXT or a safetensors file with '{PromptEmbeds.Embeds}' (and masks) for the PixArt-α model {modelPath}, found neither");
+        if (embedsPath != null) FileKind.RequireRegular(embedsPath, "--prompt-embeds");
         if (a.Get("negative") is string np) FileKind.RequireRegular(np, "--negative");
 
         var cfg = PixArtConfig.Read(modelPath);
         PixArt.Preflight(modelPath, cfg);
-        var prompts = PromptEmbeds.Load(embedsPath, a.Get("negative"), cfg.CaptionChannels);
+        var prompts = embedsPath != null ? PromptEmbeds.Load(embedsPath, a.Get("negative"), cfg.CaptionChannels) : EncodePrompt(a, modelPath, cfg);
         int n = prompts.Prompts.Count;
         var opts = PixArtSession.Defaults(n) with
         {
@@ -48,11 +52,29 @@ public static class PixArtSample
         return (cfg, prompts, opts);
     }
 
+    /// <summary>
+    /// --prompt TEXT: tokenizer → T5 (the folder's text_encoder/ and tokenizer/) → caption features, in memory. With
+    /// guidance the negative caption is --negative-prompt, default "" (as diffusers' PixArt pipeline does); the
+    /// encoder is freed before the transformer loads.
+    /// </summary>
+    static PromptEmbeds EncodePrompt(Args a, string modelPath, PixArtConfig cfg)
+    {
+        float guidance = (float)a.GetDouble("cfg", 4.5, 1, 100);
+        string prompt = a.Get("prompt")!;
+        string? negative = guidance > 1 ? a.Get("negative-prompt", "") : a.Get("negative-prompt");
+        var texts = negative is null ? new[] { prompt } : new[] { prompt, negative };
+        var e = EncodeCommand.Encode(a, modelPath, texts);
+        if (e.Dim != cfg.CaptionChannels)
+            throw new UsageException($"--prompt: the text encoder gives {e.Dim}-wide features, the transformer expects caption_channels {cfg.CaptionChannels}");
+        CaptionSet Set(int b) => new(e.Row(b), e.Tokens[b].Mask.Select(m => (float)m).ToArray(), 1, e.Length, e.Dim);
+        return new PromptEmbeds(Set(0), negative is null ? null : Set(1));
+    }
+
     public static int Run(Args a, string modelPath, string outPath, string ext)
     {
         var (cfg, prompts, opts) = Options(a, modelPath);
         int n = prompts.Prompts.Count;
-        var embedsPath = a.Get("prompt-embeds")!;
+        var embedsPath = a.Get("prompt-embeds") ?? $"--prompt \"{a.Get("prompt")}\"";
         if (a.Get("noise") is string noisePath) opts = opts with { InitialNoise = SampleCommand.ReadNoise(noisePath, n, cfg.Stack) };
         string? vaePath = ModelLoader.FindVae(modelPath, a.Get("vae"));
         if (ext == ".png" && vaePath == null)
@@ -81,7 +103,7 @@ public static class PixArtSample
             else
             {
                 AtomicFile.Write(outPath, s => SafeTensorsWriter.Write(s, [("sample", result.Shape.Select(x => (long)x).ToArray(), result.Samples)],
-                    new Dictionary<string, string> { ["prompt_embeds"] = Path.GetFileName(embedsPath), ["seed"] = opts.Seed.ToString(),
+                    new Dictionary<string, string> { [a.Has("prompt") ? "prompt" : "prompt_embeds"] = a.Get("prompt") ?? Path.GetFileName(embedsPath), ["seed"] = opts.Seed.ToString(),
                         ["sampler"] = opts.SamplerName, ["steps"] = opts.Steps.ToString(), ["cfg"] = opts.Cfg.ToString("R") }));
                 wrote = $"wrote {outPath}: tensor 'sample' {Tensor.ShapeString(result.Shape)} (VAE latents, not pixels: decode with a .png output)";
             }

@@ -10,7 +10,7 @@ namespace BlockDance.Sampler.Commands;
 
 public static class SampleCommand
 {
-    static readonly string[] Own = ["out", "report", "noise", "vae", "prompt-embeds", "negative"];
+    static readonly string[] Own = ["out", "report", "noise", "vae", "prompt-embeds", "negative", "prompt", "negative-prompt", "max-length", "variant"];
 
     public static int Run(string[] argv)
     {
@@ -28,7 +28,7 @@ public static class SampleCommand
         // Everything the user gave is checked against the checkpoint header before any device work.
         var modelPath = CommonOptions.ModelPath(a);
         if (PixArtConfig.IsPixArtFolder(modelPath)) return PixArtSample.Run(a, modelPath, outPath, ext);
-        foreach (var opt in new[] { "prompt-embeds", "negative" })
+        foreach (var opt in new[] { "prompt-embeds", "negative", "prompt", "negative-prompt", "max-length", "variant" })
             if (a.Has(opt)) throw new UsageException($"--{opt}: expected a text-conditional PixArt-α folder (--model DIR with transformer/config.json), found the class-conditional DiT {modelPath} (use --class)");
         using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
         var weights = (IWeightSource)src;
