@@ -95,7 +95,7 @@ public class PixArtCommandTests
         AssertBadInput(Sample("--prompt-embeds", EmbedsFile(dir, "I64", m => new float[m.Length])), "expected at least one real token (1), found all zeros");
         AssertBadInput(Sample("--prompt-embeds", EmbedsFile(dir, "F32", width: 24)), "width: expected 32 (the model's caption_channels), found 24");
         AssertBadInput(Sample("--prompt-embeds", EmbedsFile(dir, "F32", m => m.Select(v => v * 2).ToArray())), "expected 0 or 1");
-        AssertBadInput(Sample(), "--prompt-embeds: expected a safetensors file");
+        AssertBadInput(Sample(), "--prompt-embeds: expected --prompt TEXT or a safetensors file");
         AssertBadInput(CliRunner.Run("sample", "--model", CliRunner.Fixture("pixart_tiny_ms"), "--prompt-embeds", Embeds, "--out", Path.Combine(dir, "x.png")),
             "no VAE decoder was found");                                     // a folder without vae/ and a .png output
         AssertBadInput(Sample("--prompt-embeds", Embeds, "--class", "1"), "--class: expected --prompt-embeds");
