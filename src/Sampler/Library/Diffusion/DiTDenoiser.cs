@@ -63,15 +63,7 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
     public Tensor Denoise(Tensor x, int t, int step)
     {
         var cfg = model.Config;
-        Tensor modelIn = x;
-        if (input != null)
-        {
-            // [x; x]: the reference duplicates the first half each step (forward_with_cfg)
-            long half = x.Length;
-            x.View.CopyTo(input.View.SubView(0, half));
-            x.View.CopyTo(input.View.SubView(half, half));
-            modelIn = input;
-        }
+        var modelIn = CfgInput.For(x, input);                                 // x, or [x; x] with guidance
         var plan = Policy.Plan(new StepContext(step, steps, t, x, classes, layout));
         Array.Fill(timesteps, t);
         runner.Run(plan, step, modelIn, timesteps, labels, output);

@@ -63,14 +63,7 @@ public sealed class PixArtDenoiser : IDenoiser, IDisposable
     public Tensor Denoise(Tensor x, int t, int step)
     {
         var cfg = model.PixArtConfig;
-        Tensor modelIn = x;
-        if (input != null)
-        {
-            long half = x.Length;
-            x.View.CopyTo(input.View.SubView(0, half));
-            x.View.CopyTo(input.View.SubView(half, half));
-            modelIn = input;
-        }
+        var modelIn = CfgInput.For(x, input);                                 // x, or [x; x] with guidance
         var plan = Policy.Plan(new StepContext(step, steps, t, x, classes, layout));
         Array.Fill(timesteps, t);
         runner.Run(plan, step, modelIn, timesteps, captionRows, output);
