@@ -33,16 +33,6 @@ public static class GemmSmallM
 
     static float Dot1(ArrayView<float> x, int r, int m, int k, int p, float w) => r < m ? x[(long)r * k + p] * w : 0f;
 
-    static float WarpSum(float v)
-    {
-        v += Warp.ShuffleXor(v, 16);
-        v += Warp.ShuffleXor(v, 8);
-        v += Warp.ShuffleXor(v, 4);
-        v += Warp.ShuffleXor(v, 2);
-        v += Warp.ShuffleXor(v, 1);
-        return v;
-    }
-
     // ---------------------------------------------------------------- kernel
     [GpuKernel("gemm_small_m", Grouped = true, GroupSize = WarpsPerGroup * 32, Claims = "LDG.E.128,SHFL.BFLY")]
     static void Kernel(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
@@ -80,8 +70,8 @@ public static class GemmSmallM
                     s6 += Dot1(x, r0 + 6, m, k, p, wv); s7 += Dot1(x, r0 + 7, m, k, p, wv);
                 }
             }
-            s0 = WarpSum(s0); s1 = WarpSum(s1); s2 = WarpSum(s2); s3 = WarpSum(s3);
-            s4 = WarpSum(s4); s5 = WarpSum(s5); s6 = WarpSum(s6); s7 = WarpSum(s7);
+            s0 = WarpReduce.Sum(s0); s1 = WarpReduce.Sum(s1); s2 = WarpReduce.Sum(s2); s3 = WarpReduce.Sum(s3);
+            s4 = WarpReduce.Sum(s4); s5 = WarpReduce.Sum(s5); s6 = WarpReduce.Sum(s6); s7 = WarpReduce.Sum(s7);
             // Every lane now holds all 8 sums; lane r writes row r0 + r.
             float mine = lane == 0 ? s0 : lane == 1 ? s1 : lane == 2 ? s2 : lane == 3 ? s3
                        : lane == 4 ? s4 : lane == 5 ? s5 : lane == 6 ? s6 : s7;

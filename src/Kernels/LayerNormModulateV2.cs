@@ -53,16 +53,6 @@ public static class LayerNormModulateV2
         return (a * a + b * b) + (e * e + f * f);
     }
 
-    static float WarpSum(float v)
-    {
-        v += Warp.ShuffleXor(v, 16);
-        v += Warp.ShuffleXor(v, 8);
-        v += Warp.ShuffleXor(v, 4);
-        v += Warp.ShuffleXor(v, 2);
-        v += Warp.ShuffleXor(v, 1);
-        return v;
-    }
-
     /// <summary>(x − mean)·rstd·(1 + scale) + shift for one chunk (index c of the row, in float4 units).</summary>
     static Float4Chunk Modulate(Float4Chunk v, float mean, float rstd, ArrayView<Float4Chunk> mod, long scaleAt, long shiftAt)
     {
@@ -119,11 +109,11 @@ public static class LayerNormModulateV2
         float sum = ((v.C0.Sum + v.C1.Sum) + (v.C2.Sum + v.C3.Sum)) + ((v.C4.Sum + v.C5.Sum) + (v.C6.Sum + v.C7.Sum))
                     + ((v.C8.Sum + v.C9.Sum) + (v.C10.Sum + v.C11.Sum));
         int dim = 4 * d4;
-        float mean = WarpSum(sum) / dim;
+        float mean = WarpReduce.Sum(sum) / dim;
         float sq = ((Sq(v.C0, mean, 0, chunks) + Sq(v.C1, mean, 1, chunks)) + (Sq(v.C2, mean, 2, chunks) + Sq(v.C3, mean, 3, chunks)))
                    + ((Sq(v.C4, mean, 4, chunks) + Sq(v.C5, mean, 5, chunks)) + (Sq(v.C6, mean, 6, chunks) + Sq(v.C7, mean, 7, chunks)))
                    + ((Sq(v.C8, mean, 8, chunks) + Sq(v.C9, mean, 9, chunks)) + (Sq(v.C10, mean, 10, chunks) + Sq(v.C11, mean, 11, chunks)));
-        float rstd = 1f / MathF.Sqrt(WarpSum(sq) / dim + LayerNormModulate.Eps);
+        float rstd = 1f / MathF.Sqrt(WarpReduce.Sum(sq) / dim + LayerNormModulate.Eps);
 
         long m = (long)(r / rowsPerSample) * modStride4 + lane;
         long scaleAt = m + scaleOffset4, shiftAt = m + shiftOffset4;

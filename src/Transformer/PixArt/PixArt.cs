@@ -172,7 +172,7 @@ public sealed class PixArt : IBlockModel, IDisposable
         }
 
         // e = linear_2(SiLU(linear_1(sinusoid(t))))                                               (N, D)
-        if (t.All(v => v.Equals(t[0])))                                                              // a sampling step: one t,
+        if (SameForAll(t))                                                              // a sampling step: one t,
             TimestepEmbedding.RunUniform(Device, t[0], w.Freqs.View, w.TFreq.View, n);              // a kernel argument (N, 256)
         else
         {
@@ -209,6 +209,13 @@ public sealed class PixArt : IBlockModel, IDisposable
     {
         var pw = ws ?? throw new InvalidOperationException("RunBlocks before Embed");
         return RunBlocks(from, to, input, output, pw.Batch, pw.T0, pw.Base.Labels.View);
+    }
+
+    static bool SameForAll(float[] t)
+    {
+        foreach (var v in t)
+            if (!v.Equals(t[0])) return false;
+        return true;
     }
 
     Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, int n, Tensor t0, ArrayView<int> rows)
