@@ -88,7 +88,7 @@ public sealed class AdaTrainer
             int b = Math.Min(o.Batch, o.Samples - first);
             var cls = classes.Skip(first).Take(b).ToArray();
             using var rec = new TrajectoryRecorder(Info.Rho, Info.Boundary);
-            using var den = new DiTDenoiser(model, cls, o.Cfg, CfgChannels.Official, rec, o.Steps);
+            using var den = new GuidedDenoiser(model, new ClassLabels(cls), o.Cfg, CfgChannels.Official, rec, o.Steps);
             using var x = Tensor.Allocate(model.Device, "x", b, cfg.InChannels, cfg.InputSize, cfg.InputSize);
             new SeededNoise(o.Seed, first).Fill(x, 0);
             new DiffusionSampler(schedule, SamplerKind.Ddim).Run(den, x, new SeededNoise(o.Seed, first), cfg.OutChannels);
@@ -112,7 +112,7 @@ public sealed class AdaTrainer
         var cfg = model.Config;
         int b = items.Count, rows = RowsPerSample;
         using var policy = AdaPolicy.WithDecisions(Weights, decisions);
-        using var den = new DiTDenoiser(model, items.Select(it => it.Class).ToArray(), o.Cfg, CfgChannels.Official, policy, o.Steps);
+        using var den = new GuidedDenoiser(model, new ClassLabels(items.Select(it => it.Class).ToArray()), o.Cfg, CfgChannels.Official, policy, o.Steps);
         var feature = new float[rows * b * FeatureRow];
         for (int i = 0; i < b; i++)
             for (int r = 0; r < rows; r++)

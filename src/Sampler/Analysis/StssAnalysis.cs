@@ -42,18 +42,18 @@ public static class StssAnalysis
 {
     /// <summary>Runs one uncached sampling job of `o` on `model` and measures every block at every step pair.
     /// A handler already on model.OnBlockOutput keeps being called (first) and is restored afterwards.</summary>
-    public static StssResult Run(DiT model, SamplingOptions o) => Run(model, o, opts => SamplingSession.Run(model, opts));
+    public static StssResult Run(DiT model, SamplingOptions o) => Run(model, new ClassLabels(o.Classes), o);
 
-    /// <summary>The same on any IBlockModel (PixArt-α), `sample` running the job with the options it is given.</summary>
-    public static StssResult Run(IBlockModel model, SamplingOptions o, Func<SamplingOptions, SamplingResult> sample)
+    /// <summary>The same on any IBlockModel with its conditioning (PixArt-α: captions).</summary>
+    public static StssResult Run(IBlockModel model, Conditioning conditioning, SamplingOptions o)
     {
         if (o.Steps < 2)
             throw new InvalidValueException("STSS analysis steps (it compares adjacent steps)", "at least 2", $"{o.Steps}");
         var cfg = model.Config;
         var dev = model.Device;
-        var schedule = new Schedule(o.Steps, o.Spacing);
+        var schedule = o.Schedule();
         int steps = schedule.Steps, depth = cfg.Depth, pairs = steps - 1;
-        int modelBatch = o.EffectiveBatch * (o.Cfg > 1 ? 2 : 1);
+        int modelBatch = o.BatchFor(conditioning.Count) * (o.Cfg > 1 ? 2 : 1);
 
         var prev = new Tensor[depth];
         using var results = dev.Accelerator.Allocate1D<double>((long)pairs * depth * FeatureSimilarity.Stats);
@@ -81,7 +81,7 @@ public static class StssAnalysis
             };
 
             var wall = Stopwatch.StartNew();
-            var sampling = sample(o with { Policy = () => tracker });
+            var sampling = SamplingSession.Run(model, conditioning, o with { Policy = () => tracker });
             var sums = new double[results.Length];
             results.View.CopyToCPU(sums);                                                       // the one copy to the host
             double seconds = wall.Elapsed.TotalSeconds;
@@ -96,7 +96,7 @@ public static class StssAnalysis
                     (mse[b, p], cos[b, p]) = FeatureSimilarity.Finish(sums, slot, elementsPerPair);
                     rms[b, p] = Math.Sqrt(sums[slot * FeatureSimilarity.Stats + 2] / elementsPerPair);   // Σa², a = step s
                 }
-            var timesteps = o.Sampler == SamplerKind.DpmSolver2M ? new DpmSolver(steps).Timesteps : schedule.Timesteps.Reverse().ToArray();
+            var timesteps = schedule.Timesteps.Reverse().ToArray();                            // in sampling order, every sampler
             return new StssResult(steps, depth, timesteps, mse, cos, rms, modelBatch,
                 elementsPerPair, sampling, seconds);
         }

@@ -51,7 +51,7 @@ public static class CommonOptions
     /// CPU accelerator (where 16-bit operands only cost accuracy). The choice is logged.</summary>
     public static Precision Precision(Args a, ComputeDevice dev, bool fp32Default = false)
     {
-        var dflt = dev.IsCuda && !fp32Default ? Kernels.Precision.Bf16 : Kernels.Precision.Fp32;
+        var dflt = fp32Default ? Kernels.Precision.Fp32 : Devices.DefaultPrecision(dev);
         var p = a.GetChoice("precision", dflt, ("fp32", Kernels.Precision.Fp32), ("bf16", Kernels.Precision.Bf16), ("fp16", Kernels.Precision.Fp16));
         Log.Info($"precision: {p.ToString().ToLowerInvariant()}{(a.Has("precision") ? "" : $" (default {(fp32Default ? "of this command" : dev.IsCuda ? "on CUDA" : "on the CPU accelerator")}; --precision fp32|bf16|fp16)")}");
         return p;
@@ -73,17 +73,31 @@ public static class CommonOptions
             if (y < 0 || y >= cfg.NumClasses)
                 throw new UsageException($"--class: expected 0..{cfg.NumClasses - 1} for this model, found {y}");
         if (classes.Count == 0) throw new UsageException("--class: expected at least one class");
-        return new SamplingOptions
+        return SamplerSettings(a, new SamplingOptions()) with
         {
             Classes = classes,
-            Steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps),
-            Sampler = a.GetChoice("sampler", SamplerKind.Ddim, ("ddim", SamplerKind.Ddim), ("ddpm", SamplerKind.Ddpm), ("dpm++2m", SamplerKind.DpmSolver2M)),
-            Spacing = a.GetChoice("spacing", Spacing.Even, ("even", Spacing.Even), ("stride", Spacing.Stride)),
-            Eta = a.GetDouble("eta", 0, 0, 1),
             Cfg = (float)a.GetDouble("cfg", 4, 1, 100),
             CfgChannels = a.GetChoice("cfg-channels", CfgChannels.Official, ("official", CfgChannels.Official), ("all", CfgChannels.All)),
             Seed = (ulong)a.GetInt("seed", 0, 0),
             Batch = a.GetInt("batch", 0, 1, 4096),
+        };
+    }
+
+    /// <summary>--sampler, --steps, --spacing, --eta over the model's defaults `dflt`. The spacing defaults to the
+    /// sampler's own (even for DDIM/DDPM, linspace for DPM-Solver++); --eta is DDIM's alone and refused with another sampler.</summary>
+    public static SamplingOptions SamplerSettings(Args a, SamplingOptions dflt)
+    {
+        var sampler = a.GetChoice("sampler", dflt.Sampler, ("ddim", SamplerKind.Ddim), ("ddpm", SamplerKind.Ddpm), ("dpm++2m", SamplerKind.DpmSolver2M));
+        if (a.Has("eta") && sampler != SamplerKind.Ddim)
+            throw new UsageException($"--eta: expected with --sampler ddim (η is DDIM's setting), found --sampler {(sampler == SamplerKind.Ddpm ? "ddpm" : "dpm++2m")}, which does not use it");
+        return dflt with
+        {
+            Steps = a.GetInt("steps", dflt.Steps, 1, Schedule.TrainSteps),
+            Sampler = sampler,
+            Spacing = a.Has("spacing")
+                ? a.GetChoice("spacing", Spacing.Even, ("even", Spacing.Even), ("stride", Spacing.Stride), ("linspace", Spacing.Linspace))
+                : dflt.Spacing,
+            Eta = a.GetDouble("eta", 0, 0, 1),
         };
     }
 

@@ -34,48 +34,33 @@ public static class AnalyzeCommand
         double threshold = a.GetDouble("threshold", 0.95, -1, 1);
         var modelPath = CommonOptions.ModelPath(a);
         bool pixart = PixArtConfig.IsPixArtFolder(modelPath);
-        var window = a.Has("window") ? a.GetDoubleList("window", 2) : (pixart ? PixArtSample.DefaultWindow : [0.25, 0.95]).ToList();
+        var window = a.Has("window") ? a.GetDoubleList("window", 2) : (pixart ? ModelRun.PixArtWindow : [0.25, 0.95]).ToList();
         if (window[0] < 0 || window[1] > 1 || window[0] >= window[1])
             throw new UsageException($"--window: expected 0 ≤ start < end ≤ 1, found {window[0]},{window[1]}");
-        if (pixart) return RunPixArt(a, modelPath, csvPath, pngPath, threshold, window);
-        foreach (var opt in new[] { "prompt-embeds", "negative" })
-            if (a.Has(opt)) throw new UsageException($"--{opt}: expected a text-conditional PixArt-α folder (--model DIR), found the class-conditional DiT {modelPath}");
-        using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
-        var weights = (IWeightSource)src;
-        var cfg = ModelLoader.DetectConfig(weights, CommonOptions.Heads(a));
-        var opts = CommonOptions.Sampling(a, cfg) with { Progress = true, ProfileSteps = true };   // reports the model time
+        var run = ModelRun.For(a, modelPath);
+        var cfg = run.Stack;
+        var opts = run.Options with { Progress = true, ProfileSteps = true };   // reports the model time
         if (opts.Steps < 2)
             throw new UsageException($"--steps: the analysis compares adjacent steps; expected at least 2, found {opts.Steps}");
 
         using var dev = CommonOptions.Device(a);
+        var conditioning = run.Conditioning(dev);
         Console.WriteLine($"model: {modelPath}");
-        Console.WriteLine($"       {cfg}");
-        using var model = ModelLoader.Create(dev, weights, cfg);
-        var r = StssAnalysis.Run(model, opts);
+        Console.WriteLine($"       {run.ConfigText}");
+        var model = run.Load(dev);
+        using var disposeModel = (IDisposable)model;
+        var r = StssAnalysis.Run(model, conditioning, opts);
 
-        Write(r, csvPath, pngPath, $"{cfg.Name} {opts.SamplerName} {r.Steps} steps cfg {opts.Cfg:0.##} classes {string.Join(",", opts.Classes)}");
+        int n = conditioning.Count, batches = (n + opts.BatchFor(n) - 1) / opts.BatchFor(n);
+        Write(r, csvPath, pngPath, run.IsPixArt
+            ? $"PixArt-alpha {opts.SamplerName} {r.Steps} steps cfg {opts.Cfg:0.##} {n} prompts"
+            : $"{cfg.Name} {opts.SamplerName} {r.Steps} steps cfg {opts.Cfg:0.##} {conditioning.Describe()}");
         var summary = new StssSummary(r, window[0], window[1], threshold, BlockDanceConfig.DefaultBoundary(cfg.Depth));
         foreach (var line in summary.Lines()) Console.WriteLine(line);
-        Console.WriteLine($"time: {r.AnalysisSeconds:F2} s for {r.Steps} steps × {(opts.Classes.Count + opts.EffectiveBatch - 1) / opts.EffectiveBatch} batch(es) " +
-                          $"(model {r.Sampling.ModelSeconds:F2} s incl. the analysis kernels), on {dev.Describe()}");
-        return 0;
-    }
-
-    /// <summary>PixArt-α: the same analysis over its DPM-Solver++ run with the given prompt embeddings.</summary>
-    static int RunPixArt(Args a, string modelPath, string csvPath, string pngPath, double threshold, List<double> window)
-    {
-        var (cfg, prompts, opts) = PixArtSample.Options(a, modelPath);
-        if (opts.Steps < 2)
-            throw new UsageException($"--steps: the analysis compares adjacent steps; expected at least 2, found {opts.Steps}");
-        using var dev = CommonOptions.Device(a);
-        Console.WriteLine($"model: {modelPath}");
-        Console.WriteLine($"       {cfg}");
-        using var model = PixArt.Load(dev, modelPath);
-        var r = StssAnalysis.Run(model, opts with { Progress = true, ProfileSteps = true }, o => PixArtSession.Run(model, prompts, o));
-        Write(r, csvPath, pngPath, $"PixArt-alpha {opts.SamplerName} {r.Steps} steps cfg {opts.Cfg:0.##} {prompts.Prompts.Count} prompts");
-        var summary = new StssSummary(r, window[0], window[1], threshold, BlockDanceConfig.DefaultBoundary(cfg.Depth));
-        foreach (var line in summary.Lines()) Console.WriteLine(line);
-        Console.WriteLine($"time: {r.AnalysisSeconds:F2} s for {r.Steps} steps on {dev.Describe()}");
+        Console.WriteLine(run.IsPixArt
+            ? $"time: {r.AnalysisSeconds:F2} s for {r.Steps} steps on {dev.Describe()}"
+            : $"time: {r.AnalysisSeconds:F2} s for {r.Steps} steps × {batches} batch(es) " +
+              $"(model {r.Sampling.ModelSeconds:F2} s incl. the analysis kernels), on {dev.Describe()}");
         return 0;
     }
 

@@ -8,7 +8,7 @@
 // --negative-prompt), the names PixArtAlphaPipeline takes. An empty prompt is valid: it encodes as the EOS
 // alone (mask [1, 0, …]), which is what PixArt's pipeline does for the default empty negative prompt.
 // Prompts longer than --max-length − 1 tokens are truncated (logged). The encoder is freed after encoding
-// (logged), as it would be before a transformer loads.
+// (logged), as it would be before a transformer loads. The encoding itself is the library's (TextEncoding).
 using System.Diagnostics;
 using BlockDance.Kernels;
 using BlockDance.Sampler.Cli;
@@ -31,7 +31,12 @@ public static class EncodeCommand
         AtomicFile.CheckWritable(outPath, "--out");
         var sw = Stopwatch.StartNew();
         var texts = negative is null ? new[] { prompt } : new[] { prompt, negative };
-        var e = Encode(a, folder, texts);
+        int maxLength = a.GetInt("max-length", T5Tokenizer.PixArtMaxLength, 1, 4096);
+        var variant = Variant(a);
+        Resolve(folder, variant);                                   // tokenizer and shards checked before the device starts
+        EncodedText e;
+        using (var dev = CommonOptions.Device(a))
+            e = TextEncoding.Encode(dev, folder, texts, maxLength, variant);
         var pos = new PromptEmbeddings(e.Row(0), e.Mask(0), 1, e.Length, e.Dim);
         var neg = negative is null ? null : new PromptEmbeddings(e.Row(1), e.Mask(1), 1, e.Length, e.Dim);
         var metadata = new Dictionary<string, string>
@@ -44,58 +49,23 @@ public static class EncodeCommand
         return 0;
     }
 
-    /// <summary>T5 features of each text, row b = texts[b]: (B, L, D) on the host, with the token masks.</summary>
-    public sealed record Encoded(float[] Embeds, IReadOnlyList<T5Tokens> Tokens, int Length, int Dim)
+    /// <summary>--variant: a weight variant name such as fp16 (null when not given).</summary>
+    public static string? Variant(Args a)
     {
-        public float[] Row(int b) => Embeds.AsSpan(b * Length * Dim, Length * Dim).ToArray();
-        public long[] Mask(int b) => Tokens[b].Mask.Select(m => (long)m).ToArray();
-    }
-
-    /// <summary>
-    /// Tokenizes and encodes texts with the PixArt folder's T5 (--max-length, --variant, --device from `a`):
-    /// tokenizer and shards are checked before the device starts; the encoder is freed (logged) before this
-    /// returns, so a transformer loaded next has the device to itself. Shared by `encode` and `sample --prompt`.
-    /// </summary>
-    public static Encoded Encode(Args a, string folder, IReadOnlyList<string> texts)
-    {
-        int maxLength = a.GetInt("max-length", T5Tokenizer.PixArtMaxLength, 1, 4096);
-        if (!Directory.Exists(folder)) throw new UsageException($"--model {folder}: expected a folder (PixArt layout), found none");
-        string encoderDir = T5Encoder.ResolveFolder(folder);
         string? variant = a.Get("variant");
         if (variant is not null && (variant.Length == 0 || variant.Any(c => !char.IsAsciiLetterOrDigit(c))))
             throw new UsageException($"--variant: expected a weight variant name such as fp16, found '{variant}'");
-        T5Encoder.Probe(encoderDir, variant);
-        var tokenizer = T5Tokenizer.Load(FindTokenizer(folder, encoderDir));
-        var tokens = new List<T5Tokens>();
-        foreach (var text in texts)
-        {
-            if (text.Length == 0) Log.Info("empty prompt: encoded as the EOS token alone (mask [1, 0, …])");
-            tokens.Add(tokenizer.Encode(text, maxLength));
-        }
-
-        using var dev = CommonOptions.Device(a);
-        T5Output output;
-        int dim;
-        using (var encoder = T5Encoder.Load(dev, encoderDir, variant, MemoryPlan.Budget(dev)))
-        {
-            Console.WriteLine($"text encoder: {encoderDir}");
-            Console.WriteLine($"       {encoder.Config}");
-            dim = encoder.Config.DModel;
-            var t = Stopwatch.StartNew();
-            output = encoder.Encode(tokens);
-            dev.Synchronize();
-            Console.WriteLine($"encoded {tokens.Count} prompt(s) × {maxLength} tokens in {t.Elapsed.TotalSeconds:F2} s " +
-                              $"({encoder.Flops(tokens.Count, maxLength) / 1e9:F2} GFLOP)");
-        }
-        using (output)
-            return new Encoded(output.Embeddings.ToHost(), tokens, maxLength, dim);
+        return variant;
     }
 
-    /// <summary>tokenizer/spiece.model of the PixArt folder, or beside the text_encoder folder.</summary>
-    static string FindTokenizer(string folder, string encoderDir)
+    /// <summary>The library's check of the folder's T5 and tokenizer (TextEncoding.Resolve), in the words of --model.</summary>
+    public static void Resolve(string folder, string? variant)
     {
-        foreach (var dir in new[] { Path.Combine(folder, "tokenizer"), Path.Combine(Path.GetDirectoryName(Path.GetFullPath(encoderDir))!, "tokenizer") })
-            if (File.Exists(Path.Combine(dir, "spiece.model"))) return Path.Combine(dir, "spiece.model");
-        throw new UsageException($"--model {folder}: expected tokenizer/spiece.model (the T5 SentencePiece model) in the PixArt folder, found none");
+        if (!Directory.Exists(folder)) throw new UsageException($"--model {folder}: expected a folder (PixArt layout), found none");
+        try { TextEncoding.Resolve(folder, variant); }
+        catch (InvalidValueException e) when (e.Message.Contains("spiece.model", StringComparison.Ordinal))
+        {
+            throw new UsageException($"--model {e.Message}");
+        }
     }
 }

@@ -80,9 +80,8 @@ public static class SampleSetCommand
                 var ks = todo.Skip(first).Take(chunk).ToList();
                 var run = opts with { Classes = [.. ks.Select(k => classes[(int)k])], SampleIndices = ks, Batch = ks.Count };
                 var result = SamplingSession.Run(model, run);
-                var (pixels, shape, lo, hi) = latent
-                    ? Pixels(SampleCommand.Decode(dev, vaePath!, result.Samples, result.Shape), 0f, 255f)
-                    : (result.Samples, result.Shape, -1f, 1f);
+                var px = SampleImages.ToPixels(dev, vaePath, result);
+                var (pixels, shape, lo, hi) = (px.Values, px.Shape, px.Lo, px.Hi);
                 using (var group = AtomicFile.BeginGroup())
                 {
                     for (int r = 0; r < ks.Count; r++) WritePng(Path.Combine(dir, Name(ks[r], digits)), pixels, shape, r, lo, hi);
@@ -97,8 +96,6 @@ public static class SampleSetCommand
         Console.WriteLine($"wrote {manifest}: {mine.Count} samples");
         return 0;
     }
-
-    static (float[], int[], float, float) Pixels((float[] pixels, int[] shape, double seconds) d, float lo, float hi) => (d.pixels, d.shape, lo, hi);
 
     public static string Name(long k, int digits) => k.ToString(new string('0', digits), CultureInfo.InvariantCulture) + ".png";
 

@@ -14,11 +14,14 @@ public sealed record Summary(
 {
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    public static Summary Of(ComputeDevice dev, string modelPath, DiTConfig cfg, SamplingOptions o, SamplingResult r)
+    public static Summary Of(ComputeDevice dev, string modelPath, DiTConfig cfg, SamplingOptions o, SamplingResult r) =>
+        Of(dev, modelPath, cfg.ToString(), o, o.Classes.Count, r);
+
+    public static Summary Of(ComputeDevice dev, string modelPath, string config, SamplingOptions o, int samples, SamplingResult r)
     {
-        int batches = (o.Classes.Count + o.EffectiveBatch - 1) / o.EffectiveBatch;
+        int batches = (samples + o.BatchFor(samples) - 1) / o.BatchFor(samples);
         int steps = o.Steps * batches;
-        return new Summary(dev.Describe(), modelPath, cfg.ToString(), o.SamplerName, o.Steps, o.Cfg, o.Classes.Count, r.ModelBatch,
+        return new Summary(dev.Describe(), modelPath, config, o.SamplerName, o.Steps, o.Cfg, samples, r.ModelBatch,
             r.WallSeconds, r.WallSeconds / steps, r.ModelSeconds, r.SamplerSeconds, r.WallSeconds - r.ModelSeconds - r.SamplerSeconds,
             r.Policy, r.BlocksComputed, r.BlocksSkipped, r.BlocksTotal, r.SkippedFraction,
             r.FlopsComputed / 1e9, r.FlopsSaved / 1e9, r.CacheBytes / 1048576.0, r.ReusedStepsPerBatch, dev.AllocatedBytes / 1048576.0,

@@ -144,7 +144,7 @@ public static class FixtureChecks
             results.Add(new($"traj {prefix} timesteps", expectedTs.SequenceEqual(schedule.Timesteps) ? 0 : double.PositiveInfinity, 0));
             var noiseKey = prefix == "ddim_stride" ? "ddim.noise" : $"{prefix}.noise";
             using var x = Tensor.FromHost(dev, "x", refs.ReadFloat32(noiseKey), Shape(refs, noiseKey));
-            using var den = new DiTDenoiser(model, labels, 4f, CfgChannels.Official, new NoCache(), 10);
+            using var den = new GuidedDenoiser(model, new ClassLabels(labels), 4f, CfgChannels.Official, new NoCache(), 10);
             var sampler = new DiffusionSampler(schedule, kind);
             double worst = 0, scaleMax = 0;
             sampler.OnStep = (step, k, _) =>

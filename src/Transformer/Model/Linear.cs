@@ -31,10 +31,13 @@ public sealed class Linear : IDisposable
         Weight = weight; Bias = bias; Out = outF; In = inF; Packed = packed; Precision = p;
     }
 
-    public static Linear Load(ComputeDevice dev, IWeightSource src, string key, int outF, int inF)
+    public static Linear Load(ComputeDevice dev, IWeightSource src, string key, int outF, int inF) =>
+        FromHost(dev, key, src.Read(key + ".weight", outF, inF), src.Read(key + ".bias", outF), outF, inF);
+
+    /// <summary>The layer `key` from host weights w (Out, In) and bias b (Out), stored for the device's precision.</summary>
+    public static Linear FromHost(ComputeDevice dev, string key, float[] w, float[] b, int outF, int inF)
     {
-        var w = src.Read(key + ".weight", outF, inF);
-        var bias = Tensor.FromHost(dev, key + ".bias", src.Read(key + ".bias", outF), outF);
+        var bias = Tensor.FromHost(dev, key + ".bias", b, outF);
         var p = dev.Precision;
         if (p == Precision.Fp32) return new Linear(Tensor.FromHost(dev, key + ".weight", w, outF, inF), bias);
         if (dev.IsCuda && GemmV3.Supports(dev) && GemmV3.SupportsK(inF))

@@ -36,15 +36,15 @@ public sealed class PixArt : IBlockModel, IDisposable
     public int CaptionCount => captionCount;
     public int CaptionTokens => captionTokens;
 
-    public PixArt(ComputeDevice dev, PixArtWeights w, PixArtConfig cfg)
+    /// <summary>The model from weights by diffusers key (PixArtWeights, usually through FiniteWeightCheck); every Linear
+    /// is stored for the device's precision (Linear.Load: 16-bit GEMMs under bf16/fp16, as the DiT's).</summary>
+    public PixArt(ComputeDevice dev, IWeightSource w, PixArtConfig cfg)
     {
         PixArtConfig = cfg;
         Config = cfg.Stack;
         Device = dev;
         int d = cfg.Hidden, p = cfg.Patch;
-        Linear Lin(string key, int o, int i) => new(
-            Tensor.FromHost(dev, key + ".weight", w.Read(key + ".weight", o, i), o, i),
-            Tensor.FromHost(dev, key + ".bias", w.Read(key + ".bias", o), o));
+        Linear Lin(string key, int o, int i) => Linear.Load(dev, w, key, o, i);
         xEmbedW = Tensor.FromHost(dev, "pos_embed.proj.weight", w.Read("pos_embed.proj.weight", d, cfg.InChannels, p, p), d, cfg.InChannels * p * p);
         xEmbedB = Tensor.FromHost(dev, "pos_embed.proj.bias", w.Read("pos_embed.proj.bias", d), d);
         posEmbed = Tensor.FromHost(dev, "pos_table",
@@ -70,7 +70,7 @@ public sealed class PixArt : IBlockModel, IDisposable
     }
 
     /// <summary>Loads a PixArt-α folder; latentSize (default: the config's sample_size) sets the latent side it runs at.</summary>
-    static void CheckMicro(PixArtWeights w)
+    static void CheckMicro(IWeightSource w)
     {
         const string e = "adaln_single.emb.";
         if (!w.Has(e + "resolution_embedder.linear_1.weight") || !w.Has(e + "aspect_ratio_embedder.linear_1.weight"))
@@ -86,12 +86,17 @@ public sealed class PixArt : IBlockModel, IDisposable
         if (cfg.MicroConditions) CheckMicro(w);
     }
 
+    /// <summary>The same path as the DiT's (ModelLoader.Create): every weight checked for NaN/Inf on the device as it
+    /// is uploaded (FiniteWeightCheck: a non-finite weight is a ModelException naming it), layers at the device's precision.</summary>
     public static PixArt Load(ComputeDevice dev, string folder, int? latentSize = null)
     {
         var cfg = PixArtConfig.Read(folder);
         if (latentSize is int ls) cfg = cfg with { LatentSize = ls };
         using var w = new PixArtWeights(folder);
-        var model = new PixArt(dev, w, cfg);
+        using var checkedW = new FiniteWeightCheck(dev, w);
+        var model = new PixArt(dev, checkedW, cfg);
+        try { checkedW.ThrowIfNonFinite(); }
+        catch { model.Dispose(); throw; }
         Log.Info($"model: {w.Origin} ({cfg})");
         return model;
     }

@@ -27,16 +27,15 @@ public sealed class PixArtBlock(int index, PixArtConfig cfg, Tensor table, Linea
     /// <summary>(C, L, 2D) [k | v] of the current captions (set by PixArt.SetCaptions).</summary>
     public Tensor? KvCaptions { get; set; }
 
-    public static PixArtBlock Load(ComputeDevice dev, PixArtWeights w, PixArtConfig cfg, int i)
+    public static PixArtBlock Load(ComputeDevice dev, IWeightSource w, PixArtConfig cfg, int i)
     {
         int d = cfg.Hidden;
         string k = $"transformer_blocks.{i}.";
-        Linear Lin(string name, int o, int inF) => new(
-            Tensor.FromHost(dev, k + name + ".weight", w.Read(k + name + ".weight", o, inF), o, inF),
-            Tensor.FromHost(dev, k + name + ".bias", w.Read(k + name + ".bias", o), o));
-        Linear Stacked(string a, string[] parts) => new(
-            Tensor.FromHost(dev, k + a + ".weight", w.ReadStacked(parts.Select(p => k + a + "." + p + ".weight").ToArray(), d, d), parts.Length * d, d),
-            Tensor.FromHost(dev, k + a + ".bias", w.ReadStacked(parts.Select(p => k + a + "." + p + ".bias").ToArray(), d), parts.Length * d));
+        Linear Lin(string name, int o, int inF) => Linear.Load(dev, w, k + name, o, inF);
+        float[] Rows(string a, string[] parts, string kind, params long[] shape) =>                  // parts stacked along dim 0
+            parts.SelectMany(p => w.Read(k + a + "." + p + "." + kind, shape)).ToArray();
+        Linear Stacked(string a, string[] parts) => Linear.FromHost(dev, k + a,
+            Rows(a, parts, "weight", d, d), Rows(a, parts, "bias", d), parts.Length * d, d);
         return new PixArtBlock(i, cfg,
             Tensor.FromHost(dev, k + "scale_shift_table", w.Read(k + "scale_shift_table", 6, d), 6 * d),
             Stacked("attn1", ["to_q", "to_k", "to_v"]), Lin("attn1.to_out.0", d, d),

@@ -10,7 +10,7 @@ using BlockDance.Transformer.IO;
 
 namespace BlockDance.Transformer;
 
-public sealed class PixArtWeights : IDisposable
+public sealed class PixArtWeights : IWeightSource, IDisposable
 {
     public const string WeightsName = "diffusion_pytorch_model.safetensors";
     readonly SafeTensorsFile file;
@@ -35,6 +35,22 @@ public sealed class PixArtWeights : IDisposable
     }
 
     public bool Has(string key) => file.Contains(Map(key).Key);
+    public IReadOnlyDictionary<string, string> Metadata => file.Metadata;
+    /// <summary>The stored tensors' names (the file's own layout).</summary>
+    public IEnumerable<string> Keys => file.Tensors.Select(t => t.Name);
+    /// <summary>Every element the file stores (the model reads each once).</summary>
+    public long Elements => file.Tensors.Sum(t => t.Numel);
+
+    public long[] ShapeOf(string key)
+    {
+        var (stored, _, parts) = Map(key);
+        if (!file.Contains(stored)) throw new ModelException($"{Origin}: tensor '{stored}' missing");
+        var shape = (long[])file.Get(stored).Shape.Clone();
+        shape[0] /= parts;
+        return shape;
+    }
+
+    public string DTypeOf(string key) => file.Contains(Map(key).Key) ? file.Get(Map(key).Key).DType : "F32";
 
     /// <summary>The stored key for a diffusers key, and which of how many equal row slices of it (0 of 1 = all).</summary>
     (string Key, int Part, int Parts) Map(string key)

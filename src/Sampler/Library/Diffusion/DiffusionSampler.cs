@@ -1,5 +1,7 @@
 // The sampling loop: DDPM (learned-range variance, the released sampler), DDIM (η = 0 default) or
-// DPM-Solver++ 2M (DpmSolver: PixArt-α's sampler, its own "linspace" timesteps, no noise after x_T).
+// DPM-Solver++ 2M (DpmSolver: PixArt-α's sampler, no noise after x_T). Every sampler visits the timesteps of the
+// schedule it is given (PixArt-α's DPM-Solver++ schedule is Spacing.Linspace); η is DDIM's alone, and a sampler
+// given a setting it does not use refuses it (InvalidValueException) rather than ignoring it.
 // It knows nothing of how the model computes: each step asks the denoiser for a prediction and
 // applies the update kernel. Cache policies hook in inside the denoiser, at one place.
 using System.Diagnostics;
@@ -11,8 +13,19 @@ public enum SamplerKind { Ddim, Ddpm, DpmSolver2M }
 
 public sealed record StepTiming(int Step, int Timestep, double ModelSeconds, double SamplerSeconds);
 
-public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double eta = 0)
+public sealed class DiffusionSampler
 {
+    readonly Schedule schedule;
+    readonly SamplerKind kind;
+    readonly double eta;
+
+    public DiffusionSampler(Schedule schedule, SamplerKind kind, double eta = 0)
+    {
+        if (eta != 0 && kind != SamplerKind.Ddim)
+            throw new InvalidValueException($"η for {(kind == SamplerKind.Ddpm ? "DDPM" : "DPM-Solver++")} (a DDIM setting)", "0", $"{eta}");
+        (this.schedule, this.kind, this.eta) = (schedule, kind, eta);
+    }
+
     public Schedule Schedule => schedule;
     public SamplerKind Kind => kind;
     public double Eta => eta;
@@ -78,7 +91,7 @@ public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double
         var dev = x.Device;
         int b = x.Shape[0], c = x.Shape[1], hw = x.Shape[2] * x.Shape[3];
         if (firstStep != 0) throw new ArgumentOutOfRangeException(nameof(firstStep), "DPM-Solver++ keeps a history: a trajectory cannot resume mid-way");
-        var dpm = new DpmSolver(schedule.Steps);
+        var dpm = new DpmSolver(schedule);
         using var prev = Tensor.Allocate(dev, "dpm_prev_x0", x.Shape);     // (B, C, H, W) the previous step's x0
         prev.CopyFromHost(new float[prev.Length]);                         // never read with weight ≠ 0 before written; 0·garbage could be NaN
         Timings.Clear();

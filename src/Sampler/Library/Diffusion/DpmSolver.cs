@@ -3,7 +3,8 @@
 // DPMSolverMultistepScheduler: linear betas 1e-4…0.02 over 1000 steps, "linspace" timesteps, solver order 2,
 // lower_order_final, final sigma 0). docs/pixart.md has the derivation; the formulas:
 //
-//   timesteps  t_k = round_half_even(linspace(0, 999, K + 1)) reversed, last dropped        (k = 0 … K−1)
+//   timesteps  t_k the schedule's, in sampling order (PixArt-α's: Spacing.Linspace,
+//              round_half_even(linspace(0, 999, K + 1)) reversed, last dropped)                (k = 0 … K−1)
 //   s_k = √((1 − ᾱ_{t_k}) / ᾱ_{t_k}),  α_k = 1/√(1 + s_k²),  σ_k = s_k·α_k,  λ_k = −ln s_k;  step K: α = 1, σ = 0, λ = ∞
 //   x0_k = (x − σ_k·ε_k)/α_k,  h = λ_{k+1} − λ_k
 //   first order (k = 0, and the last step):   x ← (σ_{k+1}/σ_k)·x − α_{k+1}·expm1(−h)·x0_k
@@ -22,16 +23,19 @@ public sealed class DpmSolver
     public int[] Timesteps { get; }
     readonly double[] alpha, sigma, lambda;   // K + 1 entries: step k, and the end (α 1, σ 0, λ ∞)
 
-    public DpmSolver(int steps)
+    /// <summary>The solver over PixArt-α's own schedule of `steps` steps (Spacing.Linspace).</summary>
+    public DpmSolver(int steps) : this(new Schedule(steps, Spacing.Linspace)) { }
+
+    /// <summary>The solver over the timesteps of `schedule` (any spacing), visited from the largest.</summary>
+    public DpmSolver(Schedule schedule)
     {
-        if (steps < 1 || steps > Schedule.TrainSteps)
-            throw new InvalidValueException("sampling steps", $"1..{Schedule.TrainSteps}", $"{steps}");
+        int steps = schedule.Steps;
         Steps = steps;
         var betas = Schedule.BaseBetas();
         var acp = new double[Schedule.TrainSteps];
         double a = 1;
         for (int i = 0; i < acp.Length; i++) { a *= 1 - betas[i]; acp[i] = a; }
-        Timesteps = LinspaceTimesteps(steps);
+        Timesteps = schedule.Timesteps.Reverse().ToArray();
         alpha = new double[steps + 1];
         sigma = new double[steps + 1];
         lambda = new double[steps + 1];
@@ -46,18 +50,7 @@ public sealed class DpmSolver
     }
 
     /// <summary>round(linspace(0, 999, K + 1)) reversed without its last element (numpy rounds halves to even).</summary>
-    public static int[] LinspaceTimesteps(int steps)
-    {
-        int last = Schedule.TrainSteps - 1;
-        var t = new int[steps];
-        for (int k = 0; k < steps; k++)
-        {
-            int i = steps - k;                                  // linspace index, from the top
-            double v = i == steps ? last : i * (last / (double)steps);
-            t[k] = (int)Math.Round(v, MidpointRounding.ToEven);
-        }
-        return t;
-    }
+    public static int[] LinspaceTimesteps(int steps) => Schedule.SpaceLinspace(steps).Reverse().ToArray();
 
     /// <summary>α and σ of step k's timestep (k = Steps: the end, α 1, σ 0).</summary>
     public double Alpha(int k) => alpha[k];

@@ -14,6 +14,8 @@ public enum Spacing
     Even,
     /// <summary>space_timesteps(1000, "ddimK"): the integer stride s with len(range(0, 1000, s)) == K (1000 // K when exact).</summary>
     Stride,
+    /// <summary>round_half_even(linspace(0, 999, K + 1)) without 0 (diffusers' "linspace", PixArt-α's DPM-Solver++ schedule).</summary>
+    Linspace,
 }
 
 public sealed class Schedule
@@ -31,7 +33,7 @@ public sealed class Schedule
     {
         if (steps < 1 || steps > TrainSteps)
             throw new InvalidValueException("sampling steps", $"1..{TrainSteps}", $"{steps}");
-        Timesteps = spacing == Spacing.Even ? SpaceEven(steps) : SpaceStride(steps);
+        Timesteps = spacing switch { Spacing.Even => SpaceEven(steps), Spacing.Stride => SpaceStride(steps), _ => SpaceLinspace(steps) };
         var baseAcp = BaseAlphasCumprod();
         var betas = new List<double>();
         double last = 1.0;
@@ -91,6 +93,16 @@ public sealed class Schedule
             cur += stride;
         }
         return set.ToArray();
+    }
+
+    /// <summary>"linspace": round_half_even(linspace(0, 999, K + 1)) with its first element (0) dropped, ascending.</summary>
+    public static int[] SpaceLinspace(int k)
+    {
+        int last = TrainSteps - 1;
+        var t = new int[k];
+        for (int i = 1; i <= k; i++)
+            t[i - 1] = (int)Math.Round(i == k ? last : i * (last / (double)k), MidpointRounding.ToEven);
+        return t;
     }
 
     /// <summary>"ddimK": the first integer stride giving exactly K steps.</summary>

@@ -16,6 +16,11 @@ namespace BlockDance.Sampler;
 /// <summary>Captions (count, tokens, channels) and their keep mask (count, tokens).</summary>
 public sealed record CaptionSet(float[] Embeds, float[] Mask, int Count, int Tokens, int Channels)
 {
+    /// <summary>Rows first..first + count − 1 as a set of their own.</summary>
+    public CaptionSet Rows(int first, int count) => new(
+        Embeds[(int)((long)first * Tokens * Channels)..(int)((long)(first + count) * Tokens * Channels)],
+        Mask[(first * Tokens)..((first + count) * Tokens)], count, Tokens, Channels);
+
     /// <summary>Both sets as one (count₁ + count₂ rows), the shorter padded with masked zero tokens.</summary>
     public static CaptionSet Concat(CaptionSet a, CaptionSet b)
     {

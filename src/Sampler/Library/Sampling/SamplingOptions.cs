@@ -2,13 +2,17 @@ using BlockDance.Cache;
 
 namespace BlockDance.Sampler;
 
-/// <summary>Everything that defines one sampling run except the model.</summary>
+/// <summary>Everything that defines one sampling run except the model (and, for a model that is not class-conditional,
+/// its conditioning: SamplingSession.Run takes it beside the options).</summary>
 public sealed record SamplingOptions
 {
-    public required IReadOnlyList<int> Classes { get; init; }
+    /// <summary>The class labels of a class-conditional DiT, one per sample.</summary>
+    public IReadOnlyList<int> Classes { get; init; } = [];
     public int Steps { get; init; } = 50;
     public SamplerKind Sampler { get; init; } = SamplerKind.Ddim;
-    public Spacing Spacing { get; init; } = Spacing.Even;
+    /// <summary>Which timesteps the sampler visits; null = the sampler's own (Even for DDIM/DDPM, Linspace for DPM-Solver++).</summary>
+    public Spacing? Spacing { get; init; }
+    /// <summary>DDIM's η (0 = deterministic); the other samplers take none.</summary>
     public double Eta { get; init; }
     public float Cfg { get; init; } = 4f;
     public CfgChannels CfgChannels { get; init; } = CfgChannels.Official;
@@ -28,7 +32,12 @@ public sealed record SamplingOptions
     /// <summary>Synchronize inside each step to time model and sampler separately (off: no host wait per step).</summary>
     public bool ProfileSteps { get; init; }
 
-    public int EffectiveBatch => Batch <= 0 ? Classes.Count : Math.Min(Batch, Classes.Count);
+    public int EffectiveBatch => BatchFor(Classes.Count);
+    /// <summary>Samples per model call for a run of `samples` samples.</summary>
+    public int BatchFor(int samples) => Batch <= 0 ? samples : Math.Min(Batch, samples);
+    public Spacing EffectiveSpacing => Spacing ?? (Sampler == SamplerKind.DpmSolver2M ? global::BlockDance.Sampler.Spacing.Linspace : global::BlockDance.Sampler.Spacing.Even);
+    /// <summary>The timestep schedule of this run.</summary>
+    public Schedule Schedule() => new(Steps, EffectiveSpacing);
     public string SamplerName => Sampler switch
     {
         SamplerKind.Ddim => Eta == 0 ? "DDIM" : $"DDIM(η={Eta})",

@@ -1,5 +1,6 @@
-// Runs a whole sampling job on one model: splits the classes into batches, draws the noise,
-// runs the sampler with a fresh cache policy per batch, and gathers samples and accounting.
+// Runs a whole sampling job on one model (any IBlockModel, with its Conditioning): splits the samples into
+// batches, draws the noise, runs the sampler with the one guided denoiser and a fresh cache policy per batch,
+// checks every step (SamplingGuard), and gathers samples and accounting.
 using System.Diagnostics;
 using BlockDance.Kernels;
 using BlockDance.Transformer;
@@ -30,14 +31,18 @@ public sealed record SamplingResult(
 
 public static class SamplingSession
 {
-    public static SamplingResult Run(DiT model, SamplingOptions o)
+    /// <summary>A class-conditional DiT run: the labels are o.Classes.</summary>
+    public static SamplingResult Run(DiT model, SamplingOptions o) => Run(model, new ClassLabels(o.Classes), o);
+
+    public static SamplingResult Run(IBlockModel model, Conditioning conditioning, SamplingOptions o)
     {
         var cfg = model.Config;
         var dev = model.Device;
-        int total = o.Classes.Count, batch = o.EffectiveBatch, s = cfg.InputSize, c = cfg.InChannels;
+        int total = conditioning.Count, batch = o.BatchFor(total), s = cfg.InputSize, c = cfg.InChannels;
+        if (total < 1) throw new InvalidValueException("samples", "at least one", "none");
         long perSample = (long)c * s * s;
         var samples = new float[total * perSample];
-        var schedule = new Schedule(o.Steps, o.Spacing);
+        var schedule = o.Schedule();
         var sampler = new DiffusionSampler(schedule, o.Sampler, o.Eta) { ProfileSteps = o.ProfileSteps };
         if (o.SampleIndices != null && o.SampleIndices.Count != total)
             throw new InvalidValueException("sample indices", $"one per sample ({total})", $"{o.SampleIndices.Count}");
@@ -58,9 +63,8 @@ public static class SamplingSession
         for (int first = 0; first < total; first += batch)
         {
             int b = Math.Min(batch, total - first);
-            var classes = o.Classes.Skip(first).Take(b).ToArray();
             using var policy = o.Policy();
-            using var den = new DiTDenoiser(model, classes, o.Cfg, o.CfgChannels, policy, schedule.Steps);
+            using var den = new GuidedDenoiser(model, conditioning.Slice(first, b), o.Cfg, o.CfgChannels, policy, schedule.Steps);
             using var x = Tensor.Allocate(dev, "x", b, c, s, s);
             INoiseSource noise = o.StepNoise != null ? new GivenNoise(o.StepNoise, first, b)
                 : o.SampleIndices != null ? new IndexedNoise(o.Seed, o.SampleIndices.Skip(first).Take(b).ToArray())
