@@ -7,10 +7,12 @@
 //   merge     gather the shards of `sample --out-dir` (manifest, .npz for the ADM FID evaluator)
 // Exit codes: 0 ok, 1 a check failed (selftest), 2 bad input (one line on stderr, no stack trace),
 // 130/143 stopped by SIGINT/SIGTERM (Cli/Signals; nothing written),
-// 70 an internal error (a bug: one line "internal error: …"; the stack trace with the global --verbose).
+// 70 an internal error (a bug: one line "internal error: …"; the stack trace with the global --verbose), among them
+// samples that went NaN/Inf from finite weights and noise (NonFiniteException names the step; with --verbose also the
+// first kernel whose output went non-finite).
 // Bad input is every InputException (UsageException, ModelException, DeviceException, SafeTensorsException,
-// InvalidValueException: core code states the fact, the commands add the option it came from) and the
-// I/O errors of the files the user named.
+// InvalidValueException: core code states the fact, the commands add the option it came from), the I/O errors of
+// the files the user named, and running out of device memory (by the accelerator's error code: DeviceMemory).
 using BlockDance.Kernels;
 using BlockDance.Sampler.Cli;
 using BlockDance.Sampler.Commands;
@@ -46,6 +48,7 @@ public static class Program
         Signals.Install();
         bool verbose = args.Contains("--verbose");
         ProgressBar.Quiet = args.Contains("--quiet");
+        SamplingGuard.ExplainNonFinite = verbose;
         args = args.Where(a => a is not ("--verbose" or "--quiet")).ToArray();
         return Guarded(() => Dispatch(args), verbose);
     }
@@ -110,7 +113,7 @@ public static class Program
     }
 
     /// <summary>Errors caused by what the user gave us (options, files, values, device): one line, exit 2.</summary>
-    public static bool IsBadInput(Exception e) => e is InputException or IOException or UnauthorizedAccessException;
+    public static bool IsBadInput(Exception e) => e is InputException or IOException or UnauthorizedAccessException || DeviceMemory.IsOutOfMemory(e);
 
     static string OneLine(string s) => s.Replace("\r\n", " ").Replace('\n', ' ').Replace('\r', ' ');
 }

@@ -25,8 +25,11 @@ public sealed class KernelCache(Accelerator accelerator)
         launches[name] = launches.GetValueOrDefault(name) + 1;
         TotalLaunches++;
         if (Profiling) Mark(name);
-        return (T)d;
+        return Trace is null ? (T)d : Trace.Wrap(name, (T)d);
     }
+
+    /// <summary>Diagnostics only: every launch checked for the first kernel whose output goes non-finite (NonFiniteTrace).</summary>
+    public NonFiniteTrace? Trace { get; set; }
 
     // ------------------------------------------------------------ profiling (synchronizing; benchmarks only)
     readonly Dictionary<string, double> seconds = new();

@@ -48,7 +48,7 @@ public sealed class Tensor : IDisposable
             dev.AllocatedBytes += buf.LengthInBytes;
             return new Tensor(dev, buf, (int[])shape.Clone(), name);
         }
-        catch (Exception e) when (e is OutOfMemoryException || e.GetType().Name.Contains("Cuda"))
+        catch (Exception e) when (DeviceMemory.IsOutOfMemory(e))
         {
             throw new DeviceException(
                 $"out of device memory allocating '{name}' {ShapeString(shape)} ({n * 4 / 1048576.0:F1} MiB): " +

@@ -2,8 +2,11 @@
 //   - NaN/Inf: NonFinite adds the non-finite values of x after step k into counts[k] on the device. Nothing is
 //     read back during sampling (a read-back is a host wait that would stall the step loop); Finish reads the
 //     per-step counts once, with the samples, and reports the first step at which a value went non-finite.
-//     A NaN weight, a NaN in a --noise file, or an activation that overflows its precision makes every later
-//     step NaN and the image black, so the run fails with a NonFiniteException (exit 2) and nothing is written.
+//     Weights (FiniteWeightCheck), captions and given noise are checked for NaN/Inf where they come in (bad input,
+//     exit 2), so a sample that goes non-finite was made so by the engine from finite inputs — a bug, or an
+//     activation beyond its precision's range: a NonFiniteException, an internal error (exit 70) naming the step, and
+//     nothing is written. With ExplainNonFinite (the program's --verbose) the failing batch is run once more with
+//     every kernel checked (NonFiniteTrace), and the message names the first kernel whose output went non-finite.
 //     The price of not stalling: a run that goes bad still runs to its last step before it reports.
 //   - SIGINT/SIGTERM: a recorded signal (Interruption, a host flag) stops the run at this step boundary.
 // The guard marks sampling as a region that stops cleanly, so the first signal is deferred to here.
@@ -13,8 +16,8 @@ using ILGPU.Runtime;
 
 namespace BlockDance.Sampler;
 
-/// <summary>The samples became NaN/Inf during sampling.</summary>
-public sealed class NonFiniteException(string message) : InputException(message);
+/// <summary>The samples became NaN/Inf during sampling from finite inputs: the engine's fault (an internal error).</summary>
+public sealed class NonFiniteException(string message) : Exception(message);
 
 public sealed class SamplingGuard : IDisposable
 {
@@ -47,7 +50,27 @@ public sealed class SamplingGuard : IDisposable
             if (found[step] > 0)
                 throw new NonFiniteException(
                     $"sampling: expected finite samples, found {found[step]} NaN/Inf of {x.Length} values after step {step + 1} of {steps} " +
-                    $"(samples {first}..{first + x.Shape[0] - 1}); no output written (check the model weights, the --noise file and the precision)");
+                    $"(samples {first}..{first + x.Shape[0] - 1}) from finite weights and noise: the engine produced them " +
+                    $"(a fault, or an activation beyond the range of {dev.Precision.ToString().ToLowerInvariant()}); no output written");
+    }
+
+    /// <summary>On a NonFiniteException, re-run the failing batch with every kernel checked to name the first kernel
+    /// whose output went non-finite (set by the program for --verbose; per thread, as the tests run commands in parallel).</summary>
+    public static bool ExplainNonFinite { get => explain; set => explain = value; }
+    [ThreadStatic] static bool explain;
+
+    /// <summary>The failure `e` with the kernel that caused it, found by re-running under a NonFiniteTrace.</summary>
+    public static NonFiniteException Explain(NonFiniteException e, ComputeDevice dev, Action<NonFiniteTrace> rerun)
+    {
+        Log.Info("non-finite samples: re-running the batch with every kernel's output checked (slow)");
+        var trace = new NonFiniteTrace(dev.Accelerator);
+        dev.Kernels.Trace = trace;
+        try { rerun(trace); }
+        catch (NonFiniteKernelException k) { return new NonFiniteException($"{e.Message}; {k.Message}"); }
+        catch (NonFiniteException) { }
+        finally { dev.Kernels.Trace = null; }
+        return new NonFiniteException($"{e.Message}; the re-run with every kernel checked found no kernel whose float outputs went non-finite " +
+                                      "(a host kernel, or data inside a struct argument)");
     }
 
     public void Dispose()
