@@ -26,7 +26,7 @@ public sealed record CacheCalibration(string Model, int Steps, int Samples, doub
     public static CacheCalibration Load(string path, string method)
     {
         if (!File.Exists(path))
-            throw new ModelException($"{method} needs a calibration of this model: expected {path}, found none (run 'blockdance calibrate --model MODEL')");
+            throw new ModelException($"{method} needs a calibration of this model: expected {path}, found none (a calibration run on this model writes it)");
         CacheCalibration? c;
         try { c = JsonSerializer.Deserialize<CacheCalibration>(File.ReadAllText(path)); }
         catch (JsonException e) { throw new ModelException($"{path}: expected a cache calibration (JSON), found {e.Message}"); }

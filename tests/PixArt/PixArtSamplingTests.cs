@@ -41,8 +41,8 @@ public class PixArtSamplingTests(ITestOutputHelper output)
         int per = traj.Length / 21;
         using var x = Tensor.FromHost(dev, "x", f.ReadFloat32("noise"), 1, 4, 8, 8);
         using var policy = new NoCache();
-        using var den = new PixArtDenoiser(model, prompts, 4.5f, policy, 20);
-        var sampler = new DiffusionSampler(new Schedule(20, Spacing.Even), SamplerKind.DpmSolver2M);
+        using var den = new GuidedDenoiser(model, new Captions(prompts), 4.5f, CfgChannels.All, policy, 20);
+        var sampler = new DiffusionSampler(new Schedule(20, Spacing.Linspace), SamplerKind.DpmSolver2M);   // PixArt-α's timesteps
         double worst = 0;
         sampler.OnStep = (step, k, _) =>
         {
@@ -60,7 +60,7 @@ public class PixArtSamplingTests(ITestOutputHelper output)
     {
         using var model = PixArt.Load(dev, CliRunner.Fixture("pixart_tiny"));
         var prompts = PromptEmbeds.Load(Traj, null, model.PixArtConfig.CaptionChannels);
-        var r = PixArtSession.Run(model, prompts, PixArtSession.Defaults(1) with { Seed = 3, Policy = policy });
+        var r = SamplingSession.Run(model, new Captions(prompts), PixArtPipeline.DefaultOptions with { Seed = 3, Policy = policy });
         return (r.Samples, r);
     }
 

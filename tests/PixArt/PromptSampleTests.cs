@@ -9,7 +9,7 @@ namespace BlockDance.Tests;
 
 public class PromptSampleTests
 {
-    static string PixArtWithT5()
+    internal static string PixArtWithT5()
     {
         var dir = CliRunner.TempDir();
         void Copy(string from, string to)

@@ -54,6 +54,17 @@ public class NonFiniteTests
         var e = Assert.Throws<NonFiniteException>(() => SamplingSession.Run(model, new SamplingOptions { Classes = [0, 1], Steps = 3, Cfg = 1 }));
         Assert.Contains("expected finite samples, found", e.Message);
         Assert.Contains("after step 1 of 3", e.Message);
+        Assert.False(BlockDance.Sampler.Program.IsBadInput(e));   // finite weights and noise: the engine's fault, exit 70
+
+        // --verbose (ExplainNonFinite): the batch runs again with every kernel checked, naming the one that overflowed
+        SamplingGuard.ExplainNonFinite = true;
+        try
+        {
+            var explained = Assert.Throws<NonFiniteException>(() => SamplingSession.Run(model, new SamplingOptions { Classes = [0, 1], Steps = 3, Cfg = 1 }));
+            Assert.Contains("after step 1 of 3", explained.Message);
+            Assert.Contains("kernel 'ddim_step' (step 1 of 3", explained.Message);
+        }
+        finally { SamplingGuard.ExplainNonFinite = false; }
 
         // the same model with the original bias samples normally: the guard does not fire on finite samples
         var ok = new MemorySource(tensors, meta);

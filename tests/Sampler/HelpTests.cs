@@ -53,6 +53,6 @@ public class HelpTests
         var (code2, _, err2) = CliRunner.Run([.. args, "--quiet"]);
         Assert.True(code2 == 0, err2);
         Assert.DoesNotContain("it/s", err2);
-        BlockDance.Sampler.ProgressBar.Quiet = false;
+        BlockDance.Sampling.ProgressBar.Quiet = false;
     }
 }

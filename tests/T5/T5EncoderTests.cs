@@ -116,7 +116,7 @@ public class T5EncoderTests(ITestOutputHelper output)
         using (var src = ShardedSafeTensors.Open(dir)) Assert.Equal("F32", src.DTypes);
         var e = Assert.Throws<InvalidValueException>(() => ShardedSafeTensors.Open(dir, "fp16"));
         Assert.Contains("model.safetensors.index.fp16.json", e.Message);
-        Assert.Contains("another --variant?", e.Message);
+        Assert.Contains("another weight variant?", e.Message);
     }
 
     [SkippableFact]

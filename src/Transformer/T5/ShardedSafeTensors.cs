@@ -44,7 +44,7 @@ public sealed class ShardedSafeTensors : IWeightSource, IDisposable
                 var others = Directory.Exists(folder)
                     ? Directory.GetFiles(folder, "model*.safetensors*").Select(Path.GetFileName).Order().Take(4).ToList() : [];
                 throw new InvalidValueException($"T5 weights in {folder}", $"{Path.GetFileName(index)} (sharded) or {Path.GetFileName(single)}",
-                    others.Count == 0 ? "neither file" : $"only {string.Join(", ", others)} (another --variant?)");
+                    others.Count == 0 ? "neither file" : $"only {string.Join(", ", others)} (another weight variant?)");
             }
             return src;
         }

@@ -75,7 +75,7 @@ public static class ModelLoader
             Log.Info($"head count {heads} taken from the {preset.Name} preset (depth {depth}, D {d}); the file has no num_heads metadata");
         }
         else throw new ModelException(
-            $"{src.Origin}: cannot tell the head count: no __metadata__ num_heads and depth {depth}, D {d} match no preset (S/B/L/XL); pass --heads");
+            $"{src.Origin}: cannot tell the head count: no __metadata__ num_heads and depth {depth}, D {d} match no preset (S/B/L/XL); the head count must be given");
         var cfg = new DiTConfig(depth, d, heads, p, cin, cout, input, (int)table[0] - 1);
         try { cfg.Validate(); }
         catch (ModelException e) { throw new ModelException($"{src.Origin}: {e.Message}"); }

@@ -61,7 +61,7 @@ public static class ModelValidation
         if (headsOverride is int h)
         {
             if (h < 1 || hidden % h != 0)
-                throw new ModelException($"--heads: expected a positive divisor of the hidden size D = {hidden}, found {h}");
+                throw new ModelException($"head count: expected a positive divisor of the hidden size D = {hidden}, found {h}");
             return h;
         }
         if (!src.Metadata.TryGetValue("num_heads", out var text)) return null;

@@ -1,0 +1,134 @@
+// blockdance bench: forward latency (median after warm-up), per-kernel time, achieved FLOP/s and
+// device memory, then full sampling wall clock with no cache and BlockDance N = 2, 3.
+//   --model FILE          a checkpoint (default: the demo model)
+//   --preset XL/2 --image-size 256|512   random weights in the real shapes instead
+// Per-kernel times come from a separate, synchronizing profiled pass (KernelCache.Profiling).
+using System.Diagnostics;
+using System.Text.Json;
+using BlockDance.Cache;
+using BlockDance.Kernels;
+using BlockDance.Sampler.Cli;
+using BlockDance.Transformer;
+
+namespace BlockDance.Sampler.Commands;
+
+public static class BenchCommand
+{
+    public sealed record Result(string Device, string Model, int Batch, int ModelBatch, double ForwardMsMedian, double ForwardMsMin,
+        double Gflop, double TflopsPerSecond, double DeviceMiB, Dictionary<string, double> KernelMs,
+        Dictionary<string, double> SamplingSeconds, Dictionary<string, double> SpeedupVsNone, Dictionary<string, double> TheoreticalSpeedup);
+
+    public static int Run(string[] argv)
+    {
+        var a = Args.Parse("bench", argv, ["model", "preset", "image-size", "device", "batch", "iters", "warmup", "steps", "heads", "report", "cfg", "precision"], ["no-sampling"]);
+        if (a.Get("report") is string rp) AtomicFile.CheckWritable(rp, "--report");
+        int batch = a.GetInt("batch", 0, 1, 1024);
+        int iters = a.GetInt("iters", 20, 1, 10000), warmup = a.GetInt("warmup", 2, 0, 100), steps = a.GetInt("steps", 50, 1, 1000);
+        float cfgScale = (float)a.GetDouble("cfg", 4, 1, 100);
+
+        IWeightSource src;
+        DiTConfig cfg;
+        string name;
+        if (a.Has("preset") && a.Has("model"))
+            throw new UsageException("bench: expected either --model FILE or --preset NAME (random weights), found both");
+        if (a.Has("image-size") && !a.Has("preset"))
+            throw new UsageException("--image-size: applies to --preset only (a --model file has its own input size)");
+        if (a.Get("preset") is string preset)
+        {
+            cfg = PresetConfig(preset, a.GetInt("image-size", 256, 8, 4096));
+            src = new RandomWeightSource(cfg);
+            name = $"{cfg.Name} at {cfg.InputSize * 8}px, random weights";
+        }
+        else
+        {
+            var path = CommonOptions.ModelPath(a);
+            src = ModelLoader.OpenSource(path);
+            cfg = CommonOptions.DetectConfig(a, src);
+            name = path;
+        }
+        if (batch == 0) batch = cfg.NumClasses <= 10 ? cfg.NumClasses : 8;
+        using var dev = CommonOptions.Device(a);
+        Console.WriteLine($"model: {name}\n       {cfg}");
+        DiT model;
+        try { model = ModelLoader.Create(dev, src, cfg); }
+        finally { (src as IDisposable)?.Dispose(); }
+        using var _ = model;
+
+        // ---- forward latency at the sampling batch (CFG doubles it)
+        int modelBatch = cfgScale > 1 ? 2 * batch : batch;
+        var classes = Enumerable.Range(0, batch).Select(i => i % cfg.NumClasses).ToArray();
+        var labels = cfgScale > 1 ? classes.Concat(Enumerable.Repeat(cfg.NullClass, batch)).ToArray() : classes;
+        using var x = Tensor.Allocate(dev, "x", modelBatch, cfg.InChannels, cfg.InputSize, cfg.InputSize);
+        GaussianNoise.Run(dev, x.View, 0, 0);
+        using var o = Tensor.Allocate(dev, "out", modelBatch, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
+        var ts = Enumerable.Repeat(500f, modelBatch).ToArray();
+        for (int i = 0; i < warmup; i++) model.Forward(x, ts, labels, o);
+        dev.Synchronize();
+        var times = new List<double>();
+        for (int i = 0; i < iters; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            model.Forward(x, ts, labels, o);
+            dev.Synchronize();
+            times.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        times.Sort();
+        double median = times[times.Count / 2], flops = model.ForwardFlops(modelBatch);
+        Console.WriteLine($"forward: batch {batch} (model batch {modelBatch}), median {median:F2} ms of {iters} (min {times[0]:F2}), " +
+                          $"{flops / 1e9:F2} GFLOP → {flops / (median / 1e3) / 1e12:F4} TFLOP/s; device buffers {dev.AllocatedBytes / 1048576.0:F0} MiB");
+
+        // ---- per-kernel time (profiled, synchronizing after every launch)
+        dev.Kernels.ResetProfile();
+        dev.Kernels.Profiling = true;
+        int profIters = Math.Max(1, Math.Min(iters, 5));
+        for (int i = 0; i < profIters; i++) model.Forward(x, ts, labels, o);
+        dev.Kernels.EndProfile();
+        dev.Kernels.Profiling = false;
+        var kernelMs = dev.Kernels.KernelSeconds.OrderByDescending(kv => kv.Value)
+            .ToDictionary(kv => kv.Key, kv => kv.Value * 1e3 / profIters);
+        double sum = kernelMs.Values.Sum();
+        Console.WriteLine("per kernel (ms per forward, synchronized):");
+        foreach (var (k, v) in kernelMs) Console.WriteLine($"  {k,-22} {v,9:F3} ms  {v / sum,6:P1}");
+
+        // ---- sampling wall clock: none vs BlockDance N = 2, 3
+        var sampling = new Dictionary<string, double>();
+        var speedup = new Dictionary<string, double>();
+        var theory = new Dictionary<string, double>();
+        if (!a.Flag("no-sampling"))
+        {
+            // warm-up: compiles the sampler's kernels so that compilation is not billed to "none"
+            SamplingSession.Run(model, new SamplingOptions { Classes = classes, Steps = 2, Cfg = cfgScale });
+            foreach (var (label, make) in new (string, Func<ICachePolicy>)[]
+                     {
+                         ("none", () => new NoCache()),
+                         ("blockdance N=2", () => new BlockDancePolicy(new BlockDanceConfig(2))),
+                         ("blockdance N=3", () => new BlockDancePolicy(new BlockDanceConfig(3))),
+                     })
+            {
+                var r = SamplingSession.Run(model, new SamplingOptions { Classes = classes, Steps = steps, Cfg = cfgScale, Policy = make });
+                sampling[label] = r.WallSeconds;
+                speedup[label] = sampling["none"] / r.WallSeconds;
+                theory[label] = r.BlocksTotal / (double)r.BlocksComputed;
+                Console.WriteLine($"sampling DDIM {steps}, {label,-15}: {r.WallSeconds,8:F2} s  speedup {speedup[label]:F3}× " +
+                                  $"(block evaluations {r.BlocksTotal} → {r.BlocksComputed}: theoretical {theory[label]:F3}×, reached {speedup[label] / theory[label]:P1}); " +
+                                  $"per step {r.LaunchesPerStep:0.#} launches, {r.HostWaitsPerStep:0.##} host waits");
+            }
+        }
+        var result = new Result(dev.Describe(), name, batch, modelBatch, median, times[0], flops / 1e9, flops / (median / 1e3) / 1e12,
+            dev.AllocatedBytes / 1048576.0, kernelMs, sampling, speedup, theory);
+        if (a.Get("report") is string reportPath)
+            AtomicFile.Write(reportPath, s => JsonSerializer.Serialize(s, result, Summary.Json));
+        return 0;
+    }
+
+    /// <summary>"XL/2" → DiT-XL/2 with 4 latent channels, learned sigma, 1000 classes, latent = image/8.</summary>
+    static DiTConfig PresetConfig(string s, int imageSize)
+    {
+        var parts = s.Replace("DiT-", "").Split('/');
+        var preset = parts.Length == 2 ? Preset.All.FirstOrDefault(p => p.Name == "DiT-" + parts[0]) : null;
+        if (preset == null || !int.TryParse(parts[1], out int patch) || patch is not (2 or 4 or 8))
+            throw new UsageException($"--preset: expected S|B|L|XL/2|4|8 (e.g. XL/2), found '{s}'");
+        if (imageSize % 8 != 0) throw new UsageException($"--image-size: expected a multiple of 8, found {imageSize}");
+        return new DiTConfig(preset.Depth, preset.Hidden, preset.Heads, patch, 4, 8, imageSize / 8, 1000);
+    }
+}

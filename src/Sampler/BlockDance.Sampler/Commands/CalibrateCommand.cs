@@ -1,0 +1,95 @@
+// blockdance calibrate: fit what the calibrated caches need for a model (CacheCalibration) and write it as
+// JSON next to the model (MODEL.cache-calibration.json), from K uncached samples (classes round-robin).
+//
+//   blockdance calibrate [--model FILE] [--device auto|cuda|cpu] [--samples 10] [--steps 50] [--cfg 4] [--seed 2000]
+//                        [--target-skip 0.5] [--out FILE]
+//
+// TeaCache's polynomial (input change → output change, degree 4, least squares) and MagCache's residual
+// magnitude ratio curve (for this step count) come from CalibrationRecorder. Suggested thresholds: the
+// δ of teacache and magcache whose rule, replayed on the recorded signals, skips `--target-skip` of the steps.
+using BlockDance.Cache;
+using BlockDance.Kernels;
+using BlockDance.Sampler.Cli;
+using BlockDance.Transformer;
+
+namespace BlockDance.Sampler.Commands;
+
+public static class CalibrateCommand
+{
+    static readonly string[] Own = ["samples", "steps", "cfg", "seed", "target-skip", "out", "batch"];
+
+    public static int Run(string[] argv)
+    {
+        var a = Args.Parse("calibrate", argv, [.. CommonOptions.ModelOpts, .. Own]);
+        if (a.Positional.Count > 0) throw new UsageException($"calibrate: unexpected argument '{a.Positional[0]}'");
+        int samples = a.GetInt("samples", 10, 1, 100_000), steps = a.GetInt("steps", 50, 3, Schedule.TrainSteps);
+        double target = a.GetDouble("target-skip", 0.5, 0, 1);
+        var modelPath = CommonOptions.ModelPath(a);
+        var outPath = a.Get("out") ?? CacheCalibration.PathFor(modelPath);
+        if (!outPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--out {outPath}: expected a .json file name");
+        AtomicFile.CheckWritable(outPath, "--out");
+        using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
+        var weights = (IWeightSource)src;
+        var cfg = CommonOptions.DetectConfig(a, weights);
+        var classList = CommonOptions.DefaultClasses(cfg);
+        var opts = new SamplingOptions
+        {
+            Classes = Enumerable.Range(0, samples).Select(i => classList[i % classList.Count]).ToList(),
+            Steps = steps, Cfg = (float)a.GetDouble("cfg", 4, 1, 100), Seed = (ulong)a.GetInt("seed", 2000, 0),
+            Batch = a.GetInt("batch", 0, 1, 4096), Progress = true,
+        };
+        using var dev = CommonOptions.Device(a);
+        opts = MemoryPlan.Fit(dev, cfg, opts, cached: true);
+        using var model = ModelLoader.Create(dev, weights, cfg);
+        var recorders = new List<CalibrationRecorder>();
+        SamplingSession.Run(model, opts with { Policy = () => { var r = new CalibrationRecorder(); recorders.Add(r); return r; } });
+        var all = new CalibrationRecorder();
+        foreach (var r in recorders)
+        {
+            all.TeaPairs.AddRange(r.TeaPairs);
+            all.Magnitudes.AddRange(r.Magnitudes);
+            all.InputChanges.AddRange(r.InputChanges);
+        }
+        var cal = all.Fit(Path.GetFileName(modelPath), steps, samples);
+        cal = cal with { SuggestedThresholds = new()
+        {
+            ["teacache"] = Bisect(d => TeaSkip(cal, all, steps, d), target),
+            ["magcache"] = Bisect(d => new MagCacheConfig(cal.MagRatios, d).ReuseSchedule(steps).Count(x => x) / (double)steps, target),
+        } };
+        AtomicFile.Write(outPath, s => s.Write(System.Text.Encoding.UTF8.GetBytes(cal.ToJson())));
+        Console.WriteLine($"calibrate: {all.TeaPairs.Count} TeaCache pairs, polynomial [{string.Join(", ", cal.TeaCacheCoefficients.Select(c => c.ToString("G4")))}]; " +
+                          $"MagCache ratios {cal.MagRatios.Min():F3}..{cal.MagRatios.Max():F3} over {steps} steps");
+        Console.WriteLine($"suggested for {target:P0} skipped steps: teacache δ={cal.SuggestedThresholds["teacache"]:G3}, magcache δ={cal.SuggestedThresholds["magcache"]:G3}");
+        Console.WriteLine($"wrote {outPath}");
+        return 0;
+    }
+
+    /// <summary>Fraction of steps TeaCache's rule skips on the recorded input changes (all samples).</summary>
+    static double TeaSkip(CacheCalibration cal, CalibrationRecorder r, int steps, double delta)
+    {
+        var cfg = new TeaCacheConfig(delta, cal.TeaCacheCoefficients);
+        int skipped = 0, total = 0;
+        foreach (var g in r.InputChanges.GroupBy(c => c.Sample))
+        {
+            double acc = 0;
+            foreach (var c in g.OrderBy(c => c.Step))
+            {
+                total++;
+                if (!cfg.Compute(ref acc, c.Change, c.Step == steps - 1)) skipped++;
+            }
+        }
+        return total == 0 ? 0 : skipped / (double)total;
+    }
+
+    /// <summary>The smallest δ in [0, 10] whose skipped fraction reaches the target (skip grows with δ).</summary>
+    static double Bisect(Func<double, double> skip, double target)
+    {
+        double lo = 0, hi = 10;
+        for (int k = 0; k < 40; k++)
+        {
+            double mid = (lo + hi) / 2;
+            if (skip(mid) >= target) hi = mid; else lo = mid;
+        }
+        return Math.Round(hi, 4);
+    }
+}

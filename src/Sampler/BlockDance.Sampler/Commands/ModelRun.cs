@@ -1,0 +1,142 @@
+// What `sample` and `analyze` run, for any model kind: everything the user gave, read and checked against the model's
+// header before any device work (one line, exit 2), then loaded through the library (DiTPipeline, PixArtPipeline) on
+// one device. A model kind contributes its option reading (ForDiT, ForPixArt) and its loader; the rest — device, memory
+// plan, session, outputs — is the same code. A third kind (STDiT's video captions) is one more For… method.
+//   DiT      --class labels, the DiT defaults (DDIM, 50 steps, cfg 4 on the official channels)
+//   PixArt-α --prompt-embeds FILE [--negative FILE] or --prompt TEXT [--negative-prompt TEXT]; diffusers' defaults
+//            (DPM-Solver++ 2M, 20 steps, cfg 4.5 on every ε channel); BlockDance's window is the paper's [0.40, 0.95)
+using BlockDance.Kernels;
+using BlockDance.Sampler.Cli;
+using BlockDance.Transformer;
+using BlockDance.Transformer.IO;
+using BlockDance.Transformer.Tokenizers;
+
+namespace BlockDance.Sampler.Commands;
+
+public sealed class ModelRun
+{
+    public static readonly double[] PixArtWindow = [0.40, 0.95];
+    static readonly string[] PixArtOnly = ["prompt-embeds", "negative", "prompt", "negative-prompt", "max-length", "variant"];
+
+    public required string ModelPath { get; init; }
+    /// <summary>The block stack (depth, tokens, width) and its description for the console and the report.</summary>
+    public required DiTConfig Stack { get; init; }
+    public required string ConfigText { get; init; }
+    public required SamplingOptions Options { get; init; }
+    /// <summary>Samples the run draws (known before the device starts).</summary>
+    public required int Samples { get; init; }
+    /// <summary>The conditioning, given the device (a --prompt is encoded on it, before the transformer loads).</summary>
+    public required Func<ComputeDevice, Conditioning> Conditioning { get; init; }
+    public required Func<Conditioning, ModelFootprint> Footprint { get; init; }
+    public required Func<ComputeDevice, IBlockModel> Load { get; init; }
+    public string? VaePath { get; init; }
+    public bool Latent { get; init; }
+    /// <summary>Where the conditioning came from, for the output's metadata: (key, value).</summary>
+    public (string Key, string Value) Source { get; init; }
+    public bool IsPixArt { get; init; }
+
+    public static ModelRun For(Args a, string modelPath) =>
+        PixArtConfig.IsPixArtFolder(modelPath) ? ForPixArt(a, modelPath) : ForDiT(a, modelPath);
+
+    public static ModelRun ForDiT(Args a, string modelPath)
+    {
+        foreach (var opt in PixArtOnly)
+            if (a.Has(opt)) throw new UsageException($"--{opt}: expected a text-conditional PixArt-α folder (--model DIR with transformer/config.json), found the class-conditional DiT {modelPath} (use --class)");
+        var src = ModelLoader.OpenSource(modelPath);
+        try
+        {
+            var cfg = CommonOptions.DetectConfig(a, src);
+            var opts = CommonOptions.Sampling(a, cfg) with { Policy = CommonOptions.Cache(a, cfg) };
+            bool latent = SampleImages.IsLatent(cfg.InChannels);
+            string? vaePath = latent ? ModelLoader.FindVae(modelPath, a.Get("vae")) : null;
+            if (!latent && a.Has("vae")) throw new UsageException($"--vae: this is a {cfg.InChannels}-channel pixel-space model; it needs no VAE");
+            var classes = new ClassLabels(opts.Classes);
+            return new ModelRun
+            {
+                ModelPath = modelPath, Stack = cfg, ConfigText = cfg.ToString(), Options = opts, Samples = opts.Classes.Count,
+                Conditioning = _ => classes,
+                Footprint = _ => ModelFootprint.Of(cfg),
+                Load = dev =>
+                {
+                    try { return DiTPipeline.Load(modelPath, dev, src, cfg, vaePath).Model; }
+                    finally { (src as IDisposable)?.Dispose(); }
+                },
+                VaePath = vaePath, Latent = latent, Source = ("classes", string.Join(",", opts.Classes)),
+            };
+        }
+        catch
+        {
+            (src as IDisposable)?.Dispose();
+            throw;
+        }
+    }
+
+    public static ModelRun ForPixArt(Args a, string modelPath)
+    {
+        if (a.Has("class")) throw new UsageException($"--class: expected --prompt-embeds FILE or --prompt TEXT for the text-conditional PixArt-α model {modelPath}, found --class");
+        foreach (var opt in new[] { "heads", "cfg-channels", "batch" })
+            if (a.Has(opt)) throw new UsageException($"--{opt}: not a PixArt-α setting (heads come from transformer/config.json, guidance covers every ε channel, the memory plan sets the batch)");
+        bool text = a.Has("prompt");
+        if (text && (a.Has("prompt-embeds") || a.Has("negative")))
+            throw new UsageException("--prompt: expected either --prompt TEXT [--negative-prompt TEXT] or --prompt-embeds FILE [--negative FILE], found both");
+        if (!text && (a.Has("negative-prompt") || a.Has("max-length") || a.Has("variant")))
+            throw new UsageException("--negative-prompt/--max-length/--variant: expected with --prompt TEXT (the text encoder runs), found without");
+        var embedsPath = text ? null : a.Get("prompt-embeds") ?? throw new UsageException(
+            $"--prompt-embeds: expected --prompt TEXT or a safetensors file with '{PromptEmbeds.Embeds}' (and masks) for the PixArt-α model {modelPath}, found neither");
+        if (embedsPath != null) FileKind.RequireRegular(embedsPath, "--prompt-embeds");
+        if (a.Get("negative") is string np) FileKind.RequireRegular(np, "--negative");
+
+        var cfg = PixArtConfig.Read(modelPath);
+        PixArt.Preflight(modelPath, cfg);
+        var dflt = PixArtPipeline.DefaultOptions;
+        var opts = CommonOptions.SamplerSettings(a, dflt) with
+        {
+            Cfg = (float)a.GetDouble("cfg", dflt.Cfg, 1, 100),
+            Seed = (ulong)a.GetInt("seed", 0, 0),
+            Policy = CommonOptions.Cache(a, cfg.Stack, PixArtWindow, defaultSteps: dflt.Steps),
+        };
+
+        Func<ComputeDevice, Conditioning> conditioning;
+        (string, string) source;
+        int samples = 1;
+        if (embedsPath != null)
+        {
+            var prompts = PromptEmbeds.Load(embedsPath, a.Get("negative"), cfg.CaptionChannels);
+            if (opts.Cfg > 1 && prompts.Negative is null)
+                throw new UsageException($"--prompt-embeds {embedsPath}: guidance {opts.Cfg} needs the unconditional captions: expected '{PromptEmbeds.NegEmbeds}' " +
+                                         "in the file or --negative FILE, found neither (or pass --cfg 1)");
+            Console.WriteLine($"prompts: {embedsPath}: {prompts.Prompts.Count} × {prompts.Prompts.Tokens} tokens" +
+                              (prompts.Negative is { } ng ? $", negative {ng.Count} × {ng.Tokens}" : ""));
+            var captions = new Captions(prompts);
+            samples = captions.Count;
+            conditioning = _ => captions;
+            source = ("prompt_embeds", Path.GetFileName(embedsPath));
+        }
+        else
+        {
+            // --prompt TEXT: tokenizer → T5 (the folder's text_encoder/ and tokenizer/) on the run's device, before the
+            // transformer loads; with guidance the negative caption is --negative-prompt, default "" (as diffusers).
+            string prompt = a.Get("prompt")!;
+            string? negative = opts.Cfg > 1 ? a.Get("negative-prompt", "") : a.Get("negative-prompt");
+            int maxLength = a.GetInt("max-length", T5Tokenizer.PixArtMaxLength, 1, 4096);
+            string? variant = EncodeCommand.Variant(a);
+            EncodeCommand.Resolve(modelPath, variant);                                   // checked before the device starts
+            conditioning = dev =>
+            {
+                try { return new Captions(TextEncoding.Captions(dev, modelPath, prompt, negative, cfg.CaptionChannels, maxLength, variant)); }
+                catch (InvalidValueException e) when (e.Message.StartsWith("text encoder width", StringComparison.Ordinal))
+                { throw new UsageException($"--prompt: {e.Message}"); }
+            };
+            source = ("prompt", prompt);
+        }
+        string? vaePath = ModelLoader.FindVae(modelPath, a.Get("vae"));
+        return new ModelRun
+        {
+            ModelPath = modelPath, Stack = cfg.Stack, ConfigText = cfg.ToString(), Options = opts, Samples = samples,
+            Conditioning = conditioning,
+            Footprint = c => PixArtPipeline.Footprint(modelPath, cfg, ((Captions)c).Prompts.Prompts.Tokens),
+            Load = dev => PixArtPipeline.Load(modelPath, dev, vaePath).Model,
+            VaePath = vaePath, Latent = true, Source = source, IsPixArt = true,
+        };
+    }
+}

@@ -1,0 +1,166 @@
+// blockdance train-ada: learn BlockDance-Ada's per-sample reuse decisions with REINFORCE.
+//
+//   blockdance train-ada [--model FILE] [--device auto|cuda|cpu] [--out models/ada_policy.safetensors]
+//                        [--steps 50] [--cfg 4] [--samples 32] [--batch 16] [--epochs 16] [--lr 3e-3]
+//                        [--lambda 2] [--rho 0.4] [--hidden 128] [--cache-block b] [--seed 1000] [--init-seed 0] [--quick]
+//
+// Reward per sample (the paper's form): R(u) = C(u) + λ·Q(u), λ = 2.
+//   C(u) = fraction of the s − ρ decided steps that reuse (1 − Σu_t/(s − ρ)): the compute saved.
+//   Q(u) = SSIM (11×11 Gaussian window, as `blockdance eval`) of the final sample to the UNCACHED final
+//          sample from the same noise, images mapped to [0, 1], clamped to [0, 1].
+// Why SSIM to the uncached sample and not the paper's ImageReward or the digit classifier: caching is an
+// approximation of the uncached sampler, so what it can damage is exactly the distance to the uncached
+// result from the same noise; SSIM measures that per sample, is 1 when nothing is reused, falls smoothly
+// as reuse distorts strokes, and needs no extra network. The classifier's probability of the intended
+// class saturates near 1 for most digits (a reused step rarely changes the class), so it would hardly
+// penalise damage and the policy would learn "reuse everything"; an aesthetic score like ImageReward
+// does not exist for 14×14 digits. SSIM is also what `eval` reports, so training and evaluation agree.
+//
+// Cost: the uncached trajectories (samples × s steps) run once: they give z_ρ, the step-(ρ−1) features
+// and the reference. Each epoch then runs only steps ρ..s−1 for every sample (see AdaTrainer).
+// The training samples use seed 1000 (eval samples seed 0), class round-robin.
+using System.Globalization;
+using System.Diagnostics;
+using BlockDance.Cache;
+using BlockDance.Kernels;
+using BlockDance.Sampler.Ada;
+using BlockDance.Sampler.Cli;
+using BlockDance.Transformer;
+using BlockDance.Transformer.IO;
+
+namespace BlockDance.Sampler.Commands;
+
+public static class TrainAdaCommand
+{
+    public const string Help = """
+        usage: blockdance train-ada [--model FILE] [--device auto|cuda|cpu] [--out models/ada_policy.safetensors]
+                                    [--steps 50] [--cfg 4] [--samples 32] [--batch 16] [--epochs 16] [--lr 3e-3]
+                                    [--lambda 2] [--rho 0.4] [--hidden 128] [--cache-block b] [--seed 1000] [--init-seed 0]
+                                    [--quick  (16 samples, 3 epochs: a smoke run)]
+        REINFORCE on R = C + lambda*Q (C = fraction of steps >= rho reused, Q = SSIM to the uncached sample); DDIM eta 0.
+        """;
+
+    static readonly string[] Own = ["out", "steps", "cfg", "samples", "batch", "epochs", "lr", "lambda", "rho", "hidden",
+        "cache-block", "seed", "init-seed"];
+
+    public static int Run(string[] argv)
+    {
+        var a = Args.Parse("train-ada", argv, [.. CommonOptions.ModelOpts, .. Own], ["quick", "help"]);
+        if (a.Flag("help")) { Console.WriteLine(Help); return 0; }
+        if (a.Positional.Count > 0) throw new UsageException($"train-ada: unexpected argument '{a.Positional[0]}'");
+        bool quick = a.Flag("quick");
+        var o = new AdaTrainOptions
+        {
+            Steps = a.GetInt("steps", 50, 2, Schedule.TrainSteps),
+            Cfg = (float)a.GetDouble("cfg", 4, 1, 100),
+            Samples = a.GetInt("samples", quick ? 16 : 32, 2, 100_000),
+            Batch = a.GetInt("batch", 16, 2, 4096),
+            Epochs = a.GetInt("epochs", quick ? 3 : 16, 1, 100_000),
+            LearningRate = a.GetDouble("lr", 3e-3, 1e-8, 1),
+            Lambda = a.GetDouble("lambda", 2, 0, 1000),
+            RhoFraction = a.GetDouble("rho", AdaPolicyInfo.DefaultRhoFraction, 0, 1),
+            Hidden = a.GetInt("hidden", 128, 1, 65536),
+            Seed = (ulong)a.GetInt("seed", 1000, 0),
+            InitSeed = a.GetInt("init-seed", 0, 0),
+        };
+        // ρ = round(rho·steps) cache steps before the decisions: it must leave at least one of each
+        int rhoSteps = (int)Math.Round(o.RhoFraction * o.Steps, MidpointRounding.AwayFromZero);
+        if (o.RhoFraction <= 0 || o.RhoFraction >= 1 || rhoSteps < 1 || rhoSteps > o.Steps - 1)
+            throw new UsageException($"--rho: expected a fraction in (0, 1) with 1 ≤ round(rho·steps) ≤ steps − 1 = {o.Steps - 1}, found {a.Get("rho")} " +
+                                     $"(round({o.RhoFraction}·{o.Steps}) = {rhoSteps})");
+        var outPath = a.Get("out", CommonOptions.DefaultAdaPolicy);
+        if (!outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"--out {outPath}: expected a .safetensors file name");
+        AtomicFile.CheckWritable(outPath, "--out");
+
+        var modelPath = CommonOptions.ModelPath(a);
+        using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
+        var weights = (IWeightSource)src;
+        var cfg = CommonOptions.DetectConfig(a, weights);
+        if (a.Has("cache-block")) o = o with { Boundary = a.GetInt("cache-block", 0, 0, cfg.Depth - 2) };
+        if (cfg.InputSize < Evaluation.ImageMetrics.SsimWindow)
+            throw new UsageException($"train-ada: Q is SSIM with an {Evaluation.ImageMetrics.SsimWindow}×{Evaluation.ImageMetrics.SsimWindow} window; the model makes {cfg.InputSize}×{cfg.InputSize} samples");
+        if (o.Batch > o.Samples) o = o with { Batch = o.Samples };
+
+        using var dev = CommonOptions.Device(a);
+        Console.WriteLine($"model: {modelPath}\n       {cfg}");
+        using var model = ModelLoader.Create(dev, weights, cfg);
+        var total = Stopwatch.StartNew();
+        var trainer = new AdaTrainer(model, o);
+        var info = trainer.Info;
+        Console.WriteLine($"ada policy: {info.InputDim} → {info.Hidden} ReLU → {info.Decisions} ({trainer.Weights.ParameterCount:N0} parameters); " +
+                          $"steps {info.Steps}, rho {info.Rho} (cache steps 0..{info.Rho - 1}), boundary block {info.Boundary} of {cfg.Depth}");
+        Console.WriteLine($"training: {o.Samples} samples (seed {o.Seed}), batch {o.Batch}, {o.Epochs} epochs, Adam lr {o.LearningRate:G3}, " +
+                          $"R = C + {o.Lambda:G3}·Q, Q = SSIM to the uncached sample; DDIM {o.Steps} steps, cfg {o.Cfg:0.##}");
+
+        trainer.RecordTrajectories((done, all) => Console.WriteLine($"trajectories: {done}/{all} samples ({total.Elapsed.TotalSeconds:F0} s)"));
+        Console.WriteLine($"trajectories: {o.Samples} samples × {o.Steps} steps uncached in {trainer.TrajectorySeconds:F1} s; " +
+                          $"each epoch runs steps {info.Rho}..{info.Steps - 1} only");
+        var epochs = Stopwatch.StartNew();
+        var logs = trainer.Train(e =>
+        {
+            double eta = e.Seconds * (o.Epochs - e.Epoch);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"epoch {e.Epoch,3}/{o.Epochs}  R {e.Reward:F4}  C {e.C:F3}  Q {e.Q:F4}  mean m {e.MeanM:F3}  greedy reuse {e.GreedyReuse:F3}  {e.Seconds:F1} s  (ETA {eta:F0} s)"));
+        });
+        double epochSeconds = epochs.Elapsed.TotalSeconds;
+        var greedySw = Stopwatch.StartNew();
+        var (gc, gq) = trainer.EvaluateGreedy();
+        double greedySeconds = greedySw.Elapsed.TotalSeconds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"greedy policy on the training samples: C {gc:F3} (steps ≥ rho reused), Q {gq:F4} (SSIM), R {gc + o.Lambda * gq:F4}; {greedySeconds:F1} s"));
+        var (forwardMs, perSampleMs) = TimeForward(dev, trainer, o.Batch);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"decision network on the device: {forwardMs:F3} ms per forward of {o.Batch} samples ({perSampleMs:F4} ms per sample; once per sampling run), " +
+            $"vs {trainer.LastEpisodeStepSeconds * 1e3:F1} ms per model step at the same batch"));
+
+        double seconds = total.Elapsed.TotalSeconds;
+        var last = logs[^1];
+        var md = new Dictionary<string, string>
+        {
+            ["quality"] = "ssim_vs_uncached",
+            ["train_model"] = Path.GetFileName(modelPath),
+            ["train_model_steps"] = ModelTrainSteps(modelPath) ?? "unknown",
+            ["train_sampler"] = "DDIM eta 0, spacing even",
+            ["train_cfg"] = o.Cfg.ToString("R", CultureInfo.InvariantCulture),
+            ["train_samples"] = I(o.Samples), ["train_batch"] = I(o.Batch), ["train_epochs"] = I(o.Epochs),
+            ["train_lr"] = o.LearningRate.ToString("R", CultureInfo.InvariantCulture),
+            ["train_seed"] = o.Seed.ToString(CultureInfo.InvariantCulture), ["train_init_seed"] = I(o.InitSeed),
+            ["train_seconds"] = seconds.ToString("F1", CultureInfo.InvariantCulture),
+            ["train_last_epoch"] = string.Create(CultureInfo.InvariantCulture, $"R {last.Reward:F4} C {last.C:F4} Q {last.Q:F4}"),
+            ["train_greedy"] = string.Create(CultureInfo.InvariantCulture, $"C {gc:F4} Q {gq:F4}"),
+            ["forward_ms_per_sample"] = perSampleMs.ToString("G4", CultureInfo.InvariantCulture),
+            ["parameters"] = trainer.Weights.ParameterCount.ToString(CultureInfo.InvariantCulture),
+        };
+        trainer.Weights.Save(outPath, md);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"wrote {outPath}; training took {seconds:F0} s (trajectories {trainer.TrajectorySeconds:F0} s, {o.Epochs} epochs {epochSeconds:F0} s, greedy check {greedySeconds:F0} s) on {dev.Describe()}"));
+        return 0;
+    }
+
+    static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Device forward of the network on `batch` recorded z_ρ: one warm-up, then the mean of 20 timed runs.</summary>
+    static (double Ms, double PerSampleMs) TimeForward(ComputeDevice dev, AdaTrainer trainer, int batch)
+    {
+        var items = trainer.Items.Take(batch).ToList();
+        var info = trainer.Info;
+        using var net = new AdaDecisionNetwork(dev, trainer.Weights);
+        using var x = Tensor.FromHost(dev, "ada.z", items.SelectMany(it => it.Z).ToArray(), items.Count, info.Channels, info.Height, info.Width);
+        var labels = items.Select(it => it.Class).ToArray();
+        net.Forward(x, labels);
+        const int runs = 20;
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < runs; i++) net.Forward(x, labels);
+        double ms = sw.Elapsed.TotalMilliseconds / runs;
+        return (ms, ms / items.Count);
+    }
+
+    /// <summary>The demo model's train_steps metadata (which export the policy was trained on), if the file has it.</summary>
+    static string? ModelTrainSteps(string modelPath)
+    {
+        if (!File.Exists(modelPath) || TorchCheckpoint.LooksLikeTorch(modelPath)) return null;
+        using var f = SafeTensorsFile.Open(modelPath);
+        return f.Metadata.GetValueOrDefault("train_steps");
+    }
+}
