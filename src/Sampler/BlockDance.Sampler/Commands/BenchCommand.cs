@@ -49,10 +49,11 @@ public static class BenchCommand
         if (batch == 0) batch = cfg.NumClasses <= 10 ? cfg.NumClasses : 8;
         using var dev = CommonOptions.Device(a);
         Console.WriteLine($"model: {name}\n       {cfg}");
-        DiT model;
-        try { model = ModelLoader.Create(dev, src, cfg); }
+        DiTPipeline pipe;
+        try { pipe = DiTPipeline.Load(name, dev, src, cfg, vaePath: null); }
         finally { (src as IDisposable)?.Dispose(); }
-        using var _ = model;
+        using var _ = pipe;
+        var model = pipe.Model;
 
         // ---- forward latency at the sampling batch (CFG doubles it)
         int modelBatch = cfgScale > 1 ? 2 * batch : batch;

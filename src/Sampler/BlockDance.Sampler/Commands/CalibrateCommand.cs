@@ -40,7 +40,8 @@ public static class CalibrateCommand
         };
         using var dev = CommonOptions.Device(a);
         opts = MemoryPlan.Fit(dev, cfg, opts, cached: true);
-        using var model = ModelLoader.Create(dev, weights, cfg);
+        using var pipe = DiTPipeline.Load(modelPath, dev, weights, cfg, vaePath: null);
+        var model = pipe.Model;
         var recorders = new List<CalibrationRecorder>();
         SamplingSession.Run(model, opts with { Policy = () => { var r = new CalibrationRecorder(); recorders.Add(r); return r; } });
         var all = new CalibrationRecorder();

@@ -94,7 +94,8 @@ public static class EvalCommand
         using var dev = CommonOptions.Device(a);
         baseOpts = MemoryPlan.Fit(dev, cfg, baseOpts, cached: specs.Any(sp => sp.Name != "none"));   // before any allocation
         Console.WriteLine($"model: {modelPath}\n       {cfg}");
-        using var model = ModelLoader.Create(dev, weights, cfg);
+        using var pipe = DiTPipeline.Load(modelPath, dev, weights, cfg, vaePath: null);
+        var model = pipe.Model;
         using var classifier = digits.ClassifierPath is string cp ? DigitClassifier.Load(dev, cp) : null;
 
         // Warm-up (not timed): compiles every kernel at the batch the timed runs use.

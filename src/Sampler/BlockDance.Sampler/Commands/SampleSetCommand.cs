@@ -73,7 +73,8 @@ public static class SampleSetCommand
             int chunk = opts.Batch > 0 ? opts.Batch : DefaultChunk;
             var fitted = MemoryPlan.Fit(dev, cfg, opts with { Classes = [.. todo.Take(chunk).Select(k => classes[(int)k])] }, cached: policy != "none");
             chunk = Math.Min(chunk, fitted.EffectiveBatch);
-            using var model = ModelLoader.Create(dev, weights, cfg);
+            using var pipe = DiTPipeline.Load(modelPath, dev, weights, cfg, vaePath);
+            var model = pipe.Model;
             var sw = System.Diagnostics.Stopwatch.StartNew();
             for (int first = 0; first < todo.Count; first += chunk)
             {

@@ -84,7 +84,8 @@ public static class TrainAdaCommand
 
         using var dev = CommonOptions.Device(a);
         Console.WriteLine($"model: {modelPath}\n       {cfg}");
-        using var model = ModelLoader.Create(dev, weights, cfg);
+        using var pipe = DiTPipeline.Load(modelPath, dev, weights, cfg, vaePath: null);
+        var model = pipe.Model;
         var total = Stopwatch.StartNew();
         var trainer = new AdaTrainer(model, o);
         var info = trainer.Info;
