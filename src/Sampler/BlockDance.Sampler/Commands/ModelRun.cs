@@ -123,7 +123,13 @@ public sealed class ModelRun
             EncodeCommand.Resolve(modelPath, variant);                                   // checked before the device starts
             conditioning = dev =>
             {
-                try { return new Captions(TextEncoding.Captions(dev, modelPath, prompt, negative, cfg.CaptionChannels, maxLength, variant)); }
+                try
+                {
+                    var prompts = TextEncoding.Captions(dev, modelPath, prompt, negative, cfg.CaptionChannels, maxLength, variant);
+                    Console.WriteLine($"prompts: --prompt \"{prompt}\": {prompts.Prompts.Count} × {prompts.Prompts.Tokens} tokens" +
+                                      (prompts.Negative is { } ng ? $", negative {ng.Count} × {ng.Tokens}" : ""));
+                    return new Captions(prompts);
+                }
                 catch (InvalidValueException e) when (e.Message.StartsWith("text encoder width", StringComparison.Ordinal))
                 { throw new UsageException($"--prompt: {e.Message}"); }
             };
