@@ -21,7 +21,7 @@ public static class TestDevices
             if (!devices.TryGetValue(kind, out var dev))
             {
                 // "cpu-tiled": the CPU accelerator with 8 warps per group, for the 256-thread tiled GPU versions.
-            try { dev = kind == "cpu-tiled" ? ComputeDevice.Create(DeviceKind.Cpu, 8) : ComputeDevice.Create(ComputeDevice.ParseKind(kind)); }
+            try { dev = kind == "cpu-tiled" ? ComputeDevice.Create(DeviceKind.Sim, 8) : ComputeDevice.Create(ComputeDevice.ParseKind(kind)); }
                 catch (DeviceException) { dev = null; }
                 devices[kind] = dev;
             }
