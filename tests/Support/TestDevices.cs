@@ -1,5 +1,8 @@
 // One ComputeDevice per backend for the whole test run (kernels compile once).
-// "cpu" always runs; "cuda" runs where a GPU exists and is skipped visibly otherwise.
+// "cpu" (the host backend) and "sim" (ILGPU kernels on the CPU accelerator) always run; "cuda" runs where a
+// GPU exists and is skipped visibly otherwise.
+//   Kinds        cpu, cuda       models and sampling: what a user runs
+//   KernelKinds  sim, cpu, cuda  one op against its reference: the ILGPU kernel (sim), the host kernel (cpu), CUDA
 using BlockDance.Kernels;
 using Xunit;
 
@@ -13,6 +16,7 @@ public static class TestDevices
     static readonly object gate = new();
 
     public static IEnumerable<object[]> Kinds => [["cpu"], ["cuda"]];
+    public static IEnumerable<object[]> KernelKinds => [["sim"], ["cpu"], ["cuda"]];
 
     public static ComputeDevice Get(string kind)
     {
