@@ -13,22 +13,6 @@ public class ReadmeExampleTests
 {
     const string Begin = "// README example: begin", End = "// README example: end";
 
-    static (SamplingResult, IReadOnlyList<SampleImage>) PixArtExample(string folder)
-    {
-        // README example: begin
-        using var pipe = PixArtPipeline.Load(folder, DeviceKind.Cpu);
-        PromptEmbeds captions = pipe.Encode("a red fox in snow");   // tokenizer + T5 on the pipeline's device; negative ""
-        var result = pipe.Sample(captions, PixArtPipeline.DefaultOptions with
-        {
-            Steps = 3,                                 // DPM-Solver++ 2M, guidance 4.5 (diffusers' defaults)
-            Policy = () => new BlockDancePolicy(new BlockDanceConfig(N: 2)),
-        });
-        float[] latents = result.Samples;              // (1, 4, h, w) VAE latents
-        IReadOnlyList<SampleImage> pictures = pipe.Images(result);   // decoded by the folder's VAE
-        // README example: end
-        return (result, pictures);
-    }
-
     static (SamplingResult, IReadOnlyList<SampleImage>) Example()
     {
         // README example: begin
@@ -44,6 +28,22 @@ public class ReadmeExampleTests
         Console.WriteLine($"{result.Policy}: {result.BlocksSkipped} of {result.BlocksTotal} block evaluations skipped per sample");
         // README example: end
         return (result, digits);
+    }
+
+    static (SamplingResult, IReadOnlyList<SampleImage>) PixArtExample(string folder)
+    {
+        // README example: begin
+        using var pipe = PixArtPipeline.Load(folder, DeviceKind.Cpu);
+        PromptEmbeds captions = pipe.Encode("a red fox in snow");   // tokenizer + T5 on the pipeline's device; negative ""
+        var result = pipe.Sample(captions, PixArtPipeline.DefaultOptions with
+        {
+            Steps = 3,                                 // DPM-Solver++ 2M, guidance 4.5 (diffusers' defaults)
+            Policy = () => new BlockDancePolicy(new BlockDanceConfig(N: 2)),
+        });
+        float[] latents = result.Samples;              // (1, 4, h, w) VAE latents
+        IReadOnlyList<SampleImage> pictures = pipe.Images(result);   // decoded by the folder's VAE
+        // README example: end
+        return (result, pictures);
     }
 
     static string RepoRoot()
