@@ -54,7 +54,7 @@ public static class SampleSetCommand
 
         string policy = PolicyText(a);
         string settings = $"# blockdance sample: total={total} model={Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath))} " +
-                          $"sampler={opts.SamplerName} steps={opts.Steps} spacing={opts.Spacing} cfg={opts.Cfg.ToString("R", CultureInfo.InvariantCulture)} " +
+                          $"sampler={opts.SamplerName} steps={opts.Steps} spacing={opts.EffectiveSpacing} cfg={opts.Cfg.ToString("R", CultureInfo.InvariantCulture)} " +
                           $"cfg-channels={opts.CfgChannels} seed={opts.Seed} policy={policy}";
         int digits = Math.Max(6, (total - 1).ToString(CultureInfo.InvariantCulture).Length);
         string manifest = Path.Combine(dir, $"manifest-{shard.Index}-of-{shard.Count}.csv");
