@@ -56,11 +56,14 @@ public class NonFiniteTests
         Assert.Contains("after step 1 of 3", e.Message);
         Assert.False(BlockDance.Sampler.Program.IsBadInput(e));   // finite weights and noise: the engine's fault, exit 70
 
-        // --verbose (ExplainNonFinite): the batch runs again with every kernel checked, naming the one that overflowed
+        // --verbose (ExplainNonFinite): the batch runs again with every kernel checked, naming the one that overflowed.
+        // On the ILGPU simulator every op is an ILGPU kernel the trace sees (host-backend kernels are not traced).
         SamplingGuard.ExplainNonFinite = true;
         try
         {
-            var explained = Assert.Throws<NonFiniteException>(() => SamplingSession.Run(model, new SamplingOptions { Classes = [0, 1], Steps = 3, Cfg = 1 }));
+            var sim = TestDevices.Get("sim");
+            using var simModel = ModelLoader.Create(sim, src, cfg);
+            var explained = Assert.Throws<NonFiniteException>(() => SamplingSession.Run(simModel, new SamplingOptions { Classes = [0, 1], Steps = 3, Cfg = 1 }));
             Assert.Contains("after step 1 of 3", explained.Message);
             Assert.Contains("kernel 'ddim_step' (step 1 of 3", explained.Message);
         }
