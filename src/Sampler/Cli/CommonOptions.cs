@@ -122,9 +122,9 @@ public static class CommonOptions
         if (!File.Exists(path))
             throw new UsageException($"--policy {path}: file not found; train one with 'blockdance train-ada' (writes {DefaultAdaPolicy}) or pass --policy FILE");
         Transformer.IO.FileKind.RequireRegular(path, "--policy");
-        var w = AdaWeights.Load(path);
-        try { w.Info.CheckRun(cfg, steps); }
-        catch (ModelException e) { throw new UsageException($"--policy {path}: {e.Message}"); }
+        var w = AdaWeightsFile.Load(path);
+        try { w.Info.CheckRun(PlanRunner.Stack(cfg.Shape, default), steps); }
+        catch (CacheException e) { throw new UsageException($"--policy {path}: {e.Message}"); }
         return (w, path);
     }
 

@@ -56,8 +56,7 @@ public sealed class PixArtDenoiser : IDenoiser, IDisposable
         layout = new CfgLayout(b, guided);
         model.Prepare(captionRows.Length);
         runner = new PlanRunner(model);
-        runner.Begin(captionRows.Length);
-        policy.Begin(model.Config, model.Device, steps, captionRows.Length);
+        runner.Begin(policy, layout, steps);   // the policy checks its settings against the model's stack
     }
 
     public Tensor Denoise(Tensor x, int t, int step)
