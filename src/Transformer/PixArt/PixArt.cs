@@ -108,6 +108,17 @@ public sealed class PixArt : IBlockModel, IDisposable
         return ws;
     }
 
+    /// <summary>Puts the caption rows (N) of the following Embed calls on the device (a no-op when they are the ones there):
+    /// a sampler calls it before its step loop so that no step copies anything to the device.</summary>
+    public void UploadRows(int[] captionRows)
+    {
+        if (captionRows.AsSpan().SequenceEqual(uploadedRows)) return;
+        foreach (var r in captionRows)
+            if (r < 0 || r >= captionCount) throw new ArgumentException($"caption row {r} outside 0..{captionCount - 1}");
+        Device.Upload(Prepare(captionRows.Length).Base.Labels.View, captionRows);
+        uploadedRows = (int[])captionRows.Clone();
+    }
+
     public long WeightBytes =>
         Blocks.Sum(b => b.ScaleShiftTable.Bytes + new[] { b.AttnQkv, b.AttnProj, b.CrossQ, b.CrossKv, b.CrossProj, b.MlpFc1, b.MlpFc2 }.Sum(l => l.Weight.Bytes + l.Bias.Bytes))
         + xEmbedW.Bytes + xEmbedB.Bytes + posEmbed.Bytes + finalTable.Bytes
@@ -167,11 +178,7 @@ public sealed class PixArt : IBlockModel, IDisposable
             if (r < 0 || r >= captionCount) throw new ArgumentException($"caption row {r} outside 0..{captionCount - 1}");
         var pw = Prepare(n);
         var w = pw.Base;
-        if (!y.AsSpan().SequenceEqual(uploadedRows))                                               // caption rows: once per run
-        {
-            Device.Upload(w.Labels.View, y);
-            uploadedRows = (int[])y.Clone();
-        }
+        UploadRows(y);                                                                             // caption rows: once per run
 
         // e = linear_2(SiLU(linear_1(sinusoid(t))))                                               (N, D)
         if (SameForAll(t))                                                              // a sampling step: one t,
