@@ -14,6 +14,9 @@ namespace BlockDance.Cache;
 
 public sealed record BlockDanceTaylorConfig(BlockDanceConfig Schedule, int Order = 1)
 {
+    /// <summary>N when none is given: one cache step, then two forecast reuse steps.</summary>
+    public const int DefaultN = 3;
+
     public void Validate(int depth)
     {
         Schedule.Validate(depth);

@@ -18,6 +18,9 @@ namespace BlockDance.Cache;
 /// <param name="Coefficients">p, highest power first (5 values); from the model's calibration.</param>
 public sealed record TeaCacheConfig(double Threshold, double[] Coefficients)
 {
+    /// <summary>δ when none is given (the coefficients always come from the model's calibration).</summary>
+    public const double DefaultThreshold = 0.04;
+
     public void Validate()
     {
         if (!(Threshold >= 0) || double.IsInfinity(Threshold)) throw new InvalidValueException("teacache threshold", "a finite value ≥ 0", $"{Threshold}");
