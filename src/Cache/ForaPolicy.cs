@@ -4,7 +4,8 @@
 // modulation from the current t and apply
 //   h ← h + gate_msa·A_i,   h ← h + gate_mlp·M_i         (attention and MLP skipped; GatedResidual)
 // Step 0 refreshes; refresh steps are 0, N, 2N, …  N = 1 is no cache (a Full plan every step).
-// Plans: StoreOutputs on refresh steps, ReuseOutputs in between (PlanRunner; DiT.RunBlocksWithOutputs).
+// Plans: StoreOutputs on refresh steps, ReuseOutputs in between (PlanRunner: IBlockModel.RunBlocks with BlockOutputs;
+// any model: the DiT stores attention and MLP outputs, PixArt-α also its cross-attention output).
 //
 // Fixed schedule: every sample and both CFG halves follow it; each row keeps its own A_i, M_i and gets its
 // own current gates (the gates depend on the row's label, so the halves do differ on reuse steps).

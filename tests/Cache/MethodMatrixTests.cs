@@ -159,4 +159,64 @@ public class MethodMatrixTests
         using var good = m.Reuse(shape);
         good.Check(stack, Steps);                                            // the reuse setting fits
     }
+
+    public static IEnumerable<object[]> ModelRows => from kind in new[] { "cpu", "cuda" } from model in Models select new object[] { kind, model };
+
+    /// <summary>The model behind the seam, ready for two rows (PixArt-α: the fixture's prompt as the caption of both).</summary>
+    static (IBlockModel Model, int[] Y) Open(ComputeDevice dev, string model)
+    {
+        if (model == "dit")
+        {
+            var src = ModelLoader.OpenSource(CliRunner.Fixture("dit_p2.weights.safetensors"));
+            try { return (ModelLoader.Create(dev, src, ModelLoader.DetectConfig(src, null)), [1, 2]); }
+            finally { (src as IDisposable)?.Dispose(); }
+        }
+        var p = PixArt.Load(dev, CliRunner.Fixture("pixart_tiny"));
+        var c = PromptEmbeds.Load(Traj, null, p.PixArtConfig.CaptionChannels).Prompts;
+        p.SetCaptions(c.Embeds, c.Mask, c.Count, c.Tokens);
+        return (p, [0, 0]);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(ModelRows))]
+    public void SeamParts_StoringOutputsAndSubBatches_GiveTheBitsOfThePlainForward(string kind, string model)
+    {
+        var dev = TestDevices.Get(kind);
+        var (m, y) = Open(dev, model);
+        using var _ = m as IDisposable;
+        var s = m.Shape;
+        int n = 2, len = n * s.InChannels * s.InputSize * s.InputSize;
+        using var x = Tensor.FromHost(dev, "x", Tolerance.Random(7, len), n, s.InChannels, s.InputSize, s.InputSize);
+        float[] t = [600f, 600f];
+        var runner = new PlanRunner(m);
+        runner.Begin(n);
+        using var full = Tensor.Allocate(dev, "full", n, 2 * s.InChannels, s.InputSize, s.InputSize);
+        using var got = Tensor.Allocate(dev, "got", n, 2 * s.InChannels, s.InputSize, s.InputSize);
+        runner.Run(BlockPlan.Full, 0, x, t, y, full);
+        var want = full.ToHost();
+
+        // FORA's refresh step: every block writes its branch outputs into the sink, the step keeps the plain bits
+        using var fora = new ForaPolicy(new ForaConfig(2));
+        fora.Begin(PlanRunner.Stack(s, new CfgLayout(n, false)), dev, 2);
+        var store = fora.Plan(new StepContext(0, 2, 600, x, [0, 0], new CfgLayout(n, false)));
+        Assert.Equal(PlanKind.StoreOutputs, store.Kind);
+        runner.Run(store, 0, x, t, y, got);
+        Assert.Equal(want, got.ToHost());
+        // the reuse step at the same t re-adds the stored outputs with the same gates: the same output again
+        var reuse = fora.Plan(new StepContext(1, 2, 600, x, [0, 0], new CfgLayout(n, false)));
+        Assert.Equal(PlanKind.ReuseOutputs, reuse.Kind);
+        runner.Run(reuse, 1, x, t, y, got);
+        Assert.Equal(want, got.ToHost());
+
+        // a sub-batch of one row through every block: that row's bits of the whole batch, the other row untouched
+        var tokens = m.Embed(x, t, y)!;
+        using var h = Tensor.FromHost(dev, "h", Enumerable.Repeat(5f, n * s.RowLength).ToArray(), n, s.Tokens, s.Hidden);
+        var whole = m.RunBlocks(0, s.Depth, tokens).ToHost();
+        m.Embed(x, t, y);
+        m.RunRows(0, s.Depth, tokens, [1], h);
+        var rows = h.ToHost();
+        int row = s.RowLength;
+        Assert.Equal(whole[row..], rows[row..]);
+        Assert.All(rows[..row], v => Assert.Equal(5f, v));
+    }
 }
