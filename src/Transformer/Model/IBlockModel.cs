@@ -21,8 +21,9 @@
 // Rules an implementation keeps (PlanRunner relies on them, the cache tests check them):
 //   - blocks are out-of-place: `h` and `out` are never overwritten by intermediate blocks (ping-pong in the
 //     model's own buffers), so a stored feature is read where it lies;
-//   - a row's result never depends on the other rows of the batch (RunRows on rows = every row gives the bits
-//     of RunBlocks), and with `outputs` storing, the block's output is bit-identical to the plain forward;
+//   - a row's result never depends on the other rows' values (so a sub-batch gives its rows' bits of the whole
+//     batch on the CPU accelerator, and the same values within the kernels' precision elsewhere), and with
+//     `outputs` storing, every block's output is bit-identical to the plain forward;
 //   - `y` is per model row and means what the model's conditioning means (the DiT: class labels; PixArt-α:
 //     rows of the captions given to SetCaptions); Embed runs before any other member in a step;
 //   - nothing here knows a cache policy: the model offers parts, the runner decides what runs.
