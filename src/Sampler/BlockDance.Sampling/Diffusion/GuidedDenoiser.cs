@@ -35,7 +35,7 @@ public sealed class GuidedDenoiser : IDenoiser, IDisposable
 
     public GuidedDenoiser(IBlockModel model, Conditioning conditioning, float cfgScale, CfgChannels channels, ICachePolicy policy, int steps)
     {
-        var cfg = model.Config;
+        var cfg = model.Shape;
         if (cfgScale < 1) throw new InvalidValueException("guidance scale", "≥ 1", $"{cfgScale}");
         this.model = model;
         this.cfgScale = cfgScale;
@@ -53,13 +53,12 @@ public sealed class GuidedDenoiser : IDenoiser, IDisposable
         this.steps = steps;
         layout = new CfgLayout(b, guided);
         runner = new PlanRunner(model);
-        runner.Begin(rows.Length);
-        policy.Begin(cfg, model.Device, steps, rows.Length);
+        runner.Begin(policy, layout, steps);   // the policy checks its settings against the model's stack
     }
 
     public Tensor Denoise(Tensor x, int t, int step)
     {
-        var cfg = model.Config;
+        var cfg = model.Shape;
         var modelIn = CfgInput.For(x, input);                                 // x, or [x; x] with guidance
         var plan = Policy.Plan(new StepContext(step, steps, t, x, policyLabels, layout));
         Array.Fill(timesteps, t);

@@ -87,6 +87,7 @@ public sealed class Captions(PromptEmbeds prompts) : Conditioning
         else rows = Enumerable.Range(0, b).ToArray();
         pixart.SetCaptions(captions.Embeds, captions.Mask, captions.Count, captions.Tokens);
         pixart.Prepare(rows.Length);
+        pixart.UploadRows(rows);   // before the step loop: a step copies nothing host → device
         return rows;
     }
 }

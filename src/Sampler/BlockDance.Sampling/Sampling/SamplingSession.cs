@@ -36,7 +36,7 @@ public static class SamplingSession
 
     public static SamplingResult Run(IBlockModel model, Conditioning conditioning, SamplingOptions o)
     {
-        var cfg = model.Config;
+        var cfg = model.Shape;
         var dev = model.Device;
         int total = conditioning.Count, batch = o.BatchFor(total), s = cfg.InputSize, c = cfg.InChannels;
         if (total < 1) throw new InvalidValueException("samples", "at least one", "none");
@@ -102,7 +102,7 @@ public static class SamplingSession
     static Batch RunBatch(IBlockModel model, Conditioning conditioning, SamplingOptions o, Schedule schedule, DiffusionSampler sampler,
         SamplingGuard guard, int first, int b, Action<int> progress, NonFiniteTrace? trace)
     {
-        var cfg = model.Config;
+        var cfg = model.Shape;
         var dev = model.Device;
         int s = cfg.InputSize, c = cfg.InChannels;
         long perSample = (long)c * s * s;
