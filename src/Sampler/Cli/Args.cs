@@ -91,9 +91,11 @@ public sealed class Args
         return values.TryGetValue(name, out var s) ? o.Read(s) : o.DefaultValue(Kind);
     }
 
-    /// <summary>A default the run decides (the device, --quick): only for options that declare none.</summary>
+    /// <summary>A default the run decides (the device, --quick): only for options that declare none. An option the command
+    /// does not declare cannot have been given: orElse (encode's device, which reads no --precision).</summary>
     T Value<T>(string name, T orElse) where T : notnull
     {
+        if (Spec.Find(name) is null) return orElse;
         var o = (Opt<T>)Declared(name);
         if (o.Default != null) throw new InvalidOperationException($"--{name} declares a default; the command must not pass another");
         return values.TryGetValue(name, out var s) ? o.Read(s) : orElse;

@@ -88,7 +88,7 @@ public static class CommonOptions
     /// <summary>--cache none|blockdance|ada|NAME[:key=value…] (CacheSpec) and its settings, validated against the model (exit 2 when invalid).</summary>
     public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg)
     {
-        var kind = a.Get("cache")!;
+        var kind = a.Get("cache") ?? "none";   // a command without --cache (analyze) samples uncached
         bool hasBd = a.Has("cache-n") || a.Has("cache-block") || a.Has("cache-window");
         if (a.Has("policy") && kind != "ada") throw new UsageException("--policy needs --cache ada");
         switch (kind)

@@ -45,15 +45,15 @@ public static class Opts
         { Default = 0, DefaultText = "all at once, smaller when memory says so", Models = DiTOnly, Fields = ["batch"] };
 
     // cache methods
-    public static readonly TextOpt Cache = new("cache", "METHOD[:k=v…]", "cache method: " + CacheSpec.Names + "; options as NAME:key=value (docs/cache-methods.md)")
+    public static readonly TextOpt Cache = new("cache", "METHOD[:k=v…]", "cache method: " + CacheSpec.Names + "; options as NAME:key=value (docs/caching.md); blockdance = bd2 set by --cache-n/--cache-block/--cache-window")
         { Default = "none", Suggestions = CacheSpec.Methods.Select(m => m.Name == "bd" ? "bd2" : m.Name).Append("blockdance").ToArray(), Fields = ["cache", "cache method"] };
-    public static readonly IntOpt CacheN = new("cache-n", "N", "--cache blockdance: one cache step then N − 1 reuse steps, 1..steps")
+    public static readonly IntOpt CacheN = new("cache-n", "N", "with --cache blockdance: one cache step then N − 1 reuse steps, 1..steps")
         { Default = 2, Fields = ["BlockDance N"] };
-    public static readonly IntOpt CacheBlock = new("cache-block", "b", "--cache blockdance: reuse blocks 0..b")
+    public static readonly IntOpt CacheBlock = new("cache-block", "b", "with --cache blockdance: reuse blocks 0..b")
         { DefaultText = "⌊0.75·depth⌋ − 1", Fields = ["BlockDance Boundary"] };
-    public static readonly DoubleListOpt CacheWindow = new("cache-window", "s,e", "--cache blockdance: fractions of the steps where reuse may happen, 0 ≤ s < e ≤ 1", 2)
+    public static readonly DoubleListOpt CacheWindow = new("cache-window", "s,e", "with --cache blockdance: fractions of the steps where reuse may happen, 0 ≤ s < e ≤ 1", 2)
         { Default = new List<double> { 0.25, 0.95 }, PixArtDefault = new List<double> { 0.40, 0.95 }, Fields = ["BlockDance Window"] };
-    public static readonly TextOpt Policy = new("policy", "FILE", "--cache ada: the BlockDance-Ada policy")
+    public static readonly TextOpt Policy = new("policy", "FILE", "with --cache ada: the BlockDance-Ada policy")
         { DefaultText = CommonOptions.DefaultAdaPolicy, Fields = ["ada policy"] };
 
     // sample's inputs and outputs
