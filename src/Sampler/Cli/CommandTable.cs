@@ -25,7 +25,7 @@ public sealed record CommandSpec(string Key, string Name, string Synopsis, strin
 
 public static class CommandTable
 {
-    static readonly Opt[] ModelOpts = [O.Model, O.Device, O.Heads, O.Precision];
+    static readonly Opt[] ModelOpts = [O.Model, O.Device, O.Threads, O.Heads, O.Precision];
     static readonly Opt[] SamplingOpts = [O.Class, O.Seed, O.Steps, O.Sampler, O.Spacing, O.Eta, O.Cfg, O.CfgChannels, O.Batch];
     static readonly Opt[] CacheOpts = [O.Cache, O.CacheN, O.CacheBlock, O.CacheWindow, O.Policy];
 
@@ -43,7 +43,7 @@ public static class CommandTable
         new("merge", "merge", "DIR [--npz samples.npz]", "gather the shards of `sample --out-dir DIR` (manifest, the FID evaluator's batch)", [O.Npz], Positional: 1),
         new("inspect", "inspect", "FILE", "print a checkpoint's tensors and the detected DiT config", [O.Heads], Positional: 1),
         new("selftest", "selftest", "[--device auto|cuda|cpu] [--fixtures DIR]",
-            "compare the engine with the committed PyTorch reference fixtures on a device, one line per check", [O.Device, O.Fixtures, O.SelftestPrecision]),
+            "compare the engine with the committed PyTorch reference fixtures on a device, one line per check", [O.Device, O.Threads, O.Fixtures, O.SelftestPrecision]),
         new("analyze", "analyze", "[--model FILE|DIR] [sampling options] --csv stss.csv --png stss.png",
             "STSS analysis: similarity of each block's output across adjacent steps (CSV + heatmaps)",
             [.. ModelOpts, .. SamplingOpts, O.Csv, O.Png, O.Threshold, O.Window, O.PromptEmbeds, O.Negative]),
@@ -51,7 +51,7 @@ public static class CommandTable
             [.. ModelOpts, O.EvalCache, O.EvalPerClass, O.Steps, O.Cfg, O.Seed, O.Batch, O.CacheBlock, O.CacheWindow, O.Classifier, O.FidStats, O.OutMd, O.Policy, O.Plot, O.PlotFrom, O.Quick, O.Sweep]),
         new("bench", "bench", "[--model FILE | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]",
             "latency per forward, per-kernel time and sampling speedups",
-            [O.Model, O.Preset, O.ImageSize, O.Device, O.BenchBatch, O.Iters, O.Warmup, O.BenchSteps, O.Heads, O.Report, O.Cfg, O.Precision, O.NoSampling]),
+            [O.Model, O.Preset, O.ImageSize, O.Device, O.Threads, O.BenchBatch, O.Iters, O.Warmup, O.BenchSteps, O.Heads, O.Report, O.Cfg, O.Precision, O.NoSampling]),
         new("calibrate", "calibrate", "[--model FILE] [--samples 10] [--steps 50]",
             "fit TeaCache's coefficients and MagCache's ratio curve; writes MODEL.cache-calibration.json",
             [.. ModelOpts, O.CalibrateSamples, O.CalibrateSteps, O.Cfg, O.CalibrateSeed, O.TargetSkip, O.CalibrateOut, O.Batch]),
@@ -60,13 +60,13 @@ public static class CommandTable
             [.. ModelOpts, O.AdaOut, O.AdaSteps, O.Cfg, O.Samples, O.AdaBatch, O.Epochs, O.Lr, O.Lambda, O.Rho, O.Hidden, O.AdaCacheBlock, O.AdaSeed, O.InitSeed, O.Quick]),
         new("encode", "encode", "--model PIXART_DIR --prompt \"…\" [--negative-prompt \"…\"] [--max-length 120] --out embeds.safetensors",
             "T5 prompt embeddings for PixArt-α (the folder's tokenizer/ and text_encoder/)",
-            [O.EncodeModel, O.EncodePrompt, O.EncodeNegative, O.EncodeMaxLength, O.EncodeVariant, O.Device, O.EncodeOut]),
+            [O.EncodeModel, O.EncodePrompt, O.EncodeNegative, O.EncodeMaxLength, O.EncodeVariant, O.Device, O.Threads, O.EncodeOut]),
         new("ptx", "ptx", "[--out DIR] [--ptxas PATH] [--kernel NAME]",
             "static GPU check without a GPU: every kernel's PTX (sm_80, ISA 7.8), ptxas for sm_80/sm_90, registers, spills, SASS claims",
             [O.PtxOut, O.Ptxas, O.Kernel]),
         new("kernels", "kernels", "[--op gemm] [--version V|all] [--device cpu|cuda] [--shapes small|xl]",
             "the kernel harness: validate each version of an op against its reference, then time it (median µs, TFLOP/s, vs cuBLAS on CUDA)",
-            [O.Op, O.Version, O.Device, O.Shapes, O.KernelIters, O.CpuWarps]),
+            [O.Op, O.Version, O.Device, O.Threads, O.Shapes, O.KernelIters, O.CpuWarps]),
         new("completions", "completions", "bash|zsh",
             "print a shell completion script: eval \"$(blockdance completions bash)\" (docs/cli.md)", [], Positional: 1),
     ];

@@ -39,7 +39,7 @@ public static class CommonOptions
     public static ComputeDevice Device(Args a, bool fp32Default = false)
     {
         var kind = a.GetChoice<DeviceKind>("device");
-        var dev = ComputeDevice.Create(kind);
+        var dev = ComputeDevice.Create(kind, threads: Threads(a));
         Console.WriteLine($"device: {dev.Describe()}");
         dev.Precision = Precision(a, dev, fp32Default);
         return dev;
@@ -54,6 +54,9 @@ public static class CommonOptions
         Log.Info($"precision: {p.ToString().ToLowerInvariant()}{(a.Has("precision") ? "" : $" (default {(fp32Default ? "of this command" : dev.IsCuda ? "on CUDA" : "on the CPU accelerator")}; --precision fp32|bf16|fp16)")}");
         return p;
     }
+
+    /// <summary>--threads N for the host backend's kernels; null: every core.</summary>
+    public static int? Threads(Args a) => a.Has("threads") ? a.GetInt("threads") : null;
 
     public static int? Heads(Args a) => a.Has("heads") ? a.GetInt("heads") : null;
 

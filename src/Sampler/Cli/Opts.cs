@@ -16,8 +16,11 @@ public static class Opts
     // the model and the device
     public static readonly TextOpt Model = new("model", "FILE|DIR", "checkpoint: .safetensors, PyTorch .pt (released or train.py), diffusers folder, or a PixArt-α folder")
         { DefaultText = CommonOptions.DefaultModel, Fields = ["model"] };
-    public static readonly ChoiceOpt<DeviceKind> Device = new("device", "compute device: auto = the first CUDA GPU, else ILGPU's CPU accelerator",
-        [("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu)]) { Default = DeviceKind.Auto, Fields = ["device"] };
+    public static readonly ChoiceOpt<DeviceKind> Device = new("device",
+        "compute device: auto = the first CUDA GPU, else cpu; cpu = host kernels (ILGPU kernels where an op has none); sim = the ILGPU simulator",
+        [("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu), ("sim", DeviceKind.Sim)]) { Default = DeviceKind.Auto, Fields = ["device"] };
+    public static readonly IntOpt Threads = new("threads", "N", "threads of the host kernels (--device cpu), {range}; results do not depend on it", 1, 4096)
+        { DefaultText = "every core", Fields = ["threads"] };
     public static readonly IntOpt Heads = new("heads", "N", "attention heads when the file does not say, {range}", 1, 65536)
         { DefaultText = "metadata, else the S/B/L/XL preset", Models = DiTOnly, Fields = ["heads", "attention heads"] };
     public static readonly ChoiceOpt<PrecisionKind> Precision = new("precision", "operand precision of the model's GEMMs",

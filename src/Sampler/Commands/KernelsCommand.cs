@@ -22,7 +22,7 @@ public static class KernelsCommand
             throw new UsageException($"--op: expected one of {string.Join(", ", KernelOps.All.Select(o => o.Name))}, found '{a.Get("op")}'");
         // 8 warps per group on the CPU accelerator (default) so the 256-thread tiled versions run there too;
         // --cpu-warps 1 is the model's CPU device (faster for the grid-stride versions; tiled ones are skipped).
-        using var dev = ComputeDevice.Create(kind, cpuWarpsPerGroup: a.GetInt("cpu-warps"));
+        using var dev = ComputeDevice.Create(kind, cpuWarpsPerGroup: a.GetInt("cpu-warps"), threads: CommonOptions.Threads(a));
         Console.WriteLine($"device: {dev.Describe()}");
         var set = a.Get("shapes") ?? (dev.IsCuda ? "xl" : "small");
         if (set is not ("xl" or "small")) throw new UsageException($"--shapes: expected xl or small, found '{set}'");
