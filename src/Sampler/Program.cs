@@ -27,7 +27,8 @@ public static class Program
         get
         {
             var sb = new System.Text.StringBuilder("usage: blockdance <command> [options]\n");
-            foreach (var c in CommandTable.All) sb.Append($"  {c.Name,-9} {c.Synopsis}\n");
+            foreach (var c in CommandTable.All)
+                sb.Append($"  {c.Name,-11} {c.Synopsis}\n").Append(' ', 14).Append(c.Summary.Split('\n')[0]).Append('\n');
             sb.Append("run 'blockdance <command> --help' for the options of a command (with --model, that model's defaults);\n");
             sb.Append("--verbose (anywhere) prints the stack trace of an error, --quiet (anywhere) silences the progress bar");
             return sb.ToString();

@@ -68,7 +68,7 @@ public static class CommandTable
             "the kernel harness: validate each version of an op against its reference, then time it (median µs, TFLOP/s, vs cuBLAS on CUDA)",
             [O.Op, O.Version, O.Device, O.Threads, O.Shapes, O.KernelIters, O.CpuWarps]),
         new("completions", "completions", "bash|zsh",
-            "print a shell completion script: eval \"$(blockdance completions bash)\" (docs/cli.md)", [], Positional: 1),
+            "print a shell completion script: eval \"$(blockdance completions bash)\" (README, \"Shell completions\")", [], Positional: 1),
     ];
 
     public static CommandSpec Get(string key) => All.First(c => c.Key == key);
