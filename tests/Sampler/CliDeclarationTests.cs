@@ -122,10 +122,12 @@ public class CliDeclarationTests
     public void CoreError_NamingAField_IsReportedUnderTheFlag()
     {
         var e = new InvalidValueException("guidance scale", "≥ 1", "0.5");
-        Assert.Equal("--cfg: guidance scale: expected ≥ 1, found 0.5", FlagErrors.Attribute("sample", e)!.Message);
+        Assert.Equal("--cfg (guidance scale): expected ≥ 1, found 0.5", FlagErrors.Attribute("sample", e)!.Message);
         Assert.Null(FlagErrors.Attribute("inspect", e));   // inspect has no --cfg: the message stays the core's
-        var noise = new ModelExceptionWithField("noise tensor: expected shape [2, 3, 8, 8], found [1, 3, 8, 8]") { Field = "noise" };
-        Assert.Equal("--noise: noise tensor: expected shape [2, 3, 8, 8], found [1, 3, 8, 8]", FlagErrors.Attribute("sample", noise)!.Message);
+        var noise = new ModelExceptionWithField("n.safetensors: tensor 'noise': expected shape [2, 3, 8, 8], found [1, 3, 8, 8]") { Field = "noise" };
+        Assert.Equal("--noise: n.safetensors: tensor 'noise': expected shape [2, 3, 8, 8], found [1, 3, 8, 8]", FlagErrors.Attribute("sample", noise)!.Message);
+        var shapes = new InvalidValueException("shapes", "small or xl", "'huge'");
+        Assert.Equal("--shapes: expected small or xl, found 'huge'", FlagErrors.Attribute("kernels", shapes)!.Message);
         Assert.Null(FlagErrors.Attribute("sample", new UsageException("--cfg: already a flag") { Field = "guidance scale" }));
     }
 
