@@ -12,16 +12,26 @@ public static class OptionHelp
         sb.Append($"usage: blockdance {spec.Name} {spec.Synopsis}\n");
         sb.Append($"  {spec.Summary}\n");
         sb.Append(kind is { } k ? $"options (for a {Opt.KindName(k)} model):\n" : "options:\n");
-        foreach (var o in spec.Options.Where(o => o.AppliesTo(kind)))
+        foreach (var o in spec.Options.Where(o => o.AppliesTo(kind))) Line(sb, o, kind);
+        // the options of the command's other forms (sample --out-dir), so one help shows everything the word accepts
+        foreach (var other in CommandTable.All.Where(c => c.Name == spec.Name && c.Key != spec.Key && spec.Key == spec.Name))
         {
-            var left = $"  {o.Flag}{(o.Value.Length > 0 ? " " + o.Value : "")}";
-            var only = kind is null && o.Models is { Length: 1 } m ? $" [{Opt.KindName(m[0])} only]" : "";
-            sb.Append(left.PadRight(34)).Append(' ').Append(o.Describe(kind)).Append(only).Append('\n');
+            var extra = other.Options.Where(o => spec.Find(o.Name) is null && o.AppliesTo(kind)).ToList();
+            if (extra.Count == 0) continue;
+            sb.Append($"with {other.Key[(other.Name.Length + 1)..]} (blockdance {other.Name} {other.Synopsis}):\n");
+            foreach (var o in extra) Line(sb, o, kind);
         }
         sb.Append("  --help".PadRight(34)).Append(" this text\n");
         sb.Append("global: " + string.Join(", ", Opts.Global.Select(g => $"{g.Flag} ({g.Help})")) + "\n");
         sb.Append("exit codes: 0 ok, 1 a selftest check failed, 2 bad input (one line), 70 internal error, 130/143 SIGINT/SIGTERM");
         return sb.ToString();
+    }
+
+    static void Line(System.Text.StringBuilder sb, Opt o, ModelKind? kind)
+    {
+        var left = $"  {o.Flag}{(o.Value.Length > 0 ? " " + o.Value : "")}";
+        var only = kind is null && o.Models is { Length: 1 } m ? $" [{Opt.KindName(m[0])} only]" : "";
+        sb.Append(left.PadRight(34)).Append(' ').Append(o.Describe(kind)).Append(only).Append('\n');
     }
 
     /// <summary>The model kind of `--model X` on the command line, for help; null when no --model is given.</summary>
