@@ -25,7 +25,7 @@ public static class Opts
         { DefaultText = "metadata, else the S/B/L/XL preset", Models = DiTOnly, Fields = ["heads", "attention heads"] };
     public static readonly ChoiceOpt<PrecisionKind> Precision = new("precision", "operand precision of the model's GEMMs",
         [("fp32", PrecisionKind.Fp32), ("bf16", PrecisionKind.Bf16), ("fp16", PrecisionKind.Fp16)])
-        { DefaultText = "bf16 on CUDA, fp32 on the CPU accelerator", Fields = ["precision"] };
+        { DefaultText = "bf16 on CUDA, else fp32", Fields = ["precision"] };
 
     // sampling
     public static readonly IntListOpt Class = new("class", "1,2,…", "class labels")
@@ -110,7 +110,7 @@ public static class Opts
     // bench
     public static readonly TextOpt Preset = new("preset", "S/2|B/2|L/2|XL/2 …", "random weights of a preset instead of --model");
     public static readonly IntOpt ImageSize = new("image-size", "N", "with --preset: image size, {range}", 8, 4096) { Default = 256 };
-    public static readonly IntOpt BenchBatch = new("batch", "N", "batch of the timed forward, {range}", 1, 1024) { Default = 0, DefaultText = "8" };
+    public static readonly IntOpt BenchBatch = new("batch", "N", "batch of the timed forward, {range}", 1, 1024) { Default = 0, DefaultText = "the class count when ≤ 10, else 8" };
     public static readonly IntOpt Iters = new("iters", "N", "timed forwards, {range}", 1, 10000) { Default = 20 };
     public static readonly IntOpt Warmup = new("warmup", "N", "untimed forwards first, {range}", 0, 100) { Default = 2 };
     public static readonly IntOpt BenchSteps = Steps with { Max = 1000, PixArtDefault = null };
