@@ -91,6 +91,16 @@ public static class CommonOptions
     /// <summary>--cache none|blockdance|ada|NAME[:key=value…] (CacheSpec) and its settings, validated against the model (exit 2 when invalid).</summary>
     public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg)
     {
+        var make = Policy(a, cfg);
+        // every method's own check against the model's stack, before any device work
+        using var probe = make();
+        try { probe.Check(PlanRunner.Stack(cfg.Shape, new CfgLayout(1, false)), a.GetInt("steps")); }
+        catch (InputException e) when (e is not UsageException) { throw new UsageException($"--cache {a.Get("cache") ?? "none"}: {e.Message}"); }
+        return make;
+    }
+
+    static Func<ICachePolicy> Policy(Args a, DiTConfig cfg)
+    {
         var kind = a.Get("cache") ?? "none";   // a command without --cache (analyze) samples uncached
         bool hasBd = a.Has("cache-n") || a.Has("cache-block") || a.Has("cache-window");
         if (a.Has("policy") && kind != "ada") throw new UsageException("--policy needs --cache ada");
@@ -123,9 +133,9 @@ public static class CommonOptions
         if (!File.Exists(path))
             throw new UsageException($"--policy {path}: file not found; train one with 'blockdance train-ada' (writes {DefaultAdaPolicy}) or pass --policy FILE");
         Transformer.IO.FileKind.RequireRegular(path, "--policy");
-        var w = AdaWeights.Load(path);
-        try { w.Info.CheckRun(cfg, steps); }
-        catch (ModelException e) { throw new UsageException($"--policy {path}: {e.Message}"); }
+        var w = AdaWeightsFile.Load(path);
+        try { w.Info.CheckRun(PlanRunner.Stack(cfg.Shape, default), steps); }
+        catch (CacheException e) { throw new UsageException($"--policy {path}: {e.Message}"); }
         return (w, path);
     }
 
