@@ -21,17 +21,17 @@ public static class EncodeCommand
 {
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("encode", argv, ["model", "prompt", "negative-prompt", "max-length", "variant", "device", "out"]);
+        var a = Args.Parse("encode", argv);
         string prompt = a.Get("prompt") ?? throw new UsageException("encode: expected --prompt TEXT (\"\" for the empty prompt)");
         string? negative = a.Get("negative-prompt");
         string folder = a.Get("model") ?? throw new UsageException("encode: expected --model DIR (a PixArt folder with text_encoder/ and tokenizer/)");
-        string outPath = a.Get("out", "embeds.safetensors");
+        string outPath = a.Get("out")!;
         if (!outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out {outPath}: expected a .safetensors file name");
         AtomicFile.CheckWritable(outPath, "--out");
         var sw = Stopwatch.StartNew();
         var texts = negative is null ? new[] { prompt } : new[] { prompt, negative };
-        int maxLength = a.GetInt("max-length", T5Tokenizer.PixArtMaxLength, 1, 4096);
+        int maxLength = a.GetInt("max-length");
         var variant = Variant(a);
         Resolve(folder, variant);                                   // tokenizer and shards checked before the device starts
         EncodedText e;

@@ -15,7 +15,6 @@ namespace BlockDance.Sampler.Commands;
 
 public sealed class ModelRun
 {
-    public static readonly double[] PixArtWindow = [0.40, 0.95];
     static readonly string[] PixArtOnly = ["prompt-embeds", "negative", "prompt", "negative-prompt", "max-length", "variant"];
 
     public required string ModelPath { get; init; }
@@ -73,6 +72,7 @@ public sealed class ModelRun
 
     public static ModelRun ForPixArt(Args a, string modelPath)
     {
+        a = a.ForModel(ModelKind.PixArt);   // PixArt-α's defaults (Opts): 20 steps, DPM-Solver++ 2M, cfg 4.5, window [0.40, 0.95)
         if (a.Has("class")) throw new UsageException($"--class: expected --prompt-embeds FILE or --prompt TEXT for the text-conditional PixArt-α model {modelPath}, found --class");
         foreach (var opt in new[] { "heads", "cfg-channels", "batch" })
             if (a.Has(opt)) throw new UsageException($"--{opt}: not a PixArt-α setting (heads come from transformer/config.json, guidance covers every ε channel, the memory plan sets the batch)");
@@ -91,9 +91,9 @@ public sealed class ModelRun
         var dflt = PixArtPipeline.DefaultOptions;
         var opts = CommonOptions.SamplerSettings(a, dflt) with
         {
-            Cfg = (float)a.GetDouble("cfg", dflt.Cfg, 1, 100),
-            Seed = (ulong)a.GetInt("seed", 0, 0),
-            Policy = CommonOptions.Cache(a, cfg.Stack, PixArtWindow, defaultSteps: dflt.Steps),
+            Cfg = (float)a.GetDouble("cfg"),
+            Seed = (ulong)a.GetInt("seed"),
+            Policy = CommonOptions.Cache(a, cfg.Stack),
         };
 
         Func<ComputeDevice, Conditioning> conditioning;
@@ -117,8 +117,8 @@ public sealed class ModelRun
             // --prompt TEXT: tokenizer → T5 (the folder's text_encoder/ and tokenizer/) on the run's device, before the
             // transformer loads; with guidance the negative caption is --negative-prompt, default "" (as diffusers).
             string prompt = a.Get("prompt")!;
-            string? negative = opts.Cfg > 1 ? a.Get("negative-prompt", "") : a.Get("negative-prompt");
-            int maxLength = a.GetInt("max-length", T5Tokenizer.PixArtMaxLength, 1, 4096);
+            string? negative = opts.Cfg > 1 ? a.Get("negative-prompt") ?? "" : a.Get("negative-prompt");
+            int maxLength = a.GetInt("max-length");
             string? variant = EncodeCommand.Variant(a);
             EncodeCommand.Resolve(modelPath, variant);                                   // checked before the device starts
             conditioning = dev =>
