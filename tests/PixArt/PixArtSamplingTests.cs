@@ -41,7 +41,7 @@ public class PixArtSamplingTests(ITestOutputHelper output)
         int per = traj.Length / 21;
         using var x = Tensor.FromHost(dev, "x", f.ReadFloat32("noise"), 1, 4, 8, 8);
         using var policy = new NoCache();
-        using var den = new PixArtDenoiser(model, prompts, 4.5f, policy, 20);
+        using var den = new PixArtDenoiser(model, prompts, 4.5f, CfgChannels.All, policy, 20);
         var sampler = new DiffusionSampler(new Schedule(20, Spacing.Even), SamplerKind.DpmSolver2M);
         double worst = 0;
         sampler.OnStep = (step, k, _) =>

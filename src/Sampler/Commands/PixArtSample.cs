@@ -22,18 +22,10 @@ public static class PixArtSample
         if (a.Has("class")) throw new UsageException($"--class: expected --prompt-embeds FILE for the text-conditional PixArt-α model {modelPath}, found --class");
         foreach (var opt in new[] { "heads", "cfg-channels", "batch" })
             if (a.Has(opt)) throw new UsageException($"--{opt}: not a PixArt-α setting (heads come from transformer/config.json, guidance covers every ε channel, all prompts run as one batch)");
-        if (a.Has("prompt") && (a.Has("prompt-embeds") || a.Has("negative")))
-            throw new UsageException("--prompt: expected either --prompt TEXT [--negative-prompt TEXT] or --prompt-embeds FILE [--negative FILE], found both");
-        if (!a.Has("prompt") && (a.Has("negative-prompt") || a.Has("max-length") || a.Has("variant")))
-            throw new UsageException("--negative-prompt/--max-length/--variant: expected with --prompt TEXT (the text encoder runs), found without");
-        var embedsPath = a.Has("prompt") ? null : a.Get("prompt-embeds") ?? throw new UsageException(
-            $"--prompt-embeds: expected --prompt TEXT or a safetensors file with '{PromptEmbeds.Embeds}' (and masks) for the PixArt-α model {modelPath}, found neither");
-        if (embedsPath != null) FileKind.RequireRegular(embedsPath, "--prompt-embeds");
-        if (a.Get("negative") is string np) FileKind.RequireRegular(np, "--negative");
-
         var cfg = PixArtConfig.Read(modelPath);
         PixArt.Preflight(modelPath, cfg);
-        var prompts = embedsPath != null ? PromptEmbeds.Load(embedsPath, a.Get("negative"), cfg.CaptionChannels) : EncodePrompt(a, modelPath, cfg);
+        var prompts = Prompts(a, modelPath, cfg.CaptionChannels, negative: true);
+        var embedsPath = a.Get("prompt-embeds");
         int n = prompts.Prompts.Count;
         var opts = PixArtSession.Defaults(n) with
         {
@@ -52,20 +44,38 @@ public static class PixArtSample
         return (cfg, prompts, opts);
     }
 
+
+    /// <summary>The prompts of a caption-conditioned model (PixArt-α, STDiT): --prompt TEXT through the folder's T5, or
+    /// --prompt-embeds FILE [--negative FILE]; `negative` false: no negative captions are read or encoded (STDiT guides
+    /// against its null caption).</summary>
+    public static PromptEmbeds Prompts(Args a, string modelPath, int captionChannels, bool negative)
+    {
+        if (a.Has("prompt") && (a.Has("prompt-embeds") || a.Has("negative")))
+            throw new UsageException("--prompt: expected either --prompt TEXT [--negative-prompt TEXT] or --prompt-embeds FILE [--negative FILE], found both");
+        if (!a.Has("prompt") && (a.Has("negative-prompt") || a.Has("max-length") || a.Has("variant")))
+            throw new UsageException("--negative-prompt/--max-length/--variant: expected with --prompt TEXT (the text encoder runs), found without");
+        var embedsPath = a.Has("prompt") ? null : a.Get("prompt-embeds") ?? throw new UsageException(
+            $"--prompt-embeds: expected --prompt TEXT or a safetensors file with '{PromptEmbeds.Embeds}' (and masks) for the text-conditional model {modelPath}, found neither");
+        if (embedsPath != null) FileKind.RequireRegular(embedsPath, "--prompt-embeds");
+        if (a.Get("negative") is string np) FileKind.RequireRegular(np, "--negative");
+        if (embedsPath != null) return PromptEmbeds.Load(embedsPath, negative ? a.Get("negative") : null, captionChannels);
+        return EncodePrompt(a, modelPath, captionChannels, negative);
+    }
+
     /// <summary>
     /// --prompt TEXT: tokenizer → T5 (the folder's text_encoder/ and tokenizer/) → caption features, in memory. With
     /// guidance the negative caption is --negative-prompt, default "" (as diffusers' PixArt pipeline does); the
     /// encoder is freed before the transformer loads.
     /// </summary>
-    static PromptEmbeds EncodePrompt(Args a, string modelPath, PixArtConfig cfg)
+    static PromptEmbeds EncodePrompt(Args a, string modelPath, int captionChannels, bool withNegative)
     {
         float guidance = (float)a.GetDouble("cfg", 4.5, 1, 100);
         string prompt = a.Get("prompt")!;
-        string? negative = guidance > 1 ? a.Get("negative-prompt", "") : a.Get("negative-prompt");
+        string? negative = !withNegative ? null : guidance > 1 ? a.Get("negative-prompt", "") : a.Get("negative-prompt");
         var texts = negative is null ? new[] { prompt } : new[] { prompt, negative };
         var e = EncodeCommand.Encode(a, modelPath, texts);
-        if (e.Dim != cfg.CaptionChannels)
-            throw new UsageException($"--prompt: the text encoder gives {e.Dim}-wide features, the transformer expects caption_channels {cfg.CaptionChannels}");
+        if (e.Dim != captionChannels)
+            throw new UsageException($"--prompt: the text encoder gives {e.Dim}-wide features, the transformer expects caption_channels {captionChannels}");
         CaptionSet Set(int b) => new(e.Row(b), e.Tokens[b].Mask.Select(m => (float)m).ToArray(), 1, e.Length, e.Dim);
         return new PromptEmbeds(Set(0), negative is null ? null : Set(1));
     }

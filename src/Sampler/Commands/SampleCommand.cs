@@ -10,7 +10,7 @@ namespace BlockDance.Sampler.Commands;
 
 public static class SampleCommand
 {
-    static readonly string[] Own = ["out", "report", "noise", "vae", "prompt-embeds", "negative", "prompt", "negative-prompt", "max-length", "variant"];
+    static readonly string[] Own = ["out", "report", "noise", "step-noise", "vae", "prompt-embeds", "negative", "prompt", "negative-prompt", "max-length", "variant", .. VideoOptions.Names];
 
     public static int Run(string[] argv)
     {
@@ -18,6 +18,15 @@ public static class SampleCommand
         var a = Args.Parse("sample", argv, [.. CommonOptions.ModelOpts, .. CommonOptions.SamplingOpts, .. CommonOptions.CacheOpts, .. Own], ["profile-steps"]);
         if (a.Positional.Count > 0) throw new UsageException($"sample: unexpected argument '{a.Positional[0]}'");
         var outPath = a.Get("out", "out.png");
+        var modelPath = CommonOptions.ModelPath(a);
+        if (STDiTWeights.IsSTDiT(modelPath))                    // Open-Sora 1.0: video options and outputs (VideoSample)
+        {
+            if (!outPath.EndsWith('/') && !Directory.Exists(outPath)) AtomicFile.CheckWritable(outPath, "--out");
+            if (a.Get("report") is string vr) AtomicFile.CheckWritable(vr, "--report");
+            return VideoSample.Run(a, modelPath, outPath);
+        }
+        foreach (var opt in (string[])["step-noise", .. VideoOptions.Names])
+            if (a.Has(opt)) throw new UsageException($"--{opt}: expected an Open-Sora 1.0 STDiT model (video), found {modelPath}");
         var ext = Path.GetExtension(outPath).ToLowerInvariant();
         if (ext is not (".png" or ".safetensors"))
             throw new UsageException($"--out {outPath}: expected a .png or .safetensors file name");
@@ -26,7 +35,6 @@ public static class SampleCommand
         AtomicFile.CheckDistinct(("--out", outPath), ("--report", a.Get("report")));
 
         // Everything the user gave is checked against the checkpoint header before any device work.
-        var modelPath = CommonOptions.ModelPath(a);
         if (PixArtConfig.IsPixArtFolder(modelPath)) return PixArtSample.Run(a, modelPath, outPath, ext);
         foreach (var opt in new[] { "prompt-embeds", "negative", "prompt", "negative-prompt", "max-length", "variant" })
             if (a.Has(opt)) throw new UsageException($"--{opt}: expected a text-conditional PixArt-α folder (--model DIR with transformer/config.json), found the class-conditional DiT {modelPath} (use --class)");

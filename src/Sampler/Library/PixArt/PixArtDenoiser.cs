@@ -1,25 +1,27 @@
-// Denoiser for PixArt-α with classifier-free guidance and a cache policy — the DiT denoiser's twin with captions
-// instead of labels. The model batch is [x; x] with caption rows [prompts; negatives] (the project's CfgLayout:
-// row i is sample i's conditional half, row i + B its unconditional duplicate; diffusers orders the halves
-// [uncond; cond], which changes nothing row by row). Guidance mixes all C_in ε channels:
-// ε = ε_u + s·(ε_c − ε_u), as diffusers' pipeline (it guides all 8 channels and keeps the first 4).
-// The cache hook is the same: policy.Plan(StepContext) then PlanRunner on the model's IBlockModel seam.
+// Denoiser for the caption-conditioned models — PixArt-α and Open-Sora 1.0's STDiT — with classifier-free guidance
+// and a cache policy: the DiT denoiser's twin with captions instead of labels. The model batch is [x; x] with caption
+// rows [prompts; negatives] (the project's CfgLayout: row i is sample i's conditional half, row i + B its
+// unconditional duplicate; Open-Sora 1.0's forward_with_cfg uses the same [cond, uncond] order; diffusers' PixArt
+// orders the halves [uncond; cond], which changes nothing row by row). Guidance mixes `guidedChannels` ε channels:
+// ε = ε_u + s·(ε_c − ε_u) — all C_in for PixArt-α (as diffusers), the first 3 for STDiT (as Open-Sora 1.0).
+// The model kind only decides where the captions go (SetCaptions of either model) and the latent's shape
+// (C, H, W) or (C, T, H, W); the cache hook is the same: policy.Plan(StepContext) then PlanRunner on IBlockModel.
 using BlockDance.Cache;
 using BlockDance.Kernels;
 using BlockDance.Transformer;
-using ILGPU.Runtime;
 
 namespace BlockDance.Sampler;
 
 public sealed class PixArtDenoiser : IDenoiser, IDisposable
 {
-    readonly PixArt model;
+    readonly IBlockModel model;
     readonly int[] captionRows;     // (model batch) the caption each row attends to
     readonly float[] timesteps;
-    readonly int[] classes;         // (B) zeros: PixArt has no labels; policies see the samples only
+    readonly int[] classes;         // (B) zeros: no labels; policies see the samples only
     readonly float cfgScale;
-    readonly Tensor? input;         // (2B, C, H, W) when guided
-    readonly Tensor output;         // (model batch, C_out, H, W)
+    readonly int guidedChannels, outChannels, perChannel;
+    readonly Tensor? input;         // (2B, C, …) when guided
+    readonly Tensor output;         // (model batch, C_out, …)
     readonly CfgLayout layout;
     readonly int steps;
     readonly PlanRunner runner;
@@ -27,10 +29,17 @@ public sealed class PixArtDenoiser : IDenoiser, IDisposable
     public int ModelBatch => captionRows.Length;
     public BlockAccounting Accounting => runner.Accounting;
 
-    /// <summary>B samples, one per prompt of `prompts`; with cfg &gt; 1 the negatives (1 row shared, or B rows) are the unconditional half.</summary>
-    public PixArtDenoiser(PixArt model, PromptEmbeds prompts, float cfgScale, ICachePolicy policy, int steps)
+    /// <summary>The per-sample latent shape of a caption-conditioned model: (C, H, W) for PixArt-α, (C, T, H, W) for STDiT.</summary>
+    public static int[] SampleShape(IBlockModel model) => model switch
     {
-        var cfg = model.PixArtConfig;
+        PixArt p => [p.PixArtConfig.InChannels, p.PixArtConfig.LatentSize, p.PixArtConfig.LatentSize],
+        STDiT v => [v.VideoConfig.InChannels, v.VideoConfig.Frames, v.VideoConfig.LatentSize, v.VideoConfig.LatentSize],
+        _ => throw new InvalidValueException("model", "a caption-conditioned model (PixArt-α or STDiT)", model.GetType().Name),
+    };
+
+    /// <summary>B samples, one per prompt of `prompts`; with cfg &gt; 1 the negatives (1 row shared, or B rows) are the unconditional half.</summary>
+    public PixArtDenoiser(IBlockModel model, PromptEmbeds prompts, float cfgScale, CfgChannels channels, ICachePolicy policy, int steps)
+    {
         if (cfgScale < 1) throw new InvalidValueException("guidance scale", "≥ 1", $"{cfgScale}");
         bool guided = cfgScale > 1;
         int b = prompts.Prompts.Count;
@@ -43,32 +52,38 @@ public sealed class PixArtDenoiser : IDenoiser, IDisposable
             captionRows = Enumerable.Range(0, b).Concat(Enumerable.Range(0, b).Select(i => b + (neg.Count == 1 ? 0 : i))).ToArray();
         }
         else captionRows = Enumerable.Range(0, b).ToArray();
-        model.SetCaptions(captions.Embeds, captions.Mask, captions.Count, captions.Tokens);
+        var shape = SampleShape(model);
+        switch (model)
+        {
+            case PixArt p: p.SetCaptions(captions.Embeds, captions.Mask, captions.Count, captions.Tokens); p.Prepare(captionRows.Length); break;
+            case STDiT v: v.SetCaptions(captions.Embeds, captions.Mask, captions.Count, captions.Tokens); v.Prepare(captionRows.Length); break;
+        }
         this.model = model;
         this.cfgScale = cfgScale;
+        var cfg = model.Config;
+        outChannels = cfg.OutChannels;
+        perChannel = shape.Skip(1).Aggregate(1, (x, y) => x * y);
+        guidedChannels = channels == CfgChannels.All ? cfg.InChannels : Math.Min(Guidance.OfficialChannels, cfg.InChannels);
         classes = new int[b];
         timesteps = new float[captionRows.Length];
-        int s = cfg.LatentSize;
-        if (guided) input = Tensor.Allocate(model.Device, "cfg_input", 2 * b, cfg.InChannels, s, s);
-        output = Tensor.Allocate(model.Device, "model_output", captionRows.Length, cfg.OutChannels, s, s);
+        if (guided) input = Tensor.Allocate(model.Device, "cfg_input", [2 * b, .. shape]);
+        output = Tensor.Allocate(model.Device, "model_output", [captionRows.Length, outChannels, .. shape.Skip(1)]);
         Policy = policy;
         this.steps = steps;
         layout = new CfgLayout(b, guided);
-        model.Prepare(captionRows.Length);
         runner = new PlanRunner(model);
         runner.Begin(captionRows.Length);
-        policy.Begin(model.Config, model.Device, steps, captionRows.Length);
+        policy.Begin(cfg, model.Device, steps, captionRows.Length);
     }
 
     public Tensor Denoise(Tensor x, int t, int step)
     {
-        var cfg = model.PixArtConfig;
         var modelIn = CfgInput.For(x, input);                                 // x, or [x; x] with guidance
         var plan = Policy.Plan(new StepContext(step, steps, t, x, classes, layout));
         Array.Fill(timesteps, t);
         runner.Run(plan, step, modelIn, timesteps, captionRows, output);
         if (input != null)
-            Guidance.Run(model.Device, output.View, captionRows.Length / 2, cfg.OutChannels, cfg.LatentSize * cfg.LatentSize, cfg.InChannels, cfgScale);
+            Guidance.Run(model.Device, output.View, captionRows.Length / 2, outChannels, perChannel, guidedChannels, cfgScale);
         return output;
     }
 

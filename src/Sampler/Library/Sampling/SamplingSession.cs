@@ -99,7 +99,7 @@ public static class SamplingSession
     }
 
     /// <summary>Per-step noise given by the caller (reference trajectories), sliced to the batch.</summary>
-    sealed class GivenNoise(Func<int, float[]> stepNoise, int first, int count) : INoiseSource
+    internal sealed class GivenNoise(Func<int, float[]> stepNoise, int first, int count) : INoiseSource
     {
         public void Fill(Tensor z, int stream)
         {
