@@ -22,14 +22,15 @@ public static class VideoWriter
         : path.EndsWith(".mp4", StringComparison.OrdinalIgnoreCase) ? Kind.Mp4 : null;
 
     /// <summary>Checks, before any sampling, that the output can be written (ffmpeg on PATH for .mp4).</summary>
-    public static void Preflight(string path)
+    public static void Preflight(string path, string? searchPath = null)
     {
-        if (KindOf(path) == Kind.Mp4 && FindOnPath("ffmpeg") is null)
+        if (KindOf(path) == Kind.Mp4 && FindOnPath("ffmpeg", searchPath) is null)
             throw new UsageException($"--out {path}: an .mp4 needs the program 'ffmpeg' on PATH (Debian: apt-get install ffmpeg), found none; or write --out clip.png (animated PNG)");
     }
 
-    public static string? FindOnPath(string program) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+    /// <summary>The program's path in the folders of searchPath (default: $PATH), or null.</summary>
+    public static string? FindOnPath(string program, string? searchPath = null) =>
+        (searchPath ?? Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
             .Select(d => Path.Combine(d, program)).FirstOrDefault(File.Exists);
 
     /// <summary>RGB bytes (H·W·3) of frame t of every sample side by side (2-px white gaps).</summary>
