@@ -23,6 +23,8 @@ public static class Program
         usage: blockdance <command> [options]
           sample    --model FILE|DIR [--vae DIR] --class 1,2 --steps 50 --sampler ddim|ddpm|dpm++2m --cfg 4 --out x.png ...
           sample    --model PIXART_DIR --prompt-embeds embeds.safetensors [--negative FILE] --steps 20 --cfg 4.5 --out x.png ...
+          sample    --model STDIT.pth|DIR --prompt-embeds embeds.safetensors [--frames 16] [--image-size 512] [--fps 8]
+                    [--step-noise z.safetensors] --out clip.png|clip.mp4|frames/|x.safetensors ...   Open-Sora 1.0 video
           sample    --out-dir DIR (--count N | --per-class K | --classes-file F) [--shard i/n]   one PNG per sample, sharded
           merge     DIR [--npz samples.npz]   gather the shards of sample --out-dir (manifest, FID batch)
           inspect   FILE
