@@ -92,6 +92,7 @@ public static class VideoSample
             throw new UsageException($"--out {outPath}: a video needs the VAE decoder (expected --vae DIR|FILE or a vae/ folder beside the model), found none; or write the latents with --out FILE.safetensors");
 
         using var dev = CommonOptions.Device(a);
+        VideoMemoryPlan.Check(dev, cfg, opts, cached: a.Get("cache", "none") != "none", prompts.Tokens);   // before any allocation
         Console.WriteLine($"model: {modelPath}");
         Console.WriteLine($"       {cfg}");
         using var model = STDiT.Load(dev, modelPath, VideoOptions.From(a));

@@ -91,8 +91,8 @@ public static class MemoryPlan
         return o with { Batch = lo };
     }
 
-    static string Describe(ComputeDevice dev) =>
+    internal static string Describe(ComputeDevice dev) =>
         Environment.GetEnvironmentVariable(LimitVariable) is string s ? $"{LimitVariable}={s}" : $"{(dev.IsCuda ? "90" : "50")}% of {MiB(dev.MemoryBytes)} on {dev.Name}";
 
-    static string MiB(long bytes) => $"{bytes / 1048576.0:F1} MiB";
+    internal static string MiB(long bytes) => $"{bytes / 1048576.0:F1} MiB";
 }
