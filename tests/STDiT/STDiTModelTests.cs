@@ -116,4 +116,34 @@ public class STDiTModelTests(ITestOutputHelper output)
         Assert.Contains("[24, 23]", ex.Message);
         Assert.Equal(before, dev.AllocatedBytes);
     }
+
+    [Fact]
+    public void SeamParts_BranchOutputsAndRowsGiveThePlainForwardsBits()
+    {
+        var dev = TestDevices.Get("cpu");
+        using var r = Ref();
+        using var model = STDiT.Load(dev, CliRunner.Fixture("stdit_tiny"));
+        var c = model.VideoConfig;
+        model.SetCaptions(r.ReadFloat32("y"), r.ReadFloat32("mask"), 2, 6);
+        using var x = Tensor.FromHost(dev, "x", r.ReadFloat32("x"), 2, c.InChannels, c.Frames, c.LatentSize, c.LatentSize);
+        using var tokens = Tensor.Allocate(dev, "tokens", 2, c.Tokens, c.Hidden);
+        using var plain = Tensor.Allocate(dev, "plain", 2, c.Tokens, c.Hidden);
+        using var other = Tensor.Allocate(dev, "other", 2, c.Tokens, c.Hidden);
+        tokens.CopyFromHost(model.Embed(x, r.ReadFloat32("t"), [0, 1])!.ToHost());
+        model.RunBlocks(0, c.Depth, tokens, plain);
+        var slots = new Dictionary<string, Tensor>();
+        Tensor Slot(int b, string part) => slots.TryGetValue($"{b}.{part}", out var s) ? s : slots[$"{b}.{part}"] = Tensor.Allocate(dev, part, 2, c.Tokens, c.Hidden);
+        model.RunBlocks(0, c.Depth, tokens, other, Slot, reuse: false);
+        Assert.Equal(plain.ToHost(), other.ToHost());
+        Assert.Equal(4 * c.Depth, slots.Count);                         // attn, temporal, cross, mlp per block
+        model.RunBlocks(0, c.Depth, tokens, other, Slot, reuse: true);  // same step: the stored branches give the same bits
+        Assert.Equal(plain.ToHost(), other.ToHost());
+        other.CopyFromHost(new float[other.Length]);
+        model.RunRows(0, c.Depth, tokens, [1], other);
+        int row = c.Tokens * c.Hidden;
+        Assert.Equal(plain.ToHost()[row..], other.ToHost()[row..]);
+        Assert.All(other.ToHost()[..row], v => Assert.Equal(0f, v));
+        Assert.Same(model.ModulatedInput(0, tokens), model.ModulatedInput(1, tokens));
+        foreach (var t in slots.Values) t.Dispose();
+    }
 }

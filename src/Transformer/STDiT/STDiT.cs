@@ -172,7 +172,16 @@ public sealed class STDiT : IBlockModel, IDisposable
         return RunBlocks(from, to, input, output, sw.Batch, sw.T0, sw.Base.Labels.View);
     }
 
-    Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, int n, Tensor t0, ILGPU.ArrayView<int> rows)
+    /// <summary>RunBlocks with FORA's per-block branch outputs: slot(block, part) for part "attn", "temporal", "cross", "mlp";
+    /// reuse false stores them (the block's output bit-identical to the plain forward), true adds the stored ones.</summary>
+    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, Func<int, string, Tensor> slot, bool reuse)
+    {
+        var sw = ws ?? throw new InvalidOperationException("RunBlocks before Embed");
+        return RunBlocks(from, to, input, output, sw.Batch, sw.T0, sw.Base.Labels.View, slot, reuse);
+    }
+
+    Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, int n, Tensor t0, ILGPU.ArrayView<int> rows,
+        Func<int, string, Tensor>? slot = null, bool reuse = false)
     {
         var sw = ws!;
         var w = sw.Base;
@@ -184,7 +193,9 @@ public sealed class STDiT : IBlockModel, IDisposable
         {
             var next = i == to - 1 && output != null ? output
                      : !ReferenceEquals(cur, w.X0) && !ReferenceEquals(output, w.X0) ? w.X0 : w.X1;
-            Blocks[i].Forward(cur, next, sw, n, t0, rows, keep!, captionTokens, i == 0 ? posTemporal : null);   // (N, T·S, D)
+            int b = i;
+            Blocks[i].Forward(cur, next, sw, n, t0, rows, keep!, captionTokens, i == 0 ? posTemporal : null,
+                slot is null ? null : part => slot(b, part), reuse);                                       // (N, T·S, D)
             OnBlockOutput?.Invoke(i, next);
             cur = next;
         }
@@ -204,6 +215,36 @@ public sealed class STDiT : IBlockModel, IDisposable
         GatherRows.Gather(Device, sw.T0.View, w.Rows.View, sw.T0Sub.View, m, 6 * d);                // (m, 6D)
         var fresh = RunBlocks(0, to, w.X1, null, m, sw.T0Sub, sw.CaptionRowsSub.View);               // (m, T·S, D)
         GatherRows.Scatter(Device, fresh.View, w.Rows.View, feature.View, m, rowLen);
+    }
+
+    /// <summary>Rows of `rows` run blocks from..to−1 as a compact sub-batch (their input rows, t0 rows and caption rows
+    /// gathered); the results replace their rows of output (N, T·S, D).</summary>
+    public void RunRows(int from, int to, Tensor input, int[] rows, Tensor output)
+    {
+        var sw = ws ?? throw new InvalidOperationException("RunRows before Embed");
+        var w = sw.Base;
+        int m = rows.Length, n = w.Batch, d = Config.Hidden, rowLen = Config.Tokens * d;
+        foreach (var r in rows)
+            if (r < 0 || r >= n) throw new InvalidOperationException($"sub-batch row {r} is outside the model batch of {n}");
+        CheckFeature(input, n, "sub-batch input");
+        CheckFeature(output, n, "sub-batch output");
+        var sub = ReferenceEquals(input, w.X1) ? w.X0 : w.X1;
+        Device.Upload(w.Rows.View, rows);
+        Device.Upload(sw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
+        GatherRows.Gather(Device, input.View, w.Rows.View, sub.View, m, rowLen);                     // (m, T·S, D)
+        GatherRows.Gather(Device, sw.T0.View, w.Rows.View, sw.T0Sub.View, m, 6 * d);                // (m, 6D)
+        var fresh = RunBlocks(from, to, sub, null, m, sw.T0Sub, sw.CaptionRowsSub.View);             // (m, T·S, D)
+        GatherRows.Scatter(Device, fresh.View, w.Rows.View, output.View, m, rowLen);
+    }
+
+    /// <summary>Block i's modulated spatial-attention input LN(h)·(1 + sc1) + sh1 for the whole batch, (N, T·S, D) in the
+    /// workspace's Norm buffer (valid until the next block runs).</summary>
+    public Tensor ModulatedInput(int block, Tensor input)
+    {
+        var sw = ws ?? throw new InvalidOperationException("ModulatedInput before Embed");
+        CheckFeature(input, sw.Batch, "modulated input");
+        Blocks[block].ModulatedInput(input, sw, sw.Batch, sw.T0);
+        return sw.Base.Norm;
     }
 
     /// <summary>(shift, scale) = table (2, D) + t; output (N, C_out, T, H, W) = unpatchify(linear(LN(h)·(1 + scale) + shift)).</summary>

@@ -47,8 +47,11 @@ public sealed class STDiTBlock(int index, STDiTConfig cfg, Tensor table, Linear 
 
     /// <summary>output (n, T·S, D) = block(input); t0 (n, 6D) the adaLN-single rows, captionRows (n) the caption of each
     /// row, keep (C, L) the caption mask, tpe (T, D) the temporal table (block 0 only, else null).</summary>
+    /// <param name="slot">FORA's per-branch outputs of this block ("attn" spatial, "temporal", "cross", "mlp"; each after its
+    /// output projection), or null: stored then added by GatedResidual (the fused epilogue's arithmetic); with reuse only
+    /// the modulation runs and the stored outputs are added with the current gates (the temporal branch uses g1 too).</param>
     public void Forward(Tensor input, Tensor output, STDiTWorkspace sw, int n, Tensor t0, ILGPU.ArrayView<int> captionRows,
-        Tensor keep, int captionTokens, Tensor? tpe)
+        Tensor keep, int captionTokens, Tensor? tpe, Func<string, Tensor>? slot = null, bool reuse = false)
     {
         var ws = sw.Base;
         var dev = ws.Device;
@@ -59,12 +62,20 @@ public sealed class STDiTBlock(int index, STDiTConfig cfg, Tensor table, Linear 
 
         // (sh1, sc1, g1, sh2, sc2, g2) = table + t0                                              (N, 6D)
         StridedAdd.Run(dev, new(ScaleShiftTable.View, 0, 0), new(t0.View, modStride, 0), new(ws.Mod.View, modStride, 0), n, modStride);
+        if (slot != null && reuse)
+        {
+            GatedResidual.Run(dev, input.View, slot("attn").View, ws.Mod.View, output.View, n, t, d, modStride, 2 * d);
+            GatedResidual.Run(dev, output.View, slot("temporal").View, ws.Mod.View, output.View, n, t, d, modStride, 2 * d);
+            GatedResidual.Run(dev, output.View, slot("cross").View, sw.Ones.View, output.View, n, t, d, 0, 0);
+            GatedResidual.Run(dev, output.View, slot("mlp").View, ws.Mod.View, output.View, n, t, d, modStride, 5 * d);
+            return;
+        }
 
         // spatial: x = x + g1 · proj(Attn_S(qkv(LN(x)·(1 + sc1) + sh1)))      sequences (N·T) of S tokens
         LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 0, d);         // (N, T·S, D)
         AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                               // (N, T·S, 3D)
         Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n * frames, s, cfg.Heads, cfg.HeadDim, scale, dev.Precision);
-        AttnProj.Forward(ws.Attn, output, rows, Epilogue.GatedResidual, input, g1);
+        Branch(AttnProj, ws.Attn, input, output, n, g1, slot?.Invoke("attn"));
 
         // temporal: x = x + g1 · proj(Attn_T(qkv(x [+ tpe])))                  sequences (N·S) of T tokens, strided
         var tin = output;
@@ -75,17 +86,41 @@ public sealed class STDiTBlock(int index, STDiTConfig cfg, Tensor table, Linear 
         }
         TempQkv.Forward(tin, ws.Qkv, rows);                                                                   // (N, T, S, 3D)
         TemporalAttention.Run(dev, ws.Qkv.View, ws.Attn.View, n, frames, s, cfg.Heads, cfg.HeadDim, scale);
-        TempProj.Forward(ws.Attn, output, rows, Epilogue.GatedResidual, output, g1);
+        Branch(TempProj, ws.Attn, output, output, n, g1, slot?.Invoke("temporal"));
 
         // x = x + CrossAttn(x, c, mask): the residual add through the gated epilogue with a gate of ones
         CrossQ.Forward(output, ws.Norm, rows);                                                                // (N, T·S, D)
         CrossAttention.Run(dev, ws.Norm.View, kv.View, keep.View, captionRows, ws.Attn.View, n, t, captionTokens, cfg.Heads, cfg.HeadDim, scale);
-        CrossProj.Forward(ws.Attn, output, rows, Epilogue.GatedResidual, output, new GateSpec(sw.Ones.View, rows, 0, 0));
+        Branch(CrossProj, ws.Attn, output, output, n, new GateSpec(sw.Ones.View, rows, 0, 0), slot?.Invoke("cross"));
 
         // x = x + g2 · fc2(GELU(fc1(LN(x)·(1 + sc2) + sh2)))
         LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 3 * d, 4 * d);
         MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                              // (N, T·S, 4D)
-        MlpFc2.Forward(ws.Hidden, output, rows, Epilogue.GatedResidual, output, new GateSpec(ws.Mod.View, t, modStride, 5 * d));
+        Branch(MlpFc2, ws.Hidden, output, output, n, new GateSpec(ws.Mod.View, t, modStride, 5 * d), slot?.Invoke("mlp"));
+    }
+
+    /// <summary>output = residual + gate · proj(x): fused into the GEMM's epilogue, or (stored given) proj(x) written to
+    /// stored first and added by GatedResidual (the same arithmetic).</summary>
+    void Branch(Linear proj, Tensor x, Tensor residual, Tensor output, int n, GateSpec gate, Tensor? stored)
+    {
+        int rows = n * cfg.Tokens;
+        if (stored is null)
+        {
+            proj.Forward(x, output, rows, Epilogue.GatedResidual, residual, gate);
+            return;
+        }
+        proj.Forward(x, stored, rows);                                                                        // (N, T·S, D)
+        GatedResidual.Run(output.Device, residual.View, stored.View, gate.Gate, output.View, n, cfg.Tokens, cfg.Hidden, gate.GateStride, gate.GateOffset);
+    }
+
+    /// <summary>sw.Base.Norm (n, T·S, D) = LN(input)·(1 + sc1) + sh1: the block's spatial-attention input, without running the
+    /// block (TeaCache's signal). Overwrites the workspace's Mod and Norm.</summary>
+    public void ModulatedInput(Tensor input, STDiTWorkspace sw, int n, Tensor t0)
+    {
+        var ws = sw.Base;
+        int d = cfg.Hidden, t = cfg.Tokens, modStride = 6 * d;
+        StridedAdd.Run(ws.Device, new(ScaleShiftTable.View, 0, 0), new(t0.View, modStride, 0), new(ws.Mod.View, modStride, 0), n, modStride);
+        LayerNormModulate.Run(ws.Device, input.View, ws.Mod.View, ws.Norm.View, n * t, d, t, modStride, 0, d);
     }
 
     /// <summary>FLOPs of the block on n rows with captions of l tokens (the caption k/v projection is per caption set).</summary>
