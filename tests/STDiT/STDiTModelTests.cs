@@ -133,10 +133,10 @@ public class STDiTModelTests(ITestOutputHelper output)
         model.RunBlocks(0, c.Depth, tokens, plain);
         var slots = new Dictionary<string, Tensor>();
         Tensor Slot(int b, string part) => slots.TryGetValue($"{b}.{part}", out var s) ? s : slots[$"{b}.{part}"] = Tensor.Allocate(dev, part, 2, c.Tokens, c.Hidden);
-        model.RunBlocks(0, c.Depth, tokens, other, Slot, reuse: false);
+        model.RunBlocks(0, c.Depth, tokens, other, new BlockOutputs(Slot, Reuse: false));
         Assert.Equal(plain.ToHost(), other.ToHost());
         Assert.Equal(4 * c.Depth, slots.Count);                         // attn, temporal, cross, mlp per block
-        model.RunBlocks(0, c.Depth, tokens, other, Slot, reuse: true);  // same step: the stored branches give the same bits
+        model.RunBlocks(0, c.Depth, tokens, other, new BlockOutputs(Slot, Reuse: true));  // same step: the stored branches give the same bits
         Assert.Equal(plain.ToHost(), other.ToHost());
         other.CopyFromHost(new float[other.Length]);
         model.RunRows(0, c.Depth, tokens, [1], other);

@@ -14,7 +14,8 @@
 // blocks the tokens never change layout: the temporal attention reads the (N·S) × T sequences with a stride
 // (TemporalAttention) instead of the official rearrange copies, two full copies per block saved.
 //
-// It offers the model seam (IBlockModel: Embed / RunBlocks / RefreshRows / Final) as PixArt-α does, so PlanRunner and
+// It implements the whole model seam (IBlockModel: Shape / Embed / RunBlocks with FORA's outputs / RunRows /
+// ModulatedInput / Final) as PixArt-α does, so PlanRunner and
 // every cache policy run on it unchanged; `y` of Embed names caption rows of the set given to SetCaptions.
 using BlockDance.Kernels;
 using ILGPU.Runtime;
@@ -25,6 +26,8 @@ public sealed class STDiT : IBlockModel, IDisposable
 {
     public STDiTConfig VideoConfig { get; }
     public DiTConfig Config { get; }
+    /// <summary>The block stack as the model seam describes it: T·S tokens per row, label count 1.</summary>
+    public BlockShape Shape => Config.Shape;
     public ComputeDevice Device { get; }
     readonly Tensor xEmbedW, xEmbedB, posSpatial, posTemporal, finalTable;
     readonly Linear tMlp1, tMlp2, tBlock, capFc1, capFc2, finalLinear;
@@ -86,6 +89,17 @@ public sealed class STDiT : IBlockModel, IDisposable
         return ws;
     }
 
+    /// <summary>Uploads the caption row of each model row (done by Embed when they change; the denoiser calls it before
+    /// the step loop so a step copies nothing host → device).</summary>
+    public void UploadRows(int[] captionRows)
+    {
+        if (captionRows.AsSpan().SequenceEqual(uploadedRows)) return;
+        foreach (var r in captionRows)
+            if (r < 0 || r >= captionCount) throw new ArgumentException($"caption row {r} outside 0..{captionCount - 1}");
+        Device.Upload(Prepare(captionRows.Length).Base.Labels.View, captionRows);
+        uploadedRows = (int[])captionRows.Clone();
+    }
+
     Linear[] Linears => [tMlp1, tMlp2, tBlock, capFc1, capFc2, finalLinear];
     public long WeightBytes => Blocks.Sum(b => b.WeightBytes) + Linears.Sum(l => l.Weight.Bytes + l.Bias.Bytes)
         + new[] { xEmbedW, xEmbedB, posSpatial, posTemporal, finalTable }.Sum(t => t.Bytes);
@@ -141,11 +155,7 @@ public sealed class STDiT : IBlockModel, IDisposable
             if (r < 0 || r >= captionCount) throw new ArgumentException($"caption row {r} outside 0..{captionCount - 1}");
         var sw = Prepare(n);
         var w = sw.Base;
-        if (!y.AsSpan().SequenceEqual(uploadedRows))
-        {
-            Device.Upload(w.Labels.View, y);
-            uploadedRows = (int[])y.Clone();
-        }
+        UploadRows(y);                                                                             // caption rows: once per run
         if (t.All(v => v.Equals(t[0])))
             TimestepEmbedding.RunUniform(Device, t[0], w.Freqs.View, w.TFreq.View, n);              // (N, 256)
         else
@@ -166,18 +176,12 @@ public sealed class STDiT : IBlockModel, IDisposable
         return w.X0;
     }
 
-    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null)
+    /// <summary>Blocks from..to−1 on input (N, T·S, D); with outputs (FORA) each block stores or reuses its branch outputs
+    /// "attn" (spatial), "temporal", "cross", "mlp" (BlockOutputs).</summary>
+    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null, BlockOutputs? outputs = null)
     {
         var sw = ws ?? throw new InvalidOperationException("RunBlocks before Embed");
-        return RunBlocks(from, to, input, output, sw.Batch, sw.T0, sw.Base.Labels.View);
-    }
-
-    /// <summary>RunBlocks with FORA's per-block branch outputs: slot(block, part) for part "attn", "temporal", "cross", "mlp";
-    /// reuse false stores them (the block's output bit-identical to the plain forward), true adds the stored ones.</summary>
-    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, Func<int, string, Tensor> slot, bool reuse)
-    {
-        var sw = ws ?? throw new InvalidOperationException("RunBlocks before Embed");
-        return RunBlocks(from, to, input, output, sw.Batch, sw.T0, sw.Base.Labels.View, slot, reuse);
+        return RunBlocks(from, to, input, output, sw.Batch, sw.T0, sw.Base.Labels.View, outputs?.Slot, outputs?.Reuse ?? false);
     }
 
     Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, int n, Tensor t0, ILGPU.ArrayView<int> rows,
@@ -200,21 +204,6 @@ public sealed class STDiT : IBlockModel, IDisposable
             cur = next;
         }
         return cur;
-    }
-
-    public void RefreshRows(int to, Tensor tokens, int[] rows, Tensor feature)
-    {
-        var sw = ws ?? throw new InvalidOperationException("RefreshRows before Embed");
-        var w = sw.Base;
-        int m = rows.Length, n = w.Batch, d = Config.Hidden, rowLen = Config.Tokens * d;
-        foreach (var r in rows)
-            if (r < 0 || r >= n) throw new InvalidOperationException($"refresh row {r} is outside the model batch of {n}");
-        Device.Upload(w.Rows.View, rows);
-        Device.Upload(sw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
-        GatherRows.Gather(Device, tokens.View, w.Rows.View, w.X1.View, m, rowLen);                   // (m, T·S, D)
-        GatherRows.Gather(Device, sw.T0.View, w.Rows.View, sw.T0Sub.View, m, 6 * d);                // (m, 6D)
-        var fresh = RunBlocks(0, to, w.X1, null, m, sw.T0Sub, sw.CaptionRowsSub.View);               // (m, T·S, D)
-        GatherRows.Scatter(Device, fresh.View, w.Rows.View, feature.View, m, rowLen);
     }
 
     /// <summary>Rows of `rows` run blocks from..to−1 as a compact sub-batch (their input rows, t0 rows and caption rows

@@ -37,6 +37,14 @@ public sealed class PixArtDenoiser : IDenoiser, IDisposable
         _ => throw new InvalidValueException("model", "a caption-conditioned model (PixArt-α or STDiT)", model.GetType().Name),
     };
 
+    /// <summary>The model's output channels (2·C_in with the learned variance).</summary>
+    public static int OutChannels(IBlockModel model) => model switch
+    {
+        PixArt p => p.PixArtConfig.OutChannels,
+        STDiT v => v.VideoConfig.OutChannels,
+        _ => throw new InvalidValueException("model", "a caption-conditioned model (PixArt-α or STDiT)", model.GetType().Name),
+    };
+
     /// <summary>B samples, one per prompt of `prompts`; with cfg &gt; 1 the negatives (1 row shared, or B rows) are the unconditional half.</summary>
     public PixArtDenoiser(IBlockModel model, PromptEmbeds prompts, float cfgScale, CfgChannels channels, ICachePolicy policy, int steps)
     {
@@ -55,15 +63,23 @@ public sealed class PixArtDenoiser : IDenoiser, IDisposable
         var shape = SampleShape(model);
         switch (model)
         {
-            case PixArt p: p.SetCaptions(captions.Embeds, captions.Mask, captions.Count, captions.Tokens); p.Prepare(captionRows.Length); break;
-            case STDiT v: v.SetCaptions(captions.Embeds, captions.Mask, captions.Count, captions.Tokens); v.Prepare(captionRows.Length); break;
+            case PixArt p:
+                p.SetCaptions(captions.Embeds, captions.Mask, captions.Count, captions.Tokens);
+                p.Prepare(captionRows.Length);
+                p.UploadRows(captionRows);     // before the step loop: a step copies nothing host → device
+                break;
+            case STDiT v:
+                v.SetCaptions(captions.Embeds, captions.Mask, captions.Count, captions.Tokens);
+                v.Prepare(captionRows.Length);
+                v.UploadRows(captionRows);
+                break;
         }
         this.model = model;
         this.cfgScale = cfgScale;
-        var cfg = model.Config;
-        outChannels = cfg.OutChannels;
+        int inChannels = model.Shape.InChannels;
+        outChannels = OutChannels(model);
         perChannel = shape.Skip(1).Aggregate(1, (x, y) => x * y);
-        guidedChannels = channels == CfgChannels.All ? cfg.InChannels : Math.Min(Guidance.OfficialChannels, cfg.InChannels);
+        guidedChannels = channels == CfgChannels.All ? inChannels : Math.Min(Guidance.OfficialChannels, inChannels);
         classes = new int[b];
         timesteps = new float[captionRows.Length];
         if (guided) input = Tensor.Allocate(model.Device, "cfg_input", [2 * b, .. shape]);
@@ -72,8 +88,7 @@ public sealed class PixArtDenoiser : IDenoiser, IDisposable
         this.steps = steps;
         layout = new CfgLayout(b, guided);
         runner = new PlanRunner(model);
-        runner.Begin(captionRows.Length);
-        policy.Begin(cfg, model.Device, steps, captionRows.Length);
+        runner.Begin(policy, layout, steps);   // the policy checks its settings against the model's stack
     }
 
     public Tensor Denoise(Tensor x, int t, int step)

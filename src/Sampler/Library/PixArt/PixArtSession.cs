@@ -56,7 +56,7 @@ public static class PixArtSession
         sampler.OnStep = (step, k, sec) => { guard.AfterStep(x, step, k); bar?.Update(step + 1); };
         guard.Begin();
         long launches0 = dev.Kernels.TotalLaunches, waits0 = dev.HostWaits;
-        sampler.Run(den, x, noise, model.Config.OutChannels);
+        sampler.Run(den, x, noise, PixArtDenoiser.OutChannels(model));
         long launches = dev.Kernels.TotalLaunches - launches0, waits = dev.HostWaits - waits0;
         guard.Finish(x, schedule.Steps, 0);
         bar?.Finish();
@@ -65,7 +65,7 @@ public static class PixArtSession
         long flopsComputed = rowBlocks * model.BlockFlops(1) + steps * (model.EmbedFlops(n) + model.FinalFlops(n));
         return new SamplingResult(x.ToHost(), all, wall.Elapsed.TotalSeconds,
             sampler.Timings.Sum(t => t.ModelSeconds), sampler.Timings.Sum(t => t.SamplerSeconds),
-            rowBlocks / (double)n, (long)steps * model.Config.Depth, flopsComputed, steps * model.ForwardFlops(n),
+            rowBlocks / (double)n, (long)steps * model.Shape.Depth, flopsComputed, steps * model.ForwardFlops(n),
             policy.MemoryBytes, policy.Describe(), [den.Accounting.ReusedSteps.ToList()], n,
             launches / (double)steps, waits / (double)steps);
     }
