@@ -10,18 +10,18 @@ public static class VideoOptions
     public static readonly string[] Names = ["frames", "image-size", "space-scale", "time-scale", "fps"];
 
     public static STDiTConfig.VideoOptions From(Args a) => new(
-        Frames: a.Has("frames") ? a.GetInt("frames", 16, 1, 1024) : null,
+        Frames: a.Has("frames") ? a.GetInt("frames") : null,
         ImageSize: a.Has("image-size") ? ImageSize(a) : null,
-        SpaceScale: a.Has("space-scale") ? a.GetDouble("space-scale", 1, 1e-3, 1e3) : null,
-        TimeScale: a.Has("time-scale") ? a.GetDouble("time-scale", 1, 1e-3, 1e3) : null,
+        SpaceScale: a.Has("space-scale") ? a.GetDouble("space-scale") : null,
+        TimeScale: a.Has("time-scale") ? a.GetDouble("time-scale") : null,
         Heads: CommonOptions.Heads(a));
 
     static int ImageSize(Args a)
     {
-        int px = a.GetInt("image-size", 512, 16, 4096);
+        int px = a.GetInt("image-size");
         if (px % 16 != 0) throw new UsageException($"--image-size: expected a multiple of 16 (the VAE's 8× and the patch 2; 256 or 512 for the released models), found {px}");
         return px;
     }
 
-    public static int Fps(Args a) => a.GetInt("fps", 8, 1, 120);
+    public static int Fps(Args a) => a.Has("fps") || a.Spec.Find("fps") != null ? a.GetInt("fps") : 8;
 }

@@ -74,13 +74,13 @@ public static class VideoSample
         int n = prompts.Count;
         var opts = PixArtSession.VideoDefaults(n) with
         {
-            Steps = a.GetInt("steps", 100, 1, Schedule.TrainSteps),
-            Sampler = a.GetChoice("sampler", SamplerKind.Ddpm, ("ddpm", SamplerKind.Ddpm), ("iddpm", SamplerKind.Ddpm), ("ddim", SamplerKind.Ddim), ("dpm++2m", SamplerKind.DpmSolver2M)),
-            Eta = a.GetDouble("eta", 0, 0, 1),
-            Cfg = (float)a.GetDouble("cfg", 7, 1, 100),
-            CfgChannels = a.GetChoice("cfg-channels", CfgChannels.Official, ("official", CfgChannels.Official), ("all", CfgChannels.All)),
-            Seed = (ulong)a.GetInt("seed", 0, 0),
-            Policy = CommonOptions.Cache(a, cfg.Stack, DefaultWindow, defaultSteps: 100),
+            Steps = a.Has("steps") ? a.GetInt("steps") : 100,
+            Sampler = a.Has("sampler") ? a.GetChoice<SamplerKind>("sampler") : SamplerKind.Ddpm,
+            Eta = a.GetDouble("eta"),
+            Cfg = a.Has("cfg") ? (float)a.GetDouble("cfg") : 7f,
+            CfgChannels = a.Has("cfg-channels") ? a.GetChoice<CfgChannels>("cfg-channels") : CfgChannels.Official,
+            Seed = (ulong)a.GetInt("seed"),
+            Policy = CommonOptions.Cache(a, cfg.Stack),
             Progress = true,
             ProfileSteps = a.Flag("profile-steps"),
         };
@@ -92,7 +92,7 @@ public static class VideoSample
             throw new UsageException($"--out {outPath}: a video needs the VAE decoder (expected --vae DIR|FILE or a vae/ folder beside the model), found none; or write the latents with --out FILE.safetensors");
 
         using var dev = CommonOptions.Device(a);
-        VideoMemoryPlan.Check(dev, cfg, opts, cached: a.Get("cache", "none") != "none", prompts.Tokens);   // before any allocation
+        VideoMemoryPlan.Check(dev, cfg, opts, cached: (a.Get("cache") ?? "none") != "none", prompts.Tokens);   // before any allocation
         Console.WriteLine($"model: {modelPath}");
         Console.WriteLine($"       {cfg}");
         using var model = STDiT.Load(dev, modelPath, VideoOptions.From(a));
