@@ -36,6 +36,11 @@ public static class AttentionV3
 
     public static bool Supports(int hd) => hd >= 8 && hd <= MaxHeadDim && hd % 8 == 0;
 
+    /// <summary>True when the device has what v3 uses: bf16 mma.sync m16n8k16 and cvt.rn.bf16x2.f32 exist from sm_80
+    /// on (PTX ISA); the CPU accelerator emulates both.</summary>
+    public static bool SupportsDevice(ComputeDevice dev) =>
+        !dev.IsCuda || dev.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator { Architecture: { } arch } && arch >= ILGPU.Runtime.Cuda.CudaArchitecture.SM_80;
+
     /// <summary>Row stride in bf16 elements: `elems` padded to an odd number of 16-byte chunks (conflict-free ldmatrix).</summary>
     static int RowStride(int elems) => elems / 8 % 2 == 1 ? elems : elems + 8;
 

@@ -12,6 +12,7 @@
 // v1 (this file): one work item per (n, h, query) row with an online softmax over the L keys, the output
 //     row itself as the accumulator; no shared memory, no barrier (the CPU accelerator's version). L is
 //     short (120 for PixArt), so this is a small share of a block; faster versions are left to later work.
+// host (CrossAttentionHost.cs): the host backend's version (AttentionHost's flash blocks with the key mask).
 using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
@@ -100,6 +101,7 @@ public static class CrossAttention
         if (kv.Length % (2 * d * l) != 0 || keep.Length != kv.Length / (2 * d))
             throw new ArgumentException($"cross-attention: kv of {kv.Length} and keep of {keep.Length} values do not hold whole captions of {l} tokens × {2 * d}");
         if (cap.Length < n) throw new ArgumentException($"cross-attention: {cap.Length} caption indices for {n} rows");
+        if (dev.IsHost) { CrossAttentionHost.Run(dev, q, kv, keep, cap, o, n, t, l, heads, hd, scale); return; }
         int width = dev.LaunchWidth((long)n * heads * t);
         dev.Kernels.Get("cross_attention_v1", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<int>, ArrayView<float>, int, int, int, int, int, float, int>(Kernel))

@@ -15,6 +15,7 @@
 //
 // v1: one work item per (n, h, query) row; the output row is the accumulator (rescaled when the running
 //     max grows), no shared memory, no barriers.
+// host (RelativeBiasAttentionHost.cs): the host backend's version (AttentionHost's flash blocks + bias + mask).
 using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
@@ -100,6 +101,7 @@ public static class RelativeBiasAttention
         Check.Size("relative-bias attention buckets", bucket.Length, 2L * t - 1);
         Check.Size("relative-bias attention mask", mask.Length, (long)n * t);
         Check.Size("relative-bias attention out", o.Length, (long)n * t * heads * hd);
+        if (dev.IsHost) { RelativeBiasAttentionHost.Run(dev, qkv, table, bucket, mask, o, n, t, heads, hd, scale, numBuckets); return; }
         int width = dev.LaunchWidth((long)n * heads * t);
         dev.Kernels.Get("relative_bias_attention_v1", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
                 ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, int, float, int>(KernelV1))
