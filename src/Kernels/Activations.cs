@@ -5,7 +5,7 @@ using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class Activations
+public static unsafe class Activations
 {
     /// <summary>GELU, tanh approximation (nn.GELU(approximate="tanh")): 0.5·u·(1 + tanh(√(2/π)·(u + 0.044715·u³))).</summary>
     public static float GeluTanh(float u)
@@ -26,6 +26,15 @@ public static class Activations
     public static void SiluRun(ComputeDevice dev, ArrayView<float> x, ArrayView<float> y)
     {
         Check.Size("silu y", y.Length, x.Length);
+        if (dev.IsHost)
+        {
+            HostSimd.Elementwise(dev, "silu_host", x.Length, (s, e) =>
+            {
+                float* xp = Host.Ptr(x), yp = Host.Ptr(y);
+                for (long i = s; i < e; i++) yp[i] = Silu(xp[i]);
+            });
+            return;
+        }
         int width = dev.LaunchWidth(x.Length);
         dev.Kernels.Get("silu", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int>(SiluKernel))
             (width, x, y, width);

@@ -10,12 +10,14 @@
 // copies or adds is exact. out may be one of the inputs (each element reads its inputs before it writes).
 //
 // v1 (the only version): one thread per element; the op is memory-bound and small next to a block.
+// host: the host backend's version (`--device cpu`): the same scalar formula per element, so the same bytes
+//     as the ILGPU kernel; chunks of HostSimd.ElementChunk elements over the threads.
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class FeatureCombine
+public static unsafe class FeatureCombine
 {
     public const int MaxInputs = 4;
 
@@ -71,6 +73,32 @@ public static class FeatureCombine
         Check.Size("feature combine weights", weights.Length, (long)rows * MaxInputs);
         var v = new ArrayView<float>[MaxInputs];
         for (int j = 0; j < MaxInputs; j++) v[j] = j < inputs.Length ? inputs[j] : inputs[0];
+        if (dev.IsHost)
+        {
+            int m = inputs.Length;
+            HostSimd.Elementwise(dev, "feature_combine_host", total, (start, end) =>
+            {
+                float* op = Host.Ptr(output), wp = Host.Ptr(weights);
+                float* a = Host.Ptr(v[0]), bq = Host.Ptr(v[1]), cq = Host.Ptr(v[2]), dq = Host.Ptr(v[3]);
+                for (long i = start; i < end; i++)
+                {
+                    int r = (int)(i / rowLen);
+                    float acc = 0f;
+                    bool first = true;
+                    for (int j = 0; j < m; j++)
+                    {
+                        float w = wp[r * MaxInputs + j];
+                        if (w == 0f) continue;
+                        float x = j == 0 ? a[i] : j == 1 ? bq[i] : j == 2 ? cq[i] : dq[i];
+                        float t = w == 1f ? x : w * x;
+                        acc = first ? t : acc + t;
+                        first = false;
+                    }
+                    op[i] = acc;
+                }
+            });
+            return;
+        }
         int width = dev.LaunchWidth(total);
         dev.Kernels.Get("feature_combine", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, long, int>(Kernel))
