@@ -119,7 +119,7 @@ public abstract class BlockDanceDeviceTests(string kind) : DeviceTest(kind)
         runner.Run(plan1, 1, x, t1, y, out1);
         model.OnBlockOutput = null;
         Assert.Equal([1], blocksSeen);
-        Assert.Equal(cfg.Depth - 1, dev.Kernels.LaunchesOf("attention_v1"));
+        Assert.Equal(cfg.Depth - 1, dev.Kernels.LaunchesOf(Attention.KernelName(dev, cfg.HeadDim, dev.Precision)));
         Assert.Equal(0, dev.Kernels.LaunchesOf("patch_embed"));              // its output would be unused
         Assert.Equal([1], runner.Accounting.ReusedSteps);
         Assert.Equal([3L, 3L], runner.Accounting.PerRow);                    // 2 blocks at step 0, block 1 at step 1

@@ -39,7 +39,9 @@ public class KernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim", 0, 2, 5, 16)]
     [InlineData("cpu", 0, 2, 5, 16)]
+    [InlineData("sim", 1, 3, 4, 72)]
     [InlineData("cpu", 1, 3, 4, 72)]
     [InlineData("cuda", 0, 2, 5, 16)]
     public void LayerNormModulate_MatchesReference(string kind, int seed, int n, int t, int d)
@@ -56,8 +58,11 @@ public class KernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim", 0, 2, 16, 4, 16)]
     [InlineData("cpu", 0, 2, 16, 4, 16)]
+    [InlineData("sim", 1, 1, 9, 2, 72)]    // XL's head dim, odd token count
     [InlineData("cpu", 1, 1, 9, 2, 72)]    // XL's head dim, odd token count
+    [InlineData("sim", 2, 2, 49, 4, 24)]   // the demo model's shape
     [InlineData("cpu", 2, 2, 49, 4, 24)]   // the demo model's shape
     [InlineData("cuda", 1, 2, 256, 16, 72)]
     public void Attention_MatchesReference(string kind, int seed, int n, int t, int heads, int hd)
@@ -73,7 +78,9 @@ public class KernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim", 0, 2, 4, 8, 2, 16)]
     [InlineData("cpu", 0, 2, 4, 8, 2, 16)]
+    [InlineData("sim", 1, 1, 3, 16, 4, 12)]
     [InlineData("cpu", 1, 1, 3, 16, 4, 12)]
     [InlineData("cuda", 0, 2, 4, 32, 2, 64)]
     public void PatchEmbed_MatchesReference(string kind, int seed, int n, int c, int h, int p, int d)
@@ -91,6 +98,7 @@ public class KernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim")]
     [InlineData("cpu")]
     [InlineData("cuda")]
     public void SmallKernels_MatchReference(string kind)

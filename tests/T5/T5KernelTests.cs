@@ -13,7 +13,9 @@ public class T5KernelTests(ITestOutputHelper output)
     static Tensor Up(ComputeDevice dev, float[] a) => Tensor.FromHost(dev, "t", a, a.Length);
 
     [SkippableTheory]
+    [InlineData("sim", 0, 5, 16)]
     [InlineData("cpu", 0, 5, 16)]
+    [InlineData("sim", 1, 3, 72)]
     [InlineData("cpu", 1, 3, 72)]
     [InlineData("cuda", 0, 5, 16)]
     public void RmsNorm_MatchesReference(string kind, int seed, int rows, int d)
@@ -40,7 +42,9 @@ public class T5KernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim", 0, 2, 9, 3, 5)]      // odd head dim, offsets past the exact buckets
     [InlineData("cpu", 0, 2, 9, 3, 5)]      // odd head dim, offsets past the exact buckets
+    [InlineData("sim", 1, 3, 6, 2, 8)]
     [InlineData("cpu", 1, 3, 6, 2, 8)]
     [InlineData("cuda", 0, 2, 9, 3, 5)]
     public void RelativeBiasAttention_MatchesReference_WithBiasAndKeyMask(string kind, int seed, int n, int t, int heads, int hd)
@@ -73,6 +77,7 @@ public class T5KernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim", 0, 1000)]
     [InlineData("cpu", 0, 1000)]
     [InlineData("cuda", 0, 1000)]
     public void GatedGelu_MatchesReference(string kind, int seed, int len)
