@@ -100,7 +100,7 @@ public static class Attention
         Precision precision = Precision.Fp32)
     {
         int version = Choose(dev, hd, precision);
-        if (version == 3 && !LayerNormModulateV2.Aligned16(qkv))
+        if (version == 3 && !Chunks.Aligned16(qkv))
         {
             KernelChoice.Once("attention: qkv view not 16-byte aligned: fp32 v2 instead of the bf16 tensor-core v3 (slower)");
             version = 2;

@@ -252,7 +252,7 @@ public static class AttentionV3
         Check.Size("attention qkv", qkv.Length, 3L * n * t * heads * hd);
         Check.Size("attention out", o.Length, (long)n * t * heads * hd);
         if (!Supports(hd)) throw new ArgumentException($"attention v3: expected a head dim that is a multiple of 8 and ≤ {MaxHeadDim}, found {hd}");
-        if (!LayerNormModulateV2.Aligned16(qkv)) throw new ArgumentException("attention v3: expected a 16-byte aligned qkv view (float4 loads), found an unaligned one");
+        if (!Chunks.Aligned16(qkv)) throw new ArgumentException("attention v3: expected a 16-byte aligned qkv view (float4 loads), found an unaligned one");
         int warps = WarpsFor(dev, n, t, heads);
         int rowsPerGroup = 16 * warps, tilesPerHead = (t + rowsPerGroup - 1) / rowsPerGroup;
         int kSteps = (hd + 15) / 16, nTiles = hd / 8;

@@ -76,7 +76,7 @@ public static class LayerNormModulate
     {
         if (dev.IsHost) return 0;
         if (!dev.IsCuda) return 1;
-        if (LayerNormModulateV2.Supports(d, modStride, shiftOffset, scaleOffset) && LayerNormModulateV2.Aligned16(x) && LayerNormModulateV2.Aligned16(mod) && LayerNormModulateV2.Aligned16(y))
+        if (LayerNormModulateV2.Supports(d, modStride, shiftOffset, scaleOffset) && Chunks.Aligned16(x) && Chunks.Aligned16(mod) && Chunks.Aligned16(y))
         {
             KernelChoice.Once($"layernorm: v2 (warp per row, float4 loads) on {dev.Name}");
             return 2;
