@@ -14,6 +14,16 @@ public static unsafe class Activations
         return 0.5f * u * (1f + MathF.Tanh(k * (u + 0.044715f * u * u * u)));
     }
 
+    /// <summary>Relative error bound of tanh as `dev` evaluates MathF.Tanh. CUDA: ILGPU lowers it to
+    /// tanh.approx.f32 (see `blockdance ptx --kernel gelu --out DIR`), whose PTX ISA bound is 2⁻¹¹ relative
+    /// (to be confirmed by the first GPU run); the CPU (host backend and simulator): .NET's MathF.Tanh, within a
+    /// few ulps (2⁻²¹).</summary>
+    public static double TanhRelativeError(ComputeDevice dev) => dev.IsCuda ? 1.0 / 2048 : 1.0 / (1 << 21);
+
+    /// <summary>Bound on |GeluTanh(u) − exact| from tanh alone for |u| ≤ maxAbsInput: GELU = ½·u·(1 + tanh(·)),
+    /// so an error δ·|tanh| ≤ δ in tanh moves it by ≤ ½·|u|·δ. Tests add it to their fp32 tolerance.</summary>
+    public static double GeluTanhError(ComputeDevice dev, double maxAbsInput) => 0.5 * maxAbsInput * TanhRelativeError(dev);
+
     /// <summary>SiLU(u) = u · sigmoid(u).</summary>
     public static float Silu(float u) => u / (1f + MathF.Exp(-u));
 

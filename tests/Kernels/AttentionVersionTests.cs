@@ -51,11 +51,14 @@ public class AttentionVersionTests(ITestOutputHelper output)
     [InlineData("sim", 0, 1, 16, 1, 72)]    // XL head dim: 5 k16 steps (72 padded to 80), 9 n-tiles; 16 of 64 keys real
     [InlineData("sim", 1, 1, 70, 1, 8)]     // ragged T: 2 key tiles (64 + 6), a last query tile of 6 rows
     [InlineData("sim", 2, 1, 9, 1, 24)]     // hd 24: 2 k16 steps (padded to 32), 3 n-tiles (odd count: the ldmatrix .x2 path)
+    [InlineData("cpu-tiled", 3, 1, 20, 1, 8)]   // 8 warps per group available, 1 group: the 4-warp groups CUDA runs for small grids
+    [InlineData("cpu-tiled", 4, 2, 20, 1, 16)]  // 2 groups ≥ 2 × 1 multiprocessor: the 8-warp groups of a full GPU
     [InlineData("cuda", 0, 2, 256, 16, 72)] // XL at T = 256
     [InlineData("cuda", 1, 1, 1000, 2, 72)] // ragged on 64-row query tiles and 64-key tiles
     public void AttentionV3Bf16_MatchesBf16Reference_EmulatedMmaOnCpu(string kind, int seed, int n, int t, int heads, int hd)
     {
         var dev = TestDevices.Get(kind);
+        if (kind == "cpu-tiled") Assert.Equal(n == 1 ? AttentionV3.WarpsPerGroup / 2 : AttentionV3.WarpsPerGroup, AttentionV3.WarpsFor(dev, n, t, heads));
         var qkv = Tolerance.Random(seed, 3 * n * t * heads * hd, 2f);
         float scale = 1f / MathF.Sqrt(hd);
         var got = RunVersion(dev, 3, qkv, n, t, heads, hd);

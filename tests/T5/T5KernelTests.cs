@@ -88,7 +88,8 @@ public class T5KernelTests(ITestOutputHelper output)
         var expected = new float[len];
         GatedGelu.Reference(g, u, expected);
         GatedGelu.Run(dev, tg.View, tu.View, ty.View, len);
-        Tolerance.AssertClose(expected, ty.ToHost(), 1e-6, 1e-6, "gated_gelu", output);
+        // fp32 rounding (1e-6) plus the device's tanh error: |gate| ≤ 4, |up| ≤ 2 (tanh.approx.f32 on CUDA)
+        Tolerance.AssertClose(expected, ty.ToHost(), 1e-6 + 2 * Activations.GeluTanhError(dev, 4), 1e-6, "gated_gelu", output);
         // gelu_new(1) = 0.841192 (tanh form), times up.
         Assert.Equal(0.841192f * 2f, Activations.GeluTanh(1f) * 2f, 5);
     }
