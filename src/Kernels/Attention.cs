@@ -27,33 +27,9 @@ namespace BlockDance.Kernels;
 
 public static class Attention
 {
-    public static void Reference(float[] qkv, float[] o, int n, int t, int heads, int hd, float scale)
-    {
-        int d = heads * hd;
-        var s = new double[t];
-        for (int b = 0; b < n; b++)
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < t; i++)
-                {
-                    double max = double.NegativeInfinity;
-                    for (int j = 0; j < t; j++)
-                    {
-                        double dot = 0;
-                        for (int e = 0; e < hd; e++)
-                            dot += (double)qkv[(b * t + i) * 3 * d + h * hd + e] * qkv[(b * t + j) * 3 * d + d + h * hd + e];
-                        s[j] = dot * scale;
-                        max = Math.Max(max, s[j]);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < t; j++) { s[j] = Math.Exp(s[j] - max); sum += s[j]; }
-                    for (int e = 0; e < hd; e++)
-                    {
-                        double acc = 0;
-                        for (int j = 0; j < t; j++) acc += s[j] * qkv[(b * t + j) * 3 * d + 2 * d + h * hd + e];
-                        o[(b * t + i) * d + h * hd + e] = (float)(acc / sum);
-                    }
-                }
-    }
+    /// <summary>The plain reference (AttentionReference, no options).</summary>
+    public static void Reference(float[] qkv, float[] o, int n, int t, int heads, int hd, float scale) =>
+        AttentionReference.SelfAttention(qkv, o, n, t, heads, hd, scale);
 
     [GpuKernel("attention_v1")]
     static void Kernel(Index1D index, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale, int width)

@@ -270,32 +270,6 @@ public static class AttentionV3
     /// <summary>The host reference of what v3 computes: q, k, v rounded to bf16, P rounded to bf16 before P·V,
     /// the softmax denominator from the unrounded P (fp64 here). Tests compare v3 with this at a tight
     /// tolerance, and with Attention.Reference at the bf16 tolerance.</summary>
-    public static void ReferenceBf16(float[] qkv, float[] o, int n, int t, int heads, int hd, float scale)
-    {
-        var r = new float[qkv.Length];
-        for (int i = 0; i < r.Length; i++) r[i] = Bf16.Round(qkv[i]);
-        int d = heads * hd;
-        var s = new double[t];
-        for (int b = 0; b < n; b++)
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < t; i++)
-                {
-                    double max = double.NegativeInfinity, sum = 0;
-                    for (int j = 0; j < t; j++)
-                    {
-                        double dot = 0;
-                        for (int e = 0; e < hd; e++)
-                            dot += (double)r[(b * t + i) * 3 * d + h * hd + e] * r[(b * t + j) * 3 * d + d + h * hd + e];
-                        s[j] = dot * scale;
-                        max = Math.Max(max, s[j]);
-                    }
-                    for (int j = 0; j < t; j++) { s[j] = Math.Exp(s[j] - max); sum += s[j]; }
-                    for (int e = 0; e < hd; e++)
-                    {
-                        double acc = 0;
-                        for (int j = 0; j < t; j++) acc += Bf16.Round((float)s[j]) * (double)r[(b * t + j) * 3 * d + 2 * d + h * hd + e];
-                        o[(b * t + i) * d + h * hd + e] = (float)(acc / sum);
-                    }
-                }
-    }
+    public static void ReferenceBf16(float[] qkv, float[] o, int n, int t, int heads, int hd, float scale) =>
+        AttentionReference.SelfAttention(qkv, o, n, t, heads, hd, scale, new AttentionOptions { RoundBf16 = true });
 }

@@ -21,36 +21,12 @@ namespace BlockDance.Kernels;
 
 public static class CrossAttention
 {
+    /// <summary>The plain reference: AttentionReference with the caption map and the key mask.</summary>
     public static void Reference(float[] q, float[] kv, float[] keep, int[] cap, float[] o, int n, int t, int l, int heads, int hd, float scale)
     {
-        int d = heads * hd;
-        var s = new double[l];
-        for (int b = 0; b < n; b++)
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < t; i++)
-                {
-                    int c = cap[b];
-                    double max = double.NegativeInfinity;
-                    for (int j = 0; j < l; j++)
-                    {
-                        if (keep[c * l + j] == 0) continue;
-                        double dot = 0;
-                        for (int e = 0; e < hd; e++)
-                            dot += (double)q[((long)b * t + i) * d + h * hd + e] * kv[((long)c * l + j) * 2 * d + h * hd + e];
-                        s[j] = dot * scale;
-                        max = Math.Max(max, s[j]);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < l; j++)
-                        if (keep[c * l + j] != 0) { s[j] = Math.Exp(s[j] - max); sum += s[j]; }
-                    for (int e = 0; e < hd; e++)
-                    {
-                        double acc = 0;
-                        for (int j = 0; j < l; j++)
-                            if (keep[c * l + j] != 0) acc += s[j] * kv[((long)c * l + j) * 2 * d + d + h * hd + e];
-                        o[((long)b * t + i) * d + h * hd + e] = sum > 0 ? (float)(acc / sum) : 0f;
-                    }
-                }
+        long d = (long)heads * hd;
+        AttentionReference.Run(new(q, t * d, d), new(kv, l * 2 * d, 2 * d), new(kv, l * 2 * d, 2 * d, d), o, n, t, l, heads, hd, scale,
+            new AttentionOptions { Keep = keep, KeyBatch = cap });
     }
 
     [GpuKernel("cross_attention_v1")]
