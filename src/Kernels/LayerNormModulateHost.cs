@@ -3,6 +3,9 @@
 // One work item per block of RowBlock rows; per row three Vector256 passes (Σx, Σ(x − mean)², normalize +
 // modulate), each reducing lane-wise and then over the lanes in order, so a row's output is fixed by its
 // values alone (any thread count, any batching).
+// Speed: n2 t5 d96, 8.5 µs per launch (1.1 GB/s: launch-bound at this size) vs ~0.5 s for v2 on the CPU accelerator,
+// shared 2-core dev box under heavy load (load average ~260):
+//   dotnet run -c Release --project src/Sampler -- kernels --device cpu --op layernorm --iters 5
 using System.Runtime.Intrinsics;
 using ILGPU;
 using ILGPU.Runtime;
