@@ -35,6 +35,9 @@ public static unsafe class GatedResidual
         }
     }
 
+    /// <summary>The name Run's launches count under on `dev` (KernelCache; tests that count launches ask it).</summary>
+    public static string KernelName(ComputeDevice dev) => dev.IsHost ? "gated_residual_host" : "gated_residual";
+
     public static void Run(ComputeDevice dev, ArrayView<float> res, ArrayView<float> x, ArrayView<float> gate, ArrayView<float> output,
         int n, int tokens, int d, int gateStride, int gateOffset)
     {
@@ -45,7 +48,7 @@ public static unsafe class GatedResidual
         if (gate.Length < (long)n * gateStride) throw new ArgumentException($"gated residual: gate holds {gate.Length} values, expected {(long)n * gateStride}");
         if (dev.IsHost)
         {
-            HostSimd.Elementwise(dev, "gated_residual_host", total, (start, end) =>
+            HostSimd.Elementwise(dev, KernelName(dev), total, (start, end) =>
             {
                 float* rp = Host.Ptr(res), xp = Host.Ptr(x), gp = Host.Ptr(gate), op = Host.Ptr(output);
                 for (long i = start; i < end; i++)

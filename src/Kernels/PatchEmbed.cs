@@ -49,6 +49,9 @@ public static unsafe class PatchEmbed
         }
     }
 
+    /// <summary>The name Run's launches count under on `dev` (KernelCache; tests that count launches ask it).</summary>
+    public static string KernelName(ComputeDevice dev) => dev.IsHost ? "patch_embed_host" : "patch_embed";
+
     /// <summary>o (n, T, d) = conv_p(x (n, c, h, w)) + b + pos (T, d).</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> pos,
         ArrayView<float> o, int n, int c, int h, int wd, int p, int d)
@@ -59,7 +62,7 @@ public static unsafe class PatchEmbed
         Check.Size("patch_embed pos", pos.Length, t * d);
         if (dev.IsHost)
         {
-            HostSimd.Elementwise(dev, "patch_embed_host", n * t * d, (start, end) =>
+            HostSimd.Elementwise(dev, KernelName(dev), n * t * d, (start, end) =>
             {
                 float* xp = Host.Ptr(x), wp = Host.Ptr(w), bp = Host.Ptr(b), pp = Host.Ptr(pos), op = Host.Ptr(o);
                 int gw = wd / p, tt = (h / p) * gw;

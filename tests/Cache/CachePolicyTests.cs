@@ -248,7 +248,7 @@ public abstract class CachePolicyDeviceTests(string kind) : DeviceTest(kind)
         dev.Kernels.ResetCounts();
         runner.Run(p1, 1, x2, t1, y, got);
         Assert.Equal(0, dev.Kernels.LaunchesOf(attention));
-        Assert.Equal(2 * cfg.Depth, dev.Kernels.LaunchesOf("gated_residual"));   // A and M of every block, with the step's gates
+        Assert.Equal(2 * cfg.Depth, dev.Kernels.LaunchesOf(GatedResidual.KernelName(dev)));   // A and M of every block, with the step's gates
         Assert.Equal(2 * cfg.Depth, runner.Accounting.RowBlocks);          // 2 rows × depth on step 0, none on step 1
         Assert.All(got.ToHost(), v => Assert.True(float.IsFinite(v)));
         Assert.NotEqual(full.ToHost(), got.ToHost());
