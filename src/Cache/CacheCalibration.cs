@@ -28,7 +28,7 @@ public sealed record CacheCalibration(string Model, int Steps, int Samples, doub
         if (!File.Exists(path))
             throw new ModelException($"{method} needs a calibration of this model: expected {path}, found none (run 'blockdance calibrate --model MODEL')");
         CacheCalibration? c;
-        try { c = JsonSerializer.Deserialize<CacheCalibration>(File.ReadAllText(path)); }
+        try { c = JsonSerializer.Deserialize<CacheCalibration>(Transformer.IO.InputFile.ReadText(path, "calibration file")); }
         catch (JsonException e) { throw new ModelException($"{path}: expected a cache calibration (JSON), found {e.Message}"); }
         if (c == null || c.TeaCacheCoefficients is not { Length: 5 } || c.MagRatios == null || c.MagRatios.Length != c.Steps
             || c.TeaCacheCoefficients.Concat(c.MagRatios).Any(v => !double.IsFinite(v)))

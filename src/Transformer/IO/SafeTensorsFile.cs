@@ -88,6 +88,7 @@ public sealed class SafeTensorsFile : IDisposable
     public static SafeTensorsFile Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        FileKind.RequireRegular(path, "safetensors file");   // asked before opening: a FIFO would block, /dev/zero never ends
         ByteSource source;
         SafeFileHandle? handle = null;
         try
