@@ -73,7 +73,7 @@ public static class InputFile
     /// <summary>A JSON document of at most MaxConfigBytes whose root is an object (a config file).</summary>
     public static JsonElement ReadJsonObject(string path, string what)
     {
-        var text = ReadText(path, what);
+        var text = QuotePythonLiterals(ReadText(path, what));
         JsonElement root;
         try
         {
@@ -84,6 +84,34 @@ public static class InputFile
         if (root.ValueKind != JsonValueKind.Object)
             throw new InvalidValueException($"{what} {path}", "a JSON object", $"a JSON {root.ValueKind.ToString().ToLowerInvariant()}");
         return root;
+    }
+
+    /// <summary>Python's json writes NaN, Infinity and -Infinity as bare words (diffusers' "lambda_min_clipped": -Infinity);
+    /// they are not JSON. Outside strings they become the strings "NaN", "Infinity", "-Infinity", so the document parses and
+    /// a numeric field holding one is refused by its type check (ConfigJson) rather than read.</summary>
+    public static string QuotePythonLiterals(string text)
+    {
+        if (!text.Contains("Infinity") && !text.Contains("NaN")) return text;
+        var o = new StringBuilder(text.Length + 16);
+        bool inString = false;
+        for (int i = 0; i < text.Length; i++)
+        {
+            char ch = text[i];
+            if (inString)
+            {
+                o.Append(ch);
+                if (ch == '\\' && i + 1 < text.Length) o.Append(text[++i]);
+                else if (ch == '"') inString = false;
+                continue;
+            }
+            if (ch == '"') { inString = true; o.Append(ch); continue; }
+            string? word = null;
+            foreach (var w in new[] { "-Infinity", "Infinity", "NaN" })
+                if (string.CompareOrdinal(text, i, w, 0, w.Length) == 0) { word = w; break; }
+            if (word != null) { o.Append('"').Append(word).Append('"'); i += word.Length - 1; }
+            else o.Append(ch);
+        }
+        return o.ToString();
     }
 
     public static string Bytes(long n) => n >= 1 << 20 ? $"{n / 1048576.0:F1} MiB" : n >= 1024 ? $"{n / 1024.0:F1} KiB" : $"{n} bytes";

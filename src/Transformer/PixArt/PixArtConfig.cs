@@ -70,6 +70,16 @@ public sealed record PixArtConfig(
         return null;
     }
 
+    /// <summary>A full pipeline folder (transformer/ inside it): its scheduler config and model_index.json must describe what the
+    /// engine runs (IO/SchedulerConfig), checked with the transformer config so that every command on the folder refuses the same.</summary>
+    static void CheckFolder(string folder, string configPath)
+    {
+        if (Path.GetFullPath(configPath) != Path.GetFullPath(Path.Combine(folder, "transformer", "config.json"))) return;
+        IO.SchedulerConfig.CheckFolder(folder);
+        IO.SchedulerConfig.CheckModelIndex(folder, ["PixArtAlphaPipeline"], ("transformer", "PixArtTransformer2DModel"),
+            ("vae", "AutoencoderKL"), ("scheduler", "DPMSolverMultistepScheduler"), ("text_encoder", "T5EncoderModel"), ("tokenizer", "T5Tokenizer"));
+    }
+
     /// <summary>Largest block count accepted (PixArt-XL/2 has 28).</summary>
     public const int MaxDepth = 256;
     /// <summary>Largest trained latent side accepted: 512 (PixArt-Σ 4K: 4096 px).</summary>
@@ -81,6 +91,7 @@ public sealed record PixArtConfig(
     public static PixArtConfig Read(string folder)
     {
         var path = ConfigPath(folder) ?? throw new ModelException($"{folder}: no transformer/config.json (expected a diffusers PixArt-α folder)");
+        CheckFolder(folder, path);
         var c = IO.ConfigJson.Read(path, "transformer config.json");
         c.String("norm_type", ["ada_norm_single"], "ada_norm_single");
         c.String("activation_fn", ["gelu-approximate"], "gelu-approximate");
