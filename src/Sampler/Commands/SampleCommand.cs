@@ -116,7 +116,7 @@ public static class SampleCommand
         var shape = f.Get("noise").Shape;
         if (!shape.SequenceEqual(expected))
             throw new UsageException($"--noise {path}: tensor 'noise': expected shape [{string.Join(", ", expected)}] ({n} samples), found [{string.Join(", ", shape)}]");
-        var noise = f.ReadFloat32("noise");
+        var noise = f.ReadFloatValues("noise");   // I64/I32/BOOL noise is refused, not converted
         long bad = NonFinite.CountReference(noise);
         if (bad > 0) throw new UsageException($"--noise {path}: tensor 'noise': expected finite values, found {bad} NaN/Inf of {noise.Length}");
         return noise;

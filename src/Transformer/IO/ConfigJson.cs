@@ -40,18 +40,19 @@ public sealed class ConfigJson
     /// <summary>An integer in [min, max]; `fallback` when absent (required when fallback is null).</summary>
     public int Int(string key, int min, int max, int? fallback = null, bool nullIsAbsent = false)
     {
+        string range = min == max ? $"{min} (what the engine implements)" : $"an integer in {min}..{max}";
         if (Get(key, nullIsAbsent) is not JsonElement v)
-            return fallback ?? throw Error(key, $"an integer in {min}..{max}", "no such field");
+            return fallback ?? throw Error(key, range, "no such field");
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out long i))
-            throw Error(key, $"an integer in {min}..{max}", Raw(v));
-        if (i < min || i > max) throw Error(key, $"an integer in {min}..{max}", Raw(v));
+            throw Error(key, range, Raw(v));
+        if (i < min || i > max) throw Error(key, range, Raw(v));
         return (int)i;
     }
 
     /// <summary>A finite number in [min, max] (or (min, max] when `exclusiveMin`).</summary>
     public double Number(string key, double min, double max, double? fallback = null, bool exclusiveMin = false, bool nullIsAbsent = false)
     {
-        string range = $"a number in {(exclusiveMin ? "(" : "[")}{Fmt(min)}, {Fmt(max)}]";
+        string range = min == max ? $"{Fmt(min)} (what the engine implements)" : $"a number in {(exclusiveMin ? "(" : "[")}{Fmt(min)}, {Fmt(max)}]";
         if (Get(key, nullIsAbsent) is not JsonElement v)
             return fallback ?? throw Error(key, range, "no such field");
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d))

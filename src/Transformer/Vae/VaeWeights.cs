@@ -71,6 +71,8 @@ public sealed class VaeWeights : IDisposable
             {
                 if (!int.TryParse(g, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var mg) || mg < 1 || mg > MaxGroups)
                     throw new ModelException($"{filePath}: metadata norm_num_groups: expected an integer in 1..{MaxGroups}, found '{g}'");
+                if (config?.Has("norm_num_groups") == true && mg != groups)
+                    throw new ModelException($"{filePath}: metadata norm_num_groups {mg}, config.json says {groups}; expected the same");
                 groups = mg;
             }
             if (!f.Contains("decoder.conv_in.weight"))
