@@ -116,5 +116,5 @@ public sealed class ConfigJson
         return t.Length > 60 ? t[..57] + "…" : t;
     }
 
-    static string Fmt(double d) => d.ToString("G6", CultureInfo.InvariantCulture);
+    static string Fmt(double d) => d.ToString("G6", CultureInfo.InvariantCulture).Replace("E", "e");
 }

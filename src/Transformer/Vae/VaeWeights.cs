@@ -87,6 +87,14 @@ public sealed class VaeWeights : IDisposable
         }
     }
 
+    /// <summary>Checks the VAE's config.json and file header (not the values) and returns `path`: called when the VAE is
+    /// found, so that a bad VAE is refused before sampling rather than after it.</summary>
+    public static string Preflight(string path)
+    {
+        using var w = Open(path);
+        return path;
+    }
+
     /// <summary>The safetensors file for `path` (file, vae folder, or model folder with vae/), or a ModelException saying what was looked for.</summary>
     public static string ResolveFile(string path)
     {
