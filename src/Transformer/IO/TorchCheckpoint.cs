@@ -139,8 +139,10 @@ public sealed class TorchCheckpoint : IDisposable
         var entry = zip.GetEntry(prefix + "data/" + st.Key)
                     ?? throw new TorchCheckpointException($"{where}: storage '{st.Key}' missing from the archive (expected {prefix}data/{st.Key})");
         if (st.Numel < 0 || st.Numel > entry.Length / st.ElementBytes)
-            throw new TorchCheckpointException($"{where}: storage '{st.Key}' declares {st.Numel} elements of {st.ElementBytes} bytes, " +
-                                               $"expected at most {entry.Length / st.ElementBytes} (its entry holds {entry.Length} bytes)");
+        {
+            string need = st.Numel >= 0 && st.Numel <= long.MaxValue / st.ElementBytes ? $"{st.Numel * st.ElementBytes}" : "more than 2^63";
+            throw new TorchCheckpointException($"{where}: storage '{st.Key}' holds {entry.Length} bytes, expected {need} = {st.Numel} × {st.ElementBytes}");
+        }
         if (t.Stride.Length != t.Shape.Length)
             throw new TorchCheckpointException($"{where}: {t.Stride.Length} strides for {t.Shape.Length} dimensions");
         long numel = 1;
