@@ -25,7 +25,7 @@ public static class Interruption
     static Action<string, int>? overdue;
 
     /// <summary>How long a deferred signal waits for the run to reach a boundary before the overdue action ends it.</summary>
-    public static TimeSpan Grace { get; set; } = TimeSpan.FromSeconds(2);
+    public static TimeSpan Grace { get; set; } = TimeSpan.FromSeconds(5);   // well inside Slurm's 30 s between SIGTERM and SIGKILL
 
     /// <summary>What to do when a deferred signal was not honoured within Grace (the program: clean up and exit).</summary>
     public static void OnOverdue(Action<string, int> action) => overdue = action;

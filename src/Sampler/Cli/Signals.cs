@@ -17,15 +17,18 @@ public static class Signals
     public static void Install()
     {
         Interruption.Reset();
+        Interruption.OnOverdue(Overdue);
         if (sigint != null) return;
         sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => ctx.Cancel = Interruption.Request("SIGINT", 130));
         sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => ctx.Cancel = Interruption.Request("SIGTERM", 143));
-        Interruption.OnOverdue((name, code) =>
-        {
-            AtomicFile.RemoveTemporaries();
-            Console.Error.WriteLine($"error: interrupted by {name} inside a region that did not reach a clean boundary within " +
-                                    $"{Interruption.Grace.TotalSeconds:F0} s; temporary files removed, nothing was written");
-            Environment.Exit(code);
-        });
+    }
+
+    /// <summary>A deferred signal the run did not honour within Interruption.Grace: remove the temporaries, one line, exit.</summary>
+    static void Overdue(string name, int code)
+    {
+        AtomicFile.RemoveTemporaries();
+        Console.Error.WriteLine($"error: interrupted by {name} inside a region that did not reach a clean boundary within " +
+                                $"{Interruption.Grace.TotalSeconds:F0} s; temporary files removed, nothing was written");
+        Environment.Exit(code);
     }
 }
