@@ -80,7 +80,7 @@ public static class InputFile
             using var doc = JsonDocument.Parse(text, new JsonDocumentOptions { MaxDepth = 64 });
             root = doc.RootElement.Clone();
         }
-        catch (JsonException e) { throw new InvalidValueException($"{what} {path}", "valid JSON", $"a parse error ({e.Message.Split('\n')[0]})"); }
+        catch (JsonException e) { throw new InvalidValueException($"{what} {path}", "a JSON object", $"invalid JSON ({e.Message.Split('\n')[0]})"); }
         if (root.ValueKind != JsonValueKind.Object)
             throw new InvalidValueException($"{what} {path}", "a JSON object", $"a JSON {root.ValueKind.ToString().ToLowerInvariant()}");
         return root;

@@ -37,7 +37,7 @@ public sealed record T5Config(int DModel, int Layers, int Heads, int DKv, int DF
         c.String("feed_forward_proj", ["gated-gelu"], "relu");   // T5 v1.1 (HF's default "relu" is v1.0's FFN, refused)
         c.String("dense_act_fn", ["gelu_new", "gelu_pytorch_tanh"], "gelu_new", nullIsAbsent: true);
         if (c.Has("is_encoder_decoder") || c.Has("model_type")) c.String("model_type", ["t5", "umt5", "mt5"], "t5");
-        float eps = (float)c.Number("layer_norm_epsilon", 0, 0.1, 1e-6, exclusiveMin: true);
+        float eps = (float)c.Number("layer_norm_epsilon", 1e-12, 1e-2, 1e-6);   // fp32 RMSNorm: 1e-6 in every T5; a denormal is a typo
         int dModel = c.Int("d_model", 1, 16384), heads = c.Int("num_heads", 1, 1024), dKv = c.Int("d_kv", 1, 1024);
         if ((long)heads * dKv > 65536) throw c.Error("num_heads", "num_heads × d_kv ≤ 65536", $"{heads} × {dKv}");
         int buckets = c.Int("relative_attention_num_buckets", 4, 1024, 32);
