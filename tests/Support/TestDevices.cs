@@ -1,5 +1,8 @@
 // One ComputeDevice per backend for the whole test run (kernels compile once).
-// "cpu" always runs; "cuda" runs where a GPU exists and is skipped visibly otherwise.
+// "cpu" (the host backend) and "sim" (ILGPU kernels on the CPU accelerator) always run; "cuda" runs where a
+// GPU exists and is skipped visibly otherwise.
+//   Kinds        cpu, cuda       models and sampling: what a user runs
+//   KernelKinds  sim, cpu, cuda  one op against its reference: the ILGPU kernel (sim), the host kernel (cpu), CUDA
 using BlockDance.Kernels;
 using Xunit;
 
@@ -13,6 +16,7 @@ public static class TestDevices
     static readonly object gate = new();
 
     public static IEnumerable<object[]> Kinds => [["cpu"], ["cuda"]];
+    public static IEnumerable<object[]> KernelKinds => [["sim"], ["cpu"], ["cuda"]];
 
     public static ComputeDevice Get(string kind)
     {
@@ -21,7 +25,7 @@ public static class TestDevices
             if (!devices.TryGetValue(kind, out var dev))
             {
                 // "cpu-tiled": the CPU accelerator with 8 warps per group, for the 256-thread tiled GPU versions.
-            try { dev = kind == "cpu-tiled" ? ComputeDevice.Create(DeviceKind.Cpu, 8) : ComputeDevice.Create(ComputeDevice.ParseKind(kind)); }
+            try { dev = kind == "cpu-tiled" ? ComputeDevice.Create(DeviceKind.Sim, 8) : ComputeDevice.Create(ComputeDevice.ParseKind(kind)); }
                 catch (DeviceException) { dev = null; }
                 devices[kind] = dev;
             }

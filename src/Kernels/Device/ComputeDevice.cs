@@ -1,9 +1,13 @@
 // The device layer: one ILGPU context + accelerator, chosen once per process.
 //
-//   auto → the first CUDA device if a driver and a GPU exist, else ILGPU's CPU accelerator
+//   auto → the first CUDA device if a driver and a GPU exist, else the host backend (cpu)
 //   cuda → a CUDA device or a clear error (never a silent fallback)
-//   cpu  → ILGPU's CPU accelerator (a simulator: ~1 µs per simulated thread, so kernels
-//          launch few threads that each loop over a lot of work; see LaunchWidth)
+//   cpu  → the host backend: ops run hand-written SIMD host kernels (src/Kernels/Host, Parallel.For over
+//          `Threads` threads) directly on the CPU accelerator's buffers; an op without a host version
+//          launches its ILGPU kernel on the same memory (logged once per kernel, KernelCache)
+//   sim  → ILGPU's CPU accelerator running the ILGPU kernels (a simulator: ~1 µs per simulated thread, so
+//          kernels launch few threads that each loop over a lot of work; see LaunchWidth) — what the
+//          kernel correctness tests run
 //
 // Kernels are compiled (PTX on CUDA) on first use and cached per device (KernelCache).
 using ILGPU;
@@ -13,7 +17,7 @@ using ILGPU.Runtime.Cuda;
 
 namespace BlockDance.Kernels;
 
-public enum DeviceKind { Auto, Cuda, Cpu }
+public enum DeviceKind { Auto, Cuda, Cpu, Sim }
 
 /// <summary>Raised when the requested device cannot be provided (no GPU, out of memory…).</summary>
 public sealed class DeviceException(string message) : InputException(message);
@@ -23,6 +27,15 @@ public sealed class ComputeDevice : IDisposable
     public Context Context { get; }
     public Accelerator Accelerator { get; }
     public bool IsCuda => Accelerator.AcceleratorType == AcceleratorType.Cuda;
+    /// <summary>The host backend (`cpu`): ops with a host version run it instead of their ILGPU kernel.</summary>
+    public bool IsHost { get; }
+    /// <summary>The ILGPU CPU accelerator running ILGPU kernels (`sim`).</summary>
+    public bool IsSimulator => !IsCuda && !IsHost;
+    /// <summary>Threads a host kernel may use (--threads; default all cores). Host kernels split work into
+    /// chunks that do not depend on this number, so results are identical for any thread count.</summary>
+    public int Threads { get; }
+    /// <summary>Parallel.For options of the host kernels (Threads workers).</summary>
+    public ParallelOptions HostParallelOptions { get; }
     public string Name => Accelerator.Name;
     /// <summary>Device memory; for the CPU accelerator (which reports no real limit) the machine's memory.</summary>
     public long MemoryBytes => IsCuda ? Accelerator.MemorySize : GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
@@ -45,25 +58,31 @@ public sealed class ComputeDevice : IDisposable
     // BLOCKDANCE_CPU_WIDTH overrides the CPU launch width (tuning experiments; see DEVELOPERS.md).
     readonly int CpuWidth = int.TryParse(Environment.GetEnvironmentVariable("BLOCKDANCE_CPU_WIDTH"), out var w) ? w : 4 * Environment.ProcessorCount;
 
-    ComputeDevice(Context ctx, Accelerator acc)
+    ComputeDevice(Context ctx, Accelerator acc, bool host, int threads)
     {
         Context = ctx;
         Accelerator = acc;
-        Kernels = new KernelCache(acc);
+        IsHost = host;
+        Threads = threads;
+        HostParallelOptions = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        Kernels = new KernelCache(acc, host);
     }
 
     /// <param name="cpuWarpsPerGroup">CPU accelerator only: 32-lane warps per group. 1 (default) for the
     /// grid-stride kernels the model runs there; 8 lets the tiled 256-thread GPU versions (GEMM v2/v3) run
     /// on the simulator too, as the tests and `blockdance kernels --device cpu` do.</param>
-    public static ComputeDevice Create(DeviceKind kind, int cpuWarpsPerGroup = 1)
+    /// <param name="threads">Host backend only: threads for host kernels (null: all cores).</param>
+    public static ComputeDevice Create(DeviceKind kind, int cpuWarpsPerGroup = 1, int? threads = null)
     {
+        if (threads is < 1) throw new InvalidValueException("threads", "at least 1", threads.Value.ToString());
+        int nThreads = threads ?? Environment.ProcessorCount;
         var ctx = Context.Create(b =>
         {
             // O2: inline-PTX operands of the tensor-core kernels (GEMM v3) stay in registers only at O2 (at O1
             // ILGPU leaves them in local memory around every mma). Affects PTX only: the CPU accelerator runs
             // the kernels' .NET code directly. `blockdance ptx` compiles every kernel at the same level.
             b.Optimize(OptimizationLevel.O2).EnableAlgorithms();
-            if (kind != DeviceKind.Cpu) b.Cuda();
+            if (kind is DeviceKind.Auto or DeviceKind.Cuda) b.Cuda();
             // Each simulated thread is an OS thread; 32-wide warps so warp-level code behaves as on CUDA.
             // With 8 warps per group (tiled versions at test sizes) one multiprocessor: each simulated
             // thread is an OS thread, and 256 per multiprocessor × cores would only add contention.
@@ -71,17 +90,17 @@ public sealed class ComputeDevice : IDisposable
         });
         try
         {
-            if (kind != DeviceKind.Cpu)
+            if (kind is DeviceKind.Auto or DeviceKind.Cuda)
             {
                 var cuda = ctx.GetCudaDevices();
                 if (cuda.Count > 0)
-                    return new ComputeDevice(ctx, cuda[0].CreateAccelerator(ctx));
+                    return new ComputeDevice(ctx, cuda[0].CreateAccelerator(ctx), false, nThreads);
                 if (kind == DeviceKind.Cuda)
-                    throw new DeviceException("device cuda: expected a CUDA GPU, found none (no NVIDIA driver or no device); use the CPU accelerator (device cpu or auto)");
-                Log.Info("no CUDA device found: running on ILGPU's CPU accelerator (slow simulator)");
+                    throw new DeviceException("device cuda: expected a CUDA GPU, found none (no NVIDIA driver or no device); use the CPU (device cpu or auto)");
+                Log.Info("no CUDA device found: running on the CPU (host kernels)");
             }
             var cpu = ctx.GetCPUDevices()[0];
-            return new ComputeDevice(ctx, cpu.CreateCPUAccelerator(ctx, CPUAcceleratorMode.Parallel));
+            return new ComputeDevice(ctx, cpu.CreateCPUAccelerator(ctx, CPUAcceleratorMode.Parallel), kind != DeviceKind.Sim, nThreads);
         }
         catch
         {
@@ -95,12 +114,13 @@ public sealed class ComputeDevice : IDisposable
         "auto" => DeviceKind.Auto,
         "cuda" => DeviceKind.Cuda,
         "cpu" => DeviceKind.Cpu,
-        _ => throw new InvalidValueException("device", "auto, cuda or cpu", $"'{s}'"),
+        "sim" => DeviceKind.Sim,
+        _ => throw new InvalidValueException("device", "auto, cuda, cpu or sim", $"'{s}'"),
     };
 
     public string Describe() =>
-        $"{(IsCuda ? "CUDA" : "CPU accelerator")}: {Name}, {MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB" +
-        (IsCuda ? "" : $", {Environment.ProcessorCount} cores");
+        $"{(IsCuda ? "CUDA" : IsHost ? "CPU (host kernels)" : "ILGPU CPU accelerator (simulator)")}: {Name}, {MemoryBytes / (1024.0 * 1024 * 1024):F1} GiB" +
+        (IsCuda ? "" : IsHost ? $", {Threads} threads" : $", {Environment.ProcessorCount} cores");
 
     /// <summary>Blocks the host until the device has finished everything queued (counted in HostWaits).</summary>
     public void Synchronize()

@@ -7,7 +7,7 @@ using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public sealed class KernelCache(Accelerator accelerator)
+public sealed class KernelCache(Accelerator accelerator, bool hostBackend = false)
 {
     readonly Dictionary<string, Delegate> loaded = new();
     readonly Dictionary<string, long> launches = new();
@@ -19,6 +19,7 @@ public sealed class KernelCache(Accelerator accelerator)
     {
         if (!loaded.TryGetValue(name, out var d))
         {
+            if (hostBackend) Log.Info($"host backend: {name} has no host version; running its ILGPU kernel on the CPU accelerator (slower)");
             d = load(accelerator);
             loaded[name] = d;
         }
@@ -26,6 +27,14 @@ public sealed class KernelCache(Accelerator accelerator)
         TotalLaunches++;
         if (Profiling) Mark(name);
         return (T)d;
+    }
+
+    /// <summary>Counts one launch of a host kernel (the host backend's versions; same accounting as Get).</summary>
+    public void CountHost(string name)
+    {
+        launches[name] = launches.GetValueOrDefault(name) + 1;
+        TotalLaunches++;
+        if (Profiling) Mark(name);
     }
 
     // ------------------------------------------------------------ profiling (synchronizing; benchmarks only)

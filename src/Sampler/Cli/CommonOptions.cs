@@ -40,7 +40,7 @@ public static class CommonOptions
     /// <param name="fp32Default">selftest: the fixtures are fp32, so fp32 unless --precision says otherwise.</param>
     public static ComputeDevice Device(Args a, bool fp32Default = false)
     {
-        var kind = a.GetChoice("device", DeviceKind.Auto, ("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu));
+        var kind = a.GetChoice("device", DeviceKind.Auto, ("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu), ("sim", DeviceKind.Sim));
         var dev = ComputeDevice.Create(kind);
         Console.WriteLine($"device: {dev.Describe()}");
         dev.Precision = Precision(a, dev, fp32Default);

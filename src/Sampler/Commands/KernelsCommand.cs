@@ -16,7 +16,7 @@ public static class KernelsCommand
     public static int Run(string[] argv)
     {
         var a = Args.Parse("kernels", argv, ["op", "version", "device", "shapes", "iters", "cpu-warps"]);
-        var kind = a.GetChoice("device", DeviceKind.Auto, ("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu));
+        var kind = a.GetChoice("device", DeviceKind.Auto, ("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu), ("sim", DeviceKind.Sim));
         var ops = KernelOps.All.Where(o => a.Get("op") is not string name || o.Name == name).ToList();
         if (ops.Count == 0)
             throw new UsageException($"--op: expected one of {string.Join(", ", KernelOps.All.Select(o => o.Name))}, found '{a.Get("op")}'");
