@@ -53,6 +53,7 @@ public static class SampleSetCommand
             throw new UsageException($"--shard {shard}: expected a shard count that divides the {total} samples, found {shard.Count} (remainder {total % shard.Count})");
         bool latent = cfg.InChannels is not (1 or 3);
         string? vaePath = latent ? ModelLoader.FindVae(modelPath, a.Get("vae")) : null;
+        if (vaePath != null) Transformer.Vae.VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
         if (latent && vaePath == null)
             throw new UsageException($"sample --out-dir: this is a {cfg.InChannels}-channel latent model and no VAE decoder was found (expected --vae DIR|FILE)");
 

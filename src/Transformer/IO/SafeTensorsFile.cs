@@ -88,7 +88,8 @@ public sealed class SafeTensorsFile : IDisposable
     public static SafeTensorsFile Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        FileKind.RequireRegular(path, "safetensors file");   // asked before opening: a FIFO would block, /dev/zero never ends
+        if (FileKind.Of(path) != PathKind.Missing)   // a missing file: the open below names it (with the IOException inside)
+            FileKind.RequireRegular(path, "safetensors file");   // asked before opening: a FIFO would block, /dev/zero never ends
         ByteSource source;
         SafeFileHandle? handle = null;
         try

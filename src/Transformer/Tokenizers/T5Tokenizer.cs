@@ -97,7 +97,14 @@ public sealed class T5Tokenizer
     /// <summary>The SentencePiece piece ids of a text (normalized, no EOS, no padding, not truncated).</summary>
     public int[] Pieces(string text)
     {
-        var raw = tokenizer.EncodeToIds(text);
+        IReadOnlyList<int> raw;
+        try { raw = tokenizer.EncodeToIds(text); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A garbled normalizer table (precompiled_charsmap) passes Create and fails here, inside the library.
+            throw new InvalidValueException(Origin, "a SentencePiece model that can encode text",
+                $"a file the SentencePiece reader fails on while encoding ({e.GetType().Name}: {e.Message})");
+        }
         var ids = new List<int>(raw.Count);
         foreach (int id in raw)
             if (!(id == UnkId && ids.Count > 0 && ids[^1] == UnkId)) ids.Add(id); // SentencePiece merges unknown runs

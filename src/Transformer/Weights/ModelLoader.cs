@@ -90,7 +90,7 @@ public static class ModelLoader
     /// </summary>
     public static string? FindVae(string modelPath, string? vaeOverride)
     {
-        if (vaeOverride != null) return VaeWeights.Preflight(VaeWeights.ResolveFile(vaeOverride));
+        if (vaeOverride != null) return VaeWeights.ResolveFile(vaeOverride);
         var full = Path.GetFullPath(modelPath);
         var candidates = new List<string>();
         if (Directory.Exists(full))
@@ -100,7 +100,7 @@ public static class ModelLoader
         }
         else if (Path.GetDirectoryName(full) is string dir) candidates.Add(Path.Combine(dir, "vae"));
         foreach (var c in candidates)
-            if (File.Exists(Path.Combine(c, VaeWeights.FileName))) return VaeWeights.Preflight(Path.Combine(c, VaeWeights.FileName));
+            if (File.Exists(Path.Combine(c, VaeWeights.FileName))) return Path.Combine(c, VaeWeights.FileName);
         return null;
     }
 
