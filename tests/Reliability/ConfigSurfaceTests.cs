@@ -147,7 +147,8 @@ public class ConfigSurfaceTests
         Surfaces.MakeFifo(fifo);
         var r = Surfaces.Within(60, () => CliRunner.Run("eval", "--plot-from", fifo, "--plot", Path.Combine(dir, "p.png")), "eval --plot-from");
         HostileFiles.AssertOneLineError(r.Code, r.Err, "expected a regular file, found a FIFO");
-        var e = Assert.ThrowsAny<BlockDance.Kernels.InputException>(() => BlockDance.Cache.CacheCalibration.Load("/dev/zero", "teacache"));
+        var e = Assert.ThrowsAny<BlockDance.Kernels.InputException>(() => BlockDance.Cache.CacheCalibration.Load("/dev/zero", "teacache",
+            p => BlockDance.Transformer.IO.InputFile.ReadText(p, "calibration file")));
         Assert.Contains("expected a regular file, found a character device", e.Message);
     }
 }
