@@ -35,7 +35,7 @@ public class ShardSurfaceTests
     }
 
     [Theory]
-    [InlineData("--count", "2147483647", "--count: expected 1..10000000")]
+    [InlineData("--count", "2147483647", "--count: expected at most 10000000 samples")]
     [InlineData("--per-class", "200000000", "--per-class: expected at most 10000000 samples")]
     public void SampleCountsThatDoNotFit_AreOneLine_Exit2(string option, string value, string expected)
     {

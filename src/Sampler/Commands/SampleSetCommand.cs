@@ -24,14 +24,13 @@ namespace BlockDance.Sampler.Commands;
 
 public static class SampleSetCommand
 {
-    public static readonly string[] Own = ["out-dir", "count", "per-class", "classes-file", "shard", "vae"];
-    const int DefaultChunk = 64;
+    const int DefaultChunk = 64;   // samples between writes: a preempted shard loses at most this many
     /// <summary>Most samples one job draws: 10,000,000 (FID uses 50,000); the work list and manifests stay under ~1 GB.</summary>
-    public const int MaxSamples = 10_000_000;   // samples between writes: a preempted shard loses at most this many
+    public const int MaxSamples = 10_000_000;
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("sample", argv, [.. CommonOptions.ModelOpts, .. CommonOptions.SamplingOpts, .. CommonOptions.CacheOpts, .. Own]);
+        var a = Args.Parse("sample --out-dir", argv);
         var dir = a.Get("out-dir")!;
         if (dir.Length == 0) throw new UsageException("--out-dir: expected a folder name, found an empty string");
         var shard = Shard.Resolve(a.Get("shard"), Environment.GetEnvironmentVariable);
@@ -137,14 +136,15 @@ public static class SampleSetCommand
             if (list.Count > MaxSamples) throw new UsageException($"--classes-file {file}: expected at most {MaxSamples} samples, found {list.Count}");
             return list;
         }
-        long n = a.Has("count") ? a.GetInt("count", 0, 1, MaxSamples) : (long)a.GetInt("per-class", 0, 1) * classList.Count;
-        if (n > MaxSamples) throw new UsageException($"--per-class: expected at most {MaxSamples} samples in all ({classList.Count} classes), found {n}");
+        long n = a.Has("count") ? a.GetInt("count") : (long)a.GetInt("per-class") * classList.Count;
+        if (n > MaxSamples)
+            throw new UsageException($"--{(a.Has("count") ? "count" : "per-class")}: expected at most {MaxSamples} samples in all ({classList.Count} classes), found {n}");
         return Enumerable.Range(0, (int)n).Select(k => classList[k % classList.Count]).ToList();
     }
 
     static string PolicyText(Args a)
     {
-        var parts = new List<string> { a.Get("cache", "none") };
+        var parts = new List<string> { a.Get("cache")! };
         foreach (var o in CommonOptions.CacheOpts.Skip(1))
             if (a.Get(o) is string v) parts.Add($"{o}={(o == "policy" ? Path.GetFileName(v) : v)}");
         return string.Join(" ", parts).Replace(',', ';');   // no commas inside a CSV cell
