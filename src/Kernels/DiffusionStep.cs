@@ -7,6 +7,9 @@
 //   DDPM   mean = coef1·x0 + coef2·x
 //          f = (v + 1)/2,  log σ² = f·log β' + (1 − f)·log pv_clipped   (learned range)
 //          x' = mean + [i ≠ 0]·exp(½ log σ²)·z
+//          The last step (i = 0, t = 0) is the posterior mean alone: its variance is 0 (log σ² = −∞ when only one
+//          step is kept), and 0·exp(½·(f·log β + (1 − f)·(−∞))) is NaN for f ≥ 1, so the noise term is skipped, not
+//          multiplied by 0. With one step, mean = x0 (coef1 = 1, coef2 = 0).
 // host: the host backend's version (`--device cpu`): the same scalar formulas per element, so the same bytes
 //     as the ILGPU kernels; chunks of HostSimd.ElementChunk elements over the threads.
 using ILGPU;
@@ -60,6 +63,7 @@ public static unsafe class DiffusionStep
                     float eps = o[(s * cOut + ch) * hw + i], v = o[(s * cOut + c + ch) * hw + i];
                     float x0 = k.SqrtRecipAlpha * x[xi] - k.SqrtRecipM1Alpha * eps;
                     float mean = k.Coef1 * x0 + k.Coef2 * x[xi];
+                    if (k.NoiseScale == 0f) { x[xi] = mean; continue; }   // the last step: the mean, no noise term
                     float f = (v + 1f) / 2f;
                     float logVar = f * k.LogBeta + (1f - f) * k.LogPv;
                     x[xi] = mean + k.NoiseScale * MathF.Exp(0.5f * logVar) * z[xi];
@@ -76,6 +80,11 @@ public static unsafe class DiffusionStep
             float eps = o[((long)s * cOut + ch) * hw + i], v = o[((long)s * cOut + c + ch) * hw + i];
             float x0 = k.SqrtRecipAlpha * x[xi] - k.SqrtRecipM1Alpha * eps;
             float mean = k.Coef1 * x0 + k.Coef2 * x[xi];
+            if (k.NoiseScale == 0f)
+            {
+                x[xi] = mean;   // the last step: the posterior mean (see the header)
+                continue;
+            }
             float f = (v + 1f) / 2f;
             float logVar = f * k.LogBeta + (1f - f) * k.LogPv;
             x[xi] = mean + k.NoiseScale * MathF.Exp(0.5f * logVar) * z[xi];
@@ -130,6 +139,7 @@ public static unsafe class DiffusionStep
                     float eps = op[((long)s * cOut + ch) * hw + i], v = op[((long)s * cOut + c + ch) * hw + i];
                     float x0 = k.SqrtRecipAlpha * xp[xi] - k.SqrtRecipM1Alpha * eps;
                     float mean = k.Coef1 * x0 + k.Coef2 * xp[xi];
+                    if (k.NoiseScale == 0f) { xp[xi] = mean; continue; }   // the last step: the mean, no noise term
                     float f = (v + 1f) / 2f;
                     float logVar = f * k.LogBeta + (1f - f) * k.LogPv;
                     xp[xi] = mean + k.NoiseScale * MathF.Exp(0.5f * logVar) * zp[xi];

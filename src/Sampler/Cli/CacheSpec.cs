@@ -202,7 +202,7 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
 
     CacheCalibration Calibration(string modelPath)
     {
-        try { return CacheCalibration.Load(CacheCalibration.PathFor(modelPath), Name); }
+        try { return CacheCalibration.Load(CacheCalibration.PathFor(modelPath), Name, p => Transformer.IO.InputFile.ReadText(p, "calibration file")); }
         catch (CacheException e) { throw new UsageException($"--cache {Name}: {e.Message}"); }
     }
 }

@@ -87,6 +87,7 @@ public static class PixArtSample
         var embedsPath = a.Get("prompt-embeds") ?? $"--prompt \"{a.Get("prompt")}\"";
         if (a.Get("noise") is string noisePath) opts = opts with { InitialNoise = SampleCommand.ReadNoise(noisePath, n, cfg.Stack) };
         string? vaePath = ModelLoader.FindVae(modelPath, a.Get("vae"));
+        if (vaePath != null) Transformer.Vae.VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
         if (ext == ".png" && vaePath == null)
             throw new UsageException($"--out {outPath}: PixArt-α samples latents and no VAE decoder was found (expected a vae/ folder in {modelPath}, or --vae DIR|FILE); " +
                                      "or write the latents with --out FILE.safetensors");

@@ -46,6 +46,7 @@ public static class SampleCommand
         // Latent models (4 channels, the released DiT-XL/2) need the VAE decoder for pixels.
         bool latent = cfg.InChannels is not (1 or 3);
         string? vaePath = latent ? ModelLoader.FindVae(modelPath, a.Get("vae")) : null;
+        if (vaePath != null) VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
         if (!latent && a.Has("vae")) throw new UsageException($"--vae: this is a {cfg.InChannels}-channel pixel-space model; it needs no VAE");
         if (ext == ".png" && latent && vaePath == null)
             throw new UsageException($"--out {outPath}: this is a {cfg.InChannels}-channel latent model and no VAE decoder was found " +
@@ -123,7 +124,7 @@ public static class SampleCommand
         var shape = f.Get("noise").Shape;
         if (!shape.SequenceEqual(expected))
             throw new UsageException($"--noise {path}: tensor 'noise': expected shape [{string.Join(", ", expected)}] ({n} samples), found [{string.Join(", ", shape)}]");
-        var noise = f.ReadFloat32("noise");
+        var noise = f.ReadFloatValues("noise");   // I64/I32/BOOL noise is refused, not converted
         long bad = NonFinite.CountReference(noise);
         if (bad > 0) throw new UsageException($"--noise {path}: tensor 'noise': expected finite values, found {bad} NaN/Inf of {noise.Length}");
         return noise;

@@ -40,6 +40,7 @@ public sealed class PixArt : IBlockModel, IDisposable
 
     public PixArt(ComputeDevice dev, PixArtWeights w, PixArtConfig cfg)
     {
+        w.CheckDepth(cfg);   // before any upload: a 1-layer config on a 2-block file is an error, not a 1-block model
         PixArtConfig = cfg;
         Config = cfg.Stack;
         Device = dev;
@@ -85,6 +86,7 @@ public sealed class PixArt : IBlockModel, IDisposable
     public static void Preflight(string folder, PixArtConfig cfg)
     {
         using var w = new PixArtWeights(folder);
+        w.CheckDepth(cfg);
         if (cfg.MicroConditions) CheckMicro(w);
     }
 
