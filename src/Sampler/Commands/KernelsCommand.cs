@@ -25,7 +25,7 @@ public static class KernelsCommand
         using var dev = ComputeDevice.Create(kind, cpuWarpsPerGroup: a.GetInt("cpu-warps", 8, 1, 8));
         Console.WriteLine($"device: {dev.Describe()}");
         var set = a.Get("shapes", dev.IsCuda ? "xl" : "small");
-        if (set is not ("xl" or "small")) throw new UsageException($"--shapes: expected xl or small, found '{set}'");
+        if (set is not ("xl" or "small" or "demo")) throw new UsageException($"--shapes: expected xl, small or demo, found '{set}'");
         int iters = a.GetInt("iters", dev.IsCuda ? 50 : 3, 1, 100000);
         var versionArg = a.Get("version", "all");
         int failed = 0;
