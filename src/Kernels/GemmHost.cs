@@ -36,9 +36,9 @@ public static unsafe class GemmHost
     public const int Mc = 8 * Mr, Nc = 12 * Nr;
 
     /// <summary>True: the Vector256/FMA micro-kernel; false: the scalar one (no FMA on this CPU, or a test).</summary>
-    public static bool Simd { get; set; } = SimdSupported;
-    /// <summary>This CPU has AVX2-width vectors and FMA.</summary>
+    /// <summary>This CPU has AVX2-width vectors and FMA (declared before Simd: static initializers run in order).</summary>
     public static readonly bool SimdSupported = Fma.IsSupported && Vector256.IsHardwareAccelerated;
+    public static bool Simd { get; set; } = SimdSupported;
 
     // ---------------------------------------------------------------- packing (once per layer)
     /// <summary>Floats of the packed form of an (n, k) weight matrix.</summary>

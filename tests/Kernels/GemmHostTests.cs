@@ -133,4 +133,33 @@ public class GemmHostTests(ITestOutputHelper output)
         }
         finally { dev.Precision = saved; }
     }
+
+    [Fact]
+    public void GemmHost_UsesTheSimdKernelWhereTheCpuHasIt()
+    {
+        // The default must follow the hardware (a static-initializer order bug once left it off everywhere).
+        Assert.Equal(System.Runtime.Intrinsics.X86.Fma.IsSupported && System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated, GemmHost.SimdSupported);
+        Assert.Equal(GemmHost.SimdSupported, GemmHost.Simd);
+    }
+
+    [Fact]
+    public void IlgpuKernelThenHostKernel_OnTheSameBuffers_SeesTheWrites()
+    {
+        // Mixing on the host backend: an op without a host version launches its ILGPU kernel (here GEMM v1 on
+        // the CPU accelerator); the host GEMM that follows reads its output as x. Chained twice, no explicit sync.
+        var dev = TestDevices.Get("cpu");
+        int m = 30, n = 40, k = 50;
+        var x = Tolerance.Random(1, (long)m * k); var w1 = Tolerance.Random(2, (long)k * k, 0.3f); var b1 = Tolerance.Random(3, k);
+        var w2 = Tolerance.Random(4, (long)n * k, 0.3f); var b2 = Tolerance.Random(5, n);
+        using var tx = Tensor.FromHost(dev, "x", x, x.Length); using var tw1 = Tensor.FromHost(dev, "w1", w1, w1.Length);
+        using var tb1 = Tensor.FromHost(dev, "b1", b1, k); using var tb2 = Tensor.FromHost(dev, "b2", b2, n);
+        using var th = Tensor.Allocate(dev, "h", m * k); using var ty = Tensor.Allocate(dev, "y", m * n);
+        using var packed = GemmHost.PackToDevice(dev, "w2", w2, n, k);
+        Gemm.RunV1(dev, tx.View, tw1.View, tb1.View, th.View, m, k, k, Epilogue.Gelu);          // ILGPU kernel
+        GemmHost.Run(dev, th.View, packed.View, tb2.View, ty.View, m, n, k, Epilogue.None);    // host kernel reads h
+        var h = new float[m * k]; var expected = new float[m * n];
+        Gemm.Reference(x, w1, b1, h, m, k, k, Epilogue.Gelu);
+        Gemm.Reference(h, w2, b2, expected, m, n, k);
+        Tolerance.AssertClose(expected, ty.ToHost(), 2 * Tol(k), 2 * Tol(k), "ilgpu then host", output);
+    }
 }

@@ -9,7 +9,9 @@ public static class CommonOptions
 {
     public const string DefaultModel = "models/dit_mnist.safetensors";
 
-    public static readonly string[] ModelOpts = ["model", "device", "heads", "precision"];
+    public static readonly string[] ModelOpts = ["model", "device", "threads", "heads", "precision"];
+    /// <summary>Declared with every --device: host-kernel threads of the cpu device.</summary>
+    public const string ThreadsOpt = "threads";
     public static readonly string[] SamplingOpts = ["class", "seed", "steps", "sampler", "spacing", "eta", "cfg", "cfg-channels", "batch"];
     public static readonly string[] CacheOpts = ["cache", "cache-n", "cache-block", "cache-window", "policy"];
     public const string DefaultAdaPolicy = "models/ada_policy.safetensors";
@@ -41,7 +43,7 @@ public static class CommonOptions
     public static ComputeDevice Device(Args a, bool fp32Default = false)
     {
         var kind = a.GetChoice("device", DeviceKind.Auto, ("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu), ("sim", DeviceKind.Sim));
-        var dev = ComputeDevice.Create(kind);
+        var dev = ComputeDevice.Create(kind, threads: Threads(a));
         Console.WriteLine($"device: {dev.Describe()}");
         dev.Precision = Precision(a, dev, fp32Default);
         return dev;
@@ -56,6 +58,10 @@ public static class CommonOptions
         Log.Info($"precision: {p.ToString().ToLowerInvariant()}{(a.Has("precision") ? "" : $" (default {(fp32Default ? "of this command" : dev.IsCuda ? "on CUDA" : "on the CPU accelerator")}; --precision fp32|bf16|fp16)")}");
         return p;
     }
+
+    /// <summary>--threads N: threads of the host kernels on `--device cpu` (default all cores; results do not
+    /// depend on it).</summary>
+    public static int? Threads(Args a) => a.Has(ThreadsOpt) ? a.GetInt(ThreadsOpt, 0, 1, 4096) : null;
 
     public static int? Heads(Args a) => a.Has("heads") ? a.GetInt("heads", 0, 1, 65536) : null;
 

@@ -26,6 +26,7 @@ public static class OptionHelp
     {
         ["model"] = ("FILE|DIR", "checkpoint: .safetensors, PyTorch .pt (released or train.py), or diffusers folder (default models/dit_mnist.safetensors)"),
         ["device"] = ("auto|cuda|cpu", "compute device (default auto: the first CUDA GPU, else ILGPU's CPU accelerator)"),
+        ["threads"] = ("N", "threads of the host kernels on --device cpu, ≥ 1 (default all cores; the output does not depend on it)"),
         ["heads"] = ("N", "attention heads when the file does not say (1..65536; default: metadata, else the S/B/L/XL preset)"),
         ["class"] = ("1,2,…", "class labels (default one of each for ≤ 10 classes, else 8 reference labels)"),
         ["seed"] = ("N", "noise seed, ≥ 0 (default 0)"),

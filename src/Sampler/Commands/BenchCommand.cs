@@ -20,7 +20,7 @@ public static class BenchCommand
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("bench", argv, ["model", "preset", "image-size", "device", "batch", "iters", "warmup", "steps", "heads", "report", "cfg", "precision"], ["no-sampling"]);
+        var a = Args.Parse("bench", argv, ["model", "preset", "image-size", "device", CommonOptions.ThreadsOpt, "batch", "iters", "warmup", "steps", "heads", "report", "cfg", "precision"], ["no-sampling"]);
         if (a.Get("report") is string rp) AtomicFile.CheckWritable(rp, "--report");
         int batch = a.GetInt("batch", 0, 1, 1024);
         int iters = a.GetInt("iters", 20, 1, 10000), warmup = a.GetInt("warmup", 2, 0, 100), steps = a.GetInt("steps", 50, 1, 1000);

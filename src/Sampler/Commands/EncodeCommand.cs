@@ -21,7 +21,7 @@ public static class EncodeCommand
 {
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("encode", argv, ["model", "prompt", "negative-prompt", "max-length", "variant", "device", "out"]);
+        var a = Args.Parse("encode", argv, ["model", "prompt", "negative-prompt", "max-length", "variant", "device", CommonOptions.ThreadsOpt, "out"]);
         string prompt = a.Get("prompt") ?? throw new UsageException("encode: expected --prompt TEXT (\"\" for the empty prompt)");
         string? negative = a.Get("negative-prompt");
         string folder = a.Get("model") ?? throw new UsageException("encode: expected --model DIR (a PixArt folder with text_encoder/ and tokenizer/)");

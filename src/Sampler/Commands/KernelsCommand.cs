@@ -15,14 +15,14 @@ public static class KernelsCommand
 {
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("kernels", argv, ["op", "version", "device", "shapes", "iters", "cpu-warps"]);
+        var a = Args.Parse("kernels", argv, ["op", "version", "device", CommonOptions.ThreadsOpt, "shapes", "iters", "cpu-warps"]);
         var kind = a.GetChoice("device", DeviceKind.Auto, ("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu), ("sim", DeviceKind.Sim));
         var ops = KernelOps.All.Where(o => a.Get("op") is not string name || o.Name == name).ToList();
         if (ops.Count == 0)
             throw new UsageException($"--op: expected one of {string.Join(", ", KernelOps.All.Select(o => o.Name))}, found '{a.Get("op")}'");
         // 8 warps per group on the CPU accelerator (default) so the 256-thread tiled versions run there too;
         // --cpu-warps 1 is the model's CPU device (faster for the grid-stride versions; tiled ones are skipped).
-        using var dev = ComputeDevice.Create(kind, cpuWarpsPerGroup: a.GetInt("cpu-warps", 8, 1, 8));
+        using var dev = ComputeDevice.Create(kind, cpuWarpsPerGroup: a.GetInt("cpu-warps", 8, 1, 8), threads: CommonOptions.Threads(a));
         Console.WriteLine($"device: {dev.Describe()}");
         var set = a.Get("shapes", dev.IsCuda ? "xl" : "small");
         if (set is not ("xl" or "small" or "demo")) throw new UsageException($"--shapes: expected xl, small or demo, found '{set}'");
