@@ -14,12 +14,10 @@
 // File: safetensors with fc1.weight [hidden, P + K_cls], fc1.bias, fc2.weight [s − ρ, hidden],
 // fc2.bias (PyTorch Linear layout, F32) and __metadata__ format "blockdance-ada-v1", steps, rho,
 // input_shape "C,H,W", classes, hidden, boundary, lambda, quality, plus train_* entries written by
-// `blockdance train-ada`. AdaWeights holds the host copy (training, reference); AdaDecisionNetwork
-// runs the forward on the device.
+// `blockdance train-ada` (read and written by the sampling library's AdaWeightsFile). AdaWeights holds the host
+// copy (training, reference); AdaDecisionNetwork runs the forward on the device.
 using System.Globalization;
 using BlockDance.Kernels;
-using BlockDance.Transformer;
-using BlockDance.Transformer.IO;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -41,17 +39,17 @@ public sealed record AdaPolicyInfo(int Steps, int Rho, int Channels, int Height,
     public static int DefaultRho(int steps, double fraction = DefaultRhoFraction) =>
         Math.Clamp((int)Math.Round(fraction * steps, MidpointRounding.AwayFromZero), 1, Math.Max(1, steps - 1));
 
-    /// <summary>Checks that the model and the run match what the policy was trained for (ModelException otherwise).</summary>
-    public void CheckRun(DiTConfig cfg, int steps, string what = "ada policy")
+    /// <summary>Checks that the model and the run match what the policy was trained for (CacheException otherwise).</summary>
+    public void CheckRun(BlockStack cfg, int steps, string what = "ada policy")
     {
         if (steps != Steps)
-            throw new ModelException($"{what}: trained for {Steps} sampling steps (ρ = {Rho}), the run has {steps}; sample with {Steps} steps or train a policy for {steps} steps");
-        if (cfg.InChannels != Channels || cfg.InputSize != Height || cfg.InputSize != Width)
-            throw new ModelException($"{what}: reads samples of {Channels}×{Height}×{Width}, the model makes {cfg.InChannels}×{cfg.InputSize}×{cfg.InputSize}");
-        if (cfg.NumClasses != Classes)
-            throw new ModelException($"{what}: trained for {Classes} classes, the model has {cfg.NumClasses}");
+            throw new CacheException($"{what}: trained for {Steps} sampling steps (ρ = {Rho}), the run has {steps}; sample with {Steps} steps or train a policy for {steps} steps");
+        if (cfg.Channels != Channels || cfg.Size != Height || cfg.Size != Width)
+            throw new CacheException($"{what}: reads samples of {Channels}×{Height}×{Width}, the model makes {cfg.Channels}×{cfg.Size}×{cfg.Size}");
+        if (cfg.Classes != Classes)
+            throw new CacheException($"{what}: trained for {Classes} classes, the model has {cfg.Classes}");
         if (Boundary < 0 || Boundary >= cfg.Depth - 1)
-            throw new ModelException($"{what}: boundary block {Boundary} does not fit a {cfg.Depth}-block model (expected 0..{cfg.Depth - 2})");
+            throw new CacheException($"{what}: boundary block {Boundary} does not fit a {cfg.Depth}-block model (expected 0..{cfg.Depth - 2})");
     }
 
     public Dictionary<string, string> ToMetadata() => new()
@@ -106,45 +104,6 @@ public sealed class AdaWeights
         return new AdaWeights(info, U(h * d, d), U(h, d), U(k * h, h), new float[k]);
     }
 
-    /// <summary>Reads a policy file; missing keys or mismatched shapes are SafeTensorsExceptions naming expected and found.</summary>
-    public static AdaWeights Load(string path)
-    {
-        using var f = SafeTensorsFile.Open(path);
-        var md = f.Metadata;
-        int Int(string key)
-        {
-            if (!md.TryGetValue(key, out var s))
-                throw new SafeTensorsException(path, null, $"__metadata__ has no '{key}'; expected an Ada policy written by 'blockdance train-ada' ({AdaPolicyInfo.Format})");
-            return int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v
-                : throw new SafeTensorsException(path, null, $"__metadata__ '{key}': expected an integer, found '{s}'");
-        }
-        var shape = md.GetValueOrDefault("input_shape", "").Split(',');
-        if (shape.Length != 3 || !shape.All(s => int.TryParse(s, out var v) && v > 0))
-            throw new SafeTensorsException(path, null, $"__metadata__ 'input_shape': expected \"C,H,W\", found '{md.GetValueOrDefault("input_shape", "(missing)")}'");
-        double lambda = double.TryParse(md.GetValueOrDefault("lambda", "2"), NumberStyles.Float, CultureInfo.InvariantCulture, out var l) ? l : 2;
-        int steps = Int("steps"), rho = Int("rho");
-        if (steps < 2 || rho < 1 || rho >= steps)
-            throw new SafeTensorsException(path, null, $"__metadata__: expected 1 ≤ rho < steps, found steps {steps}, rho {rho}");
-        var info = new AdaPolicyInfo(steps, rho, int.Parse(shape[0]), int.Parse(shape[1]), int.Parse(shape[2]),
-            Int("classes"), Int("hidden"), Int("boundary"), lambda);
-        int h = info.Hidden, k = info.Decisions, d = info.InputDim;
-        return new AdaWeights(info, f.ReadFloat32("fc1.weight", h, d), f.ReadFloat32("fc1.bias", h),
-            f.ReadFloat32("fc2.weight", k, h), f.ReadFloat32("fc2.bias", k), new Dictionary<string, string>(md));
-    }
-
-    /// <summary>Writes the policy atomically (SafeTensorsWriter: temporary file, then rename).</summary>
-    public void Save(string path, IReadOnlyDictionary<string, string>? training = null)
-    {
-        var md = Info.ToMetadata();
-        if (training != null) foreach (var (k, v) in training) md[k] = v;
-        int h = Info.Hidden, k2 = Info.Decisions, d = Info.InputDim;
-        SafeTensorsWriter.Write(path,
-        [
-            ("fc1.weight", [h, d], Fc1W), ("fc1.bias", [h], Fc1B),
-            ("fc2.weight", [k2, h], Fc2W), ("fc2.bias", [k2], Fc2B),
-        ], md);
-    }
-
     /// <summary>v = [x_i flattened, onehot(label)] for sample i of a batch (N, C, H, W) on the host.</summary>
     public float[] Input(float[] samples, int i, int label)
     {
@@ -191,7 +150,7 @@ public sealed class AdaWeights
 public sealed class AdaDecisionNetwork : IDisposable
 {
     readonly ComputeDevice dev;
-    readonly Linear fc1, fc2;
+    readonly Tensor fc1W, fc1B, fc2W, fc2B;   // fp32, PyTorch layout [out, in] (Gemm: y = x·Wᵀ + b)
     Tensor? input, hidden, logits;
     MemoryBuffer1D<int, Stride1D.Dense>? labels;
 
@@ -203,8 +162,10 @@ public sealed class AdaDecisionNetwork : IDisposable
         this.dev = dev;
         Weights = w;
         var i = w.Info;
-        fc1 = new Linear(Tensor.FromHost(dev, "ada.fc1.weight", w.Fc1W, i.Hidden, i.InputDim), Tensor.FromHost(dev, "ada.fc1.bias", w.Fc1B, i.Hidden));
-        fc2 = new Linear(Tensor.FromHost(dev, "ada.fc2.weight", w.Fc2W, i.Decisions, i.Hidden), Tensor.FromHost(dev, "ada.fc2.bias", w.Fc2B, i.Decisions));
+        fc1W = Tensor.FromHost(dev, "ada.fc1.weight", w.Fc1W, i.Hidden, i.InputDim);
+        fc1B = Tensor.FromHost(dev, "ada.fc1.bias", w.Fc1B, i.Hidden);
+        fc2W = Tensor.FromHost(dev, "ada.fc2.weight", w.Fc2W, i.Decisions, i.Hidden);
+        fc2B = Tensor.FromHost(dev, "ada.fc2.bias", w.Fc2B, i.Decisions);
     }
 
     /// <summary>logits (n, s − ρ) = fc2(ReLU(fc1([x, onehot(y)]))) for x (n, C, H, W) on the device; returned on the host.</summary>
@@ -226,8 +187,8 @@ public sealed class AdaDecisionNetwork : IDisposable
         }
         labels!.View.CopyFromCPU(y.ToArray());
         OneHotConcat.Run(dev, x.View, labels.View, input.View, n, i.Pixels, i.Classes);   // (n, P + K_cls)
-        fc1.Forward(input, hidden!, n, Epilogue.Relu);                                     // (n, hidden)
-        fc2.Forward(hidden!, logits!, n);                                                  // (n, s − ρ)
+        Gemm.Run(dev, input.View, fc1W.View, fc1B.View, hidden!.View, n, Info.Hidden, Info.InputDim, Epilogue.Relu);  // (n, hidden)
+        Gemm.Run(dev, hidden.View, fc2W.View, fc2B.View, logits!.View, n, Info.Decisions, Info.Hidden);              // (n, s − ρ)
         return logits!.ToHost();
     }
 
@@ -240,7 +201,6 @@ public sealed class AdaDecisionNetwork : IDisposable
     public void Dispose()
     {
         DisposeBuffers();
-        fc1.Dispose();
-        fc2.Dispose();
+        foreach (var t in new[] { fc1W, fc1B, fc2W, fc2B }) t.Dispose();
     }
 }

@@ -22,7 +22,6 @@
 // A reuse always finds a stored feature: step ρ−1 is a cache step for every row.
 using System.Diagnostics;
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -64,11 +63,16 @@ public sealed class AdaPolicy : ICachePolicy
         $"ada b={Boundary} rho={Info.Rho}/{Info.Steps}" + (source.Length > 0 ? $" ({Path.GetFileName(source)})" : "") +
         (ReuseFraction is double r ? $", {r:P0} of steps ≥ rho reused" : "");
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps)
     {
         Info.CheckRun(model, steps);
+    }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
+    {
+        Check(model, steps);
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "ada");
+        store = new FeatureStore(device, model, "ada");
         if (given == null) net ??= new AdaDecisionNetwork(device, weights);
         decisions = null;
     }

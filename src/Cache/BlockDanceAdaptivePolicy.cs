@@ -13,7 +13,6 @@
 // Per sample: v_i, A_i and the counters are the sample's own, measured over both CFG rows (which decide
 // together), so a batch gives each sample the decisions it would get alone.
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -59,15 +58,20 @@ public sealed class BlockDanceAdaptivePolicy(BlockDanceAdaptiveConfig config) : 
     public int Boundary => boundary;
     public string Describe() => $"bd-adaptive δ={config.Threshold:0.###} max {config.MaxConsecutive} b={boundary} order {config.Order} window [{config.WindowStart:0.##}, {config.WindowEnd:0.##})";
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps)
     {
         config.Validate(model.Depth);
+    }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
+    {
+        Check(model, steps);
         boundary = config.Boundary ?? BlockDanceConfig.DefaultBoundary(model.Depth);
         rowLen = model.Tokens * model.Hidden;
         history = Math.Max(2, config.Order + 1);
         acc = []; rate = []; consecutive = []; cacheSteps = []; lastCached = [];
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "bd-adaptive");
+        store = new FeatureStore(device, model, "bd-adaptive");
     }
 
     public BlockPlan Plan(StepContext step)

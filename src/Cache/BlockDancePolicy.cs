@@ -12,7 +12,6 @@
 // DiT-XL/2, DDIM 50, N = 2, window [0.25, 0.95): steps 13..47 are in the window, 14, 16, …, 46
 // reuse (17 steps × 21 blocks skipped: 1400 → 1043 block evaluations).
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -71,13 +70,18 @@ public sealed class BlockDancePolicy(BlockDanceConfig config) : ICachePolicy
     public string Describe() =>
         $"blockdance N={config.N} b={boundary} window [{config.WindowStart:0.##}, {config.WindowEnd:0.##})";
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps)
     {
         config.Validate(model.Depth);
+    }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
+    {
+        Check(model, steps);
         boundary = config.Boundary ?? BlockDanceConfig.DefaultBoundary(model.Depth);
         schedule = config.ReuseSchedule(steps);
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "blockdance");   // the buffer is allocated once, at the first cache step
+        store = new FeatureStore(device, model, "blockdance");   // the buffer is allocated once, at the first cache step
     }
 
     public BlockPlan Plan(StepContext step)

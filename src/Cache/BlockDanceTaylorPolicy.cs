@@ -9,12 +9,14 @@
 //
 // Fixed schedule: the same for every sample; each row forecasts its own feature (CFG halves included).
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
 public sealed record BlockDanceTaylorConfig(BlockDanceConfig Schedule, int Order = 1)
 {
+    /// <summary>N when none is given: one cache step, then two forecast reuse steps.</summary>
+    public const int DefaultN = 3;
+
     public void Validate(int depth)
     {
         Schedule.Validate(depth);
@@ -32,14 +34,19 @@ public sealed class BlockDanceTaylorPolicy(BlockDanceTaylorConfig config) : ICac
     public long MemoryBytes => store?.Bytes ?? 0;
     public string Describe() => $"bd-taylor N={config.Schedule.N} b={boundary} order {config.Order} window [{config.Schedule.WindowStart:0.##}, {config.Schedule.WindowEnd:0.##})";
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps)
     {
         config.Validate(model.Depth);
+    }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
+    {
+        Check(model, steps);
         boundary = config.Schedule.Boundary ?? BlockDanceConfig.DefaultBoundary(model.Depth);
         reuse = config.Schedule.ReuseSchedule(steps);
         cacheSteps.Clear();
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "bd-taylor");
+        store = new FeatureStore(device, model, "bd-taylor");
     }
 
     public BlockPlan Plan(StepContext step)

@@ -8,7 +8,6 @@
 //             between adjacent steps, averaged over the samples, for a run of `Steps` steps (γ_0 = 1)
 //   Thresholds  per method, the threshold that reached a target share of skipped steps on the calibration runs
 using System.Text.Json;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -22,17 +21,17 @@ public sealed record CacheCalibration(string Model, int Steps, int Samples, doub
 
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    /// <summary>The calibration of a model, or a ModelException naming the file and how to make it.</summary>
+    /// <summary>The calibration of a model, or a CacheException naming the file and how to make it.</summary>
     public static CacheCalibration Load(string path, string method)
     {
         if (!File.Exists(path))
-            throw new ModelException($"{method} needs a calibration of this model: expected {path}, found none (run 'blockdance calibrate --model MODEL')");
+            throw new CacheException($"{method} needs a calibration of this model: expected {path}, found none (run 'blockdance calibrate --model MODEL')");
         CacheCalibration? c;
         try { c = JsonSerializer.Deserialize<CacheCalibration>(File.ReadAllText(path)); }
-        catch (JsonException e) { throw new ModelException($"{path}: expected a cache calibration (JSON), found {e.Message}"); }
+        catch (JsonException e) { throw new CacheException($"{path}: expected a cache calibration (JSON), found {e.Message}"); }
         if (c == null || c.TeaCacheCoefficients is not { Length: 5 } || c.MagRatios == null || c.MagRatios.Length != c.Steps
             || c.TeaCacheCoefficients.Concat(c.MagRatios).Any(v => !double.IsFinite(v)))
-            throw new ModelException($"{path}: expected 5 finite TeaCache coefficients and one finite MagCache ratio per step, found a malformed calibration");
+            throw new CacheException($"{path}: expected 5 finite TeaCache coefficients and one finite MagCache ratio per step, found a malformed calibration");
         return c;
     }
 

@@ -7,7 +7,6 @@
 // Step i's output and residual are read at step i + 1's gate, before they are overwritten, so the last step
 // contributes no output change and no ratio (it always computes in both methods).
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -28,10 +27,13 @@ public sealed class CalibrationRecorder : ICachePolicy
     public long MemoryBytes => store?.Bytes ?? 0;
     public string Describe() => "calibration recorder (uncached)";
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps) { }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
     {
+        Check(model, steps);
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "calibration");
+        store = new FeatureStore(device, model, "calibration");
         depth = model.Depth;
         rowLen = model.Tokens * model.Hidden;
         prevModulated = prevOutput = null;

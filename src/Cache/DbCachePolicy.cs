@@ -9,7 +9,6 @@
 // Per sample: the signal, the guards' counters and the cached residual are per sample (both CFG rows
 // decide together; each row keeps its own residual).
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -51,11 +50,16 @@ public sealed class DbCachePolicy(DbCacheConfig config) : ICachePolicy
     public string Describe() => $"dbcache F{config.Fn}B{config.Bn} threshold={config.Threshold:0.###} warm-up {config.Warmup}" +
         (config.MaxConsecutive > 0 ? $" max consecutive {config.MaxConsecutive}" : "") + (config.MaxCached > 0 ? $" max cached {config.MaxCached}" : "");
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps)
     {
         config.Validate(model.Depth);
+    }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
+    {
+        Check(model, steps);
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "dbcache");
+        store = new FeatureStore(device, model, "dbcache");
         depth = model.Depth;
         rowLen = model.Tokens * model.Hidden;
         last = null;

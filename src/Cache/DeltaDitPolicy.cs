@@ -7,7 +7,6 @@
 //
 // Fixed schedule: every sample (and both CFG halves) follows it; each row keeps its own Δ.
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -47,14 +46,19 @@ public sealed class DeltaDitPolicy(DeltaDitConfig config) : ICachePolicy
     public long MemoryBytes => store?.Bytes ?? 0;
     public string Describe() => $"delta-dit N={config.N} k={k} cutoff {config.Cutoff:0.##}";
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps)
     {
         config.Validate(model.Depth);
+    }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
+    {
+        Check(model, steps);
         depth = model.Depth;
         k = config.RangeSize(depth);
         schedule = config.Schedule(steps);
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "delta-dit");
+        store = new FeatureStore(device, model, "delta-dit");
     }
 
     public BlockPlan Plan(StepContext step)

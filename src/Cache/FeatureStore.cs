@@ -5,12 +5,12 @@
 // puts given features in (the Ada trainer starts episodes mid-trajectory). A buffer is allocated once,
 // on first use, and handed to the blocks directly: reusing it copies nothing.
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
-public sealed class FeatureStore(ComputeDevice device, DiTConfig config, int modelBatch, string name) : IDisposable
+public sealed class FeatureStore(ComputeDevice device, BlockStack config, string name) : IDisposable
 {
+    readonly int modelBatch = config.ModelBatch;
     readonly Dictionary<int, (Tensor Feature, bool[] Valid)> entries = new();
 
     readonly Dictionary<string, Tensor> slots = new();
@@ -37,7 +37,8 @@ public sealed class FeatureStore(ComputeDevice device, DiTConfig config, int mod
         return v;
     }
 
-    /// <summary>Uploads the per-row weights of one FeatureCombine launch, (model batch, 4).</summary>
+    /// <summary>Uploads the per-row weights of one FeatureCombine launch, (model batch, 4): only for rows that differ
+    /// (a per-sample decision, taken on the host after reading a signal); uniform weights are kernel arguments.</summary>
     public Tensor CombineWeights(float[] weights)
     {
         combineWeights ??= Tensor.Allocate(device, $"{name}.combine_weights", modelBatch, FeatureCombine.MaxInputs);

@@ -9,7 +9,6 @@
 // Per sample: each sample compares its own R1 with its own last computed one (over both CFG rows, which
 // decide together); the cached residual is kept per row.
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -33,12 +32,17 @@ public sealed class FirstBlockCachePolicy(FirstBlockCacheConfig config) : ICache
     public long MemoryBytes => store?.Bytes ?? 0;
     public string Describe() => $"fbcache threshold={config.Threshold:0.###}";
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps)
     {
         config.Validate();
-        if (model.Depth < 2) throw new ModelException($"fbcache: expected a model of at least 2 blocks, found {model.Depth}");
+        if (model.Depth < 2) throw new CacheException($"fbcache: expected a model of at least 2 blocks, found {model.Depth}");
+    }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
+    {
+        Check(model, steps);
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "fbcache");
+        store = new FeatureStore(device, model, "fbcache");
         depth = model.Depth;
         rowLen = model.Tokens * model.Hidden;
         last = null;

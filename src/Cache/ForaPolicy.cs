@@ -4,13 +4,13 @@
 // modulation from the current t and apply
 //   h ← h + gate_msa·A_i,   h ← h + gate_mlp·M_i         (attention and MLP skipped; GatedResidual)
 // Step 0 refreshes; refresh steps are 0, N, 2N, …  N = 1 is no cache (a Full plan every step).
-// Plans: StoreOutputs on refresh steps, ReuseOutputs in between (PlanRunner; DiT.RunBlocksWithOutputs).
+// Plans: StoreOutputs on refresh steps, ReuseOutputs in between (PlanRunner: IBlockModel.RunBlocks with BlockOutputs;
+// any model: the DiT stores attention and MLP outputs, PixArt-α also its cross-attention output).
 //
 // Fixed schedule: every sample and both CFG halves follow it; each row keeps its own A_i, M_i and gets its
 // own current gates (the gates depend on the row's label, so the halves do differ on reuse steps).
 // Accounting counts a reuse step as every block skipped; its adaLN modulations (6D·D per block per row) still run.
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -33,12 +33,17 @@ public sealed class ForaPolicy(ForaConfig config) : ICachePolicy
     public long MemoryBytes => store?.Bytes ?? 0;
     public string Describe() => $"fora N={config.N}";
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps)
     {
         config.Validate();
+    }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
+    {
+        Check(model, steps);
         reuse = config.ReuseSchedule(steps);
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "fora");   // 2·depth buffers (N, T, D), allocated at the first refresh
+        store = new FeatureStore(device, model, "fora");   // 2·depth buffers (N, T, D), allocated at the first refresh
     }
 
     public BlockPlan Plan(StepContext step)

@@ -4,7 +4,6 @@
 // features in a FeatureStore; what was computed and skipped is counted from the executed plans
 // (PlanRunner.Accounting), not reported by the policy.
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -13,9 +12,12 @@ public interface ICachePolicy : IDisposable
     /// <summary>Short name for summaries and reports ("none", "blockdance N=2 b=20 [0.25,0.95)").</summary>
     string Describe();
 
-    /// <summary>Called once before sampling: check the settings against the model and allocate what the
-    /// policy needs (once, not per step). batch = rows of the model batch (2× the samples with CFG).</summary>
-    void Begin(DiTConfig config, ComputeDevice device, int steps, int batch);
+    /// <summary>Checks the settings against the block stack and the run, without a device: a method that cannot
+    /// apply is refused (CacheException / InvalidValueException) before any device work when the caller asks first.</summary>
+    void Check(BlockStack stack, int steps);
+
+    /// <summary>Called once before sampling: Check, then allocate what the policy needs (once, not per step).</summary>
+    void Begin(BlockStack stack, ComputeDevice device, int steps);
 
     /// <summary>The plan of one sampling step.</summary>
     BlockPlan Plan(StepContext step);
@@ -28,7 +30,8 @@ public interface ICachePolicy : IDisposable
 public sealed class NoCache : ICachePolicy
 {
     public string Describe() => "none";
-    public void Begin(DiTConfig config, ComputeDevice device, int steps, int batch) { }
+    public void Check(BlockStack stack, int steps) { }
+    public void Begin(BlockStack stack, ComputeDevice device, int steps) { }
     public BlockPlan Plan(StepContext step) => BlockPlan.Full;
     public long MemoryBytes => 0;
     public void Dispose() { }

@@ -10,7 +10,6 @@
 // The schedule does not depend on the sample (the curve is the model's), so every sample of a batch gets
 // the same decisions it would get alone; CFG: both halves reuse together, each row its own residual.
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -52,12 +51,17 @@ public sealed class MagCachePolicy(MagCacheConfig config) : ICachePolicy
     public long MemoryBytes => store?.Bytes ?? 0;
     public string Describe() => $"magcache δ={config.Threshold:0.###} K={config.MaxConsecutive}, {schedule.Count(r => r)} of {schedule.Length} steps reused";
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps)
     {
         config.Validate(steps);
+    }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
+    {
+        Check(model, steps);
         schedule = config.ReuseSchedule(steps);
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "magcache");
+        store = new FeatureStore(device, model, "magcache");
         depth = model.Depth;
     }
 

@@ -15,7 +15,6 @@
 // the blocks' output (never in + (out − in)), so a policy that computes every row is bit-identical to
 // no cache. With CFG a policy lists both rows of a sample (CfgLayout.Rows): the halves decide together.
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -31,14 +30,15 @@ public sealed record SpanDecision(int[] ComputeRows, float[]? Forecast = null)
 }
 
 /// <summary>What a span's gate may read, mid-step: the embedded tokens h_0, the span input h_s, and block From's
-/// adaLN-modulated input LN(h_s)·(1 + scale) + shift (TeaCache's signal). Reads copy to the host.</summary>
-public sealed class SpanProbe(DiT model, Tensor tokens, Tensor input, int from)
+/// adaLN-modulated input LN(h_s)·(1 + scale) + shift (TeaCache's signal), each (rows, T, D). The runner builds it from
+/// the model's parts (modulated computes on demand); reads copy to the host.</summary>
+public sealed class SpanProbe(int rows, int rowLength, Tensor tokens, Tensor input, Func<Tensor> modulated)
 {
-    public int Rows => model.CurrentWorkspace!.Batch;
-    public int RowLength => model.Config.Tokens * model.Config.Hidden;
+    public int Rows => rows;
+    public int RowLength => rowLength;
     public float[] Tokens() => tokens.ToHost();
     public float[] Input() => input.ToHost();
-    public float[] ModulatedInput() => model.ModulatedInput(from, input).ToHost()[..(Rows * RowLength)];
+    public float[] ModulatedInput() => modulated().ToHost()[..(Rows * RowLength)];
 }
 
 /// <param name="Key">Names the span's history in the store (a policy with two spans uses two keys).</param>

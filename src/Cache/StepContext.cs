@@ -27,6 +27,27 @@ public readonly record struct CfgLayout(int Samples, bool Guided)
     }
 }
 
+/// <summary>What a cache policy and its feature store know of the model they run on: the block stack's sizes, the input
+/// the model takes, its label count, and how the model batch is laid out. Built by the plan runner from the model's
+/// shape (a policy never sees a model or its config class).</summary>
+/// <param name="Depth">Blocks in the stack (L).</param>
+/// <param name="Tokens">T: tokens per row.</param>
+/// <param name="Hidden">D: the width of a token.</param>
+/// <param name="Cfg">The model batch: B samples, ×2 rows with guidance.</param>
+/// <param name="Channels">C of a sample (N, C, H, W) the model takes.</param>
+/// <param name="Size">H = W of a sample.</param>
+/// <param name="Classes">Labels the samples may have (1 for a model conditioned on text: every sample is label 0).</param>
+public sealed record BlockStack(int Depth, int Tokens, int Hidden, CfgLayout Cfg, int Channels, int Size, int Classes)
+{
+    public int ModelBatch => Cfg.ModelBatch;
+    /// <summary>T · D: the values of one row of a block feature (N, T, D).</summary>
+    public int RowLength => Tokens * Hidden;
+}
+
+/// <summary>A cache setting that cannot apply to the model or the run (bad input: exit 2, before the device starts
+/// when the caller checks with ICachePolicy.Check).</summary>
+public sealed class CacheException(string message) : InputException(message);
+
 /// <summary>One sampling step as the policy sees it.</summary>
 /// <param name="Step">Step index in sampling order (0 = the largest t).</param>
 /// <param name="Steps">Steps in the run.</param>

@@ -11,7 +11,6 @@
 //
 // Fixed schedule: same decisions for every sample; the forecast is per row (each row its own history).
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -40,14 +39,19 @@ public sealed class TaylorSeerPolicy(TaylorSeerConfig config) : ICachePolicy
     public long MemoryBytes => store?.Bytes ?? 0;
     public string Describe() => $"taylorseer interval {config.Interval} order {config.Order} warm-up {config.Warmup}";
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps)
     {
         config.Validate();
+    }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
+    {
+        Check(model, steps);
         compute = config.ComputeSchedule(steps);
         computedSteps.Clear();
         loggedDrop = false;
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "taylorseer");
+        store = new FeatureStore(device, model, "taylorseer");
         depth = model.Depth;
     }
 

@@ -11,7 +11,6 @@
 // Per sample: every sample keeps its own A, m_{i−1} and R; its signal is measured over both CFG rows, so
 // both halves decide together (the residual R is kept per row: the halves share no value, only the decision).
 using BlockDance.Kernels;
-using BlockDance.Transformer;
 
 namespace BlockDance.Cache;
 
@@ -19,6 +18,9 @@ namespace BlockDance.Cache;
 /// <param name="Coefficients">p, highest power first (5 values); from the model's calibration.</param>
 public sealed record TeaCacheConfig(double Threshold, double[] Coefficients)
 {
+    /// <summary>δ when none is given (the coefficients always come from the model's calibration).</summary>
+    public const double DefaultThreshold = 0.04;
+
     public void Validate()
     {
         if (!(Threshold >= 0) || double.IsInfinity(Threshold)) throw new InvalidValueException("teacache threshold", "a finite value ≥ 0", $"{Threshold}");
@@ -46,11 +48,16 @@ public sealed class TeaCachePolicy(TeaCacheConfig config) : ICachePolicy
     public long MemoryBytes => store?.Bytes ?? 0;
     public string Describe() => $"teacache δ={config.Threshold:0.###}";
 
-    public void Begin(DiTConfig model, ComputeDevice device, int steps, int batch)
+    public void Check(BlockStack model, int steps)
     {
         config.Validate();
+    }
+
+    public void Begin(BlockStack model, ComputeDevice device, int steps)
+    {
+        Check(model, steps);
         store?.Dispose();
-        store = new FeatureStore(device, model, batch, "teacache");
+        store = new FeatureStore(device, model, "teacache");
         depth = model.Depth;
         rowLen = model.Tokens * model.Hidden;
         previous = null;

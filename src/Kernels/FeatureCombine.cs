@@ -10,6 +10,9 @@
 // copies or adds is exact. out may be one of the inputs (each element reads its inputs before it writes).
 //
 // v1 (the only version): one thread per element; the op is memory-bound and small next to a block.
+// Weights come either per row from a device buffer (Run: rows that took different decisions) or, the same
+// for every row, as kernel arguments (RunUniform: nothing to upload, so a step with a fixed schedule copies
+// nothing to the device). Both do the same arithmetic in the same order: the same bits.
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -75,5 +78,42 @@ public static class FeatureCombine
         dev.Kernels.Get("feature_combine", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, long, int>(Kernel))
             (width, output, v[0], v[1], v[2], v[3], weights, inputs.Length, rowLen, total, width);
+    }
+
+    static void UniformKernel(Index1D index, ArrayView<float> output, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d,
+        float w0, float w1, float w2, float w3, int m, long total, int width)
+    {
+        for (long i = index; i < total; i += width)
+        {
+            float acc = 0f;
+            bool first = true;
+            for (int j = 0; j < m; j++)
+            {
+                float w = j == 0 ? w0 : j == 1 ? w1 : j == 2 ? w2 : w3;
+                if (w == 0f) continue;
+                float x = j == 0 ? a[i] : j == 1 ? b[i] : j == 2 ? c[i] : d[i];
+                float v = w == 1f ? x : w * x;
+                acc = first ? v : acc + v;
+                first = false;
+            }
+            output[i] = acc;
+        }
+    }
+
+    /// <summary>output = Σ_j w[j]·inputs[j] over the first rows·rowLen elements, the same weights (≤ 4, host values) for every row.</summary>
+    public static void RunUniform(ComputeDevice dev, ArrayView<float> output, ArrayView<float>[] inputs, float[] w, int rows, int rowLen)
+    {
+        if (inputs.Length is < 1 or > MaxInputs) throw new ArgumentException($"feature combine: 1..{MaxInputs} inputs, found {inputs.Length}");
+        if (w.Length > MaxInputs) throw new ArgumentException($"feature combine: at most {MaxInputs} weights, found {w.Length}");
+        long total = (long)rows * rowLen;
+        Check.Size("feature combine output", output.Length, total);
+        foreach (var x in inputs) Check.Size("feature combine input", x.Length, total);
+        var v = new ArrayView<float>[MaxInputs];
+        for (int j = 0; j < MaxInputs; j++) v[j] = j < inputs.Length ? inputs[j] : inputs[0];
+        float W(int j) => j < w.Length ? w[j] : 0f;
+        int width = dev.LaunchWidth(total);
+        dev.Kernels.Get("feature_combine_uniform", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                ArrayView<float>, ArrayView<float>, float, float, float, float, int, long, int>(UniformKernel))
+            (width, output, v[0], v[1], v[2], v[3], W(0), W(1), W(2), W(3), inputs.Length, total, width);
     }
 }

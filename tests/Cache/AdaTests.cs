@@ -120,7 +120,7 @@ public class AdaTests(ITestOutputHelper output)
         output.WriteLine(stdout + err);
         Assert.True(code == 0, err);
         Assert.Contains("epoch   2/2", stdout);
-        var w = AdaWeights.Load(policy);
+        var w = AdaWeightsFile.Load(policy);
         Assert.Equal((5, 2, 3, 8, 0), (w.Info.Steps, w.Info.Rho, w.Info.Decisions, w.Info.Hidden, w.Info.Boundary));
         Assert.Equal("ssim_vs_uncached", w.Metadata["quality"]);
         Assert.Equal("2", w.Metadata["train_epochs"]);
@@ -236,7 +236,7 @@ public abstract class AdaDeviceTests(string kind, ITestOutputHelper output) : De
         var cfg = model.Config;
         using var policy = new AdaPolicy(AdaTests.ClassTable(cfg, 6, 2, AdaTests.Table));
         int b = 3;
-        policy.Begin(cfg, dev, 6, 2 * b);   // CFG: rows 0..2 cond, 3..5 the uncond duplicates
+        policy.Begin(PlanRunner.Stack(model.Shape, new CfgLayout(b, true)), dev, 6);   // CFG: rows 0..2 cond, 3..5 the uncond duplicates
         using var x = Tensor.FromHost(dev, "x", Tolerance.Random(4, b * cfg.InChannels * 256), b, cfg.InChannels, 16, 16);
         var plans = new List<BlockPlan>();
         for (int step = 0; step < 6; step++)

@@ -94,7 +94,7 @@ public abstract class BlockDanceDeviceTests(string kind) : DeviceTest(kind)
         var cfg = model.Config;
         using var policy = new BlockDancePolicy(new BlockDanceConfig(N: 2, Boundary: 0, WindowStart: 0, WindowEnd: 1));
         int n = 2;
-        policy.Begin(cfg, dev, 4, n);
+        policy.Begin(PlanRunner.Stack(model.Shape, new CfgLayout(n, false)), dev, 4);
         var runner = new PlanRunner(model);
         runner.Begin(n);
         using var x = Noise(model, 1, n);
@@ -151,7 +151,7 @@ public abstract class BlockDanceDeviceTests(string kind) : DeviceTest(kind)
         var dev = Device;
         using var model = P4(dev);
         var cfg = model.Config;
-        using var store = new FeatureStore(dev, cfg, 2, "test");
+        using var store = new FeatureStore(dev, PlanRunner.Stack(model.Shape, new CfgLayout(2, false)), "test");
         using var x = Noise(model, 3, 2);
         using var o = Tensor.Allocate(dev, "o", 2, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
         var runner = new PlanRunner(model);
@@ -170,7 +170,7 @@ public abstract class BlockDanceDeviceTests(string kind) : DeviceTest(kind)
         var cfg = model.Config;
         int n = 3, s = cfg.InputSize;
         using var x = Noise(model, 2, n);
-        using var store = new FeatureStore(dev, cfg, n, "test");
+        using var store = new FeatureStore(dev, PlanRunner.Stack(model.Shape, new CfgLayout(n, false)), "test");
         using var full = Tensor.Allocate(dev, "full", n, cfg.OutChannels, s, s);
         using var reuse = Tensor.Allocate(dev, "reuse", n, cfg.OutChannels, s, s);
         using var mixed = Tensor.Allocate(dev, "mixed", n, cfg.OutChannels, s, s);

@@ -103,7 +103,7 @@ public class CachePolicyRuleTests
     [Fact]
     public void Calibration_Missing_IsAModelErrorThatSaysHowToMakeIt()
     {
-        var e = Assert.Throws<ModelException>(() => CacheCalibration.Load("/nonexistent/m.cache-calibration.json", "teacache"));
+        var e = Assert.Throws<CacheException>(() => CacheCalibration.Load("/nonexistent/m.cache-calibration.json", "teacache"));
         Assert.Contains("blockdance calibrate", e.Message);
     }
 
@@ -231,7 +231,7 @@ public abstract class CachePolicyDeviceTests(string kind) : DeviceTest(kind)
         using var full = Tensor.Allocate(dev, "full", n, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
         using var got = Tensor.Allocate(dev, "got", n, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
         using var policy = new ForaPolicy(new ForaConfig(2));
-        policy.Begin(cfg, dev, 2, n);
+        policy.Begin(PlanRunner.Stack(model.Shape, new CfgLayout(n, false)), dev, 2);
         var runner = new PlanRunner(model);
         runner.Begin(n);
         float[] t0 = [500f, 500f], t1 = [480f, 480f];
@@ -283,6 +283,29 @@ public abstract class CachePolicyDeviceTests(string kind) : DeviceTest(kind)
         FeatureCombine.Run(dev, o.View, t.Select(x => x.View).ToArray(), wt.View, rows, len);
         Assert.Equal(want, o.ToHost());
         Assert.Equal(ins[0][0] + ins[1][0], want[0]);         // weights 1, 1: an exact sum
+        foreach (var x in t) x.Dispose();
+    }
+
+    [SkippableFact]
+    public void FeatureCombine_UniformWeightsAsArguments_SameBitsAsPerRowWeights()
+    {
+        var dev = Device;
+        int rows = 3, len = 50;
+        var ins = Enumerable.Range(0, 3).Select(j => Tolerance.Random(20 + j, rows * len)).ToArray();
+        float[] row = [1.5f, -0.5f, 0.25f, 0];
+        var w = Enumerable.Range(0, rows).SelectMany(_ => row).ToArray();
+        var want = new float[rows * len];
+        FeatureCombine.Reference(want, ins, w, rows, len);
+        var t = ins.Select((x, j) => Tensor.FromHost(dev, $"i{j}", x, rows, len)).ToArray();
+        using var o = Tensor.Allocate(dev, "o", rows, len);
+        using var u = Tensor.Allocate(dev, "u", rows, len);
+        using var wt = Tensor.FromHost(dev, "w", w, rows, 4);
+        FeatureCombine.Run(dev, o.View, t.Select(x => x.View).ToArray(), wt.View, rows, len);
+        long waits = dev.HostWaits;
+        FeatureCombine.RunUniform(dev, u.View, t.Select(x => x.View).ToArray(), row, rows, len);
+        Assert.Equal(waits, dev.HostWaits);                    // nothing uploaded
+        Assert.Equal(want, u.ToHost());
+        Assert.Equal(o.ToHost(), u.ToHost());
         foreach (var x in t) x.Dispose();
     }
 }

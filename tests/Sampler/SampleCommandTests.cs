@@ -68,7 +68,7 @@ public class SampleCommandTests(ITestOutputHelper output)
         { ["--steps", "1001"], "--steps: expected 1..1000, found 1001" },
         { ["--cfg", "0.5"], "--cfg: expected a value in [1, 100], found 0.5" },
         { ["--sampler", "euler"], "--sampler: expected ddim or ddpm or dpm++2m, found 'euler'" },
-        { ["--device", "tpu"], "--device: expected auto or cuda or cpu, found 'tpu'" },
+        { ["--device", "tpu"], "--device: expected auto or cuda or cpu or sim, found 'tpu'" },
         { ["--cache", "magic"], "--cache: expected one of none, fora" },
         { ["--cache", "blockdance", "--cache-block", "1"], "--cache-block: expected 0..0 for a 2-block model" },
         { ["--cache", "blockdance", "--cache-n", "0"], "--cache-n: expected N ≥ 1, found 0" },

@@ -84,6 +84,9 @@ public sealed class Tensor : IDisposable
         View.CopyFromCPU(data);
     }
 
+    /// <summary>Sets every element to 0 on the device (queued: no host wait).</summary>
+    public void Zero() => View.MemSetToZero();
+
     public float[] ToHost()
     {
         var a = new float[Length];

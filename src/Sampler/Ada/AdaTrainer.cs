@@ -66,7 +66,7 @@ public sealed class AdaTrainer
         int rho = AdaPolicyInfo.DefaultRho(o.Steps, o.RhoFraction);
         Info = new AdaPolicyInfo(o.Steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.NumClasses, o.Hidden,
             o.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth), o.Lambda);
-        Info.CheckRun(cfg, o.Steps);
+        Info.CheckRun(PlanRunner.Stack(model.Shape, default), o.Steps);
         schedule = new Schedule(o.Steps, Spacing.Even);
         Weights = AdaWeights.Init(Info, o.InitSeed);
         rng = new Random(o.InitSeed);
@@ -220,8 +220,10 @@ public sealed class AdaTrainer
         public string Describe() => "ada trajectory recorder";
         public long MemoryBytes => store?.Bytes ?? 0;
 
-        public void Begin(DiTConfig config, ComputeDevice device, int steps, int batch) =>
-            store = new FeatureStore(device, config, batch, "ada.record");
+        public void Check(BlockStack stack, int steps) { }
+
+        public void Begin(BlockStack stack, ComputeDevice device, int steps) =>
+            store = new FeatureStore(device, stack, "ada.record");
 
         public BlockPlan Plan(StepContext step)
         {

@@ -49,7 +49,7 @@ public static class StssAnalysis
     {
         if (o.Steps < 2)
             throw new InvalidValueException("STSS analysis steps (it compares adjacent steps)", "at least 2", $"{o.Steps}");
-        var cfg = model.Config;
+        var cfg = model.Shape;
         var dev = model.Device;
         var schedule = new Schedule(o.Steps, o.Spacing);
         int steps = schedule.Steps, depth = cfg.Depth, pairs = steps - 1;
@@ -113,7 +113,8 @@ sealed class StepTracker : ICachePolicy
 {
     public int Step { get; private set; } = -1;
     public string Describe() => "none";
-    public void Begin(DiTConfig config, ComputeDevice device, int steps, int batch) => Step = -1;
+    public void Check(BlockStack stack, int steps) { }
+    public void Begin(BlockStack stack, ComputeDevice device, int steps) => Step = -1;
     public BlockPlan Plan(StepContext step)
     {
         Step = step.Step;

@@ -16,29 +16,36 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
     /// <summary>A method: its option keys with defaults, the main knob and the values a sweep tries.</summary>
     public sealed record Method(string Name, string Summary, (string Key, double Default)[] Keys, string? Knob, double[] Sweep);
 
+    // each method's defaults are its config record's (src/Cache); the table only names them for parsing
+    static readonly DbCacheConfig Db = new();
+    static readonly TaylorSeerConfig Ts = new();
+    static readonly MagCacheConfig Mag = new([]);
+    static readonly BlockDanceAdaptiveConfig Bda = new();
+
     public static readonly Method[] Methods =
     [
         new("none", "no cache", [], null, []),
         new("fora", "FORA: every block's attention and MLP outputs recomputed every n steps, reused with the current gates",
-            [("n", 3)], "n", [2, 3, 4]),
+            [("n", new ForaConfig().N)], "n", [2, 3, 4]),
         new("delta-dit", "Δ-DiT: cached deviation of the rear blocks early, the front blocks late; refresh every n steps",
-            [("n", 2), ("k", 0), ("cutoff", 0.5)], "n", [2, 3, 4]),
+            [("n", new DeltaDitConfig().N), ("k", new DeltaDitConfig().Blocks ?? 0), ("cutoff", new DeltaDitConfig().Cutoff)], "n", [2, 3, 4]),
         new("teacache", "TeaCache: accumulated rescaled change of block 0's modulated input; whole-stack residual (calibrated)",
-            [("delta", 0.04)], "delta", [0.02, 0.04, 0.08, 0.15]),
+            [("delta", TeaCacheConfig.DefaultThreshold)], "delta", [0.02, 0.04, 0.08, 0.15]),
         new("fbcache", "First-Block Cache: block 0's residual change gates blocks 1..L−1",
-            [("threshold", 0.05)], "threshold", [0.02, 0.05, 0.1, 0.2]),
+            [("threshold", new FirstBlockCacheConfig().Threshold)], "threshold", [0.02, 0.05, 0.1, 0.2]),
         new("dbcache", "DBCache: first fn blocks probe, residual gate on the middle, last bn blocks computed; warm-up and caps",
-            [("fn", 1), ("bn", 0), ("threshold", 0.08), ("warmup", 8), ("max-consecutive", 0), ("max-cached", 0)], "threshold", [0.04, 0.08, 0.15, 0.3]),
+            [("fn", Db.Fn), ("bn", Db.Bn), ("threshold", Db.Threshold), ("warmup", Db.Warmup), ("max-consecutive", Db.MaxConsecutive), ("max-cached", Db.MaxCached)],
+            "threshold", [0.04, 0.08, 0.15, 0.3]),
         new("taylorseer", "TaylorSeer: whole-stack residual forecast from finite differences every interval steps",
-            [("interval", 5), ("order", 1), ("warmup", 3)], "interval", [2, 3, 5, 8]),
+            [("interval", Ts.Interval), ("order", Ts.Order), ("warmup", Ts.Warmup)], "interval", [2, 3, 5, 8]),
         new("magcache", "MagCache: calibrated residual-magnitude ratio curve, accumulated error, skip cap k",
-            [("delta", 0.06), ("k", 3), ("warmup", 0.2)], "delta", [0.02, 0.04, 0.06, 0.1]),
+            [("delta", Mag.Threshold), ("k", Mag.MaxConsecutive), ("warmup", Mag.Warmup)], "delta", [0.02, 0.04, 0.06, 0.1]),
         new("bd", "BlockDance-N (bd2, bd3, …): blocks 0..b reused on fixed steps of the window",
-            [("n", 2), ("block", -1)], "n", [2, 3, 4, 5]),
+            [("n", new BlockDanceConfig().N), ("block", -1)], "n", [2, 3, 4, 5]),
         new("bd-adaptive", "BlockDance, reuse decided per sample by the accumulated change rate of the boundary feature",
-            [("delta", 0.1), ("max", 3), ("block", -1), ("order", 0)], "delta", [0.05, 0.1, 0.2, 0.3, 0.5]),
+            [("delta", Bda.Threshold), ("max", Bda.MaxConsecutive), ("block", -1), ("order", Bda.Order)], "delta", [0.05, 0.1, 0.2, 0.3, 0.5]),
         new("bd-taylor", "BlockDance-N with the boundary feature forecast (Taylor order 1/2) on reuse steps",
-            [("n", 3), ("order", 1), ("block", -1)], "n", [2, 3, 4, 5]),
+            [("n", BlockDanceTaylorConfig.DefaultN), ("order", new BlockDanceTaylorConfig(new()).Order), ("block", -1)], "n", [2, 3, 4, 5]),
         new("ada", "BlockDance-Ada: learned per-sample decisions (--policy FILE)", [], null, []),
     ];
 
@@ -196,6 +203,6 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
     CacheCalibration Calibration(string modelPath)
     {
         try { return CacheCalibration.Load(CacheCalibration.PathFor(modelPath), Name); }
-        catch (ModelException e) { throw new UsageException($"--cache {Name}: {e.Message}"); }
+        catch (CacheException e) { throw new UsageException($"--cache {Name}: {e.Message}"); }
     }
 }

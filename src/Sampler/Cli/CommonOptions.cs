@@ -96,6 +96,16 @@ public static class CommonOptions
     /// <summary>--cache none|blockdance|ada|NAME[:key=value…] (CacheSpec) and its settings, validated against the model (exit 2 when invalid).</summary>
     public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg, double[]? defaultWindow = null, int defaultSteps = 50)
     {
+        var make = Policy(a, cfg, defaultWindow, defaultSteps);
+        // every method's own check against the model's stack, before any device work
+        using var probe = make();
+        try { probe.Check(PlanRunner.Stack(cfg.Shape, new CfgLayout(1, false)), a.GetInt("steps", defaultSteps, 1, Schedule.TrainSteps)); }
+        catch (InputException e) when (e is not UsageException) { throw new UsageException($"--cache {a.Get("cache", "none")}: {e.Message}"); }
+        return make;
+    }
+
+    static Func<ICachePolicy> Policy(Args a, DiTConfig cfg, double[]? defaultWindow, int defaultSteps)
+    {
         var kind = a.Get("cache", "none");
         bool hasBd = a.Has("cache-n") || a.Has("cache-block") || a.Has("cache-window");
         if (a.Has("policy") && kind != "ada") throw new UsageException("--policy needs --cache ada");
@@ -128,9 +138,9 @@ public static class CommonOptions
         if (!File.Exists(path))
             throw new UsageException($"--policy {path}: file not found; train one with 'blockdance train-ada' (writes {DefaultAdaPolicy}) or pass --policy FILE");
         Transformer.IO.FileKind.RequireRegular(path, "--policy");
-        var w = AdaWeights.Load(path);
-        try { w.Info.CheckRun(cfg, steps); }
-        catch (ModelException e) { throw new UsageException($"--policy {path}: {e.Message}"); }
+        var w = AdaWeightsFile.Load(path);
+        try { w.Info.CheckRun(PlanRunner.Stack(cfg.Shape, default), steps); }
+        catch (CacheException e) { throw new UsageException($"--policy {path}: {e.Message}"); }
         return (w, path);
     }
 

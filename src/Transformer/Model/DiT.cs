@@ -6,9 +6,10 @@
 //   x = final_layer(x, c)                               (N, T, p²·C_out)
 //   x = unpatchify(x)                                   (N, C_out, H, W)
 //
-// DiT offers the forward in three parts, so that a cache can run part of the stack (src/Cache's
-// PlanRunner): Embed (condition, and the patch tokens when needed), RunBlocks(from, to) on any
-// input — e.g. a stored feature — writing the last output where the caller asks, and Final.
+// DiT implements the block-model seam (IBlockModel), so that a cache can run part of the stack (the
+// sampling library's PlanRunner): Embed (condition, and the patch tokens when needed), RunBlocks(from, to)
+// on any input — e.g. a stored feature — writing the last output where the caller asks, RunRows (a compact
+// sub-batch of rows), ModulatedInput (a block's attention input) and Final.
 // Blocks are out-of-place, so a stored feature handed to RunBlocks is read where it lies.
 using BlockDance.Kernels;
 using ILGPU.Runtime;
@@ -18,6 +19,7 @@ namespace BlockDance.Transformer;
 public sealed class DiT : IBlockModel, IDisposable
 {
     public DiTConfig Config { get; }
+    public BlockShape Shape => Config.Shape;
     public ComputeDevice Device { get; }
     readonly Tensor xEmbedW, xEmbedB, posEmbed, labelTable;
     readonly Linear tMlp0, tMlp2, finalAdaLN, finalLinear;
@@ -131,17 +133,20 @@ public sealed class DiT : IBlockModel, IDisposable
     }
 
     /// <summary>
-    /// Runs blocks from..to−1 on input (n, T, D), conditioned on siluC (n, D) (default: the workspace's SiLU(c)
-    /// of the whole batch). The last block writes into output when given (e.g. a cache buffer), otherwise into
-    /// a workspace buffer; returns the tensor holding the result (input itself when from = to). Intermediate
-    /// outputs ping-pong between the workspace's X0 and X1, never overwriting input or output.
+    /// Runs blocks from..to−1 on input (N, T, D), conditioned on the workspace's SiLU(c) of the whole batch. The last
+    /// block writes into output when given (e.g. a cache buffer), otherwise into a workspace buffer; returns the tensor
+    /// holding the result (input itself when from = to). Intermediate outputs ping-pong between the workspace's X0 and
+    /// X1, never overwriting input or output. With outputs, every block stores or reuses its attention/MLP outputs (FORA).
     /// </summary>
-    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null) => RunBlocks(from, to, input, output, null, null);
-
-    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, int? rows, Tensor? siluC)
+    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null, BlockOutputs? outputs = null)
     {
         var w = ws ?? throw new InvalidOperationException("RunBlocks before Embed");
-        int n = rows ?? w.Batch;
+        return RunBlocks(from, to, input, output, w.Batch, w.SiluC, outputs);
+    }
+
+    Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, int n, Tensor siluC, BlockOutputs? outputs)
+    {
+        var w = ws!;
         if (from < 0 || to > Config.Depth || from > to) throw new ArgumentException($"blocks {from}..{to - 1} outside 0..{Config.Depth - 1}");
         CheckFeature(input, n, "block input");
         if (output != null) CheckFeature(output, n, "block output");
@@ -150,48 +155,29 @@ public sealed class DiT : IBlockModel, IDisposable
         {
             var next = i == to - 1 && output != null ? output
                      : !ReferenceEquals(cur, w.X0) && !ReferenceEquals(output, w.X0) ? w.X0 : w.X1;
-            Blocks[i].Forward(cur, next, w, n, siluC ?? w.SiluC);                                  // (N, T, D)
+            Blocks[i].Forward(cur, next, w, n, siluC, outputs);                                    // (N, T, D)
             OnBlockOutput?.Invoke(i, next);
             cur = next;
         }
         return cur;
     }
 
-    /// <summary>Rows of `rows` run blocks 0..to−1 as a compact sub-batch (their tokens and SiLU(c) gathered);
-    /// the results replace their rows of feature.</summary>
-    public void RefreshRows(int to, Tensor tokens, int[] rows, Tensor feature)
+    /// <summary>Rows of `rows` run blocks from..to−1 as a compact sub-batch (their input rows and SiLU(c) gathered);
+    /// the results replace their rows of output.</summary>
+    public void RunRows(int from, int to, Tensor input, int[] rows, Tensor output)
     {
-        var w = ws ?? throw new InvalidOperationException("RefreshRows before Embed");
+        var w = ws ?? throw new InvalidOperationException("RunRows before Embed");
         int m = rows.Length, n = w.Batch, d = Config.Hidden, rowLen = Config.Tokens * d;
         foreach (var r in rows)
-            if (r < 0 || r >= n) throw new InvalidOperationException($"refresh row {r} is outside the model batch of {n}");
-        Device.Upload(w.Rows.View, rows);                                                         // m ints, refresh steps only
-        GatherRows.Gather(Device, tokens.View, w.Rows.View, w.X1.View, m, rowLen);                 // (m, T, D)
+            if (r < 0 || r >= n) throw new InvalidOperationException($"sub-batch row {r} is outside the model batch of {n}");
+        CheckFeature(input, n, "sub-batch input");
+        CheckFeature(output, n, "sub-batch output");
+        var sub = ReferenceEquals(input, w.X1) ? w.X0 : w.X1;
+        Device.Upload(w.Rows.View, rows);                                                         // m ints, mixed steps only
+        GatherRows.Gather(Device, input.View, w.Rows.View, sub.View, m, rowLen);                   // (m, T, D)
         GatherRows.Gather(Device, w.SiluC.View, w.Rows.View, w.SiluCSub.View, m, d);              // (m, D)
-        var fresh = RunBlocks(0, to, w.X1, null, m, w.SiluCSub);                                   // (m, T, D)
-        GatherRows.Scatter(Device, fresh.View, w.Rows.View, feature.View, m, rowLen);             // rows of (N, T, D)
-    }
-
-    /// <summary>
-    /// Every block with its attention and MLP outputs cached (FORA): store = true runs each block and writes its outputs
-    /// A_i, M_i into cache(i); store = false runs only each block's adaLN and adds the cached A_i, M_i with the current
-    /// gates. Returns the last block's output (N, T, D) (ping-pong in X0/X1 as RunBlocks).
-    /// </summary>
-    public Tensor RunBlocksWithOutputs(Tensor input, Func<int, (Tensor Attn, Tensor Mlp)> cache, bool store)
-    {
-        var w = ws ?? throw new InvalidOperationException("RunBlocksWithOutputs before Embed");
-        CheckFeature(input, w.Batch, "block input");
-        Tensor cur = input;
-        for (int i = 0; i < Config.Depth; i++)
-        {
-            var next = !ReferenceEquals(cur, w.X0) ? w.X0 : w.X1;
-            var (a, m) = cache(i);
-            if (store) Blocks[i].ForwardStoring(cur, next, w, w.Batch, w.SiluC, a, m);
-            else Blocks[i].ForwardReusing(cur, next, w, w.Batch, w.SiluC, a, m);
-            OnBlockOutput?.Invoke(i, next);
-            cur = next;
-        }
-        return cur;
+        var fresh = RunBlocks(from, to, sub, null, m, w.SiluCSub, null);                           // (m, T, D)
+        GatherRows.Scatter(Device, fresh.View, w.Rows.View, output.View, m, rowLen);              // rows of (N, T, D)
     }
 
     /// <summary>Block i's adaLN-modulated attention input for the whole batch, (N, T, D) in the workspace's Norm buffer

@@ -40,57 +40,48 @@ public sealed class DiTBlock(int index, DiTConfig cfg, Linear qkv, Linear proj, 
             Linear.Load(dev, src, $"{k}.adaLN_modulation.1", 6 * d, d));
     }
 
-    /// <summary>output (N, T, D) = block(input (N, T, D)), conditioned on siluC (N, D) = SiLU(c).</summary>
-    public void Forward(Tensor input, Tensor output, Workspace ws, int n, Tensor siluC)
+    /// <summary>output (N, T, D) = block(input (N, T, D)), conditioned on siluC (N, D) = SiLU(c). With outputs (FORA), the
+    /// attention output A = proj(attn) + b and the MLP output M = fc2(…) + b are stored in outputs.Slot(i, "attn" / "mlp")
+    /// and added by GatedResidual (the fused epilogue's arithmetic: the same bits); with outputs.Reuse only the adaLN
+    /// modulation of the current c runs and output = input + gate_msa·A + gate_mlp·M with the stored A and M.</summary>
+    public void Forward(Tensor input, Tensor output, Workspace ws, int n, Tensor siluC, BlockOutputs? outputs = null)
     {
         var dev = ws.Device;
         int d = cfg.Hidden, t = cfg.Tokens, rows = n * t, modStride = 6 * d;
         float scale = 1f / MathF.Sqrt(cfg.HeadDim);
 
         AdaLnModulation.Forward(siluC, ws.Mod, n);                                                   // (N, 6D)
+        if (outputs is { Reuse: true })
+        {
+            GatedResidual.Run(dev, input.View, outputs.Slot(Index, "attn").View, ws.Mod.View, output.View, n, t, d, modStride, GateMsa);
+            GatedResidual.Run(dev, output.View, outputs.Slot(Index, "mlp").View, ws.Mod.View, output.View, n, t, d, modStride, GateMlp);
+            return;
+        }
 
         // x = x + gate_msa · Attn(modulate(LN(x), shift_msa, scale_msa))
         LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMsa, ScaleMsa); // (N, T, D)
         AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                     // (N, T, 3D)
         Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale, dev.Precision); // (N, T, D)
-        AttnProj.Forward(ws.Attn, output, rows, Epilogue.GatedResidual, input,
-            new GateSpec(ws.Mod.View, t, modStride, GateMsa));                                     // (N, T, D)
+        GatedBranch(AttnProj, ws.Attn, input, output, ws, n, GateMsa, outputs?.Slot(Index, "attn"));   // (N, T, D)
 
         // x = x + gate_mlp · fc2(GELU(fc1(modulate(LN(x), shift_mlp, scale_mlp))))
         LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMlp, ScaleMlp);
         MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                    // (N, T, 4D)
-        MlpFc2.Forward(ws.Hidden, output, rows, Epilogue.GatedResidual, output,
-            new GateSpec(ws.Mod.View, t, modStride, GateMlp));                                     // (N, T, D)
+        GatedBranch(MlpFc2, ws.Hidden, output, output, ws, n, GateMlp, outputs?.Slot(Index, "mlp"));  // (N, T, D)
     }
 
-    /// <summary>FORA's refresh: the block as Forward, but the attention output A = proj(attn) + b and the MLP output
-    /// M = fc2(…) + b are written to attnOut / mlpOut (N, T, D) and added by GatedResidual (the fused epilogue's arithmetic).</summary>
-    public void ForwardStoring(Tensor input, Tensor output, Workspace ws, int n, Tensor siluC, Tensor attnOut, Tensor mlpOut)
+    /// <summary>output = residual + gate · proj(x): fused into the GEMM's epilogue, or (stored given) proj(x) written to
+    /// stored first and added by GatedResidual.</summary>
+    void GatedBranch(Linear proj, Tensor x, Tensor residual, Tensor output, Workspace ws, int n, int gate, Tensor? stored)
     {
-        var dev = ws.Device;
         int d = cfg.Hidden, t = cfg.Tokens, rows = n * t, modStride = 6 * d;
-        float scale = 1f / MathF.Sqrt(cfg.HeadDim);
-        AdaLnModulation.Forward(siluC, ws.Mod, n);                                                   // (N, 6D)
-        LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMsa, ScaleMsa); // (N, T, D)
-        AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                     // (N, T, 3D)
-        Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale);        // (N, T, D)
-        AttnProj.Forward(ws.Attn, attnOut, rows);                                                   // A (N, T, D)
-        GatedResidual.Run(dev, input.View, attnOut.View, ws.Mod.View, output.View, n, t, d, modStride, GateMsa);
-        LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMlp, ScaleMlp);
-        MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                    // (N, T, 4D)
-        MlpFc2.Forward(ws.Hidden, mlpOut, rows);                                                    // M (N, T, D)
-        GatedResidual.Run(dev, output.View, mlpOut.View, ws.Mod.View, output.View, n, t, d, modStride, GateMlp);
-    }
-
-    /// <summary>FORA's reuse: only the adaLN modulation of the current c runs; output = input + gate_msa·A + gate_mlp·M
-    /// with the stored A and M (attention and MLP are skipped).</summary>
-    public void ForwardReusing(Tensor input, Tensor output, Workspace ws, int n, Tensor siluC, Tensor attnOut, Tensor mlpOut)
-    {
-        var dev = ws.Device;
-        int d = cfg.Hidden, t = cfg.Tokens, modStride = 6 * d;
-        AdaLnModulation.Forward(siluC, ws.Mod, n);                                                   // (N, 6D)
-        GatedResidual.Run(dev, input.View, attnOut.View, ws.Mod.View, output.View, n, t, d, modStride, GateMsa);
-        GatedResidual.Run(dev, output.View, mlpOut.View, ws.Mod.View, output.View, n, t, d, modStride, GateMlp);
+        if (stored is null)
+        {
+            proj.Forward(x, output, rows, Epilogue.GatedResidual, residual, new GateSpec(ws.Mod.View, t, modStride, gate));
+            return;
+        }
+        proj.Forward(x, stored, rows);                                                              // (N, T, D)
+        GatedResidual.Run(ws.Device, residual.View, stored.View, ws.Mod.View, output.View, n, t, d, modStride, gate);
     }
 
     /// <summary>ws.Norm (N, T, D) = modulate(LN(input), shift_msa, scale_msa): the block's attention input

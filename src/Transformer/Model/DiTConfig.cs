@@ -21,6 +21,8 @@ public sealed record DiTConfig(
     public int MlpHidden => MlpRatio * Hidden;
     public bool LearnSigma => OutChannels == 2 * InChannels;
     public int NullClass => NumClasses;
+    /// <summary>The block stack as the model seam describes it (IBlockModel.Shape).</summary>
+    public BlockShape Shape => new(Depth, Tokens, Hidden, InChannels, InputSize, NumClasses);
 
     /// <summary>Preset name for the (depth, D) pair, e.g. "DiT-XL/2", or null.</summary>
     public string Name => (Preset.ByShape(Depth, Hidden)?.Name ?? $"DiT(depth {Depth}, D {Hidden})") + $"/{Patch}";

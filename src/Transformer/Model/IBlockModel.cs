@@ -1,33 +1,66 @@
-// The seam between a transformer and src/Cache's PlanRunner: a stack of identical blocks between an
-// embedding and a final layer, offered in three parts so a cache can run any part of the stack on any
-// input (a stored feature included). DiT and PixArt-α implement it; every cache policy works on both.
+// The one seam between a transformer and everything that runs it with a cache (the sampling library's
+// PlanRunner): a stack of Depth identical-shape blocks between an embedding and a final layer, offered in
+// parts so that a cache plan can run any block range, on any rows, from any input (a stored feature
+// included). Every cache plan kind executes through these members only — the runner never downcasts and
+// never touches a model's buffers. DiT and PixArt-α implement it; a third model implements it the same way.
 //
-//   Embed(x?, t, y)         per-row conditioning (and the patch tokens (N, T, D) when x is given)
-//   RunBlocks(from, to, …)  blocks from..to−1 on (N, T, D); the last writes into `output` when given
-//   RefreshRows(to, …)      the listed rows of the tokens run blocks 0..to−1 as a compact sub-batch and
-//                           replace those rows of a (N, T, D) feature (BlockDance-Ada's per-sample refresh)
-//   Final(h, output)        final layer + unpatchify → (N, C_out, H, W)
+//   Shape                       depth, tokens T, width D, the input it takes and its label count
+//   Embed(x?, t, y)             per-row conditioning of the n = t.Length rows; with x (N, C_in, H, W) also
+//                               the tokens (N, T, D), returned (null without x: the step starts from a stored feature)
+//   RunBlocks(from, to, h, out?, outputs?)
+//                               blocks from..to−1 on h (N, T, D), every row; the last writes into `out` when given.
+//                               With `outputs` (FORA) each block also stores (Reuse = false) or replaces by the
+//                               stored values (Reuse = true) its residual branches' outputs (attention, MLP, …)
+//   RunRows(from, to, h, rows, out)
+//                               the listed rows of h run blocks from..to−1 as a compact sub-batch with their own
+//                               conditioning; the results replace those rows of out (N, T, D), other rows untouched
+//   ModulatedInput(block, h)    block's adaLN-modulated attention input LN(h)·(1 + scale) + shift, (N, T, D)
+//                               (the change signal of TeaCache and the calibration); valid until the next block runs
+//   Final(h, out)               final layer + unpatchify → (N, C_out, H, W)
 //
-// `y` is per model row: the class label for the DiT, the caption row (of the captions set with
-// PixArt.SetCaptions) for PixArt. Config describes the block stack (depth, tokens, width), which is
-// all a policy or a feature store needs; for PixArt its NumClasses is 1 (no label table).
+// Rules an implementation keeps (PlanRunner relies on them, the cache tests check them):
+//   - blocks are out-of-place: `h` and `out` are never overwritten by intermediate blocks (ping-pong in the
+//     model's own buffers), so a stored feature is read where it lies;
+//   - a row's result never depends on the other rows' values (so a sub-batch gives its rows' bits of the whole
+//     batch on the CPU accelerator, and the same values within the kernels' precision elsewhere), and with
+//     `outputs` storing, every block's output is bit-identical to the plain forward;
+//   - `y` is per model row and means what the model's conditioning means (the DiT: class labels; PixArt-α:
+//     rows of the captions given to SetCaptions); Embed runs before any other member in a step;
+//   - nothing here knows a cache policy: the model offers parts, the runner decides what runs.
 using BlockDance.Kernels;
 
 namespace BlockDance.Transformer;
 
+/// <summary>The block stack's sizes and the input it takes.</summary>
+/// <param name="Classes">Labels the conditioning takes (the DiT's classes; 1 for a model conditioned otherwise, whose rows are all label 0).</param>
+public readonly record struct BlockShape(int Depth, int Tokens, int Hidden, int InChannels, int InputSize, int Classes)
+{
+    public int RowLength => Tokens * Hidden;
+}
+
+/// <summary>FORA's per-block outputs: Slot(block, part) is the (N, T, D) buffer of one residual branch's output
+/// ("attn", "mlp", and "cross" for a model with cross-attention). Reuse = false: the blocks run in full and write
+/// their branch outputs there; Reuse = true: only the blocks' modulation runs and the stored outputs are added
+/// with the current gates.</summary>
+public sealed record BlockOutputs(Func<int, string, Tensor> Slot, bool Reuse);
+
 public interface IBlockModel
 {
-    DiTConfig Config { get; }
+    BlockShape Shape { get; }
     ComputeDevice Device { get; }
 
     /// <summary>Conditioning of the n = t.Length rows; with x (N, C_in, H, W) also the tokens (N, T, D), else null.</summary>
     Tensor? Embed(Tensor? x, float[] t, int[] y);
 
-    /// <summary>Blocks from..to−1 on input (N, T, D); returns the tensor holding the result (output when given).</summary>
-    Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null);
+    /// <summary>Blocks from..to−1 on input (N, T, D); returns the tensor holding the result (output when given).
+    /// With outputs, each block stores or reuses its branch outputs (BlockOutputs).</summary>
+    Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null, BlockOutputs? outputs = null);
 
-    /// <summary>Rows `rows` of tokens (N, T, D) run blocks 0..to−1 as a sub-batch; the results replace those rows of feature (N, T, D).</summary>
-    void RefreshRows(int to, Tensor tokens, int[] rows, Tensor feature);
+    /// <summary>Rows `rows` of input (N, T, D) run blocks from..to−1 as a sub-batch; the results replace those rows of output (N, T, D).</summary>
+    void RunRows(int from, int to, Tensor input, int[] rows, Tensor output);
+
+    /// <summary>Block `block`'s adaLN-modulated attention input for input (N, T, D), the whole batch.</summary>
+    Tensor ModulatedInput(int block, Tensor input);
 
     /// <summary>output (N, C_out, H, W) = final layer + unpatchify of h (N, T, D).</summary>
     void Final(Tensor h, Tensor output);

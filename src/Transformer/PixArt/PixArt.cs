@@ -9,8 +9,8 @@
 //   x  = Linear(LN(x)·(1 + scale) + shift),  (shift, scale) = table (2, D) + e      (N, T, p²·C_out)
 //   out = unpatchify(x)                                                  (N, C_out, H, W)
 //
-// It offers the DiT's seam (IBlockModel: Embed / RunBlocks / RefreshRows / Final), so src/Cache's PlanRunner and
-// every cache policy run on it unchanged. The conditioning differs in one place: instead of class labels, each
+// It implements the whole block-model seam (IBlockModel: Embed / RunBlocks with FORA's outputs / RunRows /
+// ModulatedInput / Final), so the sampling library's PlanRunner and every cache policy run on it unchanged. The conditioning differs in one place: instead of class labels, each
 // model row names a caption row (`y` of Embed) of the caption set given to SetCaptions (embeddings + masks).
 using BlockDance.Kernels;
 using ILGPU;
@@ -21,7 +21,9 @@ namespace BlockDance.Transformer;
 public sealed class PixArt : IBlockModel, IDisposable
 {
     public PixArtConfig PixArtConfig { get; }
-    public DiTConfig Config { get; }
+    DiTConfig Config { get; }
+    /// <summary>Classes 1 (PixArtConfig.Stack): the rows are conditioned on captions, not labels (every sample is label 0 to a policy).</summary>
+    public BlockShape Shape => Config.Shape;
     public ComputeDevice Device { get; }
     readonly Tensor xEmbedW, xEmbedB, posEmbed, finalTable;
     readonly Linear tMlp1, tMlp2, tBlock, capFc1, capFc2, finalLinear;
@@ -106,6 +108,17 @@ public sealed class PixArt : IBlockModel, IDisposable
         return ws;
     }
 
+    /// <summary>Puts the caption rows (N) of the following Embed calls on the device (a no-op when they are the ones there):
+    /// a sampler calls it before its step loop so that no step copies anything to the device.</summary>
+    public void UploadRows(int[] captionRows)
+    {
+        if (captionRows.AsSpan().SequenceEqual(uploadedRows)) return;
+        foreach (var r in captionRows)
+            if (r < 0 || r >= captionCount) throw new ArgumentException($"caption row {r} outside 0..{captionCount - 1}");
+        Device.Upload(Prepare(captionRows.Length).Base.Labels.View, captionRows);
+        uploadedRows = (int[])captionRows.Clone();
+    }
+
     public long WeightBytes =>
         Blocks.Sum(b => b.ScaleShiftTable.Bytes + new[] { b.AttnQkv, b.AttnProj, b.CrossQ, b.CrossKv, b.CrossProj, b.MlpFc1, b.MlpFc2 }.Sum(l => l.Weight.Bytes + l.Bias.Bytes))
         + xEmbedW.Bytes + xEmbedB.Bytes + posEmbed.Bytes + finalTable.Bytes
@@ -165,11 +178,7 @@ public sealed class PixArt : IBlockModel, IDisposable
             if (r < 0 || r >= captionCount) throw new ArgumentException($"caption row {r} outside 0..{captionCount - 1}");
         var pw = Prepare(n);
         var w = pw.Base;
-        if (!y.AsSpan().SequenceEqual(uploadedRows))                                               // caption rows: once per run
-        {
-            Device.Upload(w.Labels.View, y);
-            uploadedRows = (int[])y.Clone();
-        }
+        UploadRows(y);                                                                             // caption rows: once per run
 
         // e = linear_2(SiLU(linear_1(sinusoid(t))))                                               (N, D)
         if (SameForAll(t))                                                              // a sampling step: one t,
@@ -205,10 +214,10 @@ public sealed class PixArt : IBlockModel, IDisposable
         return w.X0;
     }
 
-    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null)
+    public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null, BlockOutputs? outputs = null)
     {
         var pw = ws ?? throw new InvalidOperationException("RunBlocks before Embed");
-        return RunBlocks(from, to, input, output, pw.Batch, pw.T0, pw.Base.Labels.View);
+        return RunBlocks(from, to, input, output, pw.Batch, pw.T0, pw.Base.Labels.View, outputs);
     }
 
     static bool SameForAll(float[] t)
@@ -218,7 +227,7 @@ public sealed class PixArt : IBlockModel, IDisposable
         return true;
     }
 
-    Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, int n, Tensor t0, ArrayView<int> rows)
+    Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, int n, Tensor t0, ArrayView<int> rows, BlockOutputs? outputs)
     {
         var pw = ws!;
         var w = pw.Base;
@@ -230,26 +239,41 @@ public sealed class PixArt : IBlockModel, IDisposable
         {
             var next = i == to - 1 && output != null ? output
                      : !ReferenceEquals(cur, w.X0) && !ReferenceEquals(output, w.X0) ? w.X0 : w.X1;
-            Blocks[i].Forward(cur, next, pw, n, t0, rows, keep!, captionTokens);                      // (N, T, D)
+            Blocks[i].Forward(cur, next, pw, n, t0, rows, keep!, captionTokens, outputs);             // (N, T, D)
             OnBlockOutput?.Invoke(i, next);
             cur = next;
         }
         return cur;
     }
 
-    public void RefreshRows(int to, Tensor tokens, int[] rows, Tensor feature)
+    /// <summary>Rows of `rows` run blocks from..to−1 as a compact sub-batch (their input rows, t0 rows and caption rows
+    /// gathered); the results replace their rows of output.</summary>
+    public void RunRows(int from, int to, Tensor input, int[] rows, Tensor output)
     {
-        var pw = ws ?? throw new InvalidOperationException("RefreshRows before Embed");
+        var pw = ws ?? throw new InvalidOperationException("RunRows before Embed");
         var w = pw.Base;
         int m = rows.Length, n = w.Batch, d = Config.Hidden, rowLen = Config.Tokens * d;
         foreach (var r in rows)
-            if (r < 0 || r >= n) throw new InvalidOperationException($"refresh row {r} is outside the model batch of {n}");
-        Device.Upload(w.Rows.View, rows);                                                            // m ints, refresh steps only
+            if (r < 0 || r >= n) throw new InvalidOperationException($"sub-batch row {r} is outside the model batch of {n}");
+        CheckFeature(input, n, "sub-batch input");
+        CheckFeature(output, n, "sub-batch output");
+        var sub = ReferenceEquals(input, w.X1) ? w.X0 : w.X1;
+        Device.Upload(w.Rows.View, rows);                                                            // m ints, mixed steps only
         Device.Upload(pw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
-        GatherRows.Gather(Device, tokens.View, w.Rows.View, w.X1.View, m, rowLen);                   // (m, T, D)
+        GatherRows.Gather(Device, input.View, w.Rows.View, sub.View, m, rowLen);                     // (m, T, D)
         GatherRows.Gather(Device, pw.T0.View, w.Rows.View, pw.T0Sub.View, m, 6 * d);                // (m, 6D)
-        var fresh = RunBlocks(0, to, w.X1, null, m, pw.T0Sub, pw.CaptionRowsSub.View);               // (m, T, D)
-        GatherRows.Scatter(Device, fresh.View, w.Rows.View, feature.View, m, rowLen);               // rows of (N, T, D)
+        var fresh = RunBlocks(from, to, sub, null, m, pw.T0Sub, pw.CaptionRowsSub.View, null);       // (m, T, D)
+        GatherRows.Scatter(Device, fresh.View, w.Rows.View, output.View, m, rowLen);                // rows of (N, T, D)
+    }
+
+    /// <summary>Block i's modulated self-attention input LN(h)·(1 + sc1) + sh1 for the whole batch, (N, T, D) in the
+    /// workspace's Norm buffer (valid until the next block runs).</summary>
+    public Tensor ModulatedInput(int block, Tensor input)
+    {
+        var pw = ws ?? throw new InvalidOperationException("ModulatedInput before Embed");
+        CheckFeature(input, pw.Batch, "modulated input");
+        Blocks[block].ModulatedInput(input, pw, pw.Batch, pw.T0);
+        return pw.Base.Norm;
     }
 
     /// <summary>(shift, scale) = table (2, D) + e; output (N, C_out, H, W) = unpatchify(proj_out(LN(h)·(1 + scale) + shift)).</summary>

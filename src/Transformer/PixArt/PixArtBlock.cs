@@ -45,34 +45,69 @@ public sealed class PixArtBlock(int index, PixArtConfig cfg, Tensor table, Linea
     }
 
     /// <summary>output (n, T, D) = block(input (n, T, D)); t0 (n, 6D) the shared adaLN-single output of these rows,
-    /// captionRows (n) the caption each row attends to, keep (C, L) the caption mask.</summary>
+    /// captionRows (n) the caption each row attends to, keep (C, L) the caption mask. With outputs (FORA) the three branch
+    /// outputs (self-attention "attn", cross-attention "cross", MLP "mlp", each after its output projection) are stored
+    /// and added by GatedResidual (the fused epilogue's arithmetic); with outputs.Reuse only the modulation runs and the
+    /// stored outputs are added with the current gates (the cross-attention's gate is 1).</summary>
     public void Forward(Tensor input, Tensor output, PixArtWorkspace pw, int n, Tensor t0, ILGPU.ArrayView<int> captionRows,
-        Tensor keep, int captionTokens)
+        Tensor keep, int captionTokens, BlockOutputs? outputs = null)
     {
         var ws = pw.Base;
         var dev = ws.Device;
         int d = cfg.Hidden, t = cfg.Tokens, rows = n * t, modStride = 6 * d;
         float scale = 1f / MathF.Sqrt(cfg.HeadDim);
         var kv = KvCaptions ?? throw new InvalidOperationException("PixArt block run before SetCaptions");
+        var ones = new GateSpec(pw.Ones.View, rows, 0, 0);
 
         // (sh1, sc1, g1, sh2, sc2, g2) = table + t0                                              (N, 6D)
         StridedAdd.Run(dev, new(ScaleShiftTable.View, 0, 0), new(t0.View, modStride, 0), new(ws.Mod.View, modStride, 0), n, modStride);
+        if (outputs is { Reuse: true })
+        {
+            GatedResidual.Run(dev, input.View, outputs.Slot(Index, "attn").View, ws.Mod.View, output.View, n, t, d, modStride, 2 * d);
+            GatedResidual.Run(dev, output.View, outputs.Slot(Index, "cross").View, pw.Ones.View, output.View, n, t, d, 0, 0);
+            GatedResidual.Run(dev, output.View, outputs.Slot(Index, "mlp").View, ws.Mod.View, output.View, n, t, d, modStride, 5 * d);
+            return;
+        }
 
         // x = x + g1 · SelfAttn(LN(x)·(1 + sc1) + sh1)
         LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 0, d);           // (N, T, D)
         AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                                 // (N, T, 3D)
         Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale, dev.Precision);     // (N, T, D)
-        AttnProj.Forward(ws.Attn, output, rows, Epilogue.GatedResidual, input, new GateSpec(ws.Mod.View, t, modStride, 2 * d));
+        Branch(AttnProj, ws.Attn, input, output, n, new GateSpec(ws.Mod.View, t, modStride, 2 * d), outputs?.Slot(Index, "attn"));
 
         // x = x + CrossAttn(x, c, mask): the residual add through the gated epilogue with a gate of ones
         CrossQ.Forward(output, ws.Norm, rows);                                                                  // (N, T, D)
         CrossAttention.Run(dev, ws.Norm.View, kv.View, keep.View, captionRows, ws.Attn.View, n, t, captionTokens, cfg.Heads, cfg.HeadDim, scale);
-        CrossProj.Forward(ws.Attn, output, rows, Epilogue.GatedResidual, output, new GateSpec(pw.Ones.View, rows, 0, 0));
+        Branch(CrossProj, ws.Attn, output, output, n, ones, outputs?.Slot(Index, "cross"));
 
         // x = x + g2 · fc2(GELU(fc1(LN(x)·(1 + sc2) + sh2)))
         LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 3 * d, 4 * d);
         MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                                // (N, T, 4D)
-        MlpFc2.Forward(ws.Hidden, output, rows, Epilogue.GatedResidual, output, new GateSpec(ws.Mod.View, t, modStride, 5 * d));
+        Branch(MlpFc2, ws.Hidden, output, output, n, new GateSpec(ws.Mod.View, t, modStride, 5 * d), outputs?.Slot(Index, "mlp"));
+    }
+
+    /// <summary>output = residual + gate · proj(x): fused into the GEMM's epilogue, or (stored given) proj(x) written to
+    /// stored first and added by GatedResidual (the same arithmetic).</summary>
+    void Branch(Linear proj, Tensor x, Tensor residual, Tensor output, int n, GateSpec gate, Tensor? stored)
+    {
+        int d = cfg.Hidden, t = cfg.Tokens, rows = n * t;
+        if (stored is null)
+        {
+            proj.Forward(x, output, rows, Epilogue.GatedResidual, residual, gate);
+            return;
+        }
+        proj.Forward(x, stored, rows);                                                                          // (N, T, D)
+        GatedResidual.Run(output.Device, residual.View, stored.View, gate.Gate, output.View, n, t, d, gate.GateStride, gate.GateOffset);
+    }
+
+    /// <summary>pw.Base.Norm (n, T, D) = LN(input)·(1 + sc1) + sh1: the block's self-attention input, without running the
+    /// block. Overwrites the workspace's Mod and Norm.</summary>
+    public void ModulatedInput(Tensor input, PixArtWorkspace pw, int n, Tensor t0)
+    {
+        var ws = pw.Base;
+        int d = cfg.Hidden, t = cfg.Tokens, modStride = 6 * d;
+        StridedAdd.Run(ws.Device, new(ScaleShiftTable.View, 0, 0), new(t0.View, modStride, 0), new(ws.Mod.View, modStride, 0), n, modStride);
+        LayerNormModulate.Run(ws.Device, input.View, ws.Mod.View, ws.Norm.View, n * t, d, t, modStride, 0, d);  // (N, T, D)
     }
 
     /// <summary>FLOPs of the block on n rows with captions of l tokens (the caption k/v projection is per caption set, not counted).</summary>

@@ -38,7 +38,8 @@ public sealed record PixArtConfig(
     /// <summary>The pixel size of an image at the model's latent size (the VAE upsamples 8×).</summary>
     public const int VaeScale = 8;
 
-    /// <summary>The block stack as the cache policies and PlanRunner see it (no label table: NumClasses 1).</summary>
+    /// <summary>The sizes in the DiT's terms, for the shared block Workspace and the CLI's size checks (no label table:
+    /// NumClasses 1). Cache policies never see it: they get the model's BlockShape through the plan runner.</summary>
     public DiTConfig Stack => new(Depth, Hidden, Heads, Patch, InChannels, OutChannels, LatentSize, 1);
 
     public override string ToString() =>

@@ -56,8 +56,7 @@ public sealed class DiTDenoiser : IDenoiser, IDisposable
         model.Prepare(labels.Length);
         model.UploadLabels(labels);   // before the step loop: a step copies nothing host → device
         runner = new PlanRunner(model);
-        runner.Begin(labels.Length);
-        policy.Begin(cfg, model.Device, steps, labels.Length);
+        runner.Begin(policy, layout, steps);   // the policy checks its settings against the model's stack
     }
 
     public Tensor Denoise(Tensor x, int t, int step)

@@ -80,7 +80,7 @@ public sealed class DiffusionSampler(Schedule schedule, SamplerKind kind, double
         if (firstStep != 0) throw new ArgumentOutOfRangeException(nameof(firstStep), "DPM-Solver++ keeps a history: a trajectory cannot resume mid-way");
         var dpm = new DpmSolver(schedule.Steps);
         using var prev = Tensor.Allocate(dev, "dpm_prev_x0", x.Shape);     // (B, C, H, W) the previous step's x0
-        prev.CopyFromHost(new float[prev.Length]);                         // never read with weight ≠ 0 before written; 0·garbage could be NaN
+        prev.Zero();                                                       // never read with weight ≠ 0 before written; 0·garbage could be NaN
         Timings.Clear();
         var total = Stopwatch.StartNew();
         for (int step = 0; step < dpm.Steps; step++)

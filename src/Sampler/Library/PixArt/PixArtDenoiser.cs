@@ -55,9 +55,9 @@ public sealed class PixArtDenoiser : IDenoiser, IDisposable
         this.steps = steps;
         layout = new CfgLayout(b, guided);
         model.Prepare(captionRows.Length);
+        model.UploadRows(captionRows);   // before the step loop: a step copies nothing host → device
         runner = new PlanRunner(model);
-        runner.Begin(captionRows.Length);
-        policy.Begin(model.Config, model.Device, steps, captionRows.Length);
+        runner.Begin(policy, layout, steps);   // the policy checks its settings against the model's stack
     }
 
     public Tensor Denoise(Tensor x, int t, int step)

@@ -1,0 +1,222 @@
+// Every cache method on every model, through the same code (the model seam IBlockModel and the sampling library's
+// PlanRunner): the tiny DiT (dit_p2) and the tiny PixArt-α (pixart_tiny), 8 steps, one sample with guidance (two
+// model rows deciding together). Per method and model:
+//   - the method's no-reuse setting samples the bits of no cache;
+//   - a reuse setting skips the blocks its rule says (the steps and the blocks per step, counted by the runner from
+//     the plans it executed) and waits for the device only for the signal its gate reads (fixed schedules: never);
+//   - a setting that cannot apply to the model is refused by ICachePolicy.Check, which takes no device, so a caller
+//     refuses it before the device starts.
+// The adaptive gates get an unreachable threshold (1e30), so their decisions follow the structural part of their
+// rule only (first/last/warm-up steps, caps) and are the same on both models.
+using BlockDance.Cache;
+using BlockDance.Kernels;
+using BlockDance.Sampler;
+using BlockDance.Transformer;
+using Xunit;
+
+namespace BlockDance.Tests;
+
+public class MethodMatrixTests
+{
+    const int Steps = 8;
+    const double Huge = 1e30;
+
+    /// <param name="Reused">Steps of the reuse setting that skip blocks.</param>
+    /// <param name="Skipped">Blocks each reused step skips (per row).</param>
+    /// <param name="Waits">Host waits per step of the reuse setting: the signal reads of the method's gate.</param>
+    /// <param name="Impossible">A setting that does not fit a 2-block model or an 8-step run.</param>
+    public sealed record Method(string Name, Func<BlockShape, ICachePolicy> NoReuse, Func<BlockShape, ICachePolicy> Reuse,
+        int[] Reused, int Skipped, double Waits, Func<BlockShape, ICachePolicy>? Impossible);
+
+    static int[] Where(bool[] reuse) => Enumerable.Range(0, reuse.Length).Where(i => reuse[i]).ToArray();
+
+    static AdaPolicy Ada(BlockShape s, bool[] decisions, int channels = -1) => AdaPolicy.WithDecisions(
+        Zero(new AdaPolicyInfo(Steps, 3, channels < 0 ? s.InChannels : channels, s.InputSize, s.InputSize, s.Classes, 4, 0, 2)),
+        [decisions]);
+
+    static AdaWeights Zero(AdaPolicyInfo i) =>
+        new(i, new float[i.Hidden * i.InputDim], new float[i.Hidden], new float[i.Decisions * i.Hidden], new float[i.Decisions]);
+
+    static readonly BlockDanceConfig Bd2 = new(N: 2, Boundary: 0, WindowStart: 0, WindowEnd: 1);
+    static readonly double[] Flat = [0, 0, 0, 0, 1];                                    // TeaCache p(d) = 1
+    static readonly double[] Ones = Enumerable.Repeat(1.0, Steps).ToArray();            // MagCache γ_i = 1
+
+    public static readonly Method[] Methods =
+    [
+        new("none", _ => new NoCache(), _ => new NoCache(), [], 0, 0, null),
+        new("blockdance", _ => new BlockDancePolicy(Bd2 with { N = 1 }), _ => new BlockDancePolicy(Bd2),
+            Where(Bd2.ReuseSchedule(Steps)), 1, 0, _ => new BlockDancePolicy(Bd2 with { Boundary = 1 })),
+        new("ada", s => Ada(s, [true, true, true, true, true]), s => Ada(s, [true, false, true, false, false]),
+            [4, 6, 7], 1, 0, s => Ada(s, [true, true, true, true, true], channels: 3)),
+        new("bd-adaptive", _ => new BlockDanceAdaptivePolicy(new(Huge, MaxConsecutive: 0, Boundary: 0, WindowStart: 0, WindowEnd: 1)),
+            _ => new BlockDanceAdaptivePolicy(new(Huge, MaxConsecutive: 1, Boundary: 0, WindowStart: 0, WindowEnd: 1)),
+            [2, 4, 6], 1, 6.0 / Steps, _ => new BlockDanceAdaptivePolicy(new(Boundary: 1))),
+        new("bd-taylor", _ => new BlockDanceTaylorPolicy(new(Bd2 with { N = 1 })), _ => new BlockDanceTaylorPolicy(new(Bd2)),
+            Where(Bd2.ReuseSchedule(Steps)), 1, 0, _ => new BlockDanceTaylorPolicy(new(Bd2 with { Boundary = 1 }))),
+        new("fora", _ => new ForaPolicy(new(1)), _ => new ForaPolicy(new(3)),
+            Where(new ForaConfig(3).ReuseSchedule(Steps)), 2, 0, _ => new ForaPolicy(new(0))),
+        new("delta-dit", _ => new DeltaDitPolicy(new(1)), _ => new DeltaDitPolicy(new(2)),
+            Where(new DeltaDitConfig(2).Schedule(Steps).Select(p => p.Reuse).ToArray()), 1, 0, _ => new DeltaDitPolicy(new(2, Blocks: 3))),
+        new("teacache", _ => new TeaCachePolicy(new(0, Flat)), _ => new TeaCachePolicy(new(Huge, Flat)),
+            [1, 2, 3, 4, 5, 6], 2, 1, _ => new TeaCachePolicy(new(0.1, [1, 2, 3, 4]))),
+        new("fbcache", _ => new FirstBlockCachePolicy(new(0)), _ => new FirstBlockCachePolicy(new(Huge)),
+            [1, 2, 3, 4, 5, 6, 7], 1, 2, _ => new FirstBlockCachePolicy(new(-1))),
+        new("dbcache", _ => new DbCachePolicy(new(Threshold: 0, Warmup: 2)), _ => new DbCachePolicy(new(Threshold: Huge, Warmup: 2)),
+            [2, 3, 4, 5, 6, 7], 1, 2, _ => new DbCachePolicy(new(Fn: 2))),
+        new("magcache", _ => new MagCachePolicy(new(Ones, MaxConsecutive: 0)), _ => new MagCachePolicy(new(Ones)),
+            Where(new MagCacheConfig(Ones).ReuseSchedule(Steps)), 2, 0, _ => new MagCachePolicy(new(Ones[..5]))),
+        new("taylorseer", _ => new TaylorSeerPolicy(new(Interval: 1)), _ => new TaylorSeerPolicy(new(Interval: 3, Warmup: 2)),
+            Where(new TaylorSeerConfig(Interval: 3, Warmup: 2).ComputeSchedule(Steps).Select(c => !c).ToArray()), 2, 0,
+            _ => new TaylorSeerPolicy(new(Order: 3))),
+    ];
+
+    public static readonly string[] Models = ["dit", "pixart"];
+
+    public static IEnumerable<object[]> Rows(bool devices) =>
+        from kind in devices ? new[] { "cpu", "cuda" } : [""]
+        from model in Models
+        from m in Methods
+        where devices || m.Impossible != null                                  // none applies to every model
+        select devices ? new object[] { kind, model, m.Name } : [model, m.Name];
+
+    public static IEnumerable<object[]> DeviceRows => Rows(true);
+    public static IEnumerable<object[]> ShapeRows => Rows(false);
+
+    static Method Get(string name) => Methods.Single(m => m.Name == name);
+
+    static string Traj => CliRunner.Fixture("pixart_traj.safetensors");
+
+    /// <summary>The model's block shape, read from its files (no device).</summary>
+    static BlockShape ShapeOf(string model)
+    {
+        if (model == "pixart") return PixArtConfig.Read(CliRunner.Fixture("pixart_tiny")).Stack.Shape;
+        var src = ModelLoader.OpenSource(CliRunner.Fixture("dit_p2.weights.safetensors"));
+        try { return ModelLoader.DetectConfig(src, null).Shape; }
+        finally { (src as IDisposable)?.Dispose(); }
+    }
+
+    static SamplingResult Run(ComputeDevice dev, string model, Func<BlockShape, ICachePolicy> policy)
+    {
+        var shape = ShapeOf(model);
+        if (model == "dit")
+        {
+            var src = ModelLoader.OpenSource(CliRunner.Fixture("dit_p2.weights.safetensors"));
+            using var dit = ModelLoader.Create(dev, src, ModelLoader.DetectConfig(src, null));
+            (src as IDisposable)?.Dispose();
+            return SamplingSession.Run(dit, new SamplingOptions { Classes = [3], Steps = Steps, Seed = 5, Policy = () => policy(shape) });
+        }
+        using var pixart = PixArt.Load(dev, CliRunner.Fixture("pixart_tiny"));
+        var prompts = PromptEmbeds.Load(Traj, null, pixart.PixArtConfig.CaptionChannels);
+        return PixArtSession.Run(pixart, prompts, PixArtSession.Defaults(1) with { Steps = Steps, Seed = 5, Policy = () => policy(shape) });
+    }
+
+    static readonly Dictionary<(string, string), float[]> uncached = new();
+
+    static float[] None(string kind, ComputeDevice dev, string model)
+    {
+        lock (uncached)
+        {
+            if (!uncached.TryGetValue((kind, model), out var s))
+                uncached[(kind, model)] = s = Run(dev, model, _ => new NoCache()).Samples;
+            return s;
+        }
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(DeviceRows))]
+    public void NoReuseSetting_IsBitIdenticalToNone(string kind, string model, string method)
+    {
+        var dev = TestDevices.Get(kind);
+        var r = Run(dev, model, Get(method).NoReuse);
+        Assert.Equal(Steps * 2.0, r.BlocksComputed);                       // 2 blocks every step
+        Assert.Empty(r.ReusedStepsPerBatch[0]);
+        Assert.Equal(None(kind, dev, model), r.Samples);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(DeviceRows))]
+    public void ReuseSetting_SkipsWhatItsRuleSays_AndWaitsOnlyForItsSignal(string kind, string model, string method)
+    {
+        var dev = TestDevices.Get(kind);
+        var m = Get(method);
+        var r = Run(dev, model, m.Reuse);
+        Assert.Equal(m.Reused, r.ReusedStepsPerBatch[0]);
+        Assert.Equal(Steps * 2.0 - m.Reused.Length * m.Skipped, r.BlocksComputed);
+        Assert.Equal(m.Waits, r.HostWaitsPerStep, 9);
+        Assert.All(r.Samples, v => Assert.True(float.IsFinite(v)));
+        if (m.Reused.Length > 0) Assert.NotEqual(None(kind, dev, model), r.Samples);   // reuse really changed the sample
+    }
+
+    [Theory]
+    [MemberData(nameof(ShapeRows))]
+    public void SettingThatCannotApply_IsRefusedWithoutADevice(string model, string method)
+    {
+        var m = Get(method);
+        var shape = ShapeOf(model);
+        var stack = PlanRunner.Stack(shape, new CfgLayout(1, true));
+        using var bad = m.Impossible!(shape);
+        Assert.ThrowsAny<InputException>(() => bad.Check(stack, Steps));
+        using var good = m.Reuse(shape);
+        good.Check(stack, Steps);                                            // the reuse setting fits
+    }
+
+    public static IEnumerable<object[]> ModelRows => from kind in new[] { "cpu", "cuda" } from model in Models select new object[] { kind, model };
+
+    /// <summary>The model behind the seam, ready for two rows (PixArt-α: the fixture's prompt as the caption of both).</summary>
+    static (IBlockModel Model, int[] Y) Open(ComputeDevice dev, string model)
+    {
+        if (model == "dit")
+        {
+            var src = ModelLoader.OpenSource(CliRunner.Fixture("dit_p2.weights.safetensors"));
+            try { return (ModelLoader.Create(dev, src, ModelLoader.DetectConfig(src, null)), [1, 2]); }
+            finally { (src as IDisposable)?.Dispose(); }
+        }
+        var p = PixArt.Load(dev, CliRunner.Fixture("pixart_tiny"));
+        var c = PromptEmbeds.Load(Traj, null, p.PixArtConfig.CaptionChannels).Prompts;
+        p.SetCaptions(c.Embeds, c.Mask, c.Count, c.Tokens);
+        return (p, [0, 0]);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(ModelRows))]
+    public void SeamParts_StoringOutputsAndSubBatches_GiveTheBitsOfThePlainForward(string kind, string model)
+    {
+        var dev = TestDevices.Get(kind);
+        var (m, y) = Open(dev, model);
+        using var _ = m as IDisposable;
+        var s = m.Shape;
+        int n = 2, len = n * s.InChannels * s.InputSize * s.InputSize;
+        using var x = Tensor.FromHost(dev, "x", Tolerance.Random(7, len), n, s.InChannels, s.InputSize, s.InputSize);
+        float[] t = [600f, 600f];
+        var runner = new PlanRunner(m);
+        runner.Begin(n);
+        using var full = Tensor.Allocate(dev, "full", n, 2 * s.InChannels, s.InputSize, s.InputSize);
+        using var got = Tensor.Allocate(dev, "got", n, 2 * s.InChannels, s.InputSize, s.InputSize);
+        runner.Run(BlockPlan.Full, 0, x, t, y, full);
+        var want = full.ToHost();
+
+        // FORA's refresh step: every block writes its branch outputs into the sink, the step keeps the plain bits
+        using var fora = new ForaPolicy(new ForaConfig(2));
+        fora.Begin(PlanRunner.Stack(s, new CfgLayout(n, false)), dev, 2);
+        var store = fora.Plan(new StepContext(0, 2, 600, x, [0, 0], new CfgLayout(n, false)));
+        Assert.Equal(PlanKind.StoreOutputs, store.Kind);
+        runner.Run(store, 0, x, t, y, got);
+        Assert.Equal(want, got.ToHost());
+        // the reuse step at the same t re-adds the stored outputs with the same gates: the same output again
+        var reuse = fora.Plan(new StepContext(1, 2, 600, x, [0, 0], new CfgLayout(n, false)));
+        Assert.Equal(PlanKind.ReuseOutputs, reuse.Kind);
+        runner.Run(reuse, 1, x, t, y, got);
+        Assert.Equal(want, got.ToHost());
+
+        // a sub-batch of one row through every block: that row's bits of the whole batch, the other row untouched
+        var tokens = m.Embed(x, t, y)!;
+        using var h = Tensor.FromHost(dev, "h", Enumerable.Repeat(5f, n * s.RowLength).ToArray(), n, s.Tokens, s.Hidden);
+        var whole = m.RunBlocks(0, s.Depth, tokens).ToHost();
+        m.Embed(x, t, y);
+        m.RunRows(0, s.Depth, tokens, [1], h);
+        var rows = h.ToHost();
+        int row = s.RowLength;
+        Assert.Equal(whole[row..], rows[row..]);
+        Assert.All(rows[..row], v => Assert.Equal(5f, v));
+    }
+}
