@@ -57,7 +57,7 @@ if eng:
         r = e["gflops"] / s["gflops"]
         row("GEMM " + e["label"], "%.1f GFLOP/s (%.1f ms, min %.1f, max %.1f)" % (e["gflops"], e["ms_median"], e["ms_min"], e["ms_max"]),
             "%.1f GFLOP/s (%d thr; %.1f ms, min %.1f, max %.1f)" % (s["gflops"], t, s["ms_median"], s["ms_min"], s["ms_max"]),
-            "%.2f" % r, "≥ 0.70", r >= 0.70, "gemm")
+            "%.3f" % r, "≥ 0.70", r >= 0.70, "gemm")
 
 # forwards: ms
 for part, figure, target in (("demo", "demo DiT forward, model batch 20", 1.5), ("xl", "DiT-XL/2-256 forward, model batch 2", 1.5)):
