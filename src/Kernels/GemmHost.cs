@@ -135,7 +135,7 @@ public static unsafe class GemmHost
         public readonly int RowsPerSample = rowsPerSample, GateStride = gateStride, GateOffset = gateOffset, N = n;
     }
 
-    [SkipLocalsInit]
+    [SkipLocalsInit, MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Tile(float* x, float* w, float* y, int m, int n, int k, Split s, int t, EpilogueArgs e, bool simd)
     {
         int r0 = t / s.ColTiles * s.Rows, c0 = t % s.ColTiles * s.Cols;

@@ -3,6 +3,7 @@
 // a tile's last partial vector (N not a multiple of 8) goes through the same lanes via a small buffer,
 // so every element gets the same arithmetic wherever it sits. The scalar path (GemmHost.Simd off) uses
 // Activations' scalar formulas.
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -11,6 +12,7 @@ namespace BlockDance.Kernels;
 static unsafe class GemmEpilogue
 {
     /// <summary>Rows [row0, row0 + mr) and columns [col0, col0 + nc) of y from the tile ct (row r at ct + 16 r).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply(float* ct, float* y, int row0, int mr, int col0, int nc, in GemmHost.EpilogueArgs e, bool simd)
     {
         for (int r = 0; r < mr; r++)
@@ -33,6 +35,7 @@ static unsafe class GemmEpilogue
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Lanes(Vector256<float> acc, Vector256<float> bias, float* res, float* gate, int j, int lanes, Epilogue ep)
     {
         var v = acc + bias;
@@ -47,9 +50,11 @@ static unsafe class GemmEpilogue
     }
 
     // res + gate·v as a multiply and an add (not an FMA): the same rounding as the reference and the v1 kernel.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Fused(Vector256<float> res, Vector256<float> gate, Vector256<float> v) => res + gate * v;
 
     /// <summary>`lanes` floats from p (the rest zero), never reading past p + lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Load(float* p, int lanes)
     {
         if (lanes == 8) return Avx.LoadVector256(p);
