@@ -18,11 +18,11 @@
 //     block with the columns split; the demo's 980 × 384 × 96 is 21 × 2 tiles.
 //   - Without FMA (or with Simd switched off, as a test does) a scalar micro-kernel of the same shape runs.
 //
-// Measured (2 cores AMD EPYC Zen 4, 2026-12-02, machine loaded by other builds: load average 70–230 on 2 cores,
-// so only the ratios mean anything): `CPU_BENCH_PARTS=gemm tools/bench/side_by_side.sh cpu OUT` — at DiT-XL/2's
-// shapes 13–18 GFLOP/s against PyTorch's 23–26 in the same minutes (0.52–0.73×), adaLN 16×6912×1152 1.12×;
-// one thread under load 40–65 GFLOP/s per CPU-second. The inner loop is 2 loads + 6 broadcasts + 12 FMAs
-// per k step with no spills (DOTNET_JitDisasm=Fma6x16). Table and commands: docs/benchmarks.md.
+// Measured (2 cores AMD EPYC Zen 4, 2026-12-02, load average 30–110 from other jobs): `CPU_BENCH_PARTS=gemm
+// tools/bench/side_by_side.sh cpu OUT` — DiT-XL/2 shapes 64–167 GFLOP/s on 2 threads (proj 4096×1152×1152:
+// 167), 0.86–2.3× PyTorch's F.linear in the same minutes; demo shapes (K = 96) ~87 GFLOP/s on one thread
+// (CpuBench gemm --shapes demo --threads 1). The inner loop is 2 loads + 6 broadcasts + 12 FMAs per k step
+// with no spills (DOTNET_JitDisasm=Fma6x16). Table: docs/benchmarks.md.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
