@@ -5,6 +5,8 @@
 //   analyze   STSS analysis: block-output similarity across adjacent steps (CSV + heatmap)
 //   eval      quality/speed of cache policies against the uncached samples
 //   merge     gather the shards of `sample --out-dir` (manifest, .npz for the ADM FID evaluator)
+//   …         every command and its options are declared once in Cli/CommandTable.cs and Cli/Opts.cs
+//             (parsing: System.CommandLine; help; completions: `completions bash|zsh`, the [suggest] directive)
 // Exit codes: 0 ok, 1 a check failed (selftest), 2 bad input (one line on stderr, no stack trace),
 // 130/143 stopped by SIGINT/SIGTERM (Cli/Signals; nothing written),
 // 70 an internal error (a bug: one line "internal error: …"; the stack trace with the global --verbose).
@@ -19,30 +21,25 @@ namespace BlockDance.Sampler;
 
 public static class Program
 {
-    public const string Usage = """
-        usage: blockdance <command> [options]
-          sample    --model FILE|DIR [--vae DIR] --class 1,2 --steps 50 --sampler ddim|ddpm|dpm++2m --cfg 4 --out x.png ...
-          sample    --model PIXART_DIR --prompt-embeds embeds.safetensors [--negative FILE] --steps 20 --cfg 4.5 --out x.png ...
-          sample    --out-dir DIR (--count N | --per-class K | --classes-file F) [--shard i/n]   one PNG per sample, sharded
-          merge     DIR [--npz samples.npz]   gather the shards of sample --out-dir (manifest, FID batch)
-          inspect   FILE
-          selftest  [--device auto|cuda|cpu] [--fixtures DIR]
-          analyze   [--model FILE] [sampling options] --csv stss.csv --png stss.png
-          eval      [--cache none,blockdance2,...] [--quick]
-          bench     [--model FILE | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]
-          calibrate [--model FILE] [--samples 10] [--steps 50]   fits TeaCache/MagCache, writes MODEL.cache-calibration.json
-          train-ada [--model FILE] [--out models/ada_policy.safetensors] [--samples 32] [--epochs 16] [--quick]
-          encode    --model PIXART_DIR --prompt "…" [--negative-prompt "…"] [--max-length 120] --out embeds.safetensors
-          ptx       [--out DIR] [--ptxas PATH] [--kernel NAME]      static GPU check: PTX, ptxas sm_80/sm_90, SASS claims
-          kernels   [--op gemm] [--version V|all] [--device cpu|cuda] [--shapes small|xl]   validate, then time each version
-        run 'blockdance <command> --help' for the options of a command; --verbose (anywhere) prints the stack trace of an error,
-        --quiet (anywhere) silences the progress bar
-        """;
+    /// <summary>The program's usage: every command of CommandTable with its synopsis.</summary>
+    public static string Usage
+    {
+        get
+        {
+            var sb = new System.Text.StringBuilder("usage: blockdance <command> [options]\n");
+            foreach (var c in CommandTable.All)
+                sb.Append($"  {c.Name,-11} {c.Synopsis}\n").Append(' ', 14).Append(c.Summary.Split('\n')[0]).Append('\n');
+            sb.Append("run 'blockdance <command> --help' for the options of a command (with --model, that model's defaults);\n");
+            sb.Append("--verbose (anywhere) prints the stack trace of an error, --quiet (anywhere) silences the progress bar");
+            return sb.ToString();
+        }
+    }
 
     public const int ExitBadInput = 2, ExitInternal = 70;   // 70 = EX_SOFTWARE (sysexits.h)
 
     public static int Main(string[] args)
     {
+        if (Completions.IsDirective(args)) return Completions.Suggest(args);
         Signals.Install();
         bool verbose = args.Contains("--verbose");
         ProgressBar.Quiet = args.Contains("--quiet");
@@ -58,7 +55,13 @@ public static class Program
             return args.Length == 0 ? ExitBadInput : 0;
         }
         var rest = args[1..];
-        return args[0] switch
+        try { return Run(args[0], rest); }
+        catch (BlockDance.Kernels.InputException e) when (FlagErrors.Attribute(args[0], e) is { } flagged) { throw flagged; }
+    }
+
+    static int Run(string command, string[] rest)
+    {
+        return command switch
         {
             "sample" => SampleCommand.Run(rest),
             "inspect" => InspectCommand.Run(rest),
@@ -72,7 +75,10 @@ public static class Program
             "encode" => EncodeCommand.Run(rest),
             "ptx" => PtxCommand.Run(rest),
             "kernels" => KernelsCommand.Run(rest),
-            _ => throw new UsageException($"unknown command '{args[0]}'; expected sample, inspect, selftest, analyze, eval, bench, calibrate, train-ada, encode, merge, ptx or kernels"),
+            "completions" => Completions.Run(rest),
+            _ => throw new UsageException($"unknown command '{command}'" +
+                (OptionHelp.Suggest(command, CommandTable.Names) is string near ? $" (did you mean '{near}'?)" : "") +
+                $"; expected {string.Join(", ", CommandTable.Names)}"),
         };
     }
 

@@ -1,4 +1,4 @@
-// `--help` on every command lists every option the command accepts (the list Args.Parse enforces) and exits 0;
+// `--help` on every command lists every option the command accepts (CommandTable: the list Args.Parse enforces) and exits 0;
 // a mistyped option gets a suggestion; --quiet silences the progress bar.
 using Xunit;
 
@@ -29,8 +29,8 @@ public class HelpTests
     public void Help_ShowsDefaultsAndRanges()
     {
         var (_, stdout, _) = CliRunner.Run("sample", "--help");
-        Assert.Contains("sampling steps, 1..1000 (default 50)", stdout);
-        Assert.Contains("classifier-free guidance scale in [1, 100]; 1 = off (default 4)", stdout);
+        Assert.Contains("sampling steps, 1..1000 (default 50; PixArt-α: 20)", stdout);
+        Assert.Contains("classifier-free guidance scale in [1, 100]; 1 = off (default 4; PixArt-α: 4.5)", stdout);
     }
 
     [Fact]

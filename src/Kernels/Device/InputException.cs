@@ -5,8 +5,16 @@
 namespace BlockDance.Kernels;
 
 /// <summary>Base of every user-facing error: one line stating what was expected and what was found.</summary>
-public abstract class InputException(string message, Exception? inner = null) : Exception(message, inner);
+/// Field names the value the message is about in the core's words ("guidance scale", "noise"); the program
+/// reports such an error under the flag that set it (the CLI's FlagErrors), so core messages need not name flags.
+public abstract class InputException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    public string? Field { get; init; }
+}
 
 /// <summary>An impossible value: "what: expected …, found …".</summary>
 public sealed class InvalidValueException(string what, string expected, string found)
-    : InputException($"{what}: expected {expected}, found {found}");
+    : InputException($"{what}: expected {expected}, found {found}")
+{
+    public string What => what;
+}

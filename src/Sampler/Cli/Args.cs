@@ -1,103 +1,105 @@
-// A small command-line parser: `--name value` options and `--flag` switches, declared per command.
-// Anything undeclared, missing a value, or out of range is a UsageException (exit code 2, one line).
-using System.Globalization;
+// The parsed command line of one command, read by the command's body. Parsing is System.CommandLine
+// over the command's declarations (CommandTable, Opt): anything undeclared, missing a value, or out of
+// its declared range is a UsageException (exit code 2, one line) before the command runs. Getters
+// return the given value or the declaration's default for the model kind (ForModel); a default that
+// depends on the run (device, --quick) is passed by the command (GetInt(name, orElse)), never both.
+using System.CommandLine;
+using System.CommandLine.Parsing;
 
 namespace BlockDance.Sampler.Cli;
 
 /// <summary>Bad input from the user: printed as one line, exit code 2, no stack trace.</summary>
-public sealed class UsageException(string message) : BlockDance.Kernels.InputException(message);
+public sealed class UsageException(string message, Exception? inner = null) : BlockDance.Kernels.InputException(message, inner);
 
 public sealed class Args
 {
-    readonly Dictionary<string, string> values = new();
-    readonly HashSet<string> flags = new();
-    public List<string> Positional { get; } = new();
+    readonly Dictionary<string, string> values;
+    readonly HashSet<string> flags;
+    public CommandSpec Spec { get; }
+    public List<string> Positional { get; }
+    /// <summary>The model kind whose defaults the getters return (DiT unless a command says otherwise).</summary>
+    public ModelKind Kind { get; private init; } = ModelKind.DiT;
 
-    /// <param name="withValue">options that take a value, e.g. "model", "steps"</param>
-    /// <param name="switches">options without a value, e.g. "quick"</param>
-    /// <param name="positional">how many plain arguments the command takes (inspect: its FILE); one more is rejected
-    /// here, the same way for every command</param>
-    public static Args Parse(string command, IEnumerable<string> argv, IEnumerable<string> withValue, IEnumerable<string>? switches = null,
-        int positional = 0)
+    Args(CommandSpec spec, Dictionary<string, string> values, HashSet<string> flags, List<string> positional)
     {
-        var known = new HashSet<string>(withValue);
-        var sw = new HashSet<string>(switches ?? []);
-        var a = new Args();
-        var list = argv.ToList();
-        // --help (or -h) anywhere: the command's options with defaults and ranges, exit 0 — unless the command
-        // declares its own help switch.
-        if (!sw.Contains("help") && list.Any(x => x is "--help" or "-h"))
-            throw new HelpRequested(OptionHelp.For(command, known, sw, positional));
-        for (int i = 0; i < list.Count; i++)
-        {
-            var s = list[i];
-            if (!s.StartsWith("--")) { a.Positional.Add(s); continue; }
-            var name = s[2..];
-            string? inline = null;
-            int eq = name.IndexOf('=');
-            if (eq >= 0) { inline = name[(eq + 1)..]; name = name[..eq]; }
-            if (sw.Contains(name)) { a.flags.Add(name); continue; }
-            if (!known.Contains(name))
-                throw new UsageException($"{command}: unknown option '--{name}'" +
-                    (OptionHelp.Suggest(name, known.Concat(sw)) is string near ? $" (did you mean '--{near}'?)" : "") + $"; expected one of {string.Join(", ", known.Concat(sw).Order().Select(k => "--" + k))}");
-            var v = inline ?? (i + 1 < list.Count ? list[++i] : throw new UsageException($"{command}: option '--{name}' expects a value"));
-            a.values[name] = v;
-        }
-        if (a.Positional.Count > positional)
-            throw new UsageException($"{command}: unexpected argument '{a.Positional[positional]}'" +
-                                     (positional == 0 ? "; expected only --options" : $"; expected {positional} argument(s)"));
-        return a;
+        Spec = spec; this.values = values; this.flags = flags; Positional = positional;
     }
 
+    /// <summary>The same command line read with the defaults of another model kind (PixArt-α: 20 steps, DPM-Solver++, cfg 4.5).</summary>
+    public Args ForModel(ModelKind kind) => new(Spec, values, flags, Positional) { Kind = kind };
+
+    static readonly ParserConfiguration Config = new() { ResponseFileTokenReplacer = null, EnablePosixBundling = false };
+
+    /// <param name="key">the command's entry in CommandTable ("sample", "sample --out-dir", …)</param>
+    public static Args Parse(string key, IEnumerable<string> argv)
+    {
+        var spec = CommandTable.Get(key);
+        var list = argv.ToList();
+        // --help (or -h) anywhere: the command's options with defaults and ranges, exit 0
+        if (list.Any(x => x is "--help" or "-h"))
+            throw new HelpRequested(OptionHelp.For(spec, OptionHelp.KindOf(list)));
+        var command = spec.Build();
+        var result = command.Parse(list, Config);
+        var unknown = result.UnmatchedTokens.FirstOrDefault(t => t.StartsWith("--", StringComparison.Ordinal));
+        if (unknown != null)
+        {
+            var name = unknown[2..].Split('=', 2)[0];
+            var known = spec.Options.Select(o => o.Name).ToList();
+            throw new UsageException($"{spec.Name}: unknown option '--{name}'" +
+                (OptionHelp.Suggest(name, known) is string near ? $" (did you mean '--{near}'?)" : "") +
+                $"; expected one of {string.Join(", ", known.Order().Select(k => "--" + k))}");
+        }
+        var positional = result.UnmatchedTokens.ToList();
+        if (result.Errors.FirstOrDefault(e => e.SymbolResult is OptionResult) is { } error)
+        {
+            var option = (OptionResult)error.SymbolResult!;
+            throw new UsageException(option.Tokens.Count == 0 ? $"{spec.Name}: option '{option.Option.Name}' expects a value" : error.Message);
+        }
+        if (positional.Count > spec.Positional)
+            throw new UsageException($"{spec.Name}: unexpected argument '{positional[spec.Positional]}'" +
+                                     (spec.Positional == 0 ? "; expected only --options" : $"; expected {spec.Positional} argument(s)"));
+        var values = new Dictionary<string, string>();
+        var flags = new HashSet<string>();
+        foreach (var o in command.Options)
+        {
+            if (result.GetResult(o) is not { Implicit: false } r) continue;
+            if (r.Tokens.Count == 0) flags.Add(o.Name[2..]);
+            else values[o.Name[2..]] = r.Tokens[^1].Value;
+        }
+        return new Args(spec, values, flags, positional);
+    }
+
+    /// <summary>The option was given on the command line.</summary>
+    /// <summary>The option was given on the command line (false for one the command does not declare).</summary>
     public bool Has(string name) => values.ContainsKey(name) || flags.Contains(name);
     public bool Flag(string name) => flags.Contains(name);
-    public string? Get(string name) => values.GetValueOrDefault(name);
-    public string Get(string name, string dflt) => values.GetValueOrDefault(name) ?? dflt;
 
-    public int GetInt(string name, int dflt, int min = int.MinValue, int max = int.MaxValue)
+    /// <summary>The text given, else a text option's declared default; null when neither.</summary>
+    public string? Get(string name) => values.GetValueOrDefault(name) ?? (Spec.Find(name) is TextOpt { Default: not null } t ? t.DefaultValue(Kind) : null);
+
+    public int GetInt(string name) => Value<int>(name);
+    public int GetInt(string name, int orElse) => Value(name, orElse);
+    public double GetDouble(string name) => Value<double>(name);
+    public T GetChoice<T>(string name) where T : notnull => Value<T>(name);
+    public T GetChoice<T>(string name, T orElse) where T : notnull => Value(name, orElse);
+    public List<int> GetIntList(string name) => Value<List<int>>(name);
+    public List<double> GetDoubleList(string name) => Value<List<double>>(name);
+
+    T Value<T>(string name) where T : notnull
     {
-        if (!values.TryGetValue(name, out var s)) return dflt;
-        if (!int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v))
-            throw new UsageException($"--{name}: expected an integer, found '{s}'");
-        if (v < min || v > max) throw new UsageException($"--{name}: expected {min}..{max}, found {v}");
-        return v;
+        var o = (Opt<T>)Declared(name);
+        return values.TryGetValue(name, out var s) ? o.Read(s) : o.DefaultValue(Kind);
     }
 
-    public double GetDouble(string name, double dflt, double min = double.NegativeInfinity, double max = double.PositiveInfinity)
+    /// <summary>A default the run decides (the device, --quick): only for options that declare none. An option the command
+    /// does not declare cannot have been given: orElse (encode's device, which reads no --precision).</summary>
+    T Value<T>(string name, T orElse) where T : notnull
     {
-        if (!values.TryGetValue(name, out var s)) return dflt;
-        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
-            throw new UsageException($"--{name}: expected a finite number, found '{s}'");
-        if (v < min || v > max) throw new UsageException($"--{name}: expected a value in [{min}, {max}], found {s}");
-        return v;
+        if (Spec.Find(name) is null) return orElse;
+        var o = (Opt<T>)Declared(name);
+        if (o.Default != null) throw new InvalidOperationException($"--{name} declares a default; the command must not pass another");
+        return values.TryGetValue(name, out var s) ? o.Read(s) : orElse;
     }
 
-    public T GetChoice<T>(string name, T dflt, params (string text, T value)[] choices)
-    {
-        if (!values.TryGetValue(name, out var s)) return dflt;
-        foreach (var (text, value) in choices) if (text == s) return value;
-        throw new UsageException($"--{name}: expected {string.Join(" or ", choices.Select(c => c.text))}, found '{s}'");
-    }
-
-    public List<int> GetIntList(string name)
-    {
-        var s = values[name];
-        var list = new List<int>();
-        foreach (var part in s.Split(',', StringSplitOptions.TrimEntries))
-        {
-            if (!int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v))
-                throw new UsageException($"--{name}: expected a comma-separated list of integers, found '{part}' in '{s}'");
-            list.Add(v);
-        }
-        return list;
-    }
-
-    public List<double> GetDoubleList(string name, int count)
-    {
-        var s = values[name];
-        var parts = s.Split(',', StringSplitOptions.TrimEntries);
-        if (parts.Length != count) throw new UsageException($"--{name}: expected {count} comma-separated numbers, found '{s}'");
-        return parts.Select(p => double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v)
-            ? v : throw new UsageException($"--{name}: expected a finite number, found '{p}' in '{s}'")).ToList();
-    }
+    Opt Declared(string name) => Spec.Find(name) ?? throw new InvalidOperationException($"{Spec.Key}: --{name} is not declared (CommandTable)");
 }

@@ -9,10 +9,6 @@ public static class CommonOptions
 {
     public const string DefaultModel = "models/dit_mnist.safetensors";
 
-    public static readonly string[] ModelOpts = ["model", "device", "threads", "heads", "precision"];
-    /// <summary>Declared with every --device: host-kernel threads of the cpu device.</summary>
-    public const string ThreadsOpt = "threads";
-    public static readonly string[] SamplingOpts = ["class", "seed", "steps", "sampler", "spacing", "eta", "cfg", "cfg-channels", "batch"];
     public static readonly string[] CacheOpts = ["cache", "cache-n", "cache-block", "cache-window", "policy"];
     public const string DefaultAdaPolicy = "models/ada_policy.safetensors";
 
@@ -42,7 +38,7 @@ public static class CommonOptions
     /// <param name="fp32Default">selftest: the fixtures are fp32, so fp32 unless --precision says otherwise.</param>
     public static ComputeDevice Device(Args a, bool fp32Default = false)
     {
-        var kind = a.GetChoice("device", DeviceKind.Auto, ("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu), ("sim", DeviceKind.Sim));
+        var kind = a.GetChoice<DeviceKind>("device");
         var dev = ComputeDevice.Create(kind, threads: Threads(a));
         Console.WriteLine($"device: {dev.Describe()}");
         dev.Precision = Precision(a, dev, fp32Default);
@@ -54,16 +50,15 @@ public static class CommonOptions
     public static Precision Precision(Args a, ComputeDevice dev, bool fp32Default = false)
     {
         var dflt = dev.IsCuda && !fp32Default ? Kernels.Precision.Bf16 : Kernels.Precision.Fp32;
-        var p = a.GetChoice("precision", dflt, ("fp32", Kernels.Precision.Fp32), ("bf16", Kernels.Precision.Bf16), ("fp16", Kernels.Precision.Fp16));
+        var p = a.GetChoice("precision", dflt);
         Log.Info($"precision: {p.ToString().ToLowerInvariant()}{(a.Has("precision") ? "" : $" (default {(fp32Default ? "of this command" : dev.IsCuda ? "on CUDA" : "on the CPU accelerator")}; --precision fp32|bf16|fp16)")}");
         return p;
     }
 
-    /// <summary>--threads N: threads of the host kernels on `--device cpu` (default all cores; results do not
-    /// depend on it).</summary>
-    public static int? Threads(Args a) => a.Has(ThreadsOpt) ? a.GetInt(ThreadsOpt, 0, 1, 4096) : null;
+    /// <summary>--threads N for the host backend's kernels; null: every core.</summary>
+    public static int? Threads(Args a) => a.Has("threads") ? a.GetInt("threads") : null;
 
-    public static int? Heads(Args a) => a.Has("heads") ? a.GetInt("heads", 0, 1, 65536) : null;
+    public static int? Heads(Args a) => a.Has("heads") ? a.GetInt("heads") : null;
 
     /// <summary>Default classes: one of each for models with ≤ 10 classes (the MNIST demo), otherwise 8
     /// (the reference sample.py labels for 1000-class ImageNet models, else 0..7).</summary>
@@ -82,51 +77,51 @@ public static class CommonOptions
         return new SamplingOptions
         {
             Classes = classes,
-            Steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps),
-            Sampler = a.GetChoice("sampler", SamplerKind.Ddim, ("ddim", SamplerKind.Ddim), ("ddpm", SamplerKind.Ddpm), ("dpm++2m", SamplerKind.DpmSolver2M)),
-            Spacing = a.GetChoice("spacing", Spacing.Even, ("even", Spacing.Even), ("stride", Spacing.Stride)),
-            Eta = a.GetDouble("eta", 0, 0, 1),
-            Cfg = (float)a.GetDouble("cfg", 4, 1, 100),
-            CfgChannels = a.GetChoice("cfg-channels", CfgChannels.Official, ("official", CfgChannels.Official), ("all", CfgChannels.All)),
-            Seed = (ulong)a.GetInt("seed", 0, 0),
-            Batch = a.GetInt("batch", 0, 1, 4096),
+            Steps = a.GetInt("steps"),
+            Sampler = a.GetChoice<SamplerKind>("sampler"),
+            Spacing = a.GetChoice<Spacing>("spacing"),
+            Eta = a.GetDouble("eta"),
+            Cfg = (float)a.GetDouble("cfg"),
+            CfgChannels = a.GetChoice<CfgChannels>("cfg-channels"),
+            Seed = (ulong)a.GetInt("seed"),
+            Batch = a.GetInt("batch"),
         };
     }
 
     /// <summary>--cache none|blockdance|ada|NAME[:key=value…] (CacheSpec) and its settings, validated against the model (exit 2 when invalid).</summary>
-    public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg, double[]? defaultWindow = null, int defaultSteps = 50)
+    public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg)
     {
-        var make = Policy(a, cfg, defaultWindow, defaultSteps);
+        var make = Policy(a, cfg);
         // every method's own check against the model's stack, before any device work
         using var probe = make();
-        try { probe.Check(PlanRunner.Stack(cfg.Shape, new CfgLayout(1, false)), a.GetInt("steps", defaultSteps, 1, Schedule.TrainSteps)); }
-        catch (InputException e) when (e is not UsageException) { throw new UsageException($"--cache {a.Get("cache", "none")}: {e.Message}"); }
+        try { probe.Check(PlanRunner.Stack(cfg.Shape, new CfgLayout(1, false)), a.GetInt("steps")); }
+        catch (InputException e) when (e is not UsageException) { throw new UsageException($"--cache {a.Get("cache") ?? "none"}: {e.Message}"); }
         return make;
     }
 
-    static Func<ICachePolicy> Policy(Args a, DiTConfig cfg, double[]? defaultWindow, int defaultSteps)
+    static Func<ICachePolicy> Policy(Args a, DiTConfig cfg)
     {
-        var kind = a.Get("cache", "none");
+        var kind = a.Get("cache") ?? "none";   // a command without --cache (analyze) samples uncached
         bool hasBd = a.Has("cache-n") || a.Has("cache-block") || a.Has("cache-window");
         if (a.Has("policy") && kind != "ada") throw new UsageException("--policy needs --cache ada");
         switch (kind)
         {
             case "ada":
                 if (hasBd) throw new UsageException("--cache-n/--cache-block/--cache-window: --cache ada takes its boundary and steps from the --policy file");
-                var (weights, path) = AdaPolicyFile(a.Get("policy"), cfg, a.GetInt("steps", defaultSteps, 1, Schedule.TrainSteps));
+                var (weights, path) = AdaPolicyFile(a.Get("policy"), cfg, a.GetInt("steps"));
                 return () => new AdaPolicy(weights, path);
             case "none":
                 if (hasBd) throw new UsageException("--cache-n/--cache-block/--cache-window need --cache blockdance");
                 return () => new NoCache();
             case "blockdance":
-                var bd = BlockDance(a, cfg, defaultWindow, defaultSteps);
+                var bd = BlockDance(a, cfg);
                 return () => new BlockDancePolicy(bd);
             default:
                 // every other method: NAME[:key=value…] (CacheSpec)
                 if (hasBd) throw new UsageException($"--cache-n/--cache-block/--cache-window need --cache blockdance (other methods take options as --cache NAME:key=value)");
                 var spec = CacheSpec.Parse(kind);
                 if (spec.Name == "ada") throw new UsageException("--cache ada takes no key=value options");
-                return spec.Build(cfg, ModelPath(a), a.GetInt("steps", defaultSteps, 1, Schedule.TrainSteps));
+                return spec.Build(cfg, ModelPath(a), a.GetInt("steps"));
         }
     }
 
@@ -144,16 +139,16 @@ public static class CommonOptions
         return (w, path);
     }
 
-    /// <summary>BlockDance settings; the default window is the paper's for the model ([0.25, 0.95) for DiT, [0.40, 0.95) for PixArt-α).</summary>
-    public static BlockDanceConfig BlockDance(Args a, DiTConfig cfg, double[]? defaultWindow = null, int defaultSteps = 50)
+    /// <summary>BlockDance settings; the default window is the paper's for the model kind (Opts.CacheWindow: [0.25, 0.95) for DiT, [0.40, 0.95) for PixArt-α).</summary>
+    public static BlockDanceConfig BlockDance(Args a, DiTConfig cfg)
     {
-        var window = a.Has("cache-window") ? a.GetDoubleList("cache-window", 2) : (defaultWindow ?? [0.25, 0.95]).ToList();
-        int steps = a.GetInt("steps", defaultSteps, 1, Schedule.TrainSteps), n = a.GetInt("cache-n", 2);
+        var window = a.GetDoubleList("cache-window");
+        int steps = a.GetInt("steps"), n = a.GetInt("cache-n");
         // N > steps would never reuse a step: a typo, not a setting
         if (n > steps) throw new UsageException($"--cache-n: expected N ≤ --steps ({steps}), found {n}");
         var bd = new BlockDanceConfig(
             N: n,
-            Boundary: a.Has("cache-block") ? a.GetInt("cache-block", 0) : null,
+            Boundary: a.Has("cache-block") ? a.GetInt("cache-block", orElse: 0) : null,
             WindowStart: window[0], WindowEnd: window[1]);
         CheckCacheSettings(bd, cfg);
         return bd;

@@ -15,14 +15,13 @@ namespace BlockDance.Sampler.Commands;
 
 public static class AnalyzeCommand
 {
-    static readonly string[] Own = ["csv", "png", "threshold", "window", "prompt-embeds", "negative"];
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("analyze", argv, [.. CommonOptions.ModelOpts, .. CommonOptions.SamplingOpts, .. Own]);
+        var a = Args.Parse("analyze", argv);
         if (a.Positional.Count > 0) throw new UsageException($"analyze: unexpected argument '{a.Positional[0]}'");
-        var csvPath = a.Get("csv", "stss.csv");
-        var pngPath = a.Get("png", "stss.png");
+        var csvPath = a.Get("csv")!;
+        var pngPath = a.Get("png")!;
         if (!csvPath.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--csv {csvPath}: expected a file name ending in .csv");
         if (!pngPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
@@ -31,10 +30,10 @@ public static class AnalyzeCommand
         Figure.CheckOutput(pngPath, "--png");
         // Cosine ≥ 0.95 as "highly similar": the level the paper's Figure 6 matrices show for the
         // shallow/middle blocks inside the reuse window; the window is BlockDance's default for DiT-XL/2.
-        double threshold = a.GetDouble("threshold", 0.95, -1, 1);
+        double threshold = a.GetDouble("threshold");
         var modelPath = CommonOptions.ModelPath(a);
         bool pixart = PixArtConfig.IsPixArtFolder(modelPath);
-        var window = a.Has("window") ? a.GetDoubleList("window", 2) : (pixart ? PixArtSample.DefaultWindow : [0.25, 0.95]).ToList();
+        var window = (pixart ? a.ForModel(ModelKind.PixArt) : a).GetDoubleList("window");
         if (window[0] < 0 || window[1] > 1 || window[0] >= window[1])
             throw new UsageException($"--window: expected 0 ≤ start < end ≤ 1, found {window[0]},{window[1]}");
         if (pixart) return RunPixArt(a, modelPath, csvPath, pngPath, threshold, window);

@@ -20,11 +20,11 @@ public static class BenchCommand
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("bench", argv, ["model", "preset", "image-size", "device", CommonOptions.ThreadsOpt, "batch", "iters", "warmup", "steps", "heads", "report", "cfg", "precision"], ["no-sampling"]);
+        var a = Args.Parse("bench", argv);
         if (a.Get("report") is string rp) AtomicFile.CheckWritable(rp, "--report");
-        int batch = a.GetInt("batch", 0, 1, 1024);
-        int iters = a.GetInt("iters", 20, 1, 10000), warmup = a.GetInt("warmup", 2, 0, 100), steps = a.GetInt("steps", 50, 1, 1000);
-        float cfgScale = (float)a.GetDouble("cfg", 4, 1, 100);
+        int batch = a.GetInt("batch");
+        int iters = a.GetInt("iters"), warmup = a.GetInt("warmup"), steps = a.GetInt("steps");
+        float cfgScale = (float)a.GetDouble("cfg");
 
         IWeightSource src;
         DiTConfig cfg;
@@ -35,7 +35,7 @@ public static class BenchCommand
             throw new UsageException("--image-size: applies to --preset only (a --model file has its own input size)");
         if (a.Get("preset") is string preset)
         {
-            cfg = PresetConfig(preset, a.GetInt("image-size", 256, 8, 4096));
+            cfg = PresetConfig(preset, a.GetInt("image-size"));
             src = new RandomWeightSource(cfg);
             name = $"{cfg.Name} at {cfg.InputSize * 8}px, random weights";
         }

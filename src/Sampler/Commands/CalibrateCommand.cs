@@ -16,14 +16,13 @@ namespace BlockDance.Sampler.Commands;
 
 public static class CalibrateCommand
 {
-    static readonly string[] Own = ["samples", "steps", "cfg", "seed", "target-skip", "out", "batch"];
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("calibrate", argv, [.. CommonOptions.ModelOpts, .. Own]);
+        var a = Args.Parse("calibrate", argv);
         if (a.Positional.Count > 0) throw new UsageException($"calibrate: unexpected argument '{a.Positional[0]}'");
-        int samples = a.GetInt("samples", 10, 1, 100_000), steps = a.GetInt("steps", 50, 3, Schedule.TrainSteps);
-        double target = a.GetDouble("target-skip", 0.5, 0, 1);
+        int samples = a.GetInt("samples"), steps = a.GetInt("steps");
+        double target = a.GetDouble("target-skip");
         var modelPath = CommonOptions.ModelPath(a);
         var outPath = a.Get("out") ?? CacheCalibration.PathFor(modelPath);
         if (!outPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--out {outPath}: expected a .json file name");
@@ -35,8 +34,8 @@ public static class CalibrateCommand
         var opts = new SamplingOptions
         {
             Classes = Enumerable.Range(0, samples).Select(i => classList[i % classList.Count]).ToList(),
-            Steps = steps, Cfg = (float)a.GetDouble("cfg", 4, 1, 100), Seed = (ulong)a.GetInt("seed", 2000, 0),
-            Batch = a.GetInt("batch", 0, 1, 4096), Progress = true,
+            Steps = steps, Cfg = (float)a.GetDouble("cfg"), Seed = (ulong)a.GetInt("seed"),
+            Batch = a.GetInt("batch"), Progress = true,
         };
         using var dev = CommonOptions.Device(a);
         opts = MemoryPlan.Fit(dev, cfg, opts, cached: true);

@@ -21,11 +21,11 @@ public static class EncodeCommand
 {
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("encode", argv, ["model", "prompt", "negative-prompt", "max-length", "variant", "device", CommonOptions.ThreadsOpt, "out"]);
+        var a = Args.Parse("encode", argv);
         string prompt = a.Get("prompt") ?? throw new UsageException("encode: expected --prompt TEXT (\"\" for the empty prompt)");
         string? negative = a.Get("negative-prompt");
         string folder = a.Get("model") ?? throw new UsageException("encode: expected --model DIR (a PixArt folder with text_encoder/ and tokenizer/)");
-        string outPath = a.Get("out", "embeds.safetensors");
+        string outPath = a.Get("out")!;
         if (!outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out {outPath}: expected a .safetensors file name");
         AtomicFile.CheckWritable(outPath, "--out");
@@ -58,7 +58,7 @@ public static class EncodeCommand
     /// </summary>
     public static Encoded Encode(Args a, string folder, IReadOnlyList<string> texts)
     {
-        int maxLength = a.GetInt("max-length", T5Tokenizer.PixArtMaxLength, 1, 4096);
+        int maxLength = a.GetInt("max-length");
         if (!Directory.Exists(folder)) throw new UsageException($"--model {folder}: expected a folder (PixArt layout), found none");
         string encoderDir = T5Encoder.ResolveFolder(folder);
         string? variant = a.Get("variant");

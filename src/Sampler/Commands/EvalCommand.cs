@@ -39,15 +39,13 @@ public static class EvalCommand
     public const string DefaultPolicies = "none,bd2,bd3,bd4";
     public const string DefaultFidStats = "mnist_fid_stats.safetensors";
 
-    static readonly string[] Own = ["cache", "per-class", "steps", "cfg", "seed", "batch", "cache-block", "cache-window",
-        "classifier", "fid-stats", "out-md", "policy", "plot", "plot-from"];
 
     /// <summary>A named policy of the comparison: N = null for none.</summary>
     public sealed record PolicySpec(string Name, int? N, CacheSpec? Spec = null);
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("eval", argv, [.. CommonOptions.ModelOpts, .. Own], ["quick", "sweep"]);
+        var a = Args.Parse("eval", argv);
         if (a.Positional.Count > 0) throw new UsageException($"eval: unexpected argument '{a.Positional[0]}'");
         if (a.Flag("quick") && a.Has("per-class")) throw new UsageException("eval: use either --quick or --per-class K, not both");
         if (a.Get("out-md") is string md) AtomicFile.CheckWritable(md, "--out-md");
@@ -65,11 +63,11 @@ public static class EvalCommand
             return 0;
         }
         AtomicFile.CheckDistinct(("--out-md", a.Get("out-md")), ("--plot", a.Get("plot")));
-        var specs = ParsePolicies(a.Get("cache", DefaultPolicies), a.Flag("sweep"));
-        int perClass = a.Flag("quick") ? QuickPerClass : a.GetInt("per-class", DefaultPerClass, 1, 100_000);
-        int steps = a.GetInt("steps", 50, 1, Schedule.TrainSteps), batch = a.GetInt("batch", 0, 1, 4096);
-        float cfgScale = (float)a.GetDouble("cfg", 4, 1, 100);
-        ulong seed = (ulong)a.GetInt("seed", 0, 0);
+        var specs = ParsePolicies(a.Get("cache")!, a.Flag("sweep"));
+        int perClass = a.Flag("quick") ? QuickPerClass : a.GetInt("per-class");
+        int steps = a.GetInt("steps"), batch = a.GetInt("batch");
+        float cfgScale = (float)a.GetDouble("cfg");
+        ulong seed = (ulong)a.GetInt("seed");
 
         // Everything the user gave is checked against the checkpoint header before any device work.
         var modelPath = CommonOptions.ModelPath(a);
@@ -157,8 +155,8 @@ public static class EvalCommand
 
     static BlockDanceConfig BlockDanceBase(Args a, DiTConfig cfg)
     {
-        var window = a.Has("cache-window") ? a.GetDoubleList("cache-window", 2) : [0.25, 0.95];
-        var bd = new BlockDanceConfig(N: 2, Boundary: a.Has("cache-block") ? a.GetInt("cache-block", 0) : null,
+        var window = a.GetDoubleList("cache-window");
+        var bd = new BlockDanceConfig(N: 2, Boundary: a.Has("cache-block") ? a.GetInt("cache-block") : null,
             WindowStart: window[0], WindowEnd: window[1]);
         CommonOptions.CheckCacheSettings(bd, cfg);
         return bd;

@@ -9,7 +9,7 @@ public static class InspectCommand
 {
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("inspect", argv, ["heads"], positional: 1);
+        var a = Args.Parse("inspect", argv);
         if (a.Positional.Count != 1) throw new UsageException("inspect: expected one checkpoint path: blockdance inspect FILE");
         int? heads = CommonOptions.Heads(a);
         var path = a.Positional[0];

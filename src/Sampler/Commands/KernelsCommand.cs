@@ -15,19 +15,19 @@ public static class KernelsCommand
 {
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("kernels", argv, ["op", "version", "device", CommonOptions.ThreadsOpt, "shapes", "iters", "cpu-warps"]);
-        var kind = a.GetChoice("device", DeviceKind.Auto, ("auto", DeviceKind.Auto), ("cuda", DeviceKind.Cuda), ("cpu", DeviceKind.Cpu), ("sim", DeviceKind.Sim));
+        var a = Args.Parse("kernels", argv);
+        var kind = a.GetChoice<DeviceKind>("device");
         var ops = KernelOps.All.Where(o => a.Get("op") is not string name || o.Name == name).ToList();
         if (ops.Count == 0)
             throw new UsageException($"--op: expected one of {string.Join(", ", KernelOps.All.Select(o => o.Name))}, found '{a.Get("op")}'");
         // 8 warps per group on the CPU accelerator (default) so the 256-thread tiled versions run there too;
         // --cpu-warps 1 is the model's CPU device (faster for the grid-stride versions; tiled ones are skipped).
-        using var dev = ComputeDevice.Create(kind, cpuWarpsPerGroup: a.GetInt("cpu-warps", 8, 1, 8), threads: CommonOptions.Threads(a));
+        using var dev = ComputeDevice.Create(kind, cpuWarpsPerGroup: a.GetInt("cpu-warps"), threads: CommonOptions.Threads(a));
         Console.WriteLine($"device: {dev.Describe()}");
-        var set = a.Get("shapes", dev.IsCuda ? "xl" : "small");
+        var set = a.Get("shapes") ?? (dev.IsCuda ? "xl" : "small");
         if (set is not ("xl" or "small" or "demo")) throw new UsageException($"--shapes: expected xl, small or demo, found '{set}'");
-        int iters = a.GetInt("iters", dev.IsCuda ? 50 : 3, 1, 100000);
-        var versionArg = a.Get("version", "all");
+        int iters = a.GetInt("iters", orElse: dev.IsCuda ? 50 : 3);
+        var versionArg = a.Get("version")!;
         int failed = 0;
         foreach (var op in ops)
         {

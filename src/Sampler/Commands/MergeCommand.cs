@@ -13,7 +13,7 @@ public static class MergeCommand
 {
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("merge", argv, ["npz"], positional: 1);
+        var a = Args.Parse("merge", argv);
         if (a.Positional.Count != 1) throw new UsageException("merge: expected one folder: blockdance merge DIR [--npz out.npz]");
         var dir = a.Positional[0];
         if (!Directory.Exists(dir)) throw new UsageException($"merge {dir}: expected a folder written by sample --out-dir, found none");

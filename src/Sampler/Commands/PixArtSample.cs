@@ -14,11 +14,10 @@ namespace BlockDance.Sampler.Commands;
 
 public static class PixArtSample
 {
-    public static readonly double[] DefaultWindow = [0.40, 0.95];
-
     /// <summary>The PixArt options of sample and analyze: config, prompt embeddings and sampling settings, all checked.</summary>
     public static (PixArtConfig Config, PromptEmbeds Prompts, SamplingOptions Options) Options(Args a, string modelPath)
     {
+        a = a.ForModel(ModelKind.PixArt);   // PixArt-α's defaults (Opts): 20 steps, DPM-Solver++ 2M, cfg 4.5, window [0.40, 0.95)
         if (a.Has("class")) throw new UsageException($"--class: expected --prompt-embeds FILE for the text-conditional PixArt-α model {modelPath}, found --class");
         foreach (var opt in new[] { "heads", "cfg-channels", "batch" })
             if (a.Has(opt)) throw new UsageException($"--{opt}: not a PixArt-α setting (heads come from transformer/config.json, guidance covers every ε channel, all prompts run as one batch)");
@@ -37,13 +36,13 @@ public static class PixArtSample
         int n = prompts.Prompts.Count;
         var opts = PixArtSession.Defaults(n) with
         {
-            Steps = a.GetInt("steps", 20, 1, Schedule.TrainSteps),
-            Sampler = a.GetChoice("sampler", SamplerKind.DpmSolver2M, ("dpm++2m", SamplerKind.DpmSolver2M), ("ddim", SamplerKind.Ddim), ("ddpm", SamplerKind.Ddpm)),
-            Spacing = a.GetChoice("spacing", Spacing.Even, ("even", Spacing.Even), ("stride", Spacing.Stride)),
-            Eta = a.GetDouble("eta", 0, 0, 1),
-            Cfg = (float)a.GetDouble("cfg", 4.5, 1, 100),
-            Seed = (ulong)a.GetInt("seed", 0, 0),
-            Policy = CommonOptions.Cache(a, cfg.Stack, DefaultWindow, defaultSteps: 20),
+            Steps = a.GetInt("steps"),
+            Sampler = a.GetChoice<SamplerKind>("sampler"),
+            Spacing = a.GetChoice<Spacing>("spacing"),
+            Eta = a.GetDouble("eta"),
+            Cfg = (float)a.GetDouble("cfg"),
+            Seed = (ulong)a.GetInt("seed"),
+            Policy = CommonOptions.Cache(a, cfg.Stack),
             Progress = true,
         };
         if (opts.Cfg > 1 && prompts.Negative is null)
@@ -59,9 +58,9 @@ public static class PixArtSample
     /// </summary>
     static PromptEmbeds EncodePrompt(Args a, string modelPath, PixArtConfig cfg)
     {
-        float guidance = (float)a.GetDouble("cfg", 4.5, 1, 100);
+        float guidance = (float)a.GetDouble("cfg");
         string prompt = a.Get("prompt")!;
-        string? negative = guidance > 1 ? a.Get("negative-prompt", "") : a.Get("negative-prompt");
+        string? negative = guidance > 1 ? a.Get("negative-prompt") ?? "" : a.Get("negative-prompt");
         var texts = negative is null ? new[] { prompt } : new[] { prompt, negative };
         var e = EncodeCommand.Encode(a, modelPath, texts);
         if (e.Dim != cfg.CaptionChannels)
@@ -72,6 +71,7 @@ public static class PixArtSample
 
     public static int Run(Args a, string modelPath, string outPath, string ext)
     {
+        a = a.ForModel(ModelKind.PixArt);
         var (cfg, prompts, opts) = Options(a, modelPath);
         int n = prompts.Prompts.Count;
         var embedsPath = a.Get("prompt-embeds") ?? $"--prompt \"{a.Get("prompt")}\"";

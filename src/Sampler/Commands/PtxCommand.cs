@@ -19,8 +19,8 @@ public static class PtxCommand
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("ptx", argv, ["out", "ptxas", "kernel"]);
-        var outDir = a.Get("out", "ptx");
+        var a = Args.Parse("ptx", argv);
+        var outDir = a.Get("out")!;
         Directory.CreateDirectory(outDir);
         var ptxas = FindPtxas(a.Get("ptxas"));
         if (ptxas == null)

@@ -10,14 +10,13 @@ namespace BlockDance.Sampler.Commands;
 
 public static class SampleCommand
 {
-    static readonly string[] Own = ["out", "report", "noise", "vae", "prompt-embeds", "negative", "prompt", "negative-prompt", "max-length", "variant"];
 
     public static int Run(string[] argv)
     {
         if (argv.Any(x => x == "--out-dir" || x.StartsWith("--out-dir=", StringComparison.Ordinal))) return SampleSetCommand.Run(argv);   // many samples, sharded
-        var a = Args.Parse("sample", argv, [.. CommonOptions.ModelOpts, .. CommonOptions.SamplingOpts, .. CommonOptions.CacheOpts, .. Own], ["profile-steps"]);
+        var a = Args.Parse("sample", argv);
         if (a.Positional.Count > 0) throw new UsageException($"sample: unexpected argument '{a.Positional[0]}'");
-        var outPath = a.Get("out", "out.png");
+        var outPath = a.Get("out")!;
         var ext = Path.GetExtension(outPath).ToLowerInvariant();
         if (ext is not (".png" or ".safetensors"))
             throw new UsageException($"--out {outPath}: expected a .png or .safetensors file name");
@@ -46,7 +45,7 @@ public static class SampleCommand
                                      "or write the latents with --out FILE.safetensors");
 
         using var dev = CommonOptions.Device(a);
-        opts = MemoryPlan.Fit(dev, cfg, opts, cached: a.Get("cache", "none") != "none");   // before any allocation
+        opts = MemoryPlan.Fit(dev, cfg, opts, cached: a.Get("cache")! != "none");   // before any allocation
         Console.WriteLine($"model: {modelPath}");
         Console.WriteLine($"       {cfg}");
         using var model = ModelLoader.Create(dev, weights, cfg);

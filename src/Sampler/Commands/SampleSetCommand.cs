@@ -23,12 +23,11 @@ namespace BlockDance.Sampler.Commands;
 
 public static class SampleSetCommand
 {
-    public static readonly string[] Own = ["out-dir", "count", "per-class", "classes-file", "shard", "vae"];
     const int DefaultChunk = 64;   // samples between writes: a preempted shard loses at most this many
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("sample", argv, [.. CommonOptions.ModelOpts, .. CommonOptions.SamplingOpts, .. CommonOptions.CacheOpts, .. Own]);
+        var a = Args.Parse("sample --out-dir", argv);
         var dir = a.Get("out-dir")!;
         var shard = Shard.Resolve(a.Get("shard"), Environment.GetEnvironmentVariable);
         int given = new[] { "count", "per-class", "classes-file" }.Count(a.Has);
@@ -122,14 +121,14 @@ public static class SampleSetCommand
             if (list.Count == 0) throw new UsageException($"--classes-file {file}: expected at least one class, found none");
             return list;
         }
-        long n = a.Has("count") ? a.GetInt("count", 0, 1) : (long)a.GetInt("per-class", 0, 1) * classList.Count;
+        long n = a.Has("count") ? a.GetInt("count") : (long)a.GetInt("per-class") * classList.Count;
         if (n > int.MaxValue) throw new UsageException($"--per-class: expected at most {int.MaxValue} samples in all, found {n}");
         return Enumerable.Range(0, (int)n).Select(k => classList[k % classList.Count]).ToList();
     }
 
     static string PolicyText(Args a)
     {
-        var parts = new List<string> { a.Get("cache", "none") };
+        var parts = new List<string> { a.Get("cache")! };
         foreach (var o in CommonOptions.CacheOpts.Skip(1))
             if (a.Get(o) is string v) parts.Add($"{o}={(o == "policy" ? Path.GetFileName(v) : v)}");
         return string.Join(" ", parts).Replace(',', ';');   // no commas inside a CSV cell

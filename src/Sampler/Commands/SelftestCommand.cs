@@ -8,7 +8,7 @@ public static class SelftestCommand
 {
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("selftest", argv, ["device", CommonOptions.ThreadsOpt, "fixtures", "precision"]);
+        var a = Args.Parse("selftest", argv);
         var dir = FixtureChecks.FindFixtures(a.Get("fixtures"));
         // The fixtures are fp32 PyTorch tensors: selftest checks fp32 unless --precision asks for a 16-bit run,
         // which is then checked against the same fixtures with the 16-bit tolerance (FixtureChecks).

@@ -32,43 +32,32 @@ namespace BlockDance.Sampler.Commands;
 
 public static class TrainAdaCommand
 {
-    public const string Help = """
-        usage: blockdance train-ada [--model FILE] [--device auto|cuda|cpu] [--out models/ada_policy.safetensors]
-                                    [--steps 50] [--cfg 4] [--samples 32] [--batch 16] [--epochs 16] [--lr 3e-3]
-                                    [--lambda 2] [--rho 0.4] [--hidden 128] [--cache-block b] [--seed 1000] [--init-seed 0]
-                                    [--quick  (16 samples, 3 epochs: a smoke run)]
-        REINFORCE on R = C + lambda*Q (C = fraction of steps >= rho reused, Q = SSIM to the uncached sample); DDIM eta 0.
-        """;
-
-    static readonly string[] Own = ["out", "steps", "cfg", "samples", "batch", "epochs", "lr", "lambda", "rho", "hidden",
-        "cache-block", "seed", "init-seed"];
 
     public static int Run(string[] argv)
     {
-        var a = Args.Parse("train-ada", argv, [.. CommonOptions.ModelOpts, .. Own], ["quick", "help"]);
-        if (a.Flag("help")) { Console.WriteLine(Help); return 0; }
+        var a = Args.Parse("train-ada", argv);
         if (a.Positional.Count > 0) throw new UsageException($"train-ada: unexpected argument '{a.Positional[0]}'");
         bool quick = a.Flag("quick");
         var o = new AdaTrainOptions
         {
-            Steps = a.GetInt("steps", 50, 2, Schedule.TrainSteps),
-            Cfg = (float)a.GetDouble("cfg", 4, 1, 100),
-            Samples = a.GetInt("samples", quick ? 16 : 32, 2, 100_000),
-            Batch = a.GetInt("batch", 16, 2, 4096),
-            Epochs = a.GetInt("epochs", quick ? 3 : 16, 1, 100_000),
-            LearningRate = a.GetDouble("lr", 3e-3, 1e-8, 1),
-            Lambda = a.GetDouble("lambda", 2, 0, 1000),
-            RhoFraction = a.GetDouble("rho", AdaPolicyInfo.DefaultRhoFraction, 0, 1),
-            Hidden = a.GetInt("hidden", 128, 1, 65536),
-            Seed = (ulong)a.GetInt("seed", 1000, 0),
-            InitSeed = a.GetInt("init-seed", 0, 0),
+            Steps = a.GetInt("steps"),
+            Cfg = (float)a.GetDouble("cfg"),
+            Samples = a.GetInt("samples", orElse: quick ? 16 : 32),
+            Batch = a.GetInt("batch"),
+            Epochs = a.GetInt("epochs", orElse: quick ? 3 : 16),
+            LearningRate = a.GetDouble("lr"),
+            Lambda = a.GetDouble("lambda"),
+            RhoFraction = a.GetDouble("rho"),
+            Hidden = a.GetInt("hidden"),
+            Seed = (ulong)a.GetInt("seed"),
+            InitSeed = a.GetInt("init-seed"),
         };
         // ρ = round(rho·steps) cache steps before the decisions: it must leave at least one of each
         int rhoSteps = (int)Math.Round(o.RhoFraction * o.Steps, MidpointRounding.AwayFromZero);
         if (o.RhoFraction <= 0 || o.RhoFraction >= 1 || rhoSteps < 1 || rhoSteps > o.Steps - 1)
             throw new UsageException($"--rho: expected a fraction in (0, 1) with 1 ≤ round(rho·steps) ≤ steps − 1 = {o.Steps - 1}, found {a.Get("rho")} " +
                                      $"(round({o.RhoFraction}·{o.Steps}) = {rhoSteps})");
-        var outPath = a.Get("out", CommonOptions.DefaultAdaPolicy);
+        var outPath = a.Get("out")!;
         if (!outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out {outPath}: expected a .safetensors file name");
         AtomicFile.CheckWritable(outPath, "--out");
@@ -77,7 +66,12 @@ public static class TrainAdaCommand
         using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
         var weights = (IWeightSource)src;
         var cfg = ModelLoader.DetectConfig(weights, CommonOptions.Heads(a));
-        if (a.Has("cache-block")) o = o with { Boundary = a.GetInt("cache-block", 0, 0, cfg.Depth - 2) };
+        if (a.Has("cache-block"))
+        {
+            int b = a.GetInt("cache-block", orElse: 0);
+            if (b < 0 || b > cfg.Depth - 2) throw new UsageException($"--cache-block: expected 0..{cfg.Depth - 2}, found {b}");
+            o = o with { Boundary = b };
+        }
         if (cfg.InputSize < Evaluation.ImageMetrics.SsimWindow)
             throw new UsageException($"train-ada: Q is SSIM with an {Evaluation.ImageMetrics.SsimWindow}×{Evaluation.ImageMetrics.SsimWindow} window; the model makes {cfg.InputSize}×{cfg.InputSize} samples");
         if (o.Batch > o.Samples) o = o with { Batch = o.Samples };
