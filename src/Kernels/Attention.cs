@@ -11,10 +11,14 @@
 // v3 (AttentionV3.cs, bf16 tensor cores): the same tiling on mma.sync m16n8k16, P kept in registers as
 //     the A operand of P·V; head dim a multiple of 8, ≤ 80.
 //
-// Run picks the version for the device: CUDA runs v3 when the precision is bf16 or fp16 (bf16 operands in
-// both cases) and the head dim allows it, else v2 (head dims up to 768), else v1 — every step down logged
-// once; the CPU accelerator always runs v1, so CPU outputs are the same bytes as before v2/v3 existed.
-// RunVersion runs a named version (tests, kernel harness).
+// host (AttentionHost.cs, the host backend `--device cpu`): flash-style blocks of 32 queries × 64 keys,
+//     Vector256/FMA, Vector256.Exp; any head dim (the VAE's 512 too).
+//
+// Run picks the version for the device: the host backend runs the host version; CUDA runs v3 when the
+// precision is bf16 or fp16 (bf16 operands in both cases), the GPU has bf16 mma (sm_80 on) and the head dim
+// allows it, else v2 (head dims up to 768), else v1 — every step down logged once; the simulator (`sim`)
+// runs v1. KernelName says which kernel a launch counts under (tests that count launches ask it).
+// RunVersion runs a named version (tests, kernel harness); version 0 is the host version.
 using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
@@ -23,33 +27,9 @@ namespace BlockDance.Kernels;
 
 public static class Attention
 {
-    public static void Reference(float[] qkv, float[] o, int n, int t, int heads, int hd, float scale)
-    {
-        int d = heads * hd;
-        var s = new double[t];
-        for (int b = 0; b < n; b++)
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < t; i++)
-                {
-                    double max = double.NegativeInfinity;
-                    for (int j = 0; j < t; j++)
-                    {
-                        double dot = 0;
-                        for (int e = 0; e < hd; e++)
-                            dot += (double)qkv[(b * t + i) * 3 * d + h * hd + e] * qkv[(b * t + j) * 3 * d + d + h * hd + e];
-                        s[j] = dot * scale;
-                        max = Math.Max(max, s[j]);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < t; j++) { s[j] = Math.Exp(s[j] - max); sum += s[j]; }
-                    for (int e = 0; e < hd; e++)
-                    {
-                        double acc = 0;
-                        for (int j = 0; j < t; j++) acc += s[j] * qkv[(b * t + j) * 3 * d + 2 * d + h * hd + e];
-                        o[(b * t + i) * d + h * hd + e] = (float)(acc / sum);
-                    }
-                }
-    }
+    /// <summary>The plain reference (AttentionReference, no options).</summary>
+    public static void Reference(float[] qkv, float[] o, int n, int t, int heads, int hd, float scale) =>
+        AttentionReference.SelfAttention(qkv, o, n, t, heads, hd, scale);
 
     [GpuKernel("attention_v1")]
     static void Kernel(Index1D index, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale, int width)
@@ -87,13 +67,16 @@ public static class Attention
         }
     }
 
+    /// <summary>The kernel name a host-backend launch counts under (KernelCache).</summary>
+    public const string HostKernel = "attention_host";
+
     /// <summary>o (n, t, heads·hd) = attention(qkv (n, t, 3·heads·hd)) with the best version for the device.
     /// `precision` Bf16/Fp16 allows the tensor-core version where one exists.</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale,
         Precision precision = Precision.Fp32)
     {
         int version = Choose(dev, hd, precision);
-        if (version == 3 && !LayerNormModulateV2.Aligned16(qkv))
+        if (version == 3 && !Chunks.Aligned16(qkv))
         {
             KernelChoice.Once("attention: qkv view not 16-byte aligned: fp32 v2 instead of the bf16 tensor-core v3 (slower)");
             version = 2;
@@ -101,19 +84,28 @@ public static class Attention
         RunVersion(dev, version, qkv, o, n, t, heads, hd, scale);
     }
 
-    /// <summary>The version Run uses: 1 on the CPU accelerator; on CUDA 3 (bf16/fp16 precision, hd % 8 == 0, hd ≤ 80),
-    /// else 2 (hd ≤ 768), else 1 (each choice logged once).</summary>
+    /// <summary>The name of the kernel Run launches for these arguments ("attention_host", "attention_v1", …),
+    /// as KernelCache counts it (an unaligned qkv view, which makes Run step down from v3, aside).</summary>
+    public static string KernelName(ComputeDevice dev, int hd, Precision precision = Precision.Fp32) =>
+        Choose(dev, hd, precision) switch { 0 => HostKernel, 3 => "attention_v3_bf16", var v => $"attention_v{v}" };
+
+    /// <summary>The version Run uses: 0 (host) on the host backend, 1 on the simulator; on CUDA 3 (bf16/fp16
+    /// precision, sm_80 or newer, hd % 8 == 0, hd ≤ 80), else 2 (hd ≤ 768), else 1 (each choice logged once).</summary>
     public static int Choose(ComputeDevice dev, int hd, Precision precision)
     {
+        if (dev.IsHost) return 0;
         if (!dev.IsCuda) return 1;
         if (precision != Precision.Fp32)
         {
-            if (AttentionV3.Supports(hd))
+            if (!AttentionV3.SupportsDevice(dev))
+                KernelChoice.Once($"attention: {dev.Name} is older than sm_80 (no bf16 mma.sync, no cvt.rn.bf16x2): fp32 kernels instead of the bf16 tensor-core v3");
+            else if (AttentionV3.Supports(hd))
             {
                 KernelChoice.Once($"attention: v3 (bf16 tensor cores{(precision == Precision.Fp16 ? "; fp16 precision also runs attention in bf16" : "")}) on {dev.Name}, head dim {hd}");
                 return 3;
             }
-            KernelChoice.Once($"attention: head dim {hd} is not a multiple of 8 ≤ {AttentionV3.MaxHeadDim}: fp32 kernels instead of the bf16 tensor-core v3 (slower)");
+            else
+                KernelChoice.Once($"attention: head dim {hd} is not a multiple of 8 ≤ {AttentionV3.MaxHeadDim}: fp32 kernels instead of the bf16 tensor-core v3 (slower)");
         }
         if (hd <= AttentionV2.MaxHeadDim)
         {
@@ -128,10 +120,11 @@ public static class Attention
     {
         switch (version)
         {
+            case 0: AttentionHost.Run(dev, qkv, o, n, t, heads, hd, scale); break;
             case 1: RunV1(dev, qkv, o, n, t, heads, hd, scale); break;
             case 2: AttentionV2.Run(dev, qkv, o, n, t, heads, hd, scale); break;
             case 3: AttentionV3.Run(dev, qkv, o, n, t, heads, hd, scale); break;
-            default: throw new ArgumentOutOfRangeException(nameof(version), $"attention: expected version 1, 2 or 3, found {version}");
+            default: throw new ArgumentOutOfRangeException(nameof(version), $"attention: expected version 0 (host), 1, 2 or 3, found {version}");
         }
     }
 

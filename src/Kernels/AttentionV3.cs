@@ -36,6 +36,11 @@ public static class AttentionV3
 
     public static bool Supports(int hd) => hd >= 8 && hd <= MaxHeadDim && hd % 8 == 0;
 
+    /// <summary>True when the device has what v3 uses: bf16 mma.sync m16n8k16 and cvt.rn.bf16x2.f32 exist from sm_80
+    /// on (PTX ISA); the CPU accelerator emulates both.</summary>
+    public static bool SupportsDevice(ComputeDevice dev) =>
+        !dev.IsCuda || dev.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator { Architecture: { } arch } && arch >= ILGPU.Runtime.Cuda.CudaArchitecture.SM_80;
+
     /// <summary>Row stride in bf16 elements: `elems` padded to an odd number of 16-byte chunks (conflict-free ldmatrix).</summary>
     static int RowStride(int elems) => elems / 8 % 2 == 1 ? elems : elems + 8;
 
@@ -247,7 +252,7 @@ public static class AttentionV3
         Check.Size("attention qkv", qkv.Length, 3L * n * t * heads * hd);
         Check.Size("attention out", o.Length, (long)n * t * heads * hd);
         if (!Supports(hd)) throw new ArgumentException($"attention v3: expected a head dim that is a multiple of 8 and ≤ {MaxHeadDim}, found {hd}");
-        if (!LayerNormModulateV2.Aligned16(qkv)) throw new ArgumentException("attention v3: expected a 16-byte aligned qkv view (float4 loads), found an unaligned one");
+        if (!Chunks.Aligned16(qkv)) throw new ArgumentException("attention v3: expected a 16-byte aligned qkv view (float4 loads), found an unaligned one");
         int warps = WarpsFor(dev, n, t, heads);
         int rowsPerGroup = 16 * warps, tilesPerHead = (t + rowsPerGroup - 1) / rowsPerGroup;
         int kSteps = (hd + 15) / 16, nTiles = hd / 8;
@@ -265,32 +270,6 @@ public static class AttentionV3
     /// <summary>The host reference of what v3 computes: q, k, v rounded to bf16, P rounded to bf16 before P·V,
     /// the softmax denominator from the unrounded P (fp64 here). Tests compare v3 with this at a tight
     /// tolerance, and with Attention.Reference at the bf16 tolerance.</summary>
-    public static void ReferenceBf16(float[] qkv, float[] o, int n, int t, int heads, int hd, float scale)
-    {
-        var r = new float[qkv.Length];
-        for (int i = 0; i < r.Length; i++) r[i] = Bf16.Round(qkv[i]);
-        int d = heads * hd;
-        var s = new double[t];
-        for (int b = 0; b < n; b++)
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < t; i++)
-                {
-                    double max = double.NegativeInfinity, sum = 0;
-                    for (int j = 0; j < t; j++)
-                    {
-                        double dot = 0;
-                        for (int e = 0; e < hd; e++)
-                            dot += (double)r[(b * t + i) * 3 * d + h * hd + e] * r[(b * t + j) * 3 * d + d + h * hd + e];
-                        s[j] = dot * scale;
-                        max = Math.Max(max, s[j]);
-                    }
-                    for (int j = 0; j < t; j++) { s[j] = Math.Exp(s[j] - max); sum += s[j]; }
-                    for (int e = 0; e < hd; e++)
-                    {
-                        double acc = 0;
-                        for (int j = 0; j < t; j++) acc += Bf16.Round((float)s[j]) * (double)r[(b * t + j) * 3 * d + 2 * d + h * hd + e];
-                        o[(b * t + i) * d + h * hd + e] = (float)(acc / sum);
-                    }
-                }
-    }
+    public static void ReferenceBf16(float[] qkv, float[] o, int n, int t, int heads, int hd, float scale) =>
+        AttentionReference.SelfAttention(qkv, o, n, t, heads, hd, scale, new AttentionOptions { RoundBf16 = true });
 }

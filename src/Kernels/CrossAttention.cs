@@ -12,6 +12,7 @@
 // v1 (this file): one work item per (n, h, query) row with an online softmax over the L keys, the output
 //     row itself as the accumulator; no shared memory, no barrier (the CPU accelerator's version). L is
 //     short (120 for PixArt), so this is a small share of a block; faster versions are left to later work.
+// host (CrossAttentionHost.cs): the host backend's version (AttentionHost's flash blocks with the key mask).
 using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
@@ -20,36 +21,12 @@ namespace BlockDance.Kernels;
 
 public static class CrossAttention
 {
+    /// <summary>The plain reference: AttentionReference with the caption map and the key mask.</summary>
     public static void Reference(float[] q, float[] kv, float[] keep, int[] cap, float[] o, int n, int t, int l, int heads, int hd, float scale)
     {
-        int d = heads * hd;
-        var s = new double[l];
-        for (int b = 0; b < n; b++)
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < t; i++)
-                {
-                    int c = cap[b];
-                    double max = double.NegativeInfinity;
-                    for (int j = 0; j < l; j++)
-                    {
-                        if (keep[c * l + j] == 0) continue;
-                        double dot = 0;
-                        for (int e = 0; e < hd; e++)
-                            dot += (double)q[((long)b * t + i) * d + h * hd + e] * kv[((long)c * l + j) * 2 * d + h * hd + e];
-                        s[j] = dot * scale;
-                        max = Math.Max(max, s[j]);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < l; j++)
-                        if (keep[c * l + j] != 0) { s[j] = Math.Exp(s[j] - max); sum += s[j]; }
-                    for (int e = 0; e < hd; e++)
-                    {
-                        double acc = 0;
-                        for (int j = 0; j < l; j++)
-                            if (keep[c * l + j] != 0) acc += s[j] * kv[((long)c * l + j) * 2 * d + d + h * hd + e];
-                        o[((long)b * t + i) * d + h * hd + e] = sum > 0 ? (float)(acc / sum) : 0f;
-                    }
-                }
+        long d = (long)heads * hd;
+        AttentionReference.Run(new(q, t * d, d), new(kv, l * 2 * d, 2 * d), new(kv, l * 2 * d, 2 * d, d), o, n, t, l, heads, hd, scale,
+            new AttentionOptions { Keep = keep, KeyBatch = cap });
     }
 
     [GpuKernel("cross_attention_v1")]
@@ -100,6 +77,7 @@ public static class CrossAttention
         if (kv.Length % (2 * d * l) != 0 || keep.Length != kv.Length / (2 * d))
             throw new ArgumentException($"cross-attention: kv of {kv.Length} and keep of {keep.Length} values do not hold whole captions of {l} tokens × {2 * d}");
         if (cap.Length < n) throw new ArgumentException($"cross-attention: {cap.Length} caption indices for {n} rows");
+        if (dev.IsHost) { CrossAttentionHost.Run(dev, q, kv, keep, cap, o, n, t, l, heads, hd, scale); return; }
         int width = dev.LaunchWidth((long)n * heads * t);
         dev.Kernels.Get("cross_attention_v1", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<int>, ArrayView<float>, int, int, int, int, int, float, int>(Kernel))

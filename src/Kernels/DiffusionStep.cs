@@ -7,6 +7,8 @@
 //   DDPM   mean = coef1·x0 + coef2·x
 //          f = (v + 1)/2,  log σ² = f·log β' + (1 − f)·log pv_clipped   (learned range)
 //          x' = mean + [i ≠ 0]·exp(½ log σ²)·z
+// host: the host backend's version (`--device cpu`): the same scalar formulas per element, so the same bytes
+//     as the ILGPU kernels; chunks of HostSimd.ElementChunk elements over the threads.
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -18,7 +20,7 @@ public readonly record struct StepCoefficients(
     float A, float B, float Sigma,                  // DDIM: x' = A·x0 + B·eps + Sigma·z
     float Coef1, float Coef2, float LogBeta, float LogPv, float NoiseScale); // DDPM
 
-public static class DiffusionStep
+public static unsafe class DiffusionStep
 {
     public static void DdimReference(float[] x, float[] o, float[]? z, int b, int c, int hw, int cOut, StepCoefficients k)
     {
@@ -87,6 +89,23 @@ public static class DiffusionStep
         Check.Size("ddim model output", o.Length, (long)b * cOut * hw);
         bool noise = k.Sigma != 0f;
         if (noise) Check.Size("ddim noise", z.Length, (long)b * c * hw);
+        if (dev.IsHost)
+        {
+            HostSimd.Elementwise(dev, "ddim_step_host", (long)b * c * hw, (start, end) =>
+            {
+                float* xp = Host.Ptr(x), op = Host.Ptr(o), zp = noise ? Host.Ptr(z) : null;
+                for (long xi = start; xi < end; xi++)
+                {
+                    int i = (int)(xi % hw), ch = (int)(xi / hw % c), s = (int)(xi / hw / c);
+                    float eps = op[((long)s * cOut + ch) * hw + i];
+                    float x0 = k.SqrtRecipAlpha * xp[xi] - k.SqrtRecipM1Alpha * eps;
+                    float v = x0 * k.A + k.B * eps;
+                    if (noise) v += k.Sigma * zp[xi];
+                    xp[xi] = v;
+                }
+            });
+            return;
+        }
         int width = dev.LaunchWidth((long)b * c * hw);
         dev.Kernels.Get("ddim_step", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 int, int, int, int, StepCoefficients, int, int>(DdimKernel))
@@ -100,6 +119,24 @@ public static class DiffusionStep
         Check.Size("ddpm model output", o.Length, (long)b * cOut * hw);
         Check.Size("ddpm noise", z.Length, (long)b * c * hw);
         if (cOut < 2 * c) throw new ArgumentException($"DDPM with learned variance needs {2 * c} output channels (eps | v), the model has {cOut}");
+        if (dev.IsHost)
+        {
+            HostSimd.Elementwise(dev, "ddpm_step_host", (long)b * c * hw, (start, end) =>
+            {
+                float* xp = Host.Ptr(x), op = Host.Ptr(o), zp = Host.Ptr(z);
+                for (long xi = start; xi < end; xi++)
+                {
+                    int i = (int)(xi % hw), ch = (int)(xi / hw % c), s = (int)(xi / hw / c);
+                    float eps = op[((long)s * cOut + ch) * hw + i], v = op[((long)s * cOut + c + ch) * hw + i];
+                    float x0 = k.SqrtRecipAlpha * xp[xi] - k.SqrtRecipM1Alpha * eps;
+                    float mean = k.Coef1 * x0 + k.Coef2 * xp[xi];
+                    float f = (v + 1f) / 2f;
+                    float logVar = f * k.LogBeta + (1f - f) * k.LogPv;
+                    xp[xi] = mean + k.NoiseScale * MathF.Exp(0.5f * logVar) * zp[xi];
+                }
+            });
+            return;
+        }
         int width = dev.LaunchWidth((long)b * c * hw);
         dev.Kernels.Get("ddpm_step", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 int, int, int, int, StepCoefficients, int>(DdpmKernel))

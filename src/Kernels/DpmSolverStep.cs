@@ -9,6 +9,8 @@
 // float32. The last step (σ_{k+1} = 0, α_{k+1} = 1, h = ∞) has A = 0, B = 1, D = 0: x' = x0.
 //
 // v1 (this file): grid-stride, no shared memory.
+// host: the host backend's version (`--device cpu`): the same scalar formula per element, so the same bytes
+//     as the ILGPU kernel; chunks of HostSimd.ElementChunk elements over the threads.
 using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
@@ -18,7 +20,7 @@ namespace BlockDance.Kernels;
 /// <summary>float32 constants of one DPM-Solver++ step.</summary>
 public readonly record struct DpmCoefficients(float Alpha, float Sigma, float A, float B, float D);
 
-public static class DpmSolverStep
+public static unsafe class DpmSolverStep
 {
     public static void Reference(float[] x, float[] o, float[] prev, int b, int c, int hw, int cOut, DpmCoefficients k)
     {
@@ -56,6 +58,22 @@ public static class DpmSolverStep
         Check.Size("dpm-solver previous x0", prev.Length, (long)b * c * hw);
         if (o.Length < (long)b * cOut * hw || cOut < c)
             throw new ArgumentException($"dpm-solver: model output of {o.Length} values, {cOut} channels, for {b}×{c}×{hw}");
+        if (dev.IsHost)
+        {
+            HostSimd.Elementwise(dev, "dpm_solver_step_host", (long)b * c * hw, (start, end) =>
+            {
+                float* xp = Host.Ptr(x), op = Host.Ptr(o), pp = Host.Ptr(prev);
+                for (long xi = start; xi < end; xi++)
+                {
+                    int i = (int)(xi % hw), ch = (int)(xi / hw % c), s = (int)(xi / hw / c);
+                    float eps = op[((long)s * cOut + ch) * hw + i];
+                    float x0 = (xp[xi] - k.Sigma * eps) / k.Alpha;
+                    xp[xi] = k.A * xp[xi] + k.B * x0 + k.D * (x0 - pp[xi]);
+                    pp[xi] = x0;
+                }
+            });
+            return;
+        }
         int width = dev.LaunchWidth((long)b * c * hw);
         dev.Kernels.Get("dpm_solver_step", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 int, int, int, int, DpmCoefficients, int>(Kernel))

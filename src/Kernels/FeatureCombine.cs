@@ -13,12 +13,14 @@
 // Weights come either per row from a device buffer (Run: rows that took different decisions) or, the same
 // for every row, as kernel arguments (RunUniform: nothing to upload, so a step with a fixed schedule copies
 // nothing to the device). Both do the same arithmetic in the same order: the same bits.
+// host: the host backend's version (`--device cpu`): the same scalar formula per element, so the same bytes
+//     as the ILGPU kernel; chunks of HostSimd.ElementChunk elements over the threads.
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class FeatureCombine
+public static unsafe class FeatureCombine
 {
     public const int MaxInputs = 4;
 
@@ -74,6 +76,7 @@ public static class FeatureCombine
         Check.Size("feature combine weights", weights.Length, (long)rows * MaxInputs);
         var v = new ArrayView<float>[MaxInputs];
         for (int j = 0; j < MaxInputs; j++) v[j] = j < inputs.Length ? inputs[j] : inputs[0];
+        if (dev.IsHost) { CombineHost(dev, "feature_combine_host", output, v, inputs.Length, total, rowLen, weights, null); return; }
         int width = dev.LaunchWidth(total);
         dev.Kernels.Get("feature_combine", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, long, int>(Kernel))
@@ -111,9 +114,39 @@ public static class FeatureCombine
         var v = new ArrayView<float>[MaxInputs];
         for (int j = 0; j < MaxInputs; j++) v[j] = j < inputs.Length ? inputs[j] : inputs[0];
         float W(int j) => j < w.Length ? w[j] : 0f;
+        if (dev.IsHost) { CombineHost(dev, "feature_combine_uniform_host", output, v, inputs.Length, total, rowLen, default, [W(0), W(1), W(2), W(3)]); return; }
         int width = dev.LaunchWidth(total);
         dev.Kernels.Get("feature_combine_uniform", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, ArrayView<float>, float, float, float, float, int, long, int>(UniformKernel))
             (width, output, v[0], v[1], v[2], v[3], W(0), W(1), W(2), W(3), inputs.Length, total, width);
     }
+
+    // The host version of both: weights per row (rowWeights, stride MaxInputs) or the same for every row (uniform).
+    static void CombineHost(ComputeDevice dev, string name, ArrayView<float> output, ArrayView<float>[] v, int m, long total, int rowLen,
+        ArrayView<float> rowWeights, float[]? uniform) =>
+        HostSimd.Elementwise(dev, name, total, (start, end) =>
+        {
+            fixed (float* u = uniform)
+            {
+                float* wp = uniform != null ? u : Host.Ptr(rowWeights), op = Host.Ptr(output);
+                int stride = uniform != null ? 0 : MaxInputs;
+                float* a = Host.Ptr(v[0]), bq = Host.Ptr(v[1]), cq = Host.Ptr(v[2]), dq = Host.Ptr(v[3]);
+                for (long i = start; i < end; i++)
+                {
+                    int r = (int)(i / rowLen);
+                    float acc = 0f;
+                    bool first = true;
+                    for (int j = 0; j < m; j++)
+                    {
+                        float w = wp[r * stride + j];
+                        if (w == 0f) continue;
+                        float x = j == 0 ? a[i] : j == 1 ? bq[i] : j == 2 ? cq[i] : dq[i];
+                        float t = w == 1f ? x : w * x;
+                        acc = first ? t : acc + t;
+                        first = false;
+                    }
+                    op[i] = acc;
+                }
+            }
+        });
 }

@@ -17,12 +17,14 @@
 //            partials, in order, into results[slot·4 + k].
 //   The summation order depends only on P, which depends only on the device and numel, so a
 //   run is bit-reproducible on a given device. CPU accelerator: P = 4·cores ≤ FanIn → one pass.
+// host (the host backend, `--device cpu`): one work item per chunk of HostSimd.ElementChunk elements writes its
+//   4 float64 partial sums; the partials are then added in chunk order. The order depends only on numel.
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class FeatureSimilarity
+public static unsafe class FeatureSimilarity
 {
     /// <summary>Sums per slot: Σ(a−b)², Σab, Σa², Σb².</summary>
     public const int Stats = 4;
@@ -110,6 +112,7 @@ public static class FeatureSimilarity
         Check.Size("feature similarity b", b.Length, numel);
         Check.Size("feature similarity results", results.Length, (long)(slot + 1) * Stats);
         if (slot < 0) throw new ArgumentException($"feature similarity: slot must be ≥ 0, found {slot}");
+        if (dev.IsHost) { RunHost(dev, a, b, numel, results, slot); return; }
         if (width <= 0) width = (int)Math.Min(dev.LaunchWidth(numel), MaxPartials);
         if (width > MaxPartials) throw new ArgumentException($"feature similarity: width {width} exceeds {MaxPartials}");
 
@@ -136,4 +139,29 @@ public static class FeatureSimilarity
 
     /// <summary>Bytes read per call (both tensors once).</summary>
     public static long BytesRead(long numel) => 2 * 4 * numel;
+
+    static void RunHost(ComputeDevice dev, ArrayView<float> a, ArrayView<float> b, long numel, ArrayView<double> results, int slot)
+    {
+        long chunks = Math.Max(1, (numel + HostSimd.ElementChunk - 1) / HostSimd.ElementChunk);
+        var partials = new double[Stats * chunks];
+        HostSimd.Elementwise(dev, "feature_similarity_host", numel, (start, end) =>
+        {
+            float* ap = Host.Ptr(a), bp = Host.Ptr(b);
+            double dd = 0, ab = 0, aa = 0, bb = 0;
+            for (long e = start; e < end; e++)
+            {
+                double x = ap[e], y = bp[e], d = x - y;
+                dd += d * d; ab += x * y; aa += x * x; bb += y * y;
+            }
+            long c = start / HostSimd.ElementChunk * Stats;
+            partials[c] = dd; partials[c + 1] = ab; partials[c + 2] = aa; partials[c + 3] = bb;
+        });
+        double* r = Host.Ptr(results) + (long)slot * Stats;
+        for (int k = 0; k < Stats; k++)
+        {
+            double sum = 0;
+            for (long c = 0; c < chunks; c++) sum += partials[c * Stats + k];
+            r[k] += sum;
+        }
+    }
 }

@@ -4,6 +4,8 @@
 // (Activations.GeluTanh, the same formula as HF's NewGELUActivation). y may alias gate or up.
 //
 // v1: grid-stride over elements, no shared memory.
+// host: the host backend's version, the same scalar formula per element (the same bytes as v1), chunks of
+//     HostSimd.ElementChunk elements over the threads.
 using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
@@ -29,6 +31,16 @@ public static class GatedGelu
         Check.Size("gated gelu gate", gate.Length, n);
         Check.Size("gated gelu up", up.Length, n);
         Check.Size("gated gelu y", y.Length, n);
+        if (dev.IsHost)
+        {
+            HostSimd.Elementwise(dev, "gated_gelu_host", n, (start, end) =>
+            {
+                var g = Host.Span(gate.SubView(start, end - start)); var u = Host.Span(up.SubView(start, end - start));
+                var o = Host.Span(y.SubView(start, end - start));
+                for (int i = 0; i < o.Length; i++) o[i] = Activations.GeluTanh(g[i]) * u[i];
+            });
+            return;
+        }
         int width = dev.LaunchWidth(n);
         dev.Kernels.Get("gated_gelu_v1", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, long, int>(KernelV1))

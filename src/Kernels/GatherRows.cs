@@ -2,12 +2,13 @@
 //   gather:  dst[k, :] = src[idx[k], :]      (k < count)
 //   scatter: dst[idx[k], :] = src[k, :]
 // A "row" is one sample's slice (T·D features, or D condition values).
+// host: the host backend's version, one row copy per work item.
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class GatherRows
+public static unsafe class GatherRows
 {
     public static void GatherReference(float[] src, int[] idx, float[] dst, int rowLen)
     {
@@ -40,6 +41,16 @@ public static class GatherRows
     {
         Check.Size("gather/scatter indices", idx.Length, count);
         Check.Size("gather/scatter compact side", scatter == 0 ? dst.Length : src.Length, (long)count * rowLen);
+        if (dev.IsHost)
+        {
+            Host.For(dev, "gather_rows_host", count, k =>
+            {
+                long at = (long)Host.Ptr(idx)[k] * rowLen, compact = (long)k * rowLen;
+                var from = Host.Span(src.SubView(scatter == 0 ? at : compact, rowLen));
+                from.CopyTo(Host.Span(dst.SubView(scatter == 0 ? compact : at, rowLen)));
+            });
+            return;
+        }
         int width = dev.LaunchWidth((long)count * rowLen);
         dev.Kernels.Get("gather_rows", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int, int, int>(Kernel))
             (width, src, idx, dst, count, rowLen, scatter, width);

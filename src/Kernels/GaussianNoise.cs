@@ -7,12 +7,13 @@
 // Streams: 0 = the starting noise x_T, 1 + step = the DDPM noise of that step (and DDIM with η > 0).
 // Same seed, same device → bit-identical noise. Across devices (CPU vs CUDA) the integers agree
 // exactly; log/cos may differ in the last bit.
+// The host backend (`--device cpu`) calls the same Sample per element: the same bytes as the ILGPU kernel.
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class GaussianNoise
+public static unsafe class GaussianNoise
 {
     const ulong Golden = 0x9E3779B97F4A7C15UL;
 
@@ -49,6 +50,15 @@ public static class GaussianNoise
     /// samples are batched (offset = first sample · C·H·W).</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> o, ulong seed, ulong stream, long offset = 0)
     {
+        if (dev.IsHost)
+        {
+            HostSimd.Elementwise(dev, "gaussian_noise_host", o.Length, (s, e) =>
+            {
+                float* op = Host.Ptr(o);
+                for (long i = s; i < e; i++) op[i] = Sample(seed, stream, (ulong)(offset + i));
+            });
+            return;
+        }
         int width = dev.LaunchWidth(o.Length);
         dev.Kernels.Get("gaussian_noise", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong, long, int>(Kernel))
             (width, o, seed, stream, offset, width);

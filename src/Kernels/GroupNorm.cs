@@ -13,6 +13,7 @@
 //     2. Normalize: one work item per (b, g, chunk) first merges its group's chunk statistics (Chan et
 //        al.'s pairwise update, a few dozen reads) and then normalizes its own chunk.
 //     The chunk count depends only on the shape, not the device, so CPU and GPU sum in the same order.
+//   host (GroupNormHost.cs): the host backend's version, one work item per (b, g), Vector256, no scratch.
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -133,6 +134,7 @@ public static class GroupNorm
         Check.Size("groupnorm gamma", gamma.Length, channels);
         Check.Size("groupnorm beta", beta.Length, channels);
         Check.Size("groupnorm scratch", scratch.Length, ScratchLength(batch, channels, hw, groups));
+        if (dev.IsHost) { GroupNormHost.Run(dev, x, gamma, beta, y, batch, channels, hw, groups, eps, silu); return; }
         int cg = channels / groups, batchGroups = batch * groups;
         long groupSize = cg * hw;
         int chunks = ChunksPerGroup(groupSize);

@@ -6,12 +6,14 @@
 // The official code guides the first 3 channels only (a reproducibility choice of the reference;
 // all 4 is the commented-out alternative and what diffusers does). Callers pass min(3, C_in) for
 // the official rule so that a model with fewer than 3 input channels never has its v guided.
+// host: the host backend's version (`--device cpu`): the same scalar formula per element, so the same bytes
+//     as the ILGPU kernel; chunks of HostSimd.ElementChunk elements over the threads.
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class Guidance
+public static unsafe class Guidance
 {
     public const int OfficialChannels = 3;
 
@@ -45,6 +47,22 @@ public static class Guidance
     public static void Run(ComputeDevice dev, ArrayView<float> o, int b, int cOut, int hw, int guided, float scale)
     {
         Check.Size("guidance output", o.Length, 2L * b * cOut * hw);
+        if (dev.IsHost)
+        {
+            HostSimd.Elementwise(dev, "cfg_guidance_host", (long)b * guided * hw, (start, end) =>
+            {
+                float* op = Host.Ptr(o);
+                for (long idx = start; idx < end; idx++)
+                {
+                    int i = (int)(idx % hw), ch = (int)(idx / hw % guided), s = (int)(idx / hw / guided);
+                    long ci = ((long)s * cOut + ch) * hw + i, ui = ((long)(b + s) * cOut + ch) * hw + i;
+                    float g = op[ui] + scale * (op[ci] - op[ui]);
+                    op[ci] = g;
+                    op[ui] = g;
+                }
+            });
+            return;
+        }
         int width = dev.LaunchWidth((long)b * guided * hw);
         dev.Kernels.Get("cfg_guidance", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int, int, int, int, float, int>(Kernel))
             (width, o, b, cOut, hw, guided, scale, width);

@@ -4,12 +4,14 @@
 // "+0.5, truncate to uint8" step, which belongs to the image writer.
 //
 // v1: grid-stride elementwise.
+// host: the host backend's version (`--device cpu`): the same scalar formula per element, so the same bytes
+//     as the ILGPU kernel; chunks of HostSimd.ElementChunk elements over the threads.
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class ImageOutput
+public static unsafe class ImageOutput
 {
     /// <summary>One pixel; shared by the kernel and the reference so both compute the same formula.</summary>
     public static float ToPixel(float v) => IntrinsicMath.Clamp((v + 1f) * 0.5f, 0f, 1f) * 255f;
@@ -30,6 +32,15 @@ public static class ImageOutput
     {
         Check.Size("image x", x.Length, total);
         Check.Size("image y", y.Length, total);
+        if (dev.IsHost)
+        {
+            HostSimd.Elementwise(dev, "image_output_host", total, (s, e) =>
+            {
+                float* xp = Host.Ptr(x), yp = Host.Ptr(y);
+                for (long i = s; i < e; i++) yp[i] = ToPixel(xp[i]);
+            });
+            return;
+        }
         int width = dev.LaunchWidth(total);
         dev.Kernels.Get("image_output", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, long, int>(Kernel))
             (width, x, y, total, width);

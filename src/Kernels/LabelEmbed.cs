@@ -2,12 +2,14 @@
 //   c[n, :] = temb[n, :] + table[y[n], :]
 // table has num_classes + 1 rows; row num_classes is the "null" label used for the unconditional
 // half of classifier-free guidance. Labels are validated on the host before they get here.
+// host: the host backend's version (`--device cpu`): the same scalar formula per element, so the same bytes
+//     as the ILGPU kernel; chunks of HostSimd.ElementChunk elements over the threads.
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class LabelEmbed
+public static unsafe class LabelEmbed
 {
     public static void Reference(float[] temb, float[] table, int[] y, float[] c, int d)
     {
@@ -29,6 +31,16 @@ public static class LabelEmbed
     {
         Check.Size("label y", y.Length, n);
         Check.Size("label c", c.Length, (long)n * d);
+        if (dev.IsHost)
+        {
+            HostSimd.Elementwise(dev, "label_embed_host", (long)n * d, (s, e) =>
+            {
+                float* tp = Host.Ptr(temb), tb = Host.Ptr(table), cp = Host.Ptr(c);
+                int* yp = Host.Ptr(y);
+                for (long idx = s; idx < e; idx++) cp[idx] = tp[idx] + tb[(long)yp[idx / d] * d + idx % d];
+            });
+            return;
+        }
         int width = dev.LaunchWidth((long)n * d);
         dev.Kernels.Get("label_embed", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
                 ArrayView<int>, ArrayView<float>, int, int, int>(Kernel))

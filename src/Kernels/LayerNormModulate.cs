@@ -10,9 +10,11 @@
 //     grid-stride, no shared memory — runs well on the CPU accelerator.
 // v2 (LayerNormModulateV2.cs): one warp per row, float4 loads, the row in registers, optional bf16 output.
 //
-// Run picks the version: v2 on CUDA when the shapes allow it (D % 4 == 0, D ≤ 1536, aligned views),
-// otherwise v1 (logged once per reason); the CPU accelerator always runs v1, so CPU outputs are
-// the same bytes as before v2 existed. RunVersion runs a named version (tests, kernel harness).
+// host (LayerNormModulateHost.cs): the host backend's version, Vector256 passes over each row.
+//
+// Run picks the version: the host version on the host backend; v2 on CUDA when the shapes allow it
+// (D % 4 == 0, D ≤ 1536, aligned views), otherwise v1 (logged once per reason); the simulator runs v1.
+// RunVersion runs a named version (tests, kernel harness); version 0 is the host version.
 using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
@@ -68,12 +70,13 @@ public static class LayerNormModulate
         RunVersion(dev, version, x, mod, y, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset);
     }
 
-    /// <summary>1 or 2; logs (once per reason) when CUDA has to stay on v1.</summary>
+    /// <summary>0 (host) on the host backend, else 1 or 2; logs (once per reason) when CUDA has to stay on v1.</summary>
     public static int Choose(ComputeDevice dev, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, int d,
         int modStride, int shiftOffset, int scaleOffset)
     {
+        if (dev.IsHost) return 0;
         if (!dev.IsCuda) return 1;
-        if (LayerNormModulateV2.Supports(d, modStride, shiftOffset, scaleOffset) && LayerNormModulateV2.Aligned16(x) && LayerNormModulateV2.Aligned16(mod) && LayerNormModulateV2.Aligned16(y))
+        if (LayerNormModulateV2.Supports(d, modStride, shiftOffset, scaleOffset) && Chunks.Aligned16(x) && Chunks.Aligned16(mod) && Chunks.Aligned16(y))
         {
             KernelChoice.Once($"layernorm: v2 (warp per row, float4 loads) on {dev.Name}");
             return 2;
@@ -87,19 +90,33 @@ public static class LayerNormModulate
     {
         switch (version)
         {
+            case 0: RunHost(dev, x, mod, y, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset); break;
             case 1: RunV1(dev, x, mod, y, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset); break;
             case 2: LayerNormModulateV2.Run(dev, x, mod, y, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset); break;
-            default: throw new ArgumentOutOfRangeException(nameof(version), $"layernorm: expected version 1 or 2, found {version}");
+            default: throw new ArgumentOutOfRangeException(nameof(version), $"layernorm: expected version 0 (host), 1 or 2, found {version}");
         }
+    }
+
+    /// <summary>The host version (host backend only).</summary>
+    public static void RunHost(ComputeDevice dev, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, int rows, int d,
+        int rowsPerSample, int modStride, int shiftOffset, int scaleOffset)
+    {
+        CheckSizes(x, mod, y, rows, d, rowsPerSample, modStride);
+        LayerNormModulateHost.Run(dev, x, mod, y, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset);
+    }
+
+    static void CheckSizes(ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, int rows, int d, int rowsPerSample, int modStride)
+    {
+        Check.Size("layernorm x", x.Length, (long)rows * d);
+        Check.Size("layernorm y", y.Length, (long)rows * d);
+        Check.Size("layernorm modulation", mod.Length, (long)((rows + rowsPerSample - 1) / rowsPerSample) * modStride);
     }
 
     /// <summary>The v1 kernel (one work item per row, grid-stride).</summary>
     public static void RunV1(ComputeDevice dev, ArrayView<float> x, ArrayView<float> mod, ArrayView<float> y, int rows, int d,
         int rowsPerSample, int modStride, int shiftOffset, int scaleOffset)
     {
-        Check.Size("layernorm x", x.Length, (long)rows * d);
-        Check.Size("layernorm y", y.Length, (long)rows * d);
-        Check.Size("layernorm modulation", mod.Length, (long)((rows + rowsPerSample - 1) / rowsPerSample) * modStride);
+        CheckSizes(x, mod, y, rows, d, rowsPerSample, modStride);
         int width = dev.LaunchWidth(rows);
         dev.Kernels.Get("layernorm_modulate", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, int, int, int, int, int, int, int>(Kernel))

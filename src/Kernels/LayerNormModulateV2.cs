@@ -16,19 +16,6 @@ using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-/// <summary>16 bytes: four floats (a float4 load/store).</summary>
-public struct Float4Chunk
-{
-    public float X, Y, Z, W;
-    public readonly float Sum => (X + Y) + (Z + W);
-}
-
-/// <summary>8 bytes: four bf16 as two packed words, lower index in the low half.</summary>
-public struct Bf16Chunk4
-{
-    public uint Lo, Hi;
-}
-
 public static class LayerNormModulateV2
 {
     public const int WarpsPerGroup = 8, GroupSize = 32 * WarpsPerGroup, MaxChunks = 12;
@@ -136,24 +123,23 @@ public static class LayerNormModulateV2
     public static bool Supports(int d, int modStride, int shiftOffset, int scaleOffset) =>
         Supports(d) && modStride % 4 == 0 && shiftOffset % 4 == 0 && scaleOffset % 4 == 0;
 
-    /// <summary>The view starts on a 16-byte boundary (float4 loads need it).</summary>
-    public static bool Aligned16<T>(ArrayView<T> v) where T : unmanaged => v.Length == 0 || v.LoadEffectiveAddressAsPtr().ToInt64() % 16 == 0;
-
     static void Launch(ComputeDevice dev, ArrayView<float> x, ArrayView<float> mod, ArrayView<Float4Chunk> y, ArrayView<Bf16Chunk4> yb, bool bf16,
         int rows, int d, int rowsPerSample, int modStride, int shiftOffset, int scaleOffset)
     {
         Check.Size("layernorm x", x.Length, (long)rows * d);
         long samples = (rows + rowsPerSample - 1) / rowsPerSample;
         Check.Size("layernorm modulation", mod.Length, samples * modStride);
-        if (!Supports(d, modStride, shiftOffset, scaleOffset) || !Aligned16(x) || !Aligned16(mod))
+        if (!Supports(d, modStride, shiftOffset, scaleOffset) || !Chunks.Aligned16(x) || !Chunks.Aligned16(mod))
             throw new ArgumentException($"layernorm v2: expected d ≤ {MaxD}, d, modulation stride and offsets multiples of 4 and 16-byte aligned views, found d {d}, stride {modStride}, offsets {shiftOffset}/{scaleOffset}");
         var xv = x.SubView(0, (long)rows * d).Cast<Float4Chunk>();
         var mv = mod.SubView(0, samples * modStride).Cast<Float4Chunk>();
         // 8 warps per group on CUDA; one on this project's CPU accelerator (its groups are one warp wide)
         int warps = dev.Accelerator.MaxNumThreadsPerGroup >= GroupSize ? WarpsPerGroup : 1;
         int groups = (rows + warps - 1) / warps;
+        // On CUDA the kernel is loaded with the .maxntid that `blockdance ptx` checks ([GpuKernel] GroupSize).
+        var spec = dev.IsCuda ? new KernelSpecialization(GroupSize, null) : KernelSpecialization.Empty;
         dev.Kernels.Get(bf16 ? "layernorm_modulate_v2_bf16" : "layernorm_modulate_v2", a => a.LoadStreamKernel<ArrayView<Float4Chunk>, ArrayView<Float4Chunk>, ArrayView<Float4Chunk>,
-                ArrayView<Bf16Chunk4>, int, int, int, int, int, int, int>(Kernel))
+                ArrayView<Bf16Chunk4>, int, int, int, int, int, int, int>(Kernel, spec))
             (new KernelConfig(groups, 32 * warps), xv, mv, y, yb, bf16 ? 1 : 0, rows, d / 4, rowsPerSample, modStride / 4, shiftOffset / 4, scaleOffset / 4);
     }
 
@@ -162,7 +148,7 @@ public static class LayerNormModulateV2
         int rowsPerSample, int modStride, int shiftOffset, int scaleOffset)
     {
         Check.Size("layernorm y", y.Length, (long)rows * d);
-        if (!Aligned16(y)) throw new ArgumentException($"layernorm v2: expected a 16-byte aligned output view, found an unaligned view");
+        if (!Chunks.Aligned16(y)) throw new ArgumentException($"layernorm v2: expected a 16-byte aligned output view, found an unaligned view");
         var yv = y.SubView(0, (long)rows * d);
         Launch(dev, x, mod, yv.Cast<Float4Chunk>(), yv.Cast<Bf16Chunk4>(), false, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset);
     }
@@ -172,7 +158,7 @@ public static class LayerNormModulateV2
         int rowsPerSample, int modStride, int shiftOffset, int scaleOffset)
     {
         Check.Size("layernorm y (bf16)", y.Length, (long)rows * d);
-        if (!Aligned16(y)) throw new ArgumentException($"layernorm v2: expected a 16-byte aligned output view, found an unaligned view");
+        if (!Chunks.Aligned16(y)) throw new ArgumentException($"layernorm v2: expected a 16-byte aligned output view, found an unaligned view");
         var yv = y.SubView(0, (long)rows * d);
         Launch(dev, x, mod, yv.Cast<Float4Chunk>(), yv.Cast<Bf16Chunk4>(), true, rows, d, rowsPerSample, modStride, shiftOffset, scaleOffset);
     }

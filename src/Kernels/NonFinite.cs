@@ -8,12 +8,13 @@
 // Versions:
 //   v1 (this file): grid-stride loop, one atomic add per non-finite element. Finite data — the case that
 //      matters for speed — does no atomics at all, and a bad tensor is rare and reported anyway.
+//   host: the host backend's version, the same bit test; one atomic add per chunk that has a non-finite value.
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class NonFinite
+public static unsafe class NonFinite
 {
     /// <summary>The host reference: how many elements are NaN or ±Inf.</summary>
     public static long CountReference(ReadOnlySpan<float> x)
@@ -39,6 +40,17 @@ public static class NonFinite
     {
         if (slot < 0 || slot >= counts.Length) throw new ArgumentOutOfRangeException(nameof(slot), $"slot {slot} outside 0..{counts.Length - 1}");
         if (x.Length == 0) return;
+        if (dev.IsHost)
+        {
+            HostSimd.Elementwise(dev, "non_finite_count_host", x.Length, (s, e) =>
+            {
+                float* xp = Host.Ptr(x);
+                int bad = 0;
+                for (long i = s; i < e; i++) if ((BitConverter.SingleToInt32Bits(xp[i]) & 0x7F800000) == 0x7F800000) bad++;
+                if (bad != 0) Interlocked.Add(ref Host.Ptr(counts)[slot], bad);
+            });
+            return;
+        }
         int width = dev.LaunchWidth(x.Length);
         dev.Kernels.Get("non_finite_count", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<int>, int, int>(Kernel))
             (width, x, counts, slot, width);

@@ -15,6 +15,7 @@
 //
 // v1: one work item per (n, h, query) row; the output row is the accumulator (rescaled when the running
 //     max grows), no shared memory, no barriers.
+// host (RelativeBiasAttentionHost.cs): the host backend's version (AttentionHost's flash blocks + bias + mask).
 using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
@@ -23,35 +24,11 @@ namespace BlockDance.Kernels;
 
 public static class RelativeBiasAttention
 {
+    /// <summary>The plain reference: AttentionReference with the key mask and the bias table[bucket[j − i + T − 1], h].</summary>
     public static void Reference(float[] qkv, float[] table, int[] bucket, float[] mask, float[] o,
-        int n, int t, int heads, int hd, float scale)
-    {
-        int d = heads * hd;
-        var s = new double[t];
-        for (int b = 0; b < n; b++)
-            for (int h = 0; h < heads; h++)
-                for (int i = 0; i < t; i++)
-                {
-                    double max = double.NegativeInfinity;
-                    for (int j = 0; j < t; j++)
-                    {
-                        if (mask[b * t + j] == 0f) { s[j] = double.NegativeInfinity; continue; }
-                        double dot = 0;
-                        for (int e = 0; e < hd; e++)
-                            dot += (double)qkv[(b * t + i) * 3 * d + h * hd + e] * qkv[(b * t + j) * 3 * d + d + h * hd + e];
-                        s[j] = dot * scale + table[bucket[j - i + t - 1] * heads + h];
-                        max = Math.Max(max, s[j]);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < t; j++) { s[j] = max == double.NegativeInfinity ? 0 : Math.Exp(s[j] - max); sum += s[j]; }
-                    for (int e = 0; e < hd; e++)
-                    {
-                        double acc = 0;
-                        for (int j = 0; j < t; j++) acc += s[j] * qkv[(b * t + j) * 3 * d + 2 * d + h * hd + e];
-                        o[(b * t + i) * d + h * hd + e] = sum == 0 ? 0f : (float)(acc / sum);
-                    }
-                }
-    }
+        int n, int t, int heads, int hd, float scale) =>
+        AttentionReference.SelfAttention(qkv, o, n, t, heads, hd, scale,
+            new AttentionOptions { Keep = mask, Bias = (h, i, j) => table[bucket[j - i + t - 1] * heads + h] });
 
     [GpuKernel("relative_bias_attention_v1")]
     static void KernelV1(Index1D index, ArrayView<float> qkv, ArrayView<float> table, ArrayView<int> bucket, ArrayView<float> mask,
@@ -100,6 +77,7 @@ public static class RelativeBiasAttention
         Check.Size("relative-bias attention buckets", bucket.Length, 2L * t - 1);
         Check.Size("relative-bias attention mask", mask.Length, (long)n * t);
         Check.Size("relative-bias attention out", o.Length, (long)n * t * heads * hd);
+        if (dev.IsHost) { RelativeBiasAttentionHost.Run(dev, qkv, table, bucket, mask, o, n, t, heads, hd, scale, numBuckets); return; }
         int width = dev.LaunchWidth((long)n * heads * t);
         dev.Kernels.Get("relative_bias_attention_v1", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
                 ArrayView<int>, ArrayView<float>, ArrayView<float>, int, int, int, int, float, int>(KernelV1))

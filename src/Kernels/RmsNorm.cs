@@ -6,6 +6,9 @@
 //
 // v1: one work item per row, two passes over D (sum of squares, then scale); grid-stride, no shared
 //     memory, no barriers — the version the CPU accelerator runs acceptably.
+// host: the host backend's version, one work item per block of 8 rows, Vector256 Σx² (lane sums, then the
+//     lanes in order) and scale.
+using System.Runtime.Intrinsics;
 using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
@@ -44,9 +47,29 @@ public static class RmsNorm
         Check.Size("rmsnorm x", x.Length, (long)rows * d);
         Check.Size("rmsnorm weight", w.Length, d);
         Check.Size("rmsnorm y", y.Length, (long)rows * d);
+        if (dev.IsHost) { RunHost(dev, x, w, y, rows, d, eps); return; }
         int width = dev.LaunchWidth(rows);
         dev.Kernels.Get("rmsnorm_v1", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, int, int, float, int>(KernelV1))
             (width, x, w, y, rows, d, eps, width);
+    }
+
+    static unsafe void RunHost(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, int rows, int d, float eps)
+    {
+        const int rowBlock = 8;
+        Host.For(dev, "rmsnorm_host", (rows + rowBlock - 1) / rowBlock, blk =>
+        {
+            float* wp = Host.Ptr(w);
+            for (int r = blk * rowBlock, end = Math.Min(rows, r + rowBlock); r < end; r++)
+            {
+                float* xr = Host.Ptr(x) + (long)r * d, yr = Host.Ptr(y) + (long)r * d;
+                float inv = 1f / MathF.Sqrt(HostSimd.SumSquaredDeviation(xr, d, 0f) / d + eps);
+                var vi = Vector256.Create(inv);
+                int i = 0;
+                for (; i + HostSimd.Lanes <= d; i += HostSimd.Lanes)
+                    (Vector256.Load(wp + i) * (Vector256.Load(xr + i) * vi)).Store(yr + i);
+                for (; i < d; i++) yr[i] = wp[i] * (xr[i] * inv);
+            }
+        });
     }
 }

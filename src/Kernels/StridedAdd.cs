@@ -5,6 +5,7 @@
 // micro-condition embeddings added into column slices of t_emb (out = a in place).
 //
 // v1 (this file): grid-stride over the rows·width outputs; no shared memory.
+// host: the host backend's version, one row per work item (the same sums, the same bytes).
 using BlockDance.Kernels.Harness;
 using ILGPU;
 using ILGPU.Runtime;
@@ -14,7 +15,7 @@ namespace BlockDance.Kernels;
 /// <summary>Where one operand of StridedAdd lives: a view, the row stride (0 = broadcast) and the column offset.</summary>
 public readonly record struct RowOperand(ArrayView<float> View, int Stride, int Offset);
 
-public static class StridedAdd
+public static unsafe class StridedAdd
 {
     public static void Reference(float[] a, int aStride, int aOffset, float[] b, int bStride, int bOffset,
         float[] o, int oStride, int oOffset, int rows, int width)
@@ -49,6 +50,16 @@ public static class StridedAdd
         Fits("a", a, rows, width);
         Fits("b", b, rows, width);
         Fits("out", o, rows, width);
+        if (dev.IsHost)
+        {
+            Host.For(dev, "strided_add_host", rows, r =>
+            {
+                float* ap = Host.Ptr(a.View) + (long)r * a.Stride + a.Offset, bp = Host.Ptr(b.View) + (long)r * b.Stride + b.Offset;
+                float* op = Host.Ptr(o.View) + (long)r * o.Stride + o.Offset;
+                for (int j = 0; j < width; j++) op[j] = ap[j] + bp[j];
+            });
+            return;
+        }
         int launch = dev.LaunchWidth((long)rows * width);
         dev.Kernels.Get("strided_add", k => k.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
                 int, int, int, int, int, int, int, int, int>(Kernel))

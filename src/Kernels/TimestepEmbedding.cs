@@ -4,12 +4,13 @@
 // t is the ORIGINAL integer timestep (0..999) as a float, even when sampling with respaced steps.
 // The frequencies are computed on the host in float64 and rounded once to float32 (the value
 // PyTorch's float32 exp produces), the products t·freq in float32 exactly as PyTorch does.
+// host: the host backend's version (`--device cpu`): the same formula, one work item per row (same bytes).
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class TimestepEmbedding
+public static unsafe class TimestepEmbedding
 {
     public const int Dim = 256;
     public const double MaxPeriod = 10000;
@@ -62,6 +63,7 @@ public static class TimestepEmbedding
     {
         int half = (int)freqs.Length;
         Check.Size("timestep out", o.Length, 2L * n * half);
+        if (dev.IsHost) { RunHost(dev, "timestep_embedding_uniform_host", _ => t, freqs, o, n, half); return; }
         int width = dev.LaunchWidth((long)n * half);
         dev.Kernels.Get("timestep_embedding_uniform", a => a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>,
                 ArrayView<float>, int, int, int>(KernelUniform))
@@ -74,9 +76,23 @@ public static class TimestepEmbedding
         int half = (int)freqs.Length;
         Check.Size("timestep t", t.Length, n);
         Check.Size("timestep out", o.Length, 2L * n * half);
+        if (dev.IsHost) { RunHost(dev, "timestep_embedding_host", s => Host.Ptr(t)[s], freqs, o, n, half); return; }
         int width = dev.LaunchWidth((long)n * half);
         dev.Kernels.Get("timestep_embedding", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, int, int, int>(Kernel))
             (width, t, freqs, o, n, half, width);
     }
+
+    static void RunHost(ComputeDevice dev, string name, Func<int, float> timeOf, ArrayView<float> freqs, ArrayView<float> o, int n, int half) =>
+        Host.For(dev, name, n, s =>
+        {
+            float t = timeOf(s);
+            float* f = Host.Ptr(freqs), row = Host.Ptr(o) + (long)s * 2 * half;
+            for (int k = 0; k < half; k++)
+            {
+                float arg = t * f[k];
+                row[k] = (float)Math.Cos(arg);
+                row[half + k] = (float)Math.Sin(arg);
+            }
+        });
 }

@@ -7,12 +7,13 @@
 // v1: grid-stride over output elements (writes contiguous, reads strided), no shared memory.
 //     A shared-memory tiled transpose would make both sides contiguous on a GPU; these tensors are
 //     small (512 × 1024 per image) next to the convolutions, so the plain version stays.
+// host: the host backend's version, one batch item per work item (same sums, same bytes).
 using ILGPU;
 using ILGPU.Runtime;
 
 namespace BlockDance.Kernels;
 
-public static class Transpose
+public static unsafe class Transpose
 {
     public static void Reference(float[] x, float[] y, int batch, int rows, int cols, float[]? res = null)
     {
@@ -47,6 +48,24 @@ public static class Transpose
         Check.Size("transpose x", x.Length, total);
         Check.Size("transpose y", y.Length, total);
         if (res.IsValid) Check.Size("transpose residual", res.Length, total);
+        if (dev.IsHost)
+        {
+            bool add = res.IsValid;
+            var r = add ? res : y;
+            Host.For(dev, "transpose_host", batch, bi =>
+            {
+                long plane = (long)rows * cols;
+                float* xp = Host.Ptr(x) + bi * plane, yp = Host.Ptr(y) + bi * plane, rp = Host.Ptr(r) + bi * plane;
+                for (int j = 0; j < cols; j++)          // output row j (of `rows` values) reads column j of x
+                    for (int i = 0; i < rows; i++)
+                    {
+                        float v = xp[(long)i * cols + j];
+                        long at = (long)j * rows + i;
+                        yp[at] = add ? rp[at] + v : v;
+                    }
+            });
+            return;
+        }
         int width = dev.LaunchWidth(total);
         dev.Kernels.Get("transpose", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
                 ArrayView<float>, int, long, int, int, int>(Kernel))

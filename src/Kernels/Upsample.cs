@@ -4,6 +4,7 @@
 //
 // v1: grid-stride over output elements, no shared memory. (The copy could later be folded into the
 //     following conv's index mapping — read x[iy / 2, ix / 2] — saving this pass and its buffer.)
+// host: one work item per plane, each input row written twice with every value doubled.
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -39,9 +40,23 @@ public static class Upsample
         long total = 4L * planes * h * w;
         Check.Size("upsample x", x.Length, (long)planes * h * w);
         Check.Size("upsample y", y.Length, total);
+        if (dev.IsHost) { RunHost(dev, x, y, planes, h, w); return; }
         int width = dev.LaunchWidth(total);
         dev.Kernels.Get("upsample_nearest2x", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,
                 long, int, int, int>(Kernel))
             (width, x, y, total, h, w, width);
+    }
+
+    static unsafe void RunHost(ComputeDevice dev, ArrayView<float> x, ArrayView<float> y, int planes, int h, int w)
+    {
+        Host.For(dev, "upsample_nearest2x_host", planes, p =>
+        {
+            float* src = Host.Ptr(x) + (long)p * h * w, dst = Host.Ptr(y) + 4L * p * h * w;
+            for (int iy = 0; iy < h; iy++, src += w, dst += 4 * w)
+            {
+                for (int ix = 0; ix < w; ix++) dst[2 * ix] = dst[2 * ix + 1] = src[ix];
+                new ReadOnlySpan<float>(dst, 2 * w).CopyTo(new Span<float>(dst + 2 * w, 2 * w));
+            }
+        });
     }
 }

@@ -89,9 +89,13 @@ public class VaeKernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim", 0, 2, 8, 12, 4, false)]     // 2 channels per group
     [InlineData("cpu", 0, 2, 8, 12, 4, false)]     // 2 channels per group
+    [InlineData("sim", 1, 1, 6, 25, 6, true)]      // 1 channel per group, SiLU fused
     [InlineData("cpu", 1, 1, 6, 25, 6, true)]      // 1 channel per group, SiLU fused
+    [InlineData("sim", 2, 2, 8, 2304, 2, true)]    // 9216-element groups: 3 statistics chunks merged
     [InlineData("cpu", 2, 2, 8, 2304, 2, true)]    // 9216-element groups: 3 statistics chunks merged
+    [InlineData("sim", 3, 1, 64, 9, 32, false)]    // the real group count
     [InlineData("cpu", 3, 1, 64, 9, 32, false)]    // the real group count
     [InlineData("cuda", 2, 2, 8, 2304, 2, true)]
     [InlineData("cuda", 3, 2, 128, 1024, 32, true)]
@@ -113,6 +117,7 @@ public class VaeKernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim", 0, 6, 3, 5)]
     [InlineData("cpu", 0, 6, 3, 5)]
     [InlineData("cuda", 0, 64, 16, 16)]
     public void Upsample_MatchesReference(string kind, int seed, int planes, int h, int w)
@@ -127,7 +132,9 @@ public class VaeKernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim", 0, 2, 5, 12)]
     [InlineData("cpu", 0, 2, 5, 12)]
+    [InlineData("sim", 1, 1, 16, 9)]
     [InlineData("cpu", 1, 1, 16, 9)]
     [InlineData("cuda", 0, 2, 512, 1024)]
     public void Transpose_MatchesReference_WithAndWithoutResidual(string kind, int seed, int batch, int rows, int cols)
@@ -146,6 +153,7 @@ public class VaeKernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim")]
     [InlineData("cpu")]
     [InlineData("cuda")]
     public void ImageOutput_MapsMinusOneOneTo0_255_WithClamp(string kind)
