@@ -19,6 +19,7 @@
 //      no barriers: the readable version, the one that runs on the CPU accelerator (3×3 at ≈ 0.7× the
 //      rate of Gemm v1 there, measured side by side; 1×1 slower, but it is < 1% of the VAE's FLOPs),
 //      and the one every later (tiled / tensor-core) version is to be checked against.
+//   host (Conv2dHost.cs): the host backend's implicit GEMM on the GEMM micro-kernel (Run picks it on `cpu`).
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -175,6 +176,7 @@ public static class Conv2d
         Check.Size("conv2d bias", bias.Length, cout);
         Check.Size("conv2d y", y.Length, batch * cout * hw);
         if (res.IsValid) Check.Size("conv2d residual", res.Length, batch * cout * hw);
+        if (dev.IsHost) { Conv2dHost.Run(dev, x, w, bias, y, batch, cin, cout, h, wd, ksize, res); return; }
         long tiles = (long)batch * ((cout + 3) / 4) * h * ((wd + 3) / 4);
         int width = dev.LaunchWidth(tiles);
         dev.Kernels.Get("conv2d_v1", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>,

@@ -19,9 +19,11 @@
 //   small-M (GemmSmallM.cs): for M ≤ 32 rows (adaLN at M = batch): one warp per output column, weight
 //      rows read once with 16-byte loads, warp-shuffle reduction — fills the GPU where a 128-row tile cannot.
 //   v3 (GemmV3.cs): bf16/fp16 tensor cores (mma.sync m16n8k16, ldmatrix, swizzled double-buffered shared
-//      tiles), fp32 accumulation; weights stored in 16 bits (GemmWeights.cs), used through Linear with
-//      --precision bf16|fp16.
-// Dispatch (Run, fp32 weights): CUDA → small-M for m ≤ 32, else v2; CPU accelerator → v1. Logged once.
+//      tiles), fp32 accumulation; weights stored in 16 bits (GemmWeights.cs), with --precision bf16|fp16.
+//   host (GemmHost.cs): the host backend (`--device cpu`): packed weights, 6×16 Vector256/FMA micro-kernel,
+//      K/N cache blocking, a deterministic Host.For over output tiles.
+// Dispatch: Run(GemmWeights) for layers (the weights' form picks v3 / emulated 16-bit / host / fp32), and
+// Run(fp32 view): CUDA → small-M for m ≤ 32, else v2; host backend → host; simulator → v1. Logged once per device.
 // Static checks of every version: `blockdance ptx`; timings: `blockdance kernels` (docs/gpu-kernels.md).
 using ILGPU;
 using ILGPU.Runtime;
@@ -130,27 +132,34 @@ public static class Gemm
     }
 
     // ---------------------------------------------------------------- launcher
+    /// <summary>A layer's GEMM, y (m, w.N) = epilogue(x (m, w.K) · Wᵀ + b): the one dispatch point for the form
+    /// its weights were loaded in (GemmWeights.ForLayer): 16-bit bits → v3 on tensor cores; emulated 16-bit →
+    /// x rounded to the weights' format first, then the fp32 path; host-packed → the host GEMM; plain fp32 → Run.</summary>
+    public static void Run(ComputeDevice dev, ArrayView<float> x, GemmWeights w, ArrayView<float> b, ArrayView<float> y,
+        int m, Epilogue ep = Epilogue.None, ArrayView<float> res = default, GateSpec gate = default)
+    {
+        if (w.Bits != null) { GemmV3.Run(dev, x, w, b, y, m, w.K, ep, res, gate); return; }
+        if (w.Precision != Precision.Fp32)
+            x = GemmWeights.RoundedCopy(dev, x, (long)m * w.K, w.Precision);   // x as a 16-bit operand carries it
+        if (w.HostPacked) GemmHost.Run(dev, x, w.Values!.View, b, y, m, w.N, w.K, ep, res, gate);
+        else Run(dev, x, w.Values!.View, b, y, m, w.N, w.K, ep, res, gate);
+    }
+
     /// <summary>y (m, n) = epilogue(x (m, k) · w (n, k)ᵀ + b (n)) with fp32 weights, by the best fp32 version
-    /// for the device: CUDA → small-M for m ≤ SmallM rows, else v2; CPU accelerator → v1 (the tiled versions
-    /// are for GPUs: barriers cost milliseconds on the simulator). The choice is logged once per version.</summary>
+    /// for the device: CUDA → small-M for m ≤ SmallM rows, else v2; host backend → the host GEMM (packing w
+    /// per call: layers pack once through GemmWeights); simulator → v1 (the tiled versions are for GPUs:
+    /// barriers cost milliseconds there). The choice is logged once per device.</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
         int m, int n, int k, Epilogue ep = Epilogue.None, ArrayView<float> res = default, GateSpec gate = default)
     {
-        if (dev.IsCuda && m <= SmallM) { Chosen(dev, "gemm: small-M version (one warp per output column) for m <= 32 on CUDA"); GemmSmallM.Run(dev, x, w, b, y, m, n, k, ep, res, gate); }
-        else if (dev.IsCuda) { Chosen(dev, "gemm: fp32 v2 (SIMT tiled) on CUDA"); GemmV2.Run(dev, x, w, b, y, m, n, k, ep, res, gate); }
+        if (dev.IsCuda && m <= SmallM) { KernelChoice.Once(dev, "gemm: small-M version (one warp per output column) for m <= 32 on CUDA"); GemmSmallM.Run(dev, x, w, b, y, m, n, k, ep, res, gate); }
+        else if (dev.IsCuda) { KernelChoice.Once(dev, "gemm: fp32 v2 (SIMT tiled) on CUDA"); GemmV2.Run(dev, x, w, b, y, m, n, k, ep, res, gate); }
+        else if (dev.IsHost) GemmHost.RunUnpacked(dev, x, w, b, y, m, n, k, ep, res, gate);
         else RunV1(dev, x, w, b, y, m, n, k, ep, res, gate);
     }
 
     /// <summary>Rows up to which the small-M (GEMV-shaped) version beats a 128-row tile on a GPU.</summary>
     public const int SmallM = 32;
-
-    static readonly HashSet<(ComputeDevice, string)> logged = new();
-    /// <summary>Logs a version choice once per device.</summary>
-    public static void Chosen(ComputeDevice dev, string what)
-    {
-        lock (logged)
-            if (logged.Add((dev, what))) Log.Info(what);
-    }
 
     /// <summary>v1 explicitly (the CPU path; the reference version on every device).</summary>
     public static void RunV1(ComputeDevice dev, ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,

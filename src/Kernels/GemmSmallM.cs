@@ -90,8 +90,12 @@ public static class GemmSmallM
         var (resV, gateV) = Gemm.CheckArgs(x, w, b, y, m, n, k, ep, res, gate);
         bool vec = k % 4 == 0 && GemmV2.Aligned16(x) && GemmV2.Aligned16(w);
         int warps = Math.Max(1, Math.Min(WarpsPerGroup, dev.Accelerator.MaxNumThreadsPerGroup / 32));
-        var kernel = dev.Kernels.Get("gemm_small_m", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(Kernel));
+        var kernel = dev.Kernels.Get("gemm_small_m", a =>
+        {
+            Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                int, int, int, int, int, int, int, int> entry = Kernel;
+            return a.LoadStreamKernel(entry, GpuKernelAttribute.SpecializationFor(dev, entry));   // .maxntid WarpsPerGroup·32 on CUDA
+        });
         kernel(new KernelConfig((n + warps - 1) / warps, warps * 32), x, w, b, y, resV, gateV, m, n, k, (int)ep,
             Math.Max(1, gate.RowsPerSample), gate.GateStride, gate.GateOffset, vec ? 1 : 0);
     }

@@ -151,8 +151,12 @@ public static class GemmV2
     {
         var (resV, gateV) = Gemm.CheckArgs(x, w, b, y, m, n, k, ep, res, gate);
         bool vec = k % 4 == 0 && Aligned16(x) && Aligned16(w);
-        var kernel = dev.Kernels.Get("gemm_v2", a => a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, int, int, int, int, int>(Kernel));
+        var kernel = dev.Kernels.Get("gemm_v2", a =>
+        {
+            Action<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                int, int, int, int, int, int, int, int> entry = Kernel;
+            return a.LoadStreamKernel(entry, GpuKernelAttribute.SpecializationFor(dev, entry));   // (256, 2) on CUDA
+        });
         var grid = new Index2D((n + Tile - 1) / Tile, (m + Tile - 1) / Tile);
         kernel(new KernelConfig(grid, new Index2D(Threads, 1)), x, w, b, y, resV, gateV, m, n, k, (int)ep,
             Math.Max(1, gate.RowsPerSample), gate.GateStride, gate.GateOffset, vec ? 1 : 0);

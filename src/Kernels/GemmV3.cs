@@ -25,7 +25,8 @@
 // kernel with a 3-stage cp.async pipeline: 832-byte stack frame, 417 LDL/STL on sm_80). Register-staged
 // double buffering keeps everything in registers. Declaring the fragments as named PTX registers would
 // allow cp.async, but ILGPU orders PTX blocks so that such a declaration can follow its first use.
-// KernelSpecialization(256, 2) caps registers at 128 for 2 groups per SM.
+// KernelSpecialization(256, 2) caps registers at 128 for 2 groups per SM (loaded from the [GpuKernel] attribute,
+// as `blockdance ptx` compiles it).
 // On the CPU accelerator the else-branches of the TensorCore primitives emulate each lane's result
 // (warp shuffles), so this exact tiling, swizzle, pipeline order and epilogue run in the CPU tests.
 using BlockDance.Kernels.Harness;
@@ -245,6 +246,7 @@ public static class GemmV3
         int m, int k, Epilogue ep = Epilogue.None, ArrayView<float> res = default, GateSpec gate = default)
     {
         int n = w.N;
+        if (w.Bits == null) throw new ArgumentException("gemm v3: expected 16-bit weights (GemmWeights.FromHost), found an fp32 form");
         if (w.K != k) throw new ArgumentException($"gemm v3: weights have K = {w.K}, the call has {k}");
         if (!SupportsK(k)) throw new ArgumentException($"gemm v3: expected K a multiple of 8, found {k}");
         Check.Size("gemm x", x.Length, (long)m * k);
@@ -268,14 +270,18 @@ public static class GemmV3
         }
         var resV = res.IsValid ? res : y;
         var gateV = gate.Gate.IsValid ? gate.Gate : y;
-        if (!GemmV2.Aligned16(x16) || !GemmV2.Aligned16(w.Bits.View.AsContiguous()))
+        if (!GemmV2.Aligned16(x16) || !GemmV2.Aligned16(w.Bits!.View.AsContiguous()))
             throw new ArgumentException("gemm v3: expected 16-byte aligned 16-bit operands");
         var xw = x16.SubView(0, (long)m * k).Cast<Chunk16>();   // k % 8 == 0: whole 16-byte chunks
-        var ww = w.Bits.View.AsContiguous().SubView(0, (long)n * k).Cast<Chunk16>();
+        var ww = w.Bits!.View.AsContiguous().SubView(0, (long)n * k).Cast<Chunk16>();
         bool f16 = w.Precision == Precision.Fp16;
         string name = f16 ? "gemm_v3_fp16" : "gemm_v3_bf16";
-        var kernel = dev.Kernels.Get(name, a => a.LoadStreamKernel<ArrayView<Chunk16>, ArrayView<Chunk16>, ArrayView<float>,
-            ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, int, EpilogueArgs>(f16 ? KernelF16 : KernelBf16));
+        var kernel = dev.Kernels.Get(name, a =>
+        {
+            Action<ArrayView<Chunk16>, ArrayView<Chunk16>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                int, int, int, EpilogueArgs> entry = f16 ? KernelF16 : KernelBf16;
+            return a.LoadStreamKernel(entry, GpuKernelAttribute.SpecializationFor(dev, entry));   // (256, 2) on CUDA
+        });
         var grid = new Index2D((n + Tile - 1) / Tile, (m + Tile - 1) / Tile);
         int sharedBytes = SharedBytes + (dev.IsCuda ? 0 : CpuScratchBytes);
         var config = new KernelConfig(grid, new Index2D(Threads, 1), SharedMemoryConfig.RequestDynamic<Chunk16>(sharedBytes / 16));

@@ -1,5 +1,10 @@
-// 16-bit GEMM operands on the device: a weight matrix W[N, K] stored as bf16 or fp16 bits (half the memory
-// of fp32), and the conversion kernel that rounds an fp32 activation x[M, K] into the same format before a
+// A GEMM's weight matrix W[N, K] on the device, in the form the device's GEMM reads (chosen once, at load):
+//   Bits      bf16 or fp16 bits (half the memory of fp32) for the tensor-core GEMM v3 on CUDA;
+//   packed    on the host backend: fp32 in the 16-column panels of GemmHost.Pack (packed once, never per call);
+//   plain     fp32 (N, K) as PyTorch stores it: the ILGPU kernels (v1 on the simulator, v2/small-M on CUDA).
+// Under --precision bf16|fp16 without v3 (the CPU, or a K that is not a multiple of 8) the packed/plain values
+// are the weights rounded to 16 bits, and Gemm.Run rounds x the same way before each GEMM (emulation).
+// Also here: the conversion kernel that rounds an fp32 activation x[M, K] into the 16-bit format before a
 // tensor-core GEMM reads it (GemmV3).
 //   bf16: fp32 rounded to nearest, ties to even (Bf16.FromFloat) — fp32's range, 8 mantissa bits;
 //   fp16: IEEE half, round to nearest even (ILGPU.Half / System.Half) — 11 mantissa bits, range ±65504
@@ -12,7 +17,13 @@ namespace BlockDance.Kernels;
 
 public sealed class GemmWeights : IDisposable
 {
-    public MemoryBuffer1D<ushort, Stride1D.Dense> Bits { get; }
+    /// <summary>16-bit weights for GEMM v3; null in the fp32 forms.</summary>
+    public MemoryBuffer1D<ushort, Stride1D.Dense>? Bits { get; }
+    /// <summary>fp32 values: packed panels when HostPacked, else W (N, K); null in the 16-bit form.</summary>
+    public Tensor? Values { get; }
+    /// <summary>Values are in GemmHost's packed panel layout (host backend).</summary>
+    public bool HostPacked { get; }
+    /// <summary>Fp32, or the 16-bit format the operands carry (run on tensor cores or emulated).</summary>
     public Precision Precision { get; }
     public int N { get; }
     public int K { get; }
@@ -23,6 +34,46 @@ public sealed class GemmWeights : IDisposable
         Device = dev; Bits = bits; Precision = p; N = n; K = k;
         dev.AllocatedBytes += bits.LengthInBytes;
     }
+
+    GemmWeights(ComputeDevice dev, Tensor values, bool hostPacked, Precision p, int n, int k)
+    {
+        Device = dev; Values = values; HostPacked = hostPacked; Precision = p; N = n; K = k;
+    }
+
+    /// <summary>A layer's weights w (n, k) in the form for the device and its --precision (the one decision
+    /// point; logged once per device and form).</summary>
+    public static GemmWeights ForLayer(ComputeDevice dev, string name, float[] w, int n, int k)
+    {
+        var p = dev.Precision;
+        if (p != Precision.Fp32 && dev.IsCuda && GemmV3.Supports(dev) && GemmV3.SupportsK(k))
+        {
+            KernelChoice.Once(dev, $"gemm: {Lower(p)} v3 (tensor cores, weights stored in 16 bits)");
+            return FromHost(dev, w, n, k, p);
+        }
+        if (p != Precision.Fp32)
+        {
+            KernelChoice.Once(dev, $"gemm: {Lower(p)} emulated on {(dev.IsCuda ? "CUDA (a layer's K is not a multiple of 8, or no sm_80)" : dev.IsHost ? "the host backend" : "the CPU accelerator")}: " +
+                                   "operands rounded to 16 bits, fp32 kernel (slower path, same arithmetic as tensor cores)");
+            w = RoundHost(w, p);
+        }
+        if (dev.IsHost) return new GemmWeights(dev, GemmHost.PackToDevice(dev, name, w, n, k), true, p, n, k);
+        return new GemmWeights(dev, Tensor.FromHost(dev, name, w, n, k), false, p, n, k);
+    }
+
+    /// <summary>fp32 weights already on the device, w (n, k): kept as they are, or on the host backend packed
+    /// into a new buffer and w disposed (the GemmWeights owns what it returns either way).</summary>
+    public static GemmWeights FromTensor(Tensor w)
+    {
+        var dev = w.Device;
+        int n = w.Shape[0], k = w.Shape[1];
+        if (!dev.IsHost) return new GemmWeights(dev, w, false, Precision.Fp32, n, k);
+        var packed = Tensor.Allocate(dev, w.Name + "(packed)", checked((int)GemmHost.PackedLength(n, k)));
+        GemmHost.Pack(Host.Span(w.View), Host.Span(packed.View), n, k);
+        w.Dispose();
+        return new GemmWeights(dev, packed, true, Precision.Fp32, n, k);
+    }
+
+    static string Lower(Precision p) => p.ToString().ToLowerInvariant();
 
     /// <summary>Rounds the fp32 weights w (n, k) to `precision` and stores them on the device.</summary>
     public static GemmWeights Create(ComputeDevice dev, Tensor w, Precision precision) =>
@@ -125,6 +176,20 @@ public sealed class GemmWeights : IDisposable
             dev.AllocatedBytes += holder.Buffer.LengthInBytes;
         }
         var dst = holder.Buffer.View.SubView(0, n).AsContiguous();
+        if (dev.IsHost)
+        {
+            // The same integer rounding as the kernel, in chunks of 64 K values on the host threads.
+            var (src, to) = (x, dst);
+            const int chunk = 1 << 16;
+            Host.For(dev, "round_to_16bit_host", (int)((n + chunk - 1) / chunk), c =>
+            {
+                var xs = Host.Span(src.SubView((long)c * chunk, Math.Min(chunk, n - (long)c * chunk)));
+                var ys = Host.Span(to.SubView((long)c * chunk, xs.Length));
+                int fp16 = p == Precision.Fp16 ? 1 : 0;
+                for (int i = 0; i < xs.Length; i++) ys[i] = FromBits(KernelBits(xs[i], fp16), p);
+            });
+            return dst;
+        }
         int width = dev.LaunchWidth(n);
         dev.Kernels.Get("round_to_16bit", a => a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, long, int, int>(RoundKernel))
             (width, x, dst, n, p == Precision.Fp16 ? 1 : 0, width);
@@ -133,7 +198,11 @@ public sealed class GemmWeights : IDisposable
 
     public void Dispose()
     {
-        Device.AllocatedBytes -= Bits.LengthInBytes;
-        Bits.Dispose();
+        if (Bits != null)
+        {
+            Device.AllocatedBytes -= Bits.LengthInBytes;
+            Bits.Dispose();
+        }
+        Values?.Dispose();
     }
 }

@@ -55,8 +55,8 @@ public class GemmVersionTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
-    [InlineData("cpu", 0, 3, 10, 24)]        // one pass, 16-byte loads, 1 warp per group
-    [InlineData("cpu", 1, 11, 5, 37)]        // two row passes (8 + 3), K not a multiple of 4
+    [InlineData("sim", 0, 3, 10, 24)]        // one pass, 16-byte loads, 1 warp per group
+    [InlineData("sim", 1, 11, 5, 37)]        // two row passes (8 + 3), K not a multiple of 4
     [InlineData("cpu-tiled", 2, 2, 17, 40)]  // 8 warps per group, last group partly empty
     [InlineData("cuda", 0, 16, 6912, 1152)]  // DiT-XL/2 adaLN at batch 16
     public void GemmSmallM_MatchesReference_AllEpilogues(string kind, int seed, int m, int n, int k)

@@ -1,5 +1,8 @@
 // Marks a kernel entry point for the static GPU check (`blockdance ptx`): its PTX is generated without a
 // driver, assembled by ptxas for sm_80/sm_90, and its SASS is checked for the instructions it claims.
+using System.Reflection;
+using ILGPU.Runtime;
+
 namespace BlockDance.Kernels.Harness;
 
 [AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
@@ -17,4 +20,19 @@ public sealed class GpuKernelAttribute(string name) : Attribute
     public bool O2 { get; init; }
     /// <summary>SASS opcodes the version claims, comma-separated: "HMMA,LDSM,LDGSTS".</summary>
     public string Claims { get; init; } = "";
+
+    /// <summary>The KernelSpecialization (.maxntid, .minnctapersm) the attribute states: what `blockdance ptx` checks.</summary>
+    public KernelSpecialization Specialization => GroupSize > 0
+        ? new KernelSpecialization(GroupSize, MinGroupsPerSM > 0 ? MinGroupsPerSM : null)
+        : KernelSpecialization.Empty;
+
+    /// <summary>The specialization a launcher loads `kernel` with: the one its [GpuKernel] states on CUDA (so what
+    /// runs is what the static check checked), none on the CPU accelerator (which ignores it).</summary>
+    public static KernelSpecialization SpecializationFor(ComputeDevice dev, Delegate kernel)
+    {
+        if (!dev.IsCuda) return KernelSpecialization.Empty;
+        var info = kernel.Method.GetCustomAttribute<GpuKernelAttribute>()
+            ?? throw new InvalidOperationException($"{kernel.Method.Name}: a grouped GPU kernel without [GpuKernel]");
+        return info.Specialization;
+    }
 }

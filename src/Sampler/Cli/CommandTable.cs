@@ -64,7 +64,7 @@ public static class CommandTable
         new("ptx", "ptx", "[--out DIR] [--ptxas PATH] [--kernel NAME]",
             "static GPU check without a GPU: every kernel's PTX (sm_80, ISA 7.8), ptxas for sm_80/sm_90, registers, spills, SASS claims",
             [O.PtxOut, O.Ptxas, O.Kernel]),
-        new("kernels", "kernels", "[--op gemm] [--version V|all] [--device sim|cpu|cuda] [--shapes small|xl]",
+        new("kernels", "kernels", "[--op gemm] [--version V|all] [--device sim|cpu|cuda] [--shapes small|demo|xl]",
             "the kernel harness: validate each version of an op against its reference, then time it (median µs, TFLOP/s, vs cuBLAS on CUDA)",
             [O.Op, O.Version, O.Device, O.Threads, O.Shapes, O.KernelIters, O.CpuWarps]),
         new("completions", "completions", "bash|zsh",

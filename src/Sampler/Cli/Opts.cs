@@ -161,8 +161,8 @@ public static class Opts
     public static readonly TextOpt Kernel = new("kernel", "NAME", "only the kernels whose name contains NAME");
     public static readonly TextOpt Op = new("op", "NAME", "gemm, attention, layernorm, rmsnorm, …") { DefaultText = "every op", Fields = ["op"] };
     public static readonly TextOpt Version = new("version", "V,…|all", "versions to validate and time, e.g. v2,v3-bf16") { Default = "all", Fields = ["version"] };
-    public static readonly TextOpt Shapes = new("shapes", "small|xl", "small (CPU-sized) or the DiT-XL/2 shapes")
-        { DefaultText = "small on the CPU, xl on CUDA", Suggestions = ["small", "xl"], Fields = ["shapes"] };
+    public static readonly TextOpt Shapes = new("shapes", "small|demo|xl", "small (CPU-sized), the demo model's (model batch 20) or the DiT-XL/2 shapes")
+        { DefaultText = "small on the CPU, xl on CUDA", Suggestions = ["small", "demo", "xl"], Fields = ["shapes"] };
     public static readonly IntOpt KernelIters = new("iters", "N", "timed runs per version, {range}", 1, 100000) { DefaultText = "50 on CUDA, 3 on the CPU" };
     public static readonly IntOpt CpuWarps = new("cpu-warps", "N", "warps per group of the CPU accelerator, {range}; 1 skips the tiled versions", 1, 8) { Default = 8 };
 

@@ -26,7 +26,7 @@ public static class KernelsCommand
         using var dev = ComputeDevice.Create(kind, cpuWarpsPerGroup: a.GetInt("cpu-warps"), threads: CommonOptions.Threads(a));
         Console.WriteLine($"device: {dev.Describe()}");
         var set = a.Get("shapes") ?? (dev.IsCuda ? "xl" : "small");
-        if (set is not ("xl" or "small")) throw new UsageException($"--shapes: expected xl or small, found '{set}'");
+        if (set is not ("xl" or "small" or "demo")) throw new UsageException($"--shapes: expected xl, small or demo, found '{set}'");
         int iters = a.GetInt("iters", orElse: dev.IsCuda ? 50 : 3);
         var versionArg = a.Get("version")!;
         int failed = 0;
