@@ -22,12 +22,13 @@ public sealed record CacheCalibration(string Model, int Steps, int Samples, doub
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     /// <summary>The calibration of a model, or a CacheException naming the file and how to make it.</summary>
-    public static CacheCalibration Load(string path, string method)
+    /// <param name="read">how the file is read: the program passes its input gate (regular file, size cap; Transformer/IO/InputFile)</param>
+    public static CacheCalibration Load(string path, string method, Func<string, string>? read = null)
     {
         if (!File.Exists(path))
             throw new CacheException($"{method} needs a calibration of this model: expected {path}, found none (a calibration run on this model writes it)");
         CacheCalibration? c;
-        try { c = JsonSerializer.Deserialize<CacheCalibration>(File.ReadAllText(path)); }
+        try { c = JsonSerializer.Deserialize<CacheCalibration>(read?.Invoke(path) ?? File.ReadAllText(path)); }
         catch (JsonException e) { throw new CacheException($"{path}: expected a cache calibration (JSON), found {e.Message}"); }
         if (c == null || c.TeaCacheCoefficients is not { Length: 5 } || c.MagRatios == null || c.MagRatios.Length != c.Steps
             || c.TeaCacheCoefficients.Concat(c.MagRatios).Any(v => !double.IsFinite(v)))

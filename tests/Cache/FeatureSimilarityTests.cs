@@ -11,12 +11,15 @@ namespace BlockDance.Tests;
 public class FeatureSimilarityTests(ITestOutputHelper output)
 {
     [SkippableTheory]
+    [InlineData("sim", 0, 1, 0)]           // one element
     [InlineData("cpu", 0, 1, 0)]           // one element
+    [InlineData("sim", 1, 2 * 49 * 96, 0)] // the demo model's (N, T, D) with CFG, default width
     [InlineData("cpu", 1, 2 * 49 * 96, 0)] // the demo model's (N, T, D) with CFG, default width
-    [InlineData("cpu", 2, 1000, 1)]        // one work item does everything
-    [InlineData("cpu", 3, 5003, 1000)]     // 1000 partials → 16 → accumulate: two passes
-    [InlineData("cpu", 4, 9001, 4097)]     // 4097 → 65 → 2 → accumulate: three passes
-    [InlineData("cpu", 5, 7, 64)]          // more work items than elements
+    [InlineData("sim", 2, 1000, 1)]        // one work item does everything
+    [InlineData("sim", 3, 5003, 1000)]     // 1000 partials → 16 → accumulate: two passes
+    [InlineData("sim", 4, 9001, 4097)]     // 4097 → 65 → 2 → accumulate: three passes
+    [InlineData("sim", 5, 7, 64)]          // more work items than elements
+    [InlineData("cpu", 6, 40_003, 0)]      // host: 3 chunks of 16384, the last partial (width is the simulator's)
     [InlineData("cuda", 0, 2 * 256 * 1152, 0)]
     [InlineData("cuda", 1, 5003, 1000)]
     public void FeatureSimilarity_MatchesReference(string kind, int seed, int numel, int width)

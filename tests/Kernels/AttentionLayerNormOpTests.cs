@@ -10,7 +10,9 @@ namespace BlockDance.Tests;
 public class AttentionLayerNormOpTests(ITestOutputHelper output)
 {
     [SkippableTheory]
+    [InlineData("sim", "attention")]
     [InlineData("cpu", "attention")]
+    [InlineData("sim", "layernorm")]
     [InlineData("cpu", "layernorm")]
     [InlineData("cuda", "attention")]
     [InlineData("cuda", "layernorm")]

@@ -22,11 +22,11 @@ public class AttentionVersionTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
-    [InlineData("cpu", 0, 1, 16, 1, 72)]    // XL head dim, T a multiple of the CPU key tile (8)
-    [InlineData("cpu", 1, 2, 11, 2, 72)]    // ragged T: a last tile of 3 keys, last query tile partial
-    [InlineData("cpu", 2, 1, 7, 1, 24)]     // demo head dim, T shorter than one tile
-    [InlineData("cpu", 3, 1, 9, 1, 130)]    // hd > 96: 8 threads per row, padded register chunks
-    [InlineData("cpu", 4, 1, 5, 1, 512)]    // the VAE's head: 32 threads per row, 1 query and 1 key per CPU tile
+    [InlineData("sim", 0, 1, 16, 1, 72)]    // XL head dim, T a multiple of the CPU key tile (8)
+    [InlineData("sim", 1, 2, 11, 2, 72)]    // ragged T: a last tile of 3 keys, last query tile partial
+    [InlineData("sim", 2, 1, 7, 1, 24)]     // demo head dim, T shorter than one tile
+    [InlineData("sim", 3, 1, 9, 1, 130)]    // hd > 96: 8 threads per row, padded register chunks
+    [InlineData("sim", 4, 1, 5, 1, 512)]    // the VAE's head: 32 threads per row, 1 query and 1 key per CPU tile
     [InlineData("cuda", 0, 2, 256, 16, 72)] // XL shape at T = 256
     [InlineData("cuda", 1, 1, 100, 3, 72)]  // ragged T on 64-key tiles
     [InlineData("cuda", 2, 1, 70, 2, 192)]  // 8 threads per row
@@ -48,14 +48,17 @@ public class AttentionVersionTests(ITestOutputHelper output)
     [SkippableTheory]
     // (the emulated mma costs ~0.1 s per call on the CPU accelerator: one query tile of 16 rows × one 64-key
     // tile at hd 72 is 76 of them, so the CPU cases are few and small)
-    [InlineData("cpu", 0, 1, 16, 1, 72)]    // XL head dim: 5 k16 steps (72 padded to 80), 9 n-tiles; 16 of 64 keys real
-    [InlineData("cpu", 1, 1, 70, 1, 8)]     // ragged T: 2 key tiles (64 + 6), a last query tile of 6 rows
-    [InlineData("cpu", 2, 1, 9, 1, 24)]     // hd 24: 2 k16 steps (padded to 32), 3 n-tiles (odd count: the ldmatrix .x2 path)
+    [InlineData("sim", 0, 1, 16, 1, 72)]    // XL head dim: 5 k16 steps (72 padded to 80), 9 n-tiles; 16 of 64 keys real
+    [InlineData("sim", 1, 1, 70, 1, 8)]     // ragged T: 2 key tiles (64 + 6), a last query tile of 6 rows
+    [InlineData("sim", 2, 1, 9, 1, 24)]     // hd 24: 2 k16 steps (padded to 32), 3 n-tiles (odd count: the ldmatrix .x2 path)
+    [InlineData("cpu-tiled", 3, 1, 20, 1, 8)]   // 8 warps per group available, 1 group: the 4-warp groups CUDA runs for small grids
+    [InlineData("cpu-tiled", 4, 2, 20, 1, 16)]  // 2 groups ≥ 2 × 1 multiprocessor: the 8-warp groups of a full GPU
     [InlineData("cuda", 0, 2, 256, 16, 72)] // XL at T = 256
     [InlineData("cuda", 1, 1, 1000, 2, 72)] // ragged on 64-row query tiles and 64-key tiles
     public void AttentionV3Bf16_MatchesBf16Reference_EmulatedMmaOnCpu(string kind, int seed, int n, int t, int heads, int hd)
     {
         var dev = TestDevices.Get(kind);
+        if (kind == "cpu-tiled") Assert.Equal(n == 1 ? AttentionV3.WarpsPerGroup / 2 : AttentionV3.WarpsPerGroup, AttentionV3.WarpsFor(dev, n, t, heads));
         var qkv = Tolerance.Random(seed, 3 * n * t * heads * hd, 2f);
         float scale = 1f / MathF.Sqrt(hd);
         var got = RunVersion(dev, 3, qkv, n, t, heads, hd);
@@ -68,15 +71,18 @@ public class AttentionVersionTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim")]
     [InlineData("cpu")]
     [InlineData("cuda")]
-    public void AttentionRun_KeepsV1OnCpu_AndPicksV2OnCuda(string kind)
+    public void AttentionRun_PicksHostOnCpu_V1OnSim_V2OnCuda(string kind)
     {
         var dev = TestDevices.Get(kind);
-        Assert.Equal(dev.IsCuda ? 2 : 1, Attention.Choose(dev, 72, Precision.Fp32));
-        Assert.Equal(1, Attention.Choose(dev, AttentionV2.MaxHeadDim + 1, Precision.Fp32));
-        Assert.Equal(dev.IsCuda ? 3 : 1, Attention.Choose(dev, 72, Precision.Bf16));
-        Assert.Equal(dev.IsCuda ? 2 : 1, Attention.Choose(dev, 36, Precision.Bf16)); // not a multiple of 8: fp32 v2
+        int fp32 = dev.IsHost ? 0 : dev.IsCuda ? 2 : 1, bf16 = dev.IsHost ? 0 : dev.IsCuda ? (AttentionV3.SupportsDevice(dev) ? 3 : 2) : 1;
+        Assert.Equal(fp32, Attention.Choose(dev, 72, Precision.Fp32));
+        Assert.Equal(dev.IsHost ? 0 : 1, Attention.Choose(dev, AttentionV2.MaxHeadDim + 1, Precision.Fp32));
+        Assert.Equal(bf16, Attention.Choose(dev, 72, Precision.Bf16));
+        Assert.Equal(fp32, Attention.Choose(dev, 36, Precision.Bf16)); // not a multiple of 8: fp32 v2 on CUDA
+        Assert.Equal(dev.IsHost ? Attention.HostKernel : $"attention_v{fp32}", Attention.KernelName(dev, 72));
         // the dispatcher's output equals the chosen version's, bit for bit
         var qkv = Tolerance.Random(7, 3 * 1 * 5 * 2 * 8);
         using var tq = Up(dev, qkv); using var to = Tensor.Allocate(dev, "o", 5 * 2 * 8);

@@ -28,12 +28,16 @@ public class GemmVersionTests(ITestOutputHelper output)
         using var tx = Up(dev, x); using var tw = Up(dev, w); using var tb = Up(dev, b);
         using var tres = Up(dev, res); using var tgate = Up(dev, gate);
         using var ty = Tensor.Allocate(dev, "y", m * n);
+        // GELU's tanh is tanh.approx.f32 on CUDA: its error on the largest pre-activation adds to the tolerance
+        var pre = new float[m * n];
+        Gemm.Reference(xr, wr, b, pre, m, n, k, Epilogue.None, res, gate, rowsPerSample, gateStride, n + 1);
+        double geluError = Activations.GeluTanhError(dev, pre.Max(MathF.Abs));
         foreach (var ep in epilogues ?? Enum.GetValues<Epilogue>())
         {
             var expected = new float[m * n];
             Gemm.Reference(xr, wr, b, expected, m, n, k, ep, res, gate, rowsPerSample, gateStride, n + 1);
             run(tx, tw, tb, ty, ep, tres, new GateSpec(tgate.View, rowsPerSample, gateStride, n + 1));
-            Tolerance.AssertClose(expected, ty.ToHost(), atol, rtol, $"{name} {m}x{n}x{k} {ep}", output);
+            Tolerance.AssertClose(expected, ty.ToHost(), atol + (ep == Epilogue.Gelu ? geluError : 0), rtol, $"{name} {m}x{n}x{k} {ep}", output);
         }
     }
 
@@ -51,8 +55,8 @@ public class GemmVersionTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
-    [InlineData("cpu", 0, 3, 10, 24)]        // one pass, 16-byte loads, 1 warp per group
-    [InlineData("cpu", 1, 11, 5, 37)]        // two row passes (8 + 3), K not a multiple of 4
+    [InlineData("sim", 0, 3, 10, 24)]        // one pass, 16-byte loads, 1 warp per group
+    [InlineData("sim", 1, 11, 5, 37)]        // two row passes (8 + 3), K not a multiple of 4
     [InlineData("cpu-tiled", 2, 2, 17, 40)]  // 8 warps per group, last group partly empty
     [InlineData("cuda", 0, 16, 6912, 1152)]  // DiT-XL/2 adaLN at batch 16
     public void GemmSmallM_MatchesReference_AllEpilogues(string kind, int seed, int m, int n, int k)

@@ -38,7 +38,7 @@ public class KernelsCommandTests
     {
         var (code, _, err) = CliRunner.Run("kernels", "--op", "gemm", "--version", "v9", "--device", "cpu");
         Assert.Equal(2, code);
-        Assert.Contains("--version: expected all or one of v1, v2, small-m, v3-bf16, v3-fp16 for gemm, found 'v9'", err);
+        Assert.Contains("--version: expected all or one of v1, v2, small-m, v3-bf16, v3-fp16, host for gemm, found 'v9'", err);
     }
 
     [Fact]

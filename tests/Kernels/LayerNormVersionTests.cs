@@ -24,9 +24,9 @@ public class LayerNormVersionTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
-    [InlineData("cpu", 0, 2, 3, 16)]     // fewer chunks than lanes
-    [InlineData("cpu", 1, 1, 3, 1152)]   // XL width: 9 float4 chunks per lane
-    [InlineData("cpu", 2, 3, 1, 132)]    // lanes with 2 and 1 chunks
+    [InlineData("sim", 0, 2, 3, 16)]     // fewer chunks than lanes
+    [InlineData("sim", 1, 1, 3, 1152)]   // XL width: 9 float4 chunks per lane
+    [InlineData("sim", 2, 3, 1, 132)]    // lanes with 2 and 1 chunks
     [InlineData("cuda", 0, 2, 5, 96)]
     [InlineData("cuda", 1, 4, 37, 1152)] // ragged rows per group
     [InlineData("cuda", 2, 1, 3, 1536)]  // the widest v2 row
@@ -40,7 +40,7 @@ public class LayerNormVersionTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
-    [InlineData("cpu", 3, 2, 3, 72)]
+    [InlineData("sim", 3, 2, 3, 72)]
     [InlineData("cuda", 3, 2, 64, 1152)]
     public void LayerNormV2_Bf16Output_IsReferenceRoundedToBf16(string kind, int seed, int n, int t, int d)
     {
@@ -59,14 +59,16 @@ public class LayerNormVersionTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim")]
     [InlineData("cpu")]
     [InlineData("cuda")]
-    public void LayerNormRun_KeepsV1OnCpu_AndFallsBackForOddWidths(string kind)
+    public void LayerNormRun_PicksHostOnCpu_V1OnSim_AndFallsBackForOddWidths(string kind)
     {
         var dev = TestDevices.Get(kind);
         using var a = Tensor.Allocate(dev, "a", 6 * 1154);
-        Assert.Equal(dev.IsCuda ? 2 : 1, LayerNormModulate.Choose(dev, a.View, a.View, a.View, 1152, 6 * 1152, 0, 1152));
-        Assert.Equal(1, LayerNormModulate.Choose(dev, a.View, a.View, a.View, 1154, 6 * 1154, 0, 1154)); // d % 4 ≠ 0
-        Assert.Equal(1, LayerNormModulate.Choose(dev, a.View, a.View, a.View, LayerNormModulateV2.MaxD + 4, 0, 0, 0));
+        int odd = dev.IsHost ? 0 : 1;
+        Assert.Equal(dev.IsHost ? 0 : dev.IsCuda ? 2 : 1, LayerNormModulate.Choose(dev, a.View, a.View, a.View, 1152, 6 * 1152, 0, 1152));
+        Assert.Equal(odd, LayerNormModulate.Choose(dev, a.View, a.View, a.View, 1154, 6 * 1154, 0, 1154)); // d % 4 ≠ 0
+        Assert.Equal(odd, LayerNormModulate.Choose(dev, a.View, a.View, a.View, LayerNormModulateV2.MaxD + 4, 0, 0, 0));
     }
 }

@@ -13,7 +13,9 @@ public class PixArtKernelTests(ITestOutputHelper output)
     static Tensor Up(ComputeDevice dev, float[] a) => Tensor.FromHost(dev, "t", a, a.Length);
 
     [SkippableTheory]
+    [InlineData("sim", 0, 3, 5, 7, 2, 24)]
     [InlineData("cpu", 0, 3, 5, 7, 2, 24)]
+    [InlineData("sim", 1, 2, 4, 3, 1, 72)]
     [InlineData("cpu", 1, 2, 4, 3, 1, 72)]
     [InlineData("cuda", 0, 3, 5, 7, 2, 24)]
     public void CrossAttention_MaskedKeysIgnored_FullyMaskedRowIsZero(string kind, int seed, int n, int t, int l, int heads, int hd)
@@ -43,6 +45,7 @@ public class PixArtKernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim")]
     [InlineData("cpu")]
     [InlineData("cuda")]
     public void StridedAdd_BroadcastsRowsAndAddsColumnSlicesInPlace(string kind)
@@ -62,6 +65,7 @@ public class PixArtKernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim")]
     [InlineData("cpu")]
     [InlineData("cuda")]
     public void DpmSolverStep_MatchesReference_AndKeepsX0(string kind)

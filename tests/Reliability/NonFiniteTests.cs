@@ -11,7 +11,9 @@ namespace BlockDance.Tests;
 public class NonFiniteTests
 {
     [SkippableTheory]
+    [InlineData("sim", 0, 10_007)]
     [InlineData("cpu", 0, 10_007)]
+    [InlineData("sim", 1, 3)]
     [InlineData("cpu", 1, 3)]
     [InlineData("cuda", 0, 1_000_003)]
     public void NonFiniteCount_MatchesReference(string kind, int seed, int n)

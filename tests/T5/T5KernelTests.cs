@@ -13,7 +13,9 @@ public class T5KernelTests(ITestOutputHelper output)
     static Tensor Up(ComputeDevice dev, float[] a) => Tensor.FromHost(dev, "t", a, a.Length);
 
     [SkippableTheory]
+    [InlineData("sim", 0, 5, 16)]
     [InlineData("cpu", 0, 5, 16)]
+    [InlineData("sim", 1, 3, 72)]
     [InlineData("cpu", 1, 3, 72)]
     [InlineData("cuda", 0, 5, 16)]
     public void RmsNorm_MatchesReference(string kind, int seed, int rows, int d)
@@ -40,7 +42,9 @@ public class T5KernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim", 0, 2, 9, 3, 5)]      // odd head dim, offsets past the exact buckets
     [InlineData("cpu", 0, 2, 9, 3, 5)]      // odd head dim, offsets past the exact buckets
+    [InlineData("sim", 1, 3, 6, 2, 8)]
     [InlineData("cpu", 1, 3, 6, 2, 8)]
     [InlineData("cuda", 0, 2, 9, 3, 5)]
     public void RelativeBiasAttention_MatchesReference_WithBiasAndKeyMask(string kind, int seed, int n, int t, int heads, int hd)
@@ -73,6 +77,7 @@ public class T5KernelTests(ITestOutputHelper output)
     }
 
     [SkippableTheory]
+    [InlineData("sim", 0, 1000)]
     [InlineData("cpu", 0, 1000)]
     [InlineData("cuda", 0, 1000)]
     public void GatedGelu_MatchesReference(string kind, int seed, int len)
@@ -83,7 +88,8 @@ public class T5KernelTests(ITestOutputHelper output)
         var expected = new float[len];
         GatedGelu.Reference(g, u, expected);
         GatedGelu.Run(dev, tg.View, tu.View, ty.View, len);
-        Tolerance.AssertClose(expected, ty.ToHost(), 1e-6, 1e-6, "gated_gelu", output);
+        // fp32 rounding (1e-6) plus the device's tanh error: |gate| ≤ 4, |up| ≤ 2 (tanh.approx.f32 on CUDA)
+        Tolerance.AssertClose(expected, ty.ToHost(), 1e-6 + 2 * Activations.GeluTanhError(dev, 4), 1e-6, "gated_gelu", output);
         // gelu_new(1) = 0.841192 (tanh form), times up.
         Assert.Equal(0.841192f * 2f, Activations.GeluTanh(1f) * 2f, 5);
     }

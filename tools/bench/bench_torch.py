@@ -6,6 +6,9 @@
     python3 tools/bench/bench_torch.py --make-random XL/2 --image-size 256 --out dit_xl2_random.safetensors
     python3 tools/bench/bench_torch.py --sdpa xl [--json sdpa.json]     attention alone, the harness's shapes
     python3 tools/bench/bench_torch.py --model dit.safetensors --sweep 1,2,4,8,16,32 --steps 20 --modes bf16 [--json s.json]
+    python3 tools/bench/bench_torch.py --gemm xl|demo --device cpu --threads 2 [--json g.json]   F.linear alone
+    python3 tools/bench/bench_torch.py --make-vae vae.safetensors      random weights in SD-VAE's shapes
+    python3 tools/bench/bench_torch.py --vae vae.safetensors --latent 32 --device cpu [--json v.json]
 
 Modes: fp32 with TF32 off, TF32 matmuls, and bf16 (weights and activations cast, autocast-free). Attention
 goes through F.scaled_dot_product_attention when this PyTorch has it (2.x), else it is written out.
@@ -17,6 +20,9 @@ with no cache and BlockDance N = 2 and 3 (boundary ⌊0.75·depth⌋−1, window
 q/k/v as (N, H, T, 72) views of one packed qkv tensor as in the model; TFLOP/s = 4·N·H·T²·hd / time.
 --sweep runs DDIM sampling with no cache and BlockDance N = 2 at each listed batch (images; the model
 batch is twice that with CFG) and reports the N = 2 speedup per batch, for the first of --modes.
+--gemm times F.linear(x, W, b) (fp32) at the shapes of `blockdance kernels --op gemm --shapes xl|demo`;
+--vae decodes one (1, 4, S, S) latent with tools/reference/vae_reference.py. On the CPU, --threads sets
+torch.set_num_threads (default: all cores); each figure is the median of --iters runs, min and max beside it.
 Model code: tools/reference/dit_reference.py (the code the test fixtures come from).
 """
 
@@ -252,6 +258,69 @@ def bench_sdpa(args):
             json.dump(results, f, indent=2)
 
 
+GEMM_SHAPES = {
+    "xl": [("qkv", 4096, 3456, 1152), ("proj", 4096, 1152, 1152), ("fc1", 4096, 4608, 1152),
+           ("fc2", 4096, 1152, 4608), ("adaLN", 16, 6912, 1152)],
+    "demo": [("qkv", 980, 288, 96), ("proj", 980, 96, 96), ("fc1", 980, 384, 96), ("fc2", 980, 96, 384),
+             ("adaLN", 20, 576, 96)],
+}
+
+
+def timed_spread(fn, warmup, iters):
+    """(median, min, max) milliseconds of fn() over iters runs after warmup runs (CPU: no sync needed)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    times.sort()
+    return times[len(times) // 2], times[0], times[-1]
+
+
+def bench_gemm(args):
+    results = {"device": "cpu", "torch": torch.__version__, "threads": torch.get_num_threads(), "shapes": []}
+    g = torch.Generator().manual_seed(0)
+    for label, m, n, k in GEMM_SHAPES[args.gemm]:
+        x = torch.rand(m, k, generator=g) * 2 - 1
+        w = (torch.rand(n, k, generator=g) * 2 - 1) * 0.3
+        b = torch.rand(n, generator=g) * 2 - 1
+        with torch.no_grad():
+            med, lo, hi = timed_spread(lambda: F.linear(x, w, b), args.warmup, args.iters)
+        gf = 2.0 * m * n * k / (med / 1e3) / 1e9
+        results["shapes"].append({"label": "%s %dx%dx%d" % (label, m, n, k), "ms_median": med, "ms_min": lo, "ms_max": hi,
+                                  "gflops": gf})
+        print("torch gemm %-6s %dx%dx%d: median %.2f ms (min %.2f, max %.2f), %.1f GFLOP/s, %d threads" % (
+            label, m, n, k, med, lo, hi, gf, torch.get_num_threads()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+def make_vae(out):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reference"))
+    from vae_reference import tiny_vae_weights
+    sd = tiny_vae_weights(torch.Generator().manual_seed(0), block_out=(128, 256, 512, 512))
+    save_safetensors(out, sd, {"note": "random weights in sd-vae-ft-ema's shapes, for benchmarks"})
+    print("wrote %s: SD-VAE decoder shapes, random weights" % out)
+
+
+def bench_vae(args):
+    from vae_reference import VaeDecoder
+    sd, _ = load_safetensors(args.vae)
+    vae = VaeDecoder(sd, groups=32)
+    z = torch.randn(1, 4, args.latent, args.latent, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        med, lo, hi = timed_spread(lambda: vae.forward_all(z), 1, args.iters)
+    print("torch vae decode 1x4x%dx%d: median %.1f ms (min %.1f, max %.1f), %d threads" % (
+        args.latent, args.latent, med, lo, hi, torch.get_num_threads()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"label": "vae decode %dx%d" % (args.latent, args.latent), "ms_median": med, "ms_min": lo,
+                       "ms_max": hi, "threads": torch.get_num_threads(), "torch": torch.__version__}, f, indent=2)
+
+
 def sweep(args):
     """N = 2 speedup over uncached DDIM sampling at each batch size (a reduced step count is fine)."""
     dev = torch.device(args.device)
@@ -301,8 +370,21 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--sdpa", choices=sorted(SDPA_SHAPES), help="time attention alone at the harness's shapes")
     ap.add_argument("--sweep", help="batch sizes for the N = 2 speedup sweep, e.g. 1,2,4,8,16,32")
+    ap.add_argument("--gemm", choices=sorted(GEMM_SHAPES), help="time F.linear alone at the harness's shapes")
+    ap.add_argument("--make-vae", metavar="OUT", help="write random weights in SD-VAE's decoder shapes")
+    ap.add_argument("--vae", metavar="FILE", help="time the VAE decode of one latent")
+    ap.add_argument("--latent", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=0, help="CPU: torch.set_num_threads (default all cores)")
     args = ap.parse_args()
-    if args.make_random:
+    if args.device == "cpu":
+        torch.set_num_threads(args.threads or os.cpu_count())
+    if args.make_vae:
+        make_vae(args.make_vae)
+    elif args.gemm:
+        bench_gemm(args)
+    elif args.vae:
+        bench_vae(args)
+    elif args.make_random:
         make_random(args.make_random, args.image_size, args.out)
     elif args.sdpa:
         bench_sdpa(args)

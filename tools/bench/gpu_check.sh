@@ -17,7 +17,10 @@
 #   f  torch, sdpa     bench_torch.py on the same file and GPU: fp32 (TF32 off), TF32, bf16; SDPA alone
 #   g  sampling        DDIM-50, no cache and BlockDance N = 2, 3 (window 0.25–0.95, boundary 20), engine and
 #                      PyTorch; sweep: the N = 2 speedup at 1, 2, 4, 8, 16, 32 images (reduced step count)
-#   h  summary         summary.md / summary.json: every ratio, next to the targets of issue 18
+#   i  host_*          the host backend (`--device cpu`, this machine's CPU cores) against PyTorch CPU fp32
+#                      (best of 1 thread and all cores): GEMM (kernels --version host), demo DiT forward at
+#                      model batch 20 — the ratios of issue 22 (targets ≥ 0.7 of PyTorch's GFLOP/s, ≤ 1.5×)
+#   h  summary         summary.md / summary.json: every ratio, next to the targets of issues 18 and 22
 # The whole run is bounded by GPU_CHECK_BUDGET seconds (default 450): each part's limit is cut to what is
 # left, so the script ends in time even if the engine is slow.
 set -uo pipefail
@@ -35,14 +38,17 @@ deadline=$((t_start + budget))
 
 case "$preset" in
   xl)    dev=cuda; model_preset=XL/2; image=256; batch=8; iters=10; steps=50; sweep_steps=10; sweep=1,2,4,8,16,32; shapes=xl
+         host_shapes=xl
          wdir=${GPU_CHECK_WEIGHTS:-/tmp/blockdance-gpu-check} ;;
   small) dev=cpu; model_preset=S/2; image=32; batch=1; iters=2; steps=6; sweep_steps=6; sweep=1,2; shapes=small
+         host_shapes=demo
          wdir=${GPU_CHECK_WEIGHTS:-/tmp/blockdance-gpu-check-small} ;;
   *)     echo "GPU_CHECK_PRESET: expected xl or small, found '$preset'" >&2; exit 2 ;;
 esac
 # per-part time limits in seconds (worst case; cut further by the overall budget)
 declare -A limit=([selftest]=35 [ptx]=30 [kernels]=45 [weights]=60 [engine_fp32]=45 [engine_bf16]=45 [torch]=40 [sdpa]=15
-                  [sampling_engine]=65 [sampling_torch]=30 [sweep_torch]=25 [sweep_engine]=90)
+                  [sampling_engine]=65 [sampling_torch]=30 [sweep_torch]=25 [host_gemm]=40 [host_gemm_torch]=40
+                  [host_forward]=25 [host_forward_torch]=25 [sweep_engine]=90)
 [ "$preset" = small ] && for k in "${!limit[@]}"; do limit[$k]=$((limit[$k] * 4)); done   # the CPU is slow; no 8-minute rule
 
 case "$(mkdir -p "$wdir" && cd "$wdir" && pwd)/" in "$out"/*)
@@ -136,6 +142,17 @@ part sampling_torch "$py" tools/bench/bench_torch.py --model "$weights" --device
      --steps "$steps" --modes "$sp" --json "$out/sampling_torch.json"
 part sweep_torch "$py" tools/bench/bench_torch.py --model "$weights" --device "$dev" --sweep "$sweep" --steps "$sweep_steps" \
      --modes "$sp" --json "$out/sweep_torch.json"
+# (i) the host backend on this machine's CPU: GEMM and the demo forward against PyTorch CPU fp32, which runs
+# at 1 thread and at all cores (its OpenMP threads spin-wait under load; the summary takes the better)
+part host_gemm "$bin" kernels --device cpu --op gemm --version host --shapes "$host_shapes" --iters 3
+export py out host_shapes
+part host_gemm_torch bash -c 'for t in 1 $(nproc); do "$py" tools/bench/bench_torch.py --gemm "$host_shapes" --device cpu --threads $t \
+     --iters 3 --json "$out/host_gemm_torch_t$t.json" || exit $?; done'
+part host_forward "$bin" bench --device cpu --model models/dit_mnist.safetensors --batch 10 --iters 5 --warmup 2 --no-sampling \
+     --report "$out/host_forward.json"
+part host_forward_torch bash -c 'for t in 1 $(nproc); do "$py" tools/bench/bench_torch.py --model models/dit_mnist.safetensors --device cpu \
+     --threads $t --batch 10 --iters 5 --steps 0 --modes fp32 --json "$out/host_forward_torch_t$t.json" || exit $?; done'
+
 # one engine bench per batch size (a report each, written as soon as it finishes; N = 3 comes along),
 # last because it takes whatever time the budget has left
 export bin dev weights sweep sweep_steps out

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Part (h) of tools/bench/gpu_check.sh: every ratio of one run, next to the targets of issue 18.
+"""Part (h) of tools/bench/gpu_check.sh: every ratio of one run, next to the targets of issues 18 and 22.
 
     python3 tools/bench/gpu_check_summary.py OUTDIR      → prints the table, writes OUTDIR/summary.md and summary.json
 
@@ -47,6 +47,33 @@ def attention_tflops(kernels_txt):
         if v and t and tf:
             found[(v.group(1), int(t.group(1)))] = float(tf.group(1))
     return found
+
+
+def host_figures(out, add):
+    """Issue 22's host-backend ratios: GEMM GFLOP/s from the harness (`gemm host <label> MxNxK … TFLOP/s`) vs
+    PyTorch's F.linear, and the demo forward vs PyTorch; PyTorch's figure is the better of its thread counts."""
+    torch_gemm = {}
+    for f in glob.glob(os.path.join(out, "host_gemm_torch_t*.json")):
+        for s in (load(f) or {}).get("shapes", []):
+            torch_gemm[s["label"]] = max(torch_gemm.get(s["label"], 0), s["gflops"])
+    try:
+        lines = open(os.path.join(out, "host_gemm.txt")).read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        m = re.match(r"gemm\s+host\s+(\w+ \d+x\d+x\d+)\s.*?([\d.]+)\s+\S*\s*$", line)
+        tf = re.search(r"\s([\d.]+)\s+-?\s*$", line)
+        if not m or "ok" not in line or not tf:
+            continue
+        gf = float(tf.group(1)) * 1e3
+        add("host GEMM GFLOP/s, engine, %s" % m.group(1), gf, "", "host_gemm")
+        add("host GEMM engine / PyTorch CPU, %s" % m.group(1), ratio(gf, torch_gemm.get(m.group(1))), "≥ 0.70", "host_gemm, host_gemm_torch")
+    e = load(os.path.join(out, "host_forward.json")) or {}
+    t = [(load(f) or {}).get("fp32", {}).get("forward_ms_median") for f in glob.glob(os.path.join(out, "host_forward_torch_t*.json"))]
+    t = min([v for v in t if v], default=None)
+    add("host demo forward ms (model batch 20), engine", e.get("forward_ms_median"), "", "host_forward")
+    add("host demo forward ms (model batch 20), PyTorch CPU best", t, "", "host_forward_torch")
+    add("host demo forward engine / PyTorch CPU", ratio(e.get("forward_ms_median"), t), "≤ 1.5", "host_forward, host_forward_torch")
 
 
 def main():
@@ -117,6 +144,8 @@ def main():
     for b in sorted(set(sw) | set(swt)):
         add("N=2 speedup at %d images, engine" % b, sw.get(b), "", "sweep_engine")
         add("N=2 speedup at %d images, PyTorch" % b, swt.get(b), "", "sweep_torch")
+
+    host_figures(out, add)
 
     lines = ["# gpu_check summary", "", "```", machine, "```", "",
              "| part | status |", "|---|---|"] + ["| %s | %s |" % kv for kv in parts.items()] + [

@@ -23,7 +23,7 @@ namespace BlockDance.Kernels.Harness;
 public sealed class GemmOp : IKernelOp, IVersionBaseline
 {
     public string Name => "gemm";
-    public IReadOnlyList<string> Versions { get; } = ["v1", "v2", "small-m", "v3-bf16", "v3-fp16"];
+    public IReadOnlyList<string> Versions { get; } = ["v1", "v2", "small-m", "v3-bf16", "v3-fp16", "host"];
 
     static KernelShape Shape(string what, int m, int n, int k) =>
         new($"{what} {m}x{n}x{k}", Gemm.Flops(m, n, k), 4.0 * ((long)m * k + (long)n * k + (long)m * n));
@@ -33,7 +33,10 @@ public sealed class GemmOp : IKernelOp, IVersionBaseline
         "xl" => [Shape("qkv", 4096, 3456, 1152), Shape("proj", 4096, 1152, 1152), Shape("fc1", 4096, 4608, 1152),
                  Shape("fc2", 4096, 1152, 4608), Shape("adaLN", 16, 6912, 1152)],
         "small" => [Shape("ragged", 70, 72, 40), Shape("adaLN", 4, 24, 96)],
-        _ => throw new InvalidValueException("--shapes", "xl or small", $"'{set}'"),
+        // The demo model at model batch 20 (10 digits × CFG, 49 tokens): qkv, proj, fc1, fc2, adaLN.
+        "demo" => [Shape("qkv", 980, 288, 96), Shape("proj", 980, 96, 96), Shape("fc1", 980, 384, 96),
+                   Shape("fc2", 980, 96, 384), Shape("adaLN", 20, 576, 96)],
+        _ => throw new InvalidValueException("--shapes", "xl, demo or small", $"'{set}'"),
     };
 
     static (int M, int N, int K) Dims(KernelShape s)
@@ -47,6 +50,7 @@ public sealed class GemmOp : IKernelOp, IVersionBaseline
         "v1" or "small-m" => true,
         "v2" => GemmV2.Supports(dev),
         "v3-bf16" or "v3-fp16" => GemmV3.Supports(dev),
+        "host" => dev.IsHost,
         _ => false,
     };
 
@@ -63,8 +67,10 @@ public sealed class GemmOp : IKernelOp, IVersionBaseline
         var tb = Tensor.FromHost(dev, "b", b, n);
         var ty = Tensor.Allocate(dev, "y", m, n);
         GemmWeights? packed = precision == Precision.Fp32 ? null : GemmWeights.Create(dev, tw, precision);
+        var hostW = version == "host" ? GemmHost.PackToDevice(dev, "w", w, n, k) : null;   // packed once, as a layer is
         Action launch = version switch
         {
+            "host" => () => GemmHost.Run(dev, tx.View, hostW!.View, tb.View, ty.View, m, n, k),
             "v1" => () => Gemm.RunV1(dev, tx.View, tw.View, tb.View, ty.View, m, n, k),
             "v2" => () => GemmV2.Run(dev, tx.View, tw.View, tb.View, ty.View, m, n, k),
             "small-m" => () => GemmSmallM.Run(dev, tx.View, tw.View, tb.View, ty.View, m, n, k),
@@ -74,7 +80,7 @@ public sealed class GemmOp : IKernelOp, IVersionBaseline
         var got = ty.ToHost();
         var validation = Validate(precision == Precision.Fp32 ? x : GemmWeights.RoundHost(x, precision),
             precision == Precision.Fp32 ? w : GemmWeights.RoundHost(w, precision), b, got, m, n, k);
-        return new KernelTrial(validation, launch, () => { tx.Dispose(); tw.Dispose(); tb.Dispose(); ty.Dispose(); packed?.Dispose(); });
+        return new KernelTrial(validation, launch, () => { tx.Dispose(); tw.Dispose(); tb.Dispose(); ty.Dispose(); packed?.Dispose(); hostW?.Dispose(); });
     }
 
     static Validation Validate(float[] x, float[] w, float[] b, float[] got, int m, int n, int k)

@@ -12,7 +12,7 @@ namespace BlockDance.Kernels.Harness;
 public sealed class LayerNormOp : IKernelOp
 {
     public string Name => "layernorm";
-    public IReadOnlyList<string> Versions { get; } = ["v1", "v2", "v2-bf16"];
+    public IReadOnlyList<string> Versions { get; } = ["v1", "v2", "v2-bf16", "host"];
 
     sealed record Dims(int N, int T, int D);
 
@@ -33,7 +33,8 @@ public sealed class LayerNormOp : IKernelOp
         _ => throw new InvalidValueException("--shapes", "small or xl", set),
     };
 
-    public bool Supports(ComputeDevice dev, string version) => Versions.Contains(version);
+    /// <summary>The ILGPU versions everywhere, the host version (LayerNormModulateHost) on the host backend only.</summary>
+    public bool Supports(ComputeDevice dev, string version) => Versions.Contains(version) && (version != "host" || dev.IsHost);
 
     public KernelTrial Prepare(ComputeDevice dev, string version, KernelShape shape)
     {
@@ -63,7 +64,7 @@ public sealed class LayerNormOp : IKernelOp
         }
         else
         {
-            int v = version == "v1" ? 1 : 2;
+            int v = version switch { "host" => 0, "v1" => 1, _ => 2 };
             var ty = Tensor.Allocate(dev, "y", rows * d.D);
             Action launch = () => LayerNormModulate.RunVersion(dev, v, tx.View, tm.View, ty.View, rows, d.D, d.T, modStride, shift, scl);
             launch();

@@ -60,9 +60,7 @@ public sealed class PtxCompiler : IDisposable
                 CudaArchitecture.SM_80, CudaInstructionSet.ISA_78, null);
             var entry = k.Info.Grouped ? EntryPointDescription.FromExplicitlyGroupedKernel(k.Method)
                                        : EntryPointDescription.FromImplicitlyGroupedKernel(k.Method);
-            var spec = k.Info.GroupSize > 0
-                ? new KernelSpecialization(k.Info.GroupSize, k.Info.MinGroupsPerSM > 0 ? k.Info.MinGroupsPerSM : null)
-                : KernelSpecialization.Empty;
+            var spec = k.Info.Specialization;   // the launchers load with the same (GpuKernelAttribute.SpecializationFor)
             var compiled = (PTXCompiledKernel)backend.Compile(entry, spec);
             return new PtxResult(k, compiled.PTXAssembly, null);
         }

@@ -12,7 +12,7 @@ public sealed class RelativeBiasAttentionOp : IKernelOp
     const int Buckets = 32;
 
     public string Name => "relative_bias_attention";
-    public IReadOnlyList<string> Versions { get; } = ["v1"];
+    public IReadOnlyList<string> Versions { get; } = ["v1", "host"];
 
     public IReadOnlyList<KernelShape> Shapes(string set) => set switch
     {
@@ -24,7 +24,8 @@ public sealed class RelativeBiasAttentionOp : IKernelOp
     static KernelShape Shape(int n, int t, int heads, int hd) => new($"n{n}_t{t}_h{heads}_d{hd}",
         RelativeBiasAttention.Flops(n, t, heads, hd), 4.0 * (4L * n * t * heads * hd + n * t + 2 * t + Buckets * heads));
 
-    public bool Supports(ComputeDevice dev, string version) => Versions.Contains(version);
+    /// <summary>Run dispatches by device: v1 (the ILGPU kernel) on the simulator and CUDA, host on the host backend.</summary>
+    public bool Supports(ComputeDevice dev, string version) => Versions.Contains(version) && (version == "host") == dev.IsHost;
 
     static float[] Scaled(float[] a, float scale)
     {

@@ -8,7 +8,7 @@ namespace BlockDance.Kernels.Harness;
 public sealed class RmsNormOp : IKernelOp
 {
     public string Name => "rmsnorm";
-    public IReadOnlyList<string> Versions { get; } = ["v1"];
+    public IReadOnlyList<string> Versions { get; } = ["v1", "host"];
 
     public IReadOnlyList<KernelShape> Shapes(string set) => set switch
     {
@@ -19,7 +19,8 @@ public sealed class RmsNormOp : IKernelOp
 
     static KernelShape Shape(int rows, int d) => new($"{rows}x{d}", 3.0 * rows * d, 4.0 * (2L * rows * d + d));
 
-    public bool Supports(ComputeDevice dev, string version) => Versions.Contains(version);
+    /// <summary>Run dispatches by device: v1 (the ILGPU kernel) on the simulator and CUDA, host on the host backend.</summary>
+    public bool Supports(ComputeDevice dev, string version) => Versions.Contains(version) && (version == "host") == dev.IsHost;
 
     static float[] Scaled(float[] a, float scale)
     {

@@ -20,15 +20,24 @@ namespace BlockDance.Transformer.IO;
 /// <summary>A dict or OrderedDict, in insertion order.</summary>
 public sealed class PickleDict
 {
-    public List<KeyValuePair<object?, object?>> Items { get; } = [];
+    readonly List<KeyValuePair<object?, object?>> items = [];
+    // key → position in `items`: insertion and lookup in O(1), so a state dict of n keys loads in O(n)
+    // (a linear search per insertion made 500,000 keys take minutes). Keys are strings, numbers or tuples of them;
+    // a tuple (object?[]) is compared by reference, as before. None is kept apart (a dictionary key cannot be null).
+    readonly Dictionary<object, int> index = [];
+    int nullAt = -1;
+
+    public IReadOnlyList<KeyValuePair<object?, object?>> Items => items;
+
     public void Set(object? key, object? value)
     {
-        for (int i = 0; i < Items.Count; i++)
-            if (Equals(Items[i].Key, key)) { Items[i] = new(key, value); return; }
-        Items.Add(new(key, value));
+        int at = key is null ? nullAt : index.GetValueOrDefault(key, -1);
+        if (at >= 0) { items[at] = new(key, value); return; }
+        if (key is null) nullAt = items.Count; else index[key] = items.Count;
+        items.Add(new(key, value));
     }
-    public object? Get(string key) => Items.FirstOrDefault(kv => kv.Key is string s && s == key).Value;
-    public bool Has(string key) => Items.Any(kv => kv.Key is string s && s == key);
+    public object? Get(string key) => index.TryGetValue(key, out int at) ? items[at].Value : null;
+    public bool Has(string key) => index.ContainsKey(key);
 }
 
 /// <summary>An allowed global, as the pickle named it.</summary>

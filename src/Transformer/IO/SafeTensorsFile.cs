@@ -88,6 +88,8 @@ public sealed class SafeTensorsFile : IDisposable
     public static SafeTensorsFile Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        if (FileKind.Of(path) != PathKind.Missing)   // a missing file: the open below names it (with the IOException inside)
+            FileKind.RequireRegular(path, "safetensors file");   // asked before opening: a FIFO would block, /dev/zero never ends
         ByteSource source;
         SafeFileHandle? handle = null;
         try
@@ -128,6 +130,16 @@ public sealed class SafeTensorsFile : IDisposable
     }
 
     /// <summary>Reads a tensor as float32, after checking that its shape is <paramref name="expectedShape"/>.</summary>
+    /// <summary>Reads a tensor of real values (noise, statistics, features): a float dtype is required, so integer or bool
+    /// tensors (labels, masks, indices) are refused rather than converted.</summary>
+    public float[] ReadFloatValues(string name)
+    {
+        var dtype = Get(name).DType;
+        if (dtype is not ("F32" or "F16" or "BF16" or "F64"))
+            throw new SafeTensorsException(Path, name, $"expected a float dtype (F32, F16, BF16, F64) for values, found {dtype}");
+        return ReadFloat32(name);
+    }
+
     public float[] ReadFloat32(string name, params long[] expectedShape)
     {
         ArgumentNullException.ThrowIfNull(expectedShape);

@@ -32,6 +32,7 @@ public sealed class TorchCheckpoint : IDisposable
     public static bool LooksLikeTorch(string path)
     {
         Span<byte> head = stackalloc byte[2];
+        FileKind.RequireRegular(path, "model file");   // a FIFO would block the open, /dev/zero never ends
         using var f = File.OpenRead(path);
         if (f.Read(head) < 2) return false;
         return (head[0] == (byte)'P' && head[1] == (byte)'K') || (head[0] == 0x80 && head[1] <= 5);
@@ -45,6 +46,7 @@ public sealed class TorchCheckpoint : IDisposable
     public static TorchCheckpoint Open(string path)
     {
         Stream stream;
+        FileKind.RequireRegular(path, "PyTorch checkpoint");
         try { stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -61,18 +63,29 @@ public sealed class TorchCheckpoint : IDisposable
                                                    "re-save it with torch.save in PyTorch ≥ 1.6, or convert it with tools/convert/convert_dit.py");
             zip = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: false);
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (IsDamagedZip(e))
         {
             stream.Dispose();
-            throw new TorchCheckpointException($"{path}: expected a PyTorch zip checkpoint, found a damaged or truncated zip ({e.Message})");
+            throw Damaged(path, e);
         }
         catch { stream.Dispose(); throw; }
         try { return Parse(path, zip); }
+        catch (Exception e) when (IsDamagedZip(e)) { zip.Dispose(); throw Damaged(path, e); }
         catch { zip.Dispose(); throw; }
     }
 
+    /// <summary>What System.IO.Compression throws on a garbled archive (a central directory with impossible offsets,
+    /// counts or sizes, an unsupported method): bad input, not an engine fault.</summary>
+    static bool IsDamagedZip(Exception e) =>
+        e is InvalidDataException or NotSupportedException or ArgumentException or OverflowException or EndOfStreamException or IOException;
+
+    static TorchCheckpointException Damaged(string path, Exception e) =>
+        new($"{path}: expected a PyTorch zip checkpoint, found a damaged or truncated zip ({e.GetType().Name}: {e.Message})");
+
     static TorchCheckpoint Parse(string path, ZipArchive zip)
     {
+        if (zip.Entries.FirstOrDefault(e => e.IsEncrypted) is { } enc)
+            throw new TorchCheckpointException($"{path}: zip entry '{enc.FullName}' is encrypted: expected a plain torch.save archive");
         var pkl = zip.Entries.Where(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal)
                                          && e.FullName.Count(c => c == '/') == 1).ToList();
         if (pkl.Count != 1)
@@ -95,6 +108,8 @@ public sealed class TorchCheckpoint : IDisposable
                 throw new TorchCheckpointException($"{path}: state dict key {k ?? "None"}: expected a string");
             if (v is not TorchTensorRef t)
                 throw new TorchCheckpointException($"{path}: state dict entry '{name}': expected a tensor, found {v?.GetType().Name ?? "None"}");
+            if (tensors.ContainsKey(name)) throw new TorchCheckpointException($"{path}: state dict key '{name}' appears twice");
+            CheckStorage(path, zip, prefix, name, t);
             tensors[name] = t;
             names.Add(name);
         }
@@ -113,6 +128,35 @@ public sealed class TorchCheckpoint : IDisposable
         return (d, null);
     }
 
+    /// <summary>Every size a tensor declares is checked against the archive without arithmetic that can overflow: the
+    /// storage's element count against its entry's byte length (a division, so 2^61 or 2^62 elements cannot wrap a
+    /// product), the view's element count with checked products, and offset + count against the storage as
+    /// `count ≤ numel − offset` (an offset near 2^63 cannot wrap around to a small one).</summary>
+    static void CheckStorage(string path, ZipArchive zip, string prefix, string name, TorchTensorRef t)
+    {
+        string where = $"{path}: tensor '{name}'";
+        var st = t.Storage;
+        var entry = zip.GetEntry(prefix + "data/" + st.Key)
+                    ?? throw new TorchCheckpointException($"{where}: storage '{st.Key}' missing from the archive (expected {prefix}data/{st.Key})");
+        if (st.Numel < 0 || st.Numel > entry.Length / st.ElementBytes)
+        {
+            string need = st.Numel >= 0 && st.Numel <= long.MaxValue / st.ElementBytes ? $"{st.Numel * st.ElementBytes}" : "more than 2^63";
+            throw new TorchCheckpointException($"{where}: storage '{st.Key}' holds {entry.Length} bytes, expected {need} = {st.Numel} × {st.ElementBytes}");
+        }
+        if (t.Stride.Length != t.Shape.Length)
+            throw new TorchCheckpointException($"{where}: {t.Stride.Length} strides for {t.Shape.Length} dimensions");
+        long numel = 1;
+        foreach (var s in t.Shape)
+        {
+            if (s < 0) throw new TorchCheckpointException($"{where}: negative size in shape [{string.Join(", ", t.Shape)}]");
+            if (s > 0 && numel > long.MaxValue / s)
+                throw new TorchCheckpointException($"{where}: shape [{string.Join(", ", t.Shape)}]: expected an element count within 2^63, found an overflow");
+            numel *= s;
+        }
+        if (t.Offset < 0 || t.Offset > st.Numel || numel > st.Numel - t.Offset)
+            throw new TorchCheckpointException($"{where}: elements from offset {t.Offset}, {numel} of them: expected them inside its storage of {st.Numel}");
+    }
+
     public bool Contains(string name) => _tensors.ContainsKey(name);
     public TorchTensorRef Get(string name) => _tensors[name];
 
@@ -121,13 +165,8 @@ public sealed class TorchCheckpoint : IDisposable
     {
         var t = _tensors[name];
         string where = $"{Path}: tensor '{name}'";
-        long numel = 1;
-        foreach (var s in t.Shape)
-        {
-            if (s < 0) throw new TorchCheckpointException($"{where}: negative size in shape [{string.Join(", ", t.Shape)}]");
-            numel = checked(numel * s);
-        }
-        if (numel > Array.MaxLength) throw new TorchCheckpointException($"{where}: {numel} elements, expected at most {Array.MaxLength}");
+        long numel = t.Shape.Aggregate(1L, (a, b) => a * b);   // checked at Open (CheckStorage): no overflow, inside the storage
+        if (numel * t.Storage.ElementBytes > Array.MaxLength) throw new TorchCheckpointException($"{where}: {numel} elements, expected at most {Array.MaxLength}");
         if (t.Stride.Length != t.Shape.Length)
             throw new TorchCheckpointException($"{where}: {t.Stride.Length} strides for {t.Shape.Length} dimensions");
         long expect = 1;
@@ -140,12 +179,7 @@ public sealed class TorchCheckpoint : IDisposable
         var st = t.Storage;
         if (st.DType is not ("F32" or "F16" or "BF16"))
             throw new TorchCheckpointException($"{where}: storage dtype {st.DType}: expected float32, float16 or bfloat16 weights");
-        if (t.Offset < 0 || t.Offset + numel > st.Numel)
-            throw new TorchCheckpointException($"{where}: elements [{t.Offset}, {t.Offset + numel}) outside its storage of {st.Numel}");
-        var entry = _zip.GetEntry(_prefix + "data/" + st.Key)
-                    ?? throw new TorchCheckpointException($"{where}: storage '{st.Key}' missing from the archive (expected {_prefix}data/{st.Key})");
-        if (entry.Length < st.Numel * st.ElementBytes)
-            throw new TorchCheckpointException($"{where}: storage '{st.Key}' holds {entry.Length} bytes, expected {st.Numel * st.ElementBytes} = {st.Numel} × {st.ElementBytes}");
+        var entry = _zip.GetEntry(_prefix + "data/" + st.Key)!;   // present and large enough: CheckStorage at Open
 
         var bytes = new byte[numel * st.ElementBytes];
         try
@@ -154,7 +188,7 @@ public sealed class TorchCheckpoint : IDisposable
             Skip(s, t.Offset * st.ElementBytes);
             s.ReadExactly(bytes);
         }
-        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
+        catch (Exception e) when (IsDamagedZip(e))
         {
             throw new TorchCheckpointException($"{where}: storage '{st.Key}' cannot be read ({e.Message})");
         }
@@ -196,7 +230,7 @@ public sealed class TorchCheckpoint : IDisposable
             s.ReadExactly(data);
             return data;
         }
-        catch (Exception x) when (x is InvalidDataException or EndOfStreamException or IOException)
+        catch (Exception x) when (IsDamagedZip(x))
         {
             throw new TorchCheckpointException($"{path}: {e.FullName} cannot be read ({x.Message})");
         }

@@ -17,7 +17,11 @@ public sealed record DiTConfig(
     public const int MlpRatio = 4;
     public int HeadDim => Hidden / Heads;
     public int GridSize => InputSize / Patch;
-    public int Tokens => GridSize * GridSize;
+    /// <summary>Tokens per row: the square patch grid, or TokenCount when set (a video model: frames × grid).</summary>
+    public int Tokens => tokenCount > 0 ? tokenCount : GridSize * GridSize;
+    /// <summary>Overrides Tokens for a stack whose rows are not one square grid (STDiT: T·S frame-major tokens).</summary>
+    public int TokenCount { get => tokenCount; init => tokenCount = value; }
+    readonly int tokenCount;
     public int MlpHidden => MlpRatio * Hidden;
     public bool LearnSigma => OutChannels == 2 * InChannels;
     public int NullClass => NumClasses;

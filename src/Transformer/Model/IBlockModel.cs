@@ -34,9 +34,19 @@ namespace BlockDance.Transformer;
 /// <summary>The block stack's sizes and the input it takes.</summary>
 /// <param name="Classes">Labels the conditioning takes (the DiT's classes; 1 for a model conditioned otherwise, whose rows are all label 0).</param>
 /// <param name="OutChannels">Channels of the output Final writes (C_in, or 2·C_in with learned sigma): what a sampler reads.</param>
-public readonly record struct BlockShape(int Depth, int Tokens, int Hidden, int InChannels, int InputSize, int Classes, int OutChannels)
+/// <param name="Frames">0 for an image model, whose samples are (C, H, W); T ≥ 1 for a video model, (C, T, H, W).</param>
+public readonly record struct BlockShape(int Depth, int Tokens, int Hidden, int InChannels, int InputSize, int Classes, int OutChannels, int Frames = 0)
 {
     public int RowLength => Tokens * Hidden;
+    /// <summary>One sample's shape: (C_in, H, W), or (C_in, T, H, W) for a video model.</summary>
+    public int[] Sample => Frames == 0 ? [InChannels, InputSize, InputSize] : [InChannels, Frames, InputSize, InputSize];
+    /// <summary>Values per channel of one sample: H·W, or T·H·W.</summary>
+    public int PerChannel => Math.Max(1, Frames) * InputSize * InputSize;
+    /// <summary>Values of one sample.</summary>
+    public long SampleLength => (long)InChannels * PerChannel;
+    /// <summary>n samples' shape (n, …Sample), and the model output's (n, C_out, …).</summary>
+    public int[] Batch(int n) => [n, .. Sample];
+    public int[] Output(int n) => [n, OutChannels, .. Sample[1..]];
 }
 
 /// <summary>FORA's per-block outputs: Slot(block, part) is the (N, T, D) buffer of one residual branch's output
@@ -44,6 +54,18 @@ public readonly record struct BlockShape(int Depth, int Tokens, int Hidden, int 
 /// their branch outputs there; Reuse = true: only the blocks' modulation runs and the stored outputs are added
 /// with the current gates.</summary>
 public sealed record BlockOutputs(Func<int, string, Tensor> Slot, bool Reuse);
+
+/// <summary>A model conditioned on caption features (PixArt-α, STDiT): its model rows attend to rows of the caption set
+/// given to SetCaptions.</summary>
+public interface ICaptionModel : IBlockModel
+{
+    int CaptionChannels { get; }
+    /// <summary>y (count, tokens, C_cap) text features and keep (count, tokens), 1 = real token; projected once per set.</summary>
+    void SetCaptions(float[] y, float[] keepMask, int count, int tokens);
+    /// <summary>Sizes the workspace for rows.Length model rows and uploads the caption row of each (before the step loop,
+    /// so that a step copies nothing host → device).</summary>
+    void BindRows(int[] captionRows);
+}
 
 public interface IBlockModel
 {

@@ -18,7 +18,7 @@ using ILGPU.Runtime;
 
 namespace BlockDance.Transformer;
 
-public sealed class PixArt : IBlockModel, IDisposable
+public sealed class PixArt : ICaptionModel, IDisposable
 {
     public PixArtConfig PixArtConfig { get; }
     DiTConfig Config { get; }
@@ -42,6 +42,7 @@ public sealed class PixArt : IBlockModel, IDisposable
     /// is stored for the device's precision (Linear.Load: 16-bit GEMMs under bf16/fp16, as the DiT's).</summary>
     public PixArt(ComputeDevice dev, IWeightSource w, PixArtConfig cfg)
     {
+        (w as PixArtWeights)?.CheckDepth(cfg);     // before any upload: a 1-layer config on a 2-block file is an error, not a 1-block model
         PixArtConfig = cfg;
         Config = cfg.Stack;
         Device = dev;
@@ -85,6 +86,7 @@ public sealed class PixArt : IBlockModel, IDisposable
     public static void Preflight(string folder, PixArtConfig cfg)
     {
         using var w = new PixArtWeights(folder);
+        w.CheckDepth(cfg);
         if (cfg.MicroConditions) CheckMicro(w);
     }
 
@@ -95,6 +97,7 @@ public sealed class PixArt : IBlockModel, IDisposable
         var cfg = PixArtConfig.Read(folder);
         if (latentSize is int ls) cfg = cfg with { LatentSize = ls };
         using var w = new PixArtWeights(folder);
+        w.CheckDepth(cfg);   // before any upload: a 1-layer config on a 2-block file is an error, not a 1-block model
         using var checkedW = new FiniteWeightCheck(dev, w);
         var model = new PixArt(dev, checkedW, cfg);
         try { checkedW.ThrowIfNonFinite(); }
@@ -115,6 +118,14 @@ public sealed class PixArt : IBlockModel, IDisposable
 
     /// <summary>Puts the caption rows (N) of the following Embed calls on the device (a no-op when they are the ones there):
     /// a sampler calls it before its step loop so that no step copies anything to the device.</summary>
+    public int CaptionChannels => PixArtConfig.CaptionChannels;
+
+    void ICaptionModel.BindRows(int[] captionRows)
+    {
+        Prepare(captionRows.Length);
+        UploadRows(captionRows);
+    }
+
     public void UploadRows(int[] captionRows)
     {
         if (captionRows.AsSpan().SequenceEqual(uploadedRows)) return;

@@ -47,21 +47,20 @@ public sealed record PixArtConfig(
         $"latent {LatentSize}×{LatentSize} ({Tokens} tokens{(LatentSize != SampleSize ? $", trained at {SampleSize}" : "")}), captions {CaptionChannels} wide, position scale {InterpolationScale}" +
         (MicroConditions ? ", micro-conditions)" : ")");
 
-    /// <summary>True when the folder (or its transformer/) holds a PixArt config (norm_type "ada_norm_single" or caption_channels).</summary>
+    /// <summary>True when the folder (or its transformer/) holds a PixArt config (norm_type "ada_norm_single" or caption_channels).
+    /// The config is read through InputFile: a FIFO, a device or an oversized file is refused here (one line), not read.</summary>
     public static bool IsPixArtFolder(string folder)
     {
         var path = ConfigPath(folder);
         if (path is null) return false;
-        try
+        JsonElement root;
+        try { root = IO.InputFile.ReadJsonObject(path, "transformer config.json"); }
+        catch (InvalidValueException) when (IO.FileKind.Of(path) == IO.PathKind.Regular && new FileInfo(path).Length <= IO.InputFile.MaxConfigBytes)
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
-            var root = doc.RootElement;
-            return root.ValueKind == JsonValueKind.Object &&
-                   ((root.TryGetProperty("norm_type", out var nt) && nt.ValueKind == JsonValueKind.String && nt.GetString() == "ada_norm_single")
-                    || root.TryGetProperty("caption_channels", out _));
+            return false;   // not JSON or not an object: the DiT loader reports it in its own terms
         }
-        catch (JsonException) { return false; }
-        catch (IOException) { return false; }
+        return (root.TryGetProperty("norm_type", out var nt) && nt.ValueKind == JsonValueKind.String && nt.GetString() == "ada_norm_single")
+               || root.TryGetProperty("caption_channels", out _);
     }
 
     static string? ConfigPath(string folder)
@@ -72,43 +71,51 @@ public sealed record PixArtConfig(
         return null;
     }
 
+    /// <summary>A full pipeline folder (transformer/ inside it): its scheduler config and model_index.json must describe what the
+    /// engine runs (IO/SchedulerConfig), checked with the transformer config so that every command on the folder refuses the same.</summary>
+    static void CheckFolder(string folder, string configPath)
+    {
+        if (Path.GetFullPath(configPath) != Path.GetFullPath(Path.Combine(folder, "transformer", "config.json"))) return;
+        IO.SchedulerConfig.CheckFolder(folder);
+        IO.SchedulerConfig.CheckModelIndex(folder, ["PixArtAlphaPipeline"], ("transformer", "PixArtTransformer2DModel"),
+            ("vae", "AutoencoderKL"), ("scheduler", "DPMSolverMultistepScheduler"), ("text_encoder", "T5EncoderModel"), ("tokenizer", "T5Tokenizer"));
+    }
+
+    /// <summary>Largest block count accepted (PixArt-XL/2 has 28).</summary>
+    public const int MaxDepth = 256;
+    /// <summary>Largest trained latent side accepted: 512 (PixArt-Σ 4K: 4096 px).</summary>
+    public const int MaxSampleSize = 512;
+
     /// <summary>Reads transformer/config.json (diffusers names and derivations: interpolation_scale = max(sample_size / 64, 1),
-    /// micro-conditions iff sample_size == 128, unless given).</summary>
+    /// micro-conditions iff sample_size == 128, unless given). Every field the model depends on is checked for type and
+    /// range, and fields that select behaviour the engine does not implement are refused, never ignored.</summary>
     public static PixArtConfig Read(string folder)
     {
         var path = ConfigPath(folder) ?? throw new ModelException($"{folder}: no transformer/config.json (expected a diffusers PixArt-α folder)");
-        JsonElement root;
-        try { root = JsonDocument.Parse(File.ReadAllText(path)).RootElement; }
-        catch (JsonException e) { throw new ModelException($"{path}: expected JSON, found a parse error ({e.Message})"); }
-        if (root.ValueKind != JsonValueKind.Object) throw new ModelException($"{path}: expected a JSON object, found {root.ValueKind}");
-
-        int Int(string key, int? fallback = null)
-        {
-            if (!root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null)
-                return fallback ?? throw new ModelException($"{path}: \"{key}\" missing (expected an integer)");
-            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i) || i < 1)
-                throw new ModelException($"{path}: \"{key}\": expected a positive integer, found {v.GetRawText()}");
-            return i;
-        }
-        string? Str(string key) => root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-
-        if (Str("norm_type") is string nt && nt != "ada_norm_single")
-            throw new ModelException($"{path}: norm_type: expected \"ada_norm_single\" (PixArt-α), found \"{nt}\"");
-        if (Str("activation_fn") is string act && act != "gelu-approximate")
-            throw new ModelException($"{path}: activation_fn: expected \"gelu-approximate\", found \"{act}\"");
-        int sample = Int("sample_size");
-        double scale = Math.Max(sample / 64, 1);
-        if (root.TryGetProperty("interpolation_scale", out var s) && s.ValueKind == JsonValueKind.Number)
-        {
-            scale = s.GetDouble();
-            if (!(scale > 0) || double.IsInfinity(scale)) throw new ModelException($"{path}: interpolation_scale: expected > 0, found {s.GetRawText()}");
-        }
-        bool micro = sample == 128;
-        if (root.TryGetProperty("use_additional_conditions", out var u) && u.ValueKind is JsonValueKind.True or JsonValueKind.False)
-            micro = u.GetBoolean();
-        int inCh = Int("in_channels");
-        var cfg = new PixArtConfig(Int("num_layers"), Int("num_attention_heads"), Int("attention_head_dim"), Int("patch_size"),
-            inCh, Int("out_channels", inCh), sample, Int("caption_channels"), scale, micro);
+        CheckFolder(folder, path);
+        var c = IO.ConfigJson.Read(path, "transformer config.json");
+        c.String("norm_type", ["ada_norm_single"], "ada_norm_single");
+        c.String("activation_fn", ["gelu-approximate"], "gelu-approximate");
+        c.String("attention_type", ["default"], "default", nullIsAbsent: true);
+        c.RequireBool("attention_bias", true, "the attention projections have biases");
+        c.RequireBool("norm_elementwise_affine", false, "PixArt's LayerNorms have no affine parameters");
+        c.RequireBool("upcast_attention", false, "not implemented");
+        c.RequireBool("only_cross_attention", false, "not implemented");
+        c.RequireBool("double_self_attention", false, "not implemented");
+        c.Number("norm_eps", 1e-6, 1e-6, 1e-6);   // the LayerNorm eps the kernels use
+        if (c.Get("num_vector_embeds", nullIsAbsent: true) is { } nv) throw c.Error("num_vector_embeds", "null (continuous latents)", IO.ConfigJson.Raw(nv));
+        c.Int("num_embeds_ada_norm", 1, 100_000, 1000, nullIsAbsent: true);
+        int heads = c.Int("num_attention_heads", 1, 1024), headDim = c.Int("attention_head_dim", 1, 1024);
+        if ((long)heads * headDim > 16384) throw c.Error("num_attention_heads", $"heads × attention_head_dim ≤ 16384", $"{heads} × {headDim}");
+        if (c.Get("cross_attention_dim", nullIsAbsent: true) is not null)
+            c.Int("cross_attention_dim", heads * headDim, heads * headDim);   // the captions are projected to D
+        int patch = c.Int("patch_size", 1, 16);
+        int sample = c.Int("sample_size", 1, MaxSampleSize);
+        double scale = c.Number("interpolation_scale", 0, 64, Math.Max(sample / 64, 1), exclusiveMin: true, nullIsAbsent: true);
+        bool micro = c.Bool("use_additional_conditions", sample == 128, nullIsAbsent: true);
+        int inCh = c.Int("in_channels", 1, 256);
+        var cfg = new PixArtConfig(c.Int("num_layers", 1, MaxDepth), heads, headDim, patch,
+            inCh, c.Int("out_channels", 1, 512, inCh, nullIsAbsent: true), sample, c.Int("caption_channels", 1, 65536), scale, micro);
         cfg.Validate(path);
         return cfg;
     }

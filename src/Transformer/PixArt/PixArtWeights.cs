@@ -1,6 +1,7 @@
 // PixArt-α weights as downloaded: <folder>/transformer/diffusion_pytorch_model.safetensors with diffusers key
 // names (the official .pth goes through tools/convert/convert_pixart.py first). Every read checks the shape
-// the config implies; a missing tensor or a wrong shape is a ModelException naming the key, expected and found.
+// the config implies, a float dtype and finite values; a missing tensor, a wrong shape, an integer tensor or a NaN is a
+// ModelException naming the key, expected and found. The file's block count must equal num_layers (CheckDepth).
 // The official key layout (PixArt.py's state_dict, turned into safetensors by tools/convert/convert_pixart.py) is
 // read too: the model asks by diffusers key and this class maps it (docs/pixart.md has the table), taking the
 // row slice of a fused tensor where diffusers splits one (attn.qkv → to_q/to_k/to_v, cross_attn.kv_linear → to_k/to_v).
@@ -51,6 +52,10 @@ public sealed class PixArtWeights : IWeightSource, IDisposable
     }
 
     public string DTypeOf(string key) => file.Contains(Map(key).Key) ? file.Get(Map(key).Key).DType : "F32";
+
+    /// <summary>The file's blocks must be exactly the config's num_layers (none ignored, none missing).</summary>
+    public void CheckDepth(PixArtConfig cfg) =>
+        WeightChecks.CheckBlocks(Origin, file.Tensors.Select(t => t.Name), Official ? "blocks." : "transformer_blocks.", cfg.Depth, "num_layers");
 
     /// <summary>The stored key for a diffusers key, and which of how many equal row slices of it (0 of 1 = all).</summary>
     (string Key, int Part, int Parts) Map(string key)
@@ -108,7 +113,8 @@ public sealed class PixArtWeights : IWeightSource, IDisposable
         var found = file.Get(stored).Shape;
         if (!found.SequenceEqual(want))
             throw new ModelException($"{Origin}: tensor '{stored}': expected shape [{string.Join(", ", want)}], found [{string.Join(", ", found)}]");
-        var all = file.ReadFloat32(stored);
+        WeightChecks.RequireFloat(Origin, stored, file.Get(stored).DType);
+        var all = WeightChecks.RequireFinite(Origin, stored, file.ReadFloat32(stored));
         if (parts == 1) return all;
         long len = all.LongLength / parts;                       // rows [part·n/parts, (part+1)·n/parts) of a row-major tensor
         return all[(int)(part * len)..(int)((part + 1) * len)];

@@ -61,7 +61,7 @@ public sealed class ShardedSafeTensors : IWeightSource, IDisposable
         FileKind.RequireRegular(index, "T5 weight index");
         try
         {
-            var root = JsonDocument.Parse(File.ReadAllText(index)).RootElement;
+            var root = JsonDocument.Parse(InputFile.ReadText(index, "T5 weight index")).RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("weight_map", out map) || map.ValueKind != JsonValueKind.Object)
                 throw new InvalidValueException(index, "a JSON object with a \"weight_map\" object", "none");
         }

@@ -29,33 +29,25 @@ public sealed record T5Config(int DModel, int Layers, int Heads, int DKv, int DF
         $"T5 encoder: d_model {DModel}, {Layers} layers, {Heads} heads × d_kv {DKv}, d_ff {DFf} (gated-gelu), vocab {Vocab}, " +
         $"{NumBuckets} buckets / max distance {MaxDistance}, {Parameters:N0} parameters";
 
+    /// <summary>Reads a Hugging Face T5 config.json through IO/ConfigJson: each field the encoder uses is checked for type and a
+    /// range that keeps every size product within int (a d_kv of 2^29 or a max distance of 1 is refused, not computed with).</summary>
     public static T5Config FromJson(string path)
     {
-        JsonElement root;
-        IO.FileKind.RequireRegular(path, "T5 config.json");
-        try { root = JsonDocument.Parse(File.ReadAllText(path)).RootElement; }
-        catch (JsonException ex) { throw new InvalidValueException(path, "a JSON object (the T5 config)", $"invalid JSON ({ex.Message})"); }
-        if (root.ValueKind != JsonValueKind.Object) throw new InvalidValueException(path, "a JSON object (the T5 config)", root.ValueKind.ToString());
-
-        int Int(string key, int? dflt = null)
-        {
-            if (!root.TryGetProperty(key, out var v))
-                return dflt ?? throw new InvalidValueException($"{path} {key}", "an integer", "no such field");
-            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i) || i < 1)
-                throw new InvalidValueException($"{path} {key}", "a positive integer", v.GetRawText());
-            return i;
-        }
-        string act = root.TryGetProperty("feed_forward_proj", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString()! : "relu";
-        if (act != "gated-gelu")
-            throw new InvalidValueException($"{path} feed_forward_proj", "\"gated-gelu\" (T5 v1.1, the encoder PixArt uses)", $"\"{act}\"");
-        float eps = root.TryGetProperty("layer_norm_epsilon", out var e) && e.ValueKind == JsonValueKind.Number ? e.GetSingle() : 1e-6f;
-        if (!(eps > 0 && eps < 1)) throw new InvalidValueException($"{path} layer_norm_epsilon", "a value in (0, 1)", eps.ToString());
+        var c = IO.ConfigJson.Read(path, "T5 config.json");
+        c.String("feed_forward_proj", ["gated-gelu"], "relu");   // T5 v1.1 (HF's default "relu" is v1.0's FFN, refused)
+        c.String("dense_act_fn", ["gelu_new", "gelu_pytorch_tanh"], "gelu_new", nullIsAbsent: true);
+        if (c.Has("is_encoder_decoder") || c.Has("model_type")) c.String("model_type", ["t5", "umt5", "mt5"], "t5");
+        float eps = (float)c.Number("layer_norm_epsilon", 1e-12, 1e-2, 1e-6);   // fp32 RMSNorm: 1e-6 in every T5; a denormal is a typo
+        int dModel = c.Int("d_model", 1, 16384), heads = c.Int("num_heads", 1, 1024), dKv = c.Int("d_kv", 1, 1024);
+        if ((long)heads * dKv > 65536) throw c.Error("num_heads", "num_heads × d_kv ≤ 65536", $"{heads} × {dKv}");
+        int buckets = c.Int("relative_attention_num_buckets", 4, 1024, 32);
+        // Distances past num_buckets/4 are log-spaced up to max_distance (T5RelativePosition): it must lie beyond them.
+        int maxDistance = c.Int("relative_attention_max_distance", buckets / 4 + 1, 1 << 20, 128);
         var cfg = new T5Config(
-            DModel: Int("d_model"), Layers: Int("num_layers"), Heads: Int("num_heads"), DKv: Int("d_kv"), DFf: Int("d_ff"),
-            Vocab: Int("vocab_size"), NumBuckets: Int("relative_attention_num_buckets", 32),
-            MaxDistance: Int("relative_attention_max_distance", 128), Eps: eps);
-        if (cfg.NumBuckets < 4)
-            throw new InvalidValueException($"{path} relative_attention_num_buckets", "at least 4 (two directions, exact and log-spaced halves)", cfg.NumBuckets.ToString());
+            DModel: dModel, Layers: c.Int("num_layers", 1, 256), Heads: heads, DKv: dKv, DFf: c.Int("d_ff", 1, 262144),
+            Vocab: c.Int("vocab_size", 1, 1_000_000), NumBuckets: buckets, MaxDistance: maxDistance, Eps: eps);
+        if ((long)cfg.Vocab * cfg.DModel > int.MaxValue)
+            throw c.Error("vocab_size", $"vocab_size × d_model ≤ {int.MaxValue} (one host array)", $"{cfg.Vocab} × {cfg.DModel}");
         return cfg;
     }
 }

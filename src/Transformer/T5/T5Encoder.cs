@@ -16,6 +16,8 @@
 // Dispose it (logged) before the transformer loads — the features are a separate tensor that survives.
 using System.Diagnostics;
 using BlockDance.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
 using BlockDance.Transformer.Tokenizers;
 
 namespace BlockDance.Transformer.T5;
@@ -77,6 +79,7 @@ public sealed class T5Encoder : IDisposable
         Device = dev;
         Origin = src.Origin;
         CheckMemory(dev, cfg, memoryBudget);
+        WeightChecks.CheckBlocks(src.Origin, src.Keys, "encoder.block.", cfg.Layers, "num_layers");   // none ignored, none missing
         var sw = Stopwatch.StartNew();
         long before = dev.AllocatedBytes;
         string embKey = src.Has("shared.weight") ? "shared.weight" : "encoder.embed_tokens.weight";
@@ -169,8 +172,25 @@ public sealed class T5Encoder : IDisposable
         foreach (var block in blocks) block.Forward(w, shared);                                    // h (B·L, D)
         var output = Tensor.Allocate(Device, "t5.last_hidden_state", batch, length, d);
         RmsNorm.Run(Device, w.H.View, finalNorm.View, output.View, batch * length, d, Config.Eps); // (B, L, D)
+        RequireFinite(output);
         var maskOut = Tensor.FromHost(Device, "t5.attention_mask", maskF, batch, length);
         return new T5Output(output, maskOut);
+    }
+
+    /// <summary>The features must be finite: weights that overflow fp32 in a GEMM give Inf/NaN features that would be
+    /// written out (encode) or sampled with (a NaN image). One count on the device, one read-back.</summary>
+    void RequireFinite(Tensor features)
+    {
+        using var counts = Device.Accelerator.Allocate1D<int>(1);
+        counts.MemSetToZero();
+        NonFinite.Count(Device, features.View, counts.View, 0);
+        int bad = counts.GetAsArray1D()[0];
+        if (bad > 0)
+        {
+            features.Dispose();
+            throw new ModelException($"{Origin}: T5 features: expected finite values, found {bad} NaN/Inf of {features.Length} " +
+                                     "(weights too large for fp32 or non-finite)");
+        }
     }
 
     public long Flops(int batch, int length) => blocks.Sum(b => b.Flops((long)batch * length, length, batch));

@@ -17,13 +17,23 @@ public static class SentencePieceProto
     const int PiecesField = 1, TrainerSpecField = 2, ModelTypeField = 3, UnkField = 40, BosField = 41, EosField = 42, PadField = 43;
 
     /// <summary>Reads the piece count and the trainer spec; throws FormatException for bytes that are not a model.</summary>
+    /// <summary>Longest piece accepted: 1 KiB of UTF-8 (T5's longest piece is 16 characters).</summary>
+    public const int MaxPieceBytes = 1024;
+
     public static SentencePieceInfo Read(byte[] model)
     {
         int pieces = 0, modelType = 1, unk = 0, bos = 1, eos = 2, pad = -1;
         bool hasTrainer = false;
         foreach (var (field, wire, _, start, end, value) in Fields(model, 0, model.Length))
         {
-            if (field == PiecesField && wire == 2) pieces++;
+            if (field == PiecesField && wire == 2)
+            {
+                pieces++;
+                foreach (var (f, w, _, s, e, _) in Fields(model, start, end))   // SentencePiece: 1 piece (string)
+                    if (f == 1 && w == 2 && e - s > MaxPieceBytes)
+                        throw new FormatException($"piece {pieces - 1} of {e - s} bytes, expected at most {MaxPieceBytes} " +
+                                                  "(the SentencePiece reader's recursion on such a piece overflows the stack)");
+            }
             if (field != TrainerSpecField || wire != 2) continue;
             hasTrainer = true;
             foreach (var (f, w, _, _, _, v) in Fields(model, start, end))

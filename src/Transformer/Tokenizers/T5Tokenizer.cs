@@ -47,16 +47,14 @@ public sealed class T5Tokenizer
     }
 
     /// <summary>Loads spiece.model, or the spiece.model inside a tokenizer/ folder or a PixArt folder.</summary>
+    /// <summary>Largest spiece.model accepted: 64 MiB (T5's is 792 KB, the largest SentencePiece vocabularies ~20 MB).</summary>
+    public const long MaxModelBytes = 64L << 20;
+
     public static T5Tokenizer Load(string path)
     {
         string file = ResolveModelFile(path);
         byte[] bytes;
-        IO.FileKind.RequireRegular(file, "tokenizer spiece.model");
-        try { bytes = File.ReadAllBytes(file); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new InvalidValueException(file, "a readable SentencePiece model file", $"an unreadable file ({e.Message})");
-        }
+        bytes = IO.InputFile.ReadBytes(file, "tokenizer spiece.model", MaxModelBytes);   // regular file, size cap (t5's is 0.8 MB)
         return FromBytes(bytes, file);
     }
 
@@ -99,7 +97,14 @@ public sealed class T5Tokenizer
     /// <summary>The SentencePiece piece ids of a text (normalized, no EOS, no padding, not truncated).</summary>
     public int[] Pieces(string text)
     {
-        var raw = tokenizer.EncodeToIds(text);
+        IReadOnlyList<int> raw;
+        try { raw = tokenizer.EncodeToIds(text); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A garbled normalizer table (precompiled_charsmap) passes Create and fails here, inside the library.
+            throw new InvalidValueException(Origin, "a SentencePiece model that can encode text",
+                $"a file the SentencePiece reader fails on while encoding ({e.GetType().Name}: {e.Message})");
+        }
         var ids = new List<int>(raw.Count);
         foreach (int id in raw)
             if (!(id == UnkId && ids.Count > 0 && ids[^1] == UnkId)) ids.Add(id); // SentencePiece merges unknown runs

@@ -13,6 +13,8 @@
 // 1/0.18215 scale is folded into post_quant_conv's weight at load time (the conv is linear in z), so
 // it costs no pass. Buffers are allocated once per (batch, latent size) and reused (VaeWorkspace).
 using BlockDance.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
 
 namespace BlockDance.Transformer.Vae;
 
@@ -76,8 +78,31 @@ public sealed class VaeDecoder : IDisposable
         }
         if (blocks.Count == 0) throw new ModelException($"{src.Path}: no decoder.up_blocks.0.resnets.0 found");
         UpBlocks = blocks;
+        CheckAgainstConfig(src, latent);
         ConvNormOut = GroupNormLayer.Load(dev, src, "decoder.conv_norm_out", c, Groups);
         ConvOut = Conv2dLayer.Load(dev, src, "decoder.conv_out", c);
+    }
+
+    /// <summary>The file and config.json must describe the same decoder: every up block of the file is read (none ignored,
+    /// e.g. an up_blocks.5 after a gap), and block_out_channels / layers_per_block / latent_channels agree with it.</summary>
+    void CheckAgainstConfig(VaeWeights src, int latent)
+    {
+        var indices = src.UpBlockIndices();
+        if (indices.Count != UpBlocks.Count || (indices.Count > 0 && indices.Max != UpBlocks.Count - 1))
+            throw new ModelException($"{src.Path}: decoder.up_blocks: expected contiguous blocks 0..{UpBlocks.Count - 1} (each with resnets.0), " +
+                                     $"found indices {string.Join(", ", indices.Take(8))}");
+        if (src.LatentChannels is int lc && lc != latent)
+            throw new ModelException($"{src.Path}: config latent_channels {lc}, the file's post_quant_conv takes {latent}; expected the same");
+        if (src.BlockOutChannels is { } bo)
+        {
+            var fileOut = UpBlocks.Select(b => b.Out).Reverse().ToArray();   // up blocks run from the widest to the narrowest
+            if (!bo.SequenceEqual(fileOut))
+                throw new ModelException($"{src.Path}: config block_out_channels [{string.Join(", ", bo)}], the file's up blocks give " +
+                                         $"[{string.Join(", ", fileOut)}]; expected the same");
+        }
+        if (src.LayersPerBlock is int lp && UpBlocks.FirstOrDefault(b => b.Resnets.Count != lp + 1) is { } bad)
+            throw new ModelException($"{src.Path}: config layers_per_block {lp} (decoder blocks of {lp + 1} resnets), found an up block " +
+                                     $"with {bad.Resnets.Count}; expected the same");
     }
 
     /// <summary>Loads the VAE at `path`: a .safetensors file, a vae/ folder, or a model folder holding vae/.</summary>
@@ -166,8 +191,22 @@ public sealed class VaeDecoder : IDisposable
         ConvNormOut.Forward(x, work.T1, work.Scratch, n, (long)h * w, silu: true);             // (N, C0, H, W)
         ConvOut.Forward(work.T1, Into(y, OutChannels, h, w), n, h, w);                          // (N, 3, H, W) ≈ [−1, 1]
         OnStage?.Invoke("raw", y);
+        RequireFinite(y, (long)n * OutChannels * h * w);
         ImageOutput.Run(Device, y.View, image.View, (long)n * OutChannels * h * w);            // (N, 3, H, W) in [0, 255]
     }
+
+    /// <summary>The decoded pixels must be finite: NaN/Inf (weights that overflow, a NaN latent) would be clamped to a black
+    /// image and written with exit 0. One count on the device, one 4-byte read-back per decode.</summary>
+    void RequireFinite(Tensor raw, long length)
+    {
+        nonFinite ??= Device.Accelerator.Allocate1D<int>(1);
+        nonFinite.MemSetToZero();
+        NonFinite.Count(Device, raw.View, nonFinite.View, 0);
+        int bad = nonFinite.GetAsArray1D()[0];
+        if (bad > 0)
+            throw new ModelException($"VAE output: expected finite pixels, found {bad} NaN/Inf of {length} (weights or latents too large or non-finite)");
+    }
+    MemoryBuffer1D<int, Stride1D.Dense>? nonFinite;
 
     (int n, int h, int w) CheckLatent(Tensor latent)
     {
@@ -194,6 +233,7 @@ public sealed class VaeDecoder : IDisposable
     public void Dispose()
     {
         ws?.Dispose();
+        nonFinite?.Dispose();
         PostQuantConv.Dispose(); ConvIn.Dispose(); MidResnet0.Dispose(); MidAttention.Dispose(); MidResnet1.Dispose();
         foreach (var b in UpBlocks) { foreach (var r in b.Resnets) r.Dispose(); b.Upsampler?.Dispose(); }
         ConvNormOut.Dispose(); ConvOut.Dispose();

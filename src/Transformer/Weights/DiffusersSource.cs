@@ -82,21 +82,11 @@ public sealed class DiffusersSource : IWeightSource, IDisposable
     {
         if (!File.Exists(path))
             throw new ModelException($"{path}: missing; the diffusers layout does not store pos_embed, so config.json's sample_size is needed for the input size");
-        FileKind.RequireRegular(path, "config.json");
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
-            var root = doc.RootElement;
-            if (root.TryGetProperty("num_attention_heads", out var h) && h.TryGetInt32(out var heads)) metadata["num_heads"] = heads.ToString();
-            if (root.TryGetProperty("sample_size", out var s) && s.TryGetInt32(out var size)) metadata["sample_size"] = size.ToString();
-            else throw new ModelException($"{path}: no integer sample_size (the latent side, 32 for DiT-XL-2-256)");
-            if (root.TryGetProperty("norm_type", out var nt) && nt.GetString() is string norm && norm != "ada_norm_zero")
-                throw new ModelException($"{path}: norm_type '{norm}': expected ada_norm_zero (a class-conditional DiT)");
-        }
-        catch (JsonException e)
-        {
-            throw new ModelException($"{path}: not valid JSON ({e.Message})");
-        }
+        var c = ConfigJson.Read(path, "transformer config.json");   // regular file, size cap, a JSON object
+        if (c.Get("num_attention_heads", nullIsAbsent: true) is not null)
+            metadata["num_heads"] = c.Int("num_attention_heads", 1, 1024).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        metadata["sample_size"] = c.Int("sample_size", 1, ModelValidation.MaxInputSize).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        c.String("norm_type", ["ada_norm_zero"], "ada_norm_zero");   // a class-conditional DiT
     }
 
     int BuildMap()

@@ -16,6 +16,7 @@ internal static class ModelTensors
         var found = ShapeOf(file, key, naming);
         if (!found.SequenceEqual(expectedShape))
             throw new ModelException($"{file.Path}: tensor '{key}': expected shape [{string.Join(", ", expectedShape)}], found [{string.Join(", ", found)}]");
+        WeightChecks.RequireFloat(file.Path, key, file.Get(key).DType);   // integer tensors are never weights
         return file.ReadFloat32(key);
     }
 }

@@ -30,6 +30,14 @@ public sealed class RandomWeightSource : IWeightSource
         Metadata = new Dictionary<string, string> { ["num_heads"] = cfg.Heads.ToString() };
     }
 
+    /// <summary>Random weights for any model given its tensors' shapes by official key (the STDiT: STDiTConfig.ExpectedShapes).</summary>
+    public RandomWeightSource(IEnumerable<(string Key, long[] Shape)> tensors, int heads, int seed = 0)
+    {
+        this.seed = seed;
+        foreach (var (k, s) in tensors) shapes[k] = s;
+        Metadata = new Dictionary<string, string> { ["num_heads"] = heads.ToString() };
+    }
+
     public string Origin => "random weights";
     public IReadOnlyDictionary<string, string> Metadata { get; }
     public bool Has(string key) => shapes.ContainsKey(key);

@@ -202,8 +202,9 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
 
     CacheCalibration Calibration(string modelPath)
     {
-        try { return CacheCalibration.Load(CacheCalibration.PathFor(modelPath), Name); }
-        catch (CacheException e) when (!File.Exists(CacheCalibration.PathFor(modelPath)))
+        var path = CacheCalibration.PathFor(modelPath);
+        try { return CacheCalibration.Load(path, Name, p => Transformer.IO.InputFile.ReadText(p, "calibration file")); }
+        catch (CacheException e) when (!File.Exists(path))
         {
             throw new UsageException($"--cache {Name}: {e.Message}; run 'blockdance calibrate --model {modelPath}'");
         }

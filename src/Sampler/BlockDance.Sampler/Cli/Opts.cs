@@ -59,6 +59,15 @@ public static class Opts
     public static readonly TextOpt Policy = new("policy", "FILE", "with --cache ada: the BlockDance-Ada policy")
         { DefaultText = CommonOptions.DefaultAdaPolicy, Fields = ["ada policy"] };
 
+    // Open-Sora 1.0 (STDiT) video: VideoOptions reads them; defaults from the model's config.json, else the 1.0 rules
+    public static readonly IntOpt Frames = new("frames", "N", "video frames (latent frames; STDiT), {range}", 1, 1024) { DefaultText = "config.json, else 16", Fields = ["frames"] };
+    public static readonly IntOpt VideoSize = new("image-size", "PX", "video side in pixels (STDiT: 256 or 512 released; a multiple of 16), {range}", 16, 4096)
+        { DefaultText = "config.json, else 512", Fields = ["image size"] };
+    public static readonly DoubleOpt SpaceScale = new("space-scale", "S", "STDiT spatial table scale, {range}", 1e-3, 1e3) { DefaultText = "0.5 at 256 px, 1.0 at 512 px" };
+    public static readonly DoubleOpt TimeScale = new("time-scale", "S", "STDiT temporal table scale, {range}", 1e-3, 1e3) { DefaultText = "1.0" };
+    public static readonly IntOpt Fps = new("fps", "N", "frame rate of a video output, {range}", 1, 120) { Default = 8 };
+    public static readonly TextOpt StepNoise = new("step-noise", "FILE", "per-step noise of the ancestral sampler: tensor 'step_noise' (K, B, C, T, H, W) (STDiT)") { Fields = ["step noise"] };
+
     // sample's inputs and outputs
     public static readonly TextOpt Out = new("out", "FILE", "output .png (grid) or .safetensors (raw samples)") { Default = "out.png" };
     public static readonly TextOpt Report = new("report", "FILE", "also write a JSON report of the run");
@@ -152,8 +161,8 @@ public static class Opts
     public static readonly TextOpt Kernel = new("kernel", "NAME", "only the kernels whose name contains NAME");
     public static readonly TextOpt Op = new("op", "NAME", "gemm, attention, layernorm, rmsnorm, …") { DefaultText = "every op", Fields = ["op"] };
     public static readonly TextOpt Version = new("version", "V,…|all", "versions to validate and time, e.g. v2,v3-bf16") { Default = "all", Fields = ["version"] };
-    public static readonly TextOpt Shapes = new("shapes", "small|xl", "small (CPU-sized) or the DiT-XL/2 shapes")
-        { DefaultText = "small on the CPU, xl on CUDA", Suggestions = ["small", "xl"], Fields = ["shapes"] };
+    public static readonly TextOpt Shapes = new("shapes", "small|demo|xl", "small (CPU-sized), the demo model's (model batch 20) or the DiT-XL/2 shapes")
+        { DefaultText = "small on the CPU, xl on CUDA", Suggestions = ["small", "demo", "xl"], Fields = ["shapes"] };
     public static readonly IntOpt KernelIters = new("iters", "N", "timed runs per version, {range}", 1, 100000) { DefaultText = "50 on CUDA, 3 on the CPU" };
     public static readonly IntOpt CpuWarps = new("cpu-warps", "N", "warps per group of the CPU accelerator, {range}; 1 skips the tiled versions", 1, 8) { Default = 8 };
 

@@ -55,7 +55,7 @@ public sealed record Shard(int Index, int Count)
     }
 
     static Shard Check(int i, int n, string what) =>
-        i < n ? new Shard(i, n) : throw new UsageException($"{what}: expected a shard index 0..{n - 1}, found {i}");
+        i >= 0 && i < n ? new Shard(i, n) : throw new UsageException($"{what}: expected a shard index 0..{n - 1}, found {i}");
 
     static int Number(string s, string what, int min) =>
         int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v >= min ? v

@@ -29,6 +29,7 @@ public static class EncodeCommand
         if (!outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out {outPath}: expected a .safetensors file name");
         AtomicFile.CheckWritable(outPath, "--out");
+        AtomicFile.CheckNotInput(outPath, "--out", folder, "the model folder");   // never overwrite a weight shard, config or tokenizer
         var sw = Stopwatch.StartNew();
         var texts = negative is null ? new[] { prompt } : new[] { prompt, negative };
         int maxLength = a.GetInt("max-length");

@@ -1,4 +1,5 @@
-// blockdance inspect FILE: the tensors of a checkpoint and the DiT config detected from them.
+// blockdance inspect FILE: the tensors of a checkpoint and the DiT config detected from them; for an Open-Sora 1.0
+// STDiT (.pth, .safetensors or a folder with config.json) its video config, under the video options given.
 using BlockDance.Sampler.Cli;
 using BlockDance.Transformer;
 using BlockDance.Transformer.IO;
@@ -13,6 +14,7 @@ public static class InspectCommand
         if (a.Positional.Count != 1) throw new UsageException("inspect: expected one checkpoint path: blockdance inspect FILE");
         int? heads = CommonOptions.Heads(a);
         var path = a.Positional[0];
+        if (STDiTWeights.IsSTDiT(path)) return InspectVideo(path, a);
         var src = ModelLoader.OpenSource(path);
         try
         {
@@ -39,6 +41,22 @@ public static class InspectCommand
             Console.WriteLine($"config: {cfg}");
         }
         finally { (src as IDisposable)?.Dispose(); }
+        return 0;
+    }
+
+    static int InspectVideo(string path, Args a)
+    {
+        var (src, config) = STDiTWeights.Open(path);
+        using (src as IDisposable)
+        {
+            Console.WriteLine($"{src.Origin}: Open-Sora 1.0 STDiT, {src.Keys.Count()} tensors" +
+                              (src is TorchCheckpointSource { Entry: string e } ? $" (the '{e}' entry)" : "") + (config != null ? $", {config}" : ""));
+            foreach (var k in src.Keys) Console.WriteLine($"  {k,-48} {src.DTypeOf(k),-5} [{string.Join(", ", src.ShapeOf(k))}]");
+            var cfg = STDiTWeights.Configure(src, config, VideoOptions.From(a));
+            Console.WriteLine($"config: {cfg}");
+            Console.WriteLine($"video: {cfg.Frames} frames × {cfg.ImageSize}×{cfg.ImageSize} px at {VideoOptions.Fps(a)} fps; latent (B, {cfg.InChannels}, {cfg.Frames}, {cfg.LatentSize}, {cfg.LatentSize}); " +
+                              $"spatial attention {cfg.Frames} × {cfg.SpatialTokens} tokens, temporal {cfg.SpatialTokens} × {cfg.Frames} per sample");
+        }
         return 0;
     }
 }

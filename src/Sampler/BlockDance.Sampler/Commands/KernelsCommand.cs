@@ -1,9 +1,10 @@
 // blockdance kernels: the kernel harness (llm.c style). For every op found by KernelOps.All (or --op), every
 // version (or --version) and every shape of the set (--shapes small|xl): prepare seeded inputs, validate the
-// version against its reference (tolerance, max error and first mismatches printed), then time it:
-// warm-up launches, then --iters launches each between two synchronizations; the median is reported in µs
-// with TFLOP/s, and on CUDA the ratio of throughput to the vendor baseline (cuBLAS) run on the same shape in
-// the same process. Exit 1 when any validation fails.
+// version against its reference (tolerance, max error and first mismatches printed), then time it as llm.c's
+// benchmark_kernel does: warm-up launches, then --iters launches back to back between two synchronizations
+// (no host wait between launches), the time per launch = elapsed / iters; the median of 5 such rounds is
+// reported in µs with TFLOP/s and GB/s (the shape's bytes moved), and the ratio of throughput to the vendor
+// baseline (cuBLAS on CUDA) run on the same shape in the same process. Exit 1 when any validation fails.
 using System.Diagnostics;
 using BlockDance.Kernels;
 using BlockDance.Kernels.Harness;
@@ -25,7 +26,7 @@ public static class KernelsCommand
         using var dev = ComputeDevice.Create(kind, cpuWarpsPerGroup: a.GetInt("cpu-warps"), threads: CommonOptions.Threads(a));
         Console.WriteLine($"device: {dev.Describe()}");
         var set = a.Get("shapes") ?? (dev.IsCuda ? "xl" : "small");
-        if (set is not ("xl" or "small")) throw new UsageException($"--shapes: expected xl or small, found '{set}'");
+        if (set is not ("xl" or "small" or "demo")) throw new UsageException($"--shapes: expected xl, small or demo, found '{set}'");
         int iters = a.GetInt("iters", orElse: dev.IsCuda ? 50 : 3);
         var versionArg = a.Get("version")!;
         int failed = 0;
@@ -35,7 +36,7 @@ public static class KernelsCommand
             foreach (var v in versions)
                 if (!op.Versions.Contains(v))
                     throw new UsageException($"--version: expected all or one of {string.Join(", ", op.Versions)} for {op.Name}, found '{v}'");
-            Console.WriteLine($"{"op",-10} {"version",-10} {"shape",-24} {"check",-30} {"median µs",11} {"TFLOP/s",9} {"vs baseline",22}");
+            Console.WriteLine($"{"op",-10} {"version",-10} {"shape",-24} {"check",-30} {"µs/launch",11} {"TFLOP/s",9} {"GB/s",8} {"vs baseline",22}");
             foreach (var shape in op.Shapes(set))
             {
                 var baselines = new Dictionary<string, (string Name, double Us)?>();
@@ -63,10 +64,10 @@ public static class KernelsCommand
                     }
                     var baseline = Baseline(dev, op, v, shape, iters, baselines);
                     var ratio = baseline is { } bl ? $"{bl.Us / us:F2}× of {bl.Name}" : dev.IsCuda ? "no baseline" : "-";
-                    Console.WriteLine($"{op.Name,-10} {v,-10} {shape.Label,-24} {check,-30} {us,11:F1} {shape.Flops / us / 1e6,9:F3} {ratio,22}");
+                    Console.WriteLine($"{op.Name,-10} {v,-10} {shape.Label,-24} {check,-30} {us,11:F1} {shape.Flops / us / 1e6,9:F3} {shape.Bytes / us / 1e3,8:F1} {ratio,22}");
                 }
                 foreach (var (key, bl) in baselines)
-                    if (bl is { } b) Console.WriteLine($"{op.Name,-10} {"baseline",-10} {shape.Label,-24} {b.Name,-30} {b.Us,11:F1} {shape.Flops / b.Us / 1e6,9:F3}");
+                    if (bl is { } b) Console.WriteLine($"{op.Name,-10} {"baseline",-10} {shape.Label,-24} {b.Name,-30} {b.Us,11:F1} {shape.Flops / b.Us / 1e6,9:F3} {shape.Bytes / b.Us / 1e3,8:F1}");
             }
         }
         Console.WriteLine(failed == 0 ? "kernels: every version matched its reference" : $"kernels: {failed} validation(s) FAILED");
@@ -109,21 +110,23 @@ public static class KernelsCommand
         }
     }
 
-    /// <summary>Median wall time of one launch in µs: 3 warm-up launches, then each timed launch between two synchronizations.</summary>
+    /// <summary>Time per launch in µs: warm-up launches, then 5 rounds of `iters` launches queued back to back
+    /// between two synchronizations (elapsed / iters per round); the median round.</summary>
     static double Median(ComputeDevice dev, Action launch, int iters)
     {
+        const int rounds = 5;
         for (int i = 0; i < Math.Min(3, iters); i++) launch();
         dev.Synchronize();
-        var times = new double[iters];
+        var times = new double[rounds];
         var sw = new Stopwatch();
-        for (int i = 0; i < iters; i++)
+        for (int r = 0; r < rounds; r++)
         {
             sw.Restart();
-            launch();
+            for (int i = 0; i < iters; i++) launch();
             dev.Synchronize();
-            times[i] = sw.Elapsed.TotalMicroseconds;
+            times[r] = sw.Elapsed.TotalMicroseconds / iters;
         }
         Array.Sort(times);
-        return times[iters / 2];
+        return times[rounds / 2];
     }
 }

@@ -5,6 +5,7 @@
 using System.Globalization;
 using System.Text;
 using BlockDance.Sampler.Cli;
+using BlockDance.Transformer.IO;
 using SkiaSharp;
 
 namespace BlockDance.Sampler.Commands;
@@ -25,12 +26,13 @@ public static class MergeCommand
         }
         var manifests = Directory.GetFiles(dir, "manifest-*-of-*.csv").Order(StringComparer.Ordinal).ToList();
         if (manifests.Count == 0) throw new UsageException($"merge {dir}: expected shard manifests manifest-<i>-of-<n>.csv, found none");
+        CheckShardSet(dir, manifests);
 
         string? settings = null;
         var rows = new SortedDictionary<long, string>();
         foreach (var m in manifests)
         {
-            var lines = File.ReadAllLines(m);
+            var lines = InputFile.ReadLines(m, "merge: shard manifest");   // a FIFO is refused, not read
             if (lines.Length < 2 || !lines[0].StartsWith("# blockdance sample:", StringComparison.Ordinal))
                 throw new UsageException($"merge: {m}: expected a settings line and a header, found {lines.Length} lines");
             if (settings != null && lines[0] != settings)
@@ -44,13 +46,22 @@ public static class MergeCommand
                 if (!rows.TryAdd(k, line)) throw new UsageException($"merge: {m}: sample {k} is listed by two shards");
             }
         }
-        long total = long.Parse(settings!.Split("total=")[1].Split(' ')[0], CultureInfo.InvariantCulture);
-        var missing = Enumerable.Range(0, (int)total).Where(k => !rows.ContainsKey(k)).ToList();
+        int total = Total(settings!, manifests[0]);
+        if (rows.Count > 0 && rows.Keys.Last() >= total)
+            throw new UsageException($"merge: expected sample indices 0..{total - 1} (total={total}), found index {rows.Keys.Last()}");
+        var missing = Enumerable.Range(0, total).Where(k => !rows.ContainsKey(k)).ToList();
         if (missing.Count > 0)
             throw new UsageException($"merge {dir}: expected all {total} samples, found {rows.Count} (missing {missing.Count}, e.g. index {missing[0]}: a shard has not finished)");
-        var files = rows.Values.Select(r => Path.Combine(dir, r.Split(',')[^1])).ToList();
-        if (files.FirstOrDefault(f => !File.Exists(f)) is string absent)
+        var files = rows.Select(r => SampleFile(dir, settings!, r.Key, r.Value, total)).ToList();
+        if (files.FirstOrDefault(f => FileKind.Of(f) == PathKind.Missing) is string absent)
             throw new UsageException($"merge {dir}: expected every listed PNG, found {absent} missing");
+        // Every PNG whole and of one size, before anything is written (a truncated file or a JPEG is refused by name).
+        var size = PngFile.Check(files[0], "merge:");
+        foreach (var f in files.Skip(1))
+            if (PngFile.Check(f, "merge:") is var s && s != size)
+                throw new UsageException($"merge: {f}: expected a {size.Width}×{size.Height} PNG like {Path.GetFileName(files[0])} (shards drawn with the same settings), " +
+                                         $"found {s.Width}×{s.Height}");
+        if (npz != null) CheckNotAnInput(npz, dir, files, manifests);
 
         var sb = new StringBuilder(settings).Append("\nindex,class,seed,policy,file\n");
         foreach (var r in rows.Values) sb.Append(r).Append('\n');
@@ -68,6 +79,54 @@ public static class MergeCommand
         Console.WriteLine($"merged {manifests.Count} shard manifest(s): {total} samples → {Path.Combine(dir, "manifest.csv")}" +
                           (npz != null ? $", {npz} (arr_0: {total} images, uint8 N×H×W×3)" : ""));
         return 0;
+    }
+
+    /// <summary>The shard manifests must be one split: all "-of-n" with the same n, indices 0..n−1 each once.</summary>
+    static void CheckShardSet(string dir, List<string> manifests)
+    {
+        var parsed = manifests.Select(m =>
+        {
+            var parts = Path.GetFileNameWithoutExtension(m)["manifest-".Length..].Split("-of-");
+            return parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int i)
+                   && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int n) && i < n
+                ? (I: i, N: n) : throw new UsageException($"merge: {m}: expected a name manifest-<i>-of-<n>.csv with i < n");
+        }).ToList();
+        int count = parsed[0].N;
+        if (parsed.FirstOrDefault(p => p.N != count) is { N: > 0 } other)
+            throw new UsageException($"merge {dir}: expected the manifests of one split (all -of-{count}), found manifest-{other.I}-of-{other.N}.csv too");
+    }
+
+    /// <summary>total=N of the settings line: an integer in 1..MaxSamples (never parsed into a size it cannot hold).</summary>
+    static int Total(string settings, string manifest)
+    {
+        var parts = settings.Split("total=");
+        string text = parts.Length > 1 ? parts[1].Split(' ')[0] : "";
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int total) || total < 1 || total > SampleSetCommand.MaxSamples)
+            throw new UsageException($"merge: {manifest}: settings total: expected an integer in 1..{SampleSetCommand.MaxSamples}, found '{text}'");
+        return total;
+    }
+
+    /// <summary>The PNG of row `k`: the name sample --out-dir gives it (no other path: a row cannot point outside the folder),
+    /// with the seed and policy of the settings line.</summary>
+    static string SampleFile(string dir, string settings, long k, string row, int total)
+    {
+        var cells = row.Split(',');
+        int digits = Math.Max(6, (total - 1).ToString(CultureInfo.InvariantCulture).Length);
+        string name = SampleSetCommand.Name(k, digits);
+        if (cells.Length != 5 || cells[4] != name)
+            throw new UsageException($"merge: sample {k}: expected a row '{k},class,seed,policy,{name}', found '{row}'");
+        if (!settings.Contains($" seed={cells[2]} ", StringComparison.Ordinal) || !settings.EndsWith($" policy={cells[3]}", StringComparison.Ordinal))
+            throw new UsageException($"merge: sample {k}: expected the seed and policy of the settings line ({settings}), found '{row}'");
+        return Path.Combine(dir, name);
+    }
+
+    /// <summary>--npz must not replace one of the files merge reads (through a symbolic link or not).</summary>
+    static void CheckNotAnInput(string npz, string dir, List<string> files, List<string> manifests)
+    {
+        var target = AtomicFile.Target(npz);
+        foreach (var input in files.Concat(manifests).Append(Path.Combine(dir, "manifest.csv")))
+            if (AtomicFile.Target(input) == target)
+                throw new UsageException($"--npz {npz}: expected a file that is not one of merge's inputs, found {input} (the same file {target})");
     }
 
     /// <summary>A PNG as H×W×3 bytes (grey repeated to RGB).</summary>

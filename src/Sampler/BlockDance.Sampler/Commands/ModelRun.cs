@@ -1,15 +1,19 @@
 // What `sample` and `analyze` run, for any model kind: everything the user gave, read and checked against the model's
 // header before any device work (one line, exit 2), then loaded through the library (DiTPipeline, PixArtPipeline) on
 // one device. A model kind contributes its option reading (ForDiT, ForPixArt) and its loader; the rest — device, memory
-// plan, session, outputs — is the same code. A third kind (STDiT's video captions) is one more For… method.
+// plan, session, outputs — is the same code.
 //   DiT      --class labels, the DiT defaults (DDIM, 50 steps, cfg 4 on the official channels)
 //   PixArt-α --prompt-embeds FILE [--negative FILE] or --prompt TEXT [--negative-prompt TEXT]; diffusers' defaults
 //            (DPM-Solver++ 2M, 20 steps, cfg 4.5 on every ε channel); BlockDance's window is the paper's [0.40, 0.95)
+//   STDiT    Open-Sora 1.0 (video): --prompt-embeds FILE or --prompt TEXT, the video options (--frames, --image-size,
+//            --fps, …); the unconditional half is the model's null caption; Open-Sora's defaults (IDDPM, 100 steps,
+//            cfg 7 on the first 3 ε channels); BlockDance's window is the paper's [0.25, 0.95); samples (C, T, H, W)
 using BlockDance.Kernels;
 using BlockDance.Sampler.Cli;
 using BlockDance.Transformer;
 using BlockDance.Transformer.IO;
 using BlockDance.Transformer.Tokenizers;
+using BlockDance.Transformer.Vae;
 
 namespace BlockDance.Sampler.Commands;
 
@@ -26,16 +30,27 @@ public sealed class ModelRun
     public required int Samples { get; init; }
     /// <summary>The conditioning, given the device (a --prompt is encoded on it, before the transformer loads).</summary>
     public required Func<ComputeDevice, Conditioning> Conditioning { get; init; }
-    public required Func<Conditioning, ModelFootprint> Footprint { get; init; }
+    public required Func<ComputeDevice, Conditioning, ModelFootprint> Footprint { get; init; }
     public required Func<ComputeDevice, IBlockModel> Load { get; init; }
     public string? VaePath { get; init; }
     public bool Latent { get; init; }
     /// <summary>Where the conditioning came from, for the output's metadata: (key, value).</summary>
     public (string Key, string Value) Source { get; init; }
     public bool IsPixArt { get; init; }
+    /// <summary>A video model (STDiT): samples (C, T, H, W), written by VideoWriter at Fps.</summary>
+    public bool IsVideo { get; init; }
+    public int Fps { get; init; }
+    /// <summary>One sample's shape: (C, H, W), or (C, T, H, W) for a video model.</summary>
+    public int[] SampleShape => Frames == 0 ? [Stack.InChannels, Stack.InputSize, Stack.InputSize] : [Stack.InChannels, Frames, Stack.InputSize, Stack.InputSize];
+    public int Frames { get; init; }
 
-    public static ModelRun For(Args a, string modelPath) =>
-        PixArtConfig.IsPixArtFolder(modelPath) ? ForPixArt(a, modelPath) : ForDiT(a, modelPath);
+    public static ModelRun For(Args a, string modelPath)
+    {
+        if (STDiTWeights.IsSTDiT(modelPath)) return ForSTDiT(a, modelPath);
+        foreach (var opt in (string[])["step-noise", .. VideoOptions.Names])
+            if (a.Has(opt)) throw new UsageException($"--{opt}: expected an Open-Sora 1.0 STDiT model (video), found {modelPath}");
+        return PixArtConfig.IsPixArtFolder(modelPath) ? ForPixArt(a, modelPath) : ForDiT(a, modelPath);
+    }
 
     public static ModelRun ForDiT(Args a, string modelPath)
     {
@@ -48,13 +63,14 @@ public sealed class ModelRun
             var opts = CommonOptions.Sampling(a, cfg) with { Policy = CommonOptions.Cache(a, cfg) };
             bool latent = SampleImages.IsLatent(cfg.InChannels);
             string? vaePath = latent ? ModelLoader.FindVae(modelPath, a.Get("vae")) : null;
+            if (vaePath != null) VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
             if (!latent && a.Has("vae")) throw new UsageException($"--vae: this is a {cfg.InChannels}-channel pixel-space model; it needs no VAE");
             var classes = new ClassLabels(opts.Classes);
             return new ModelRun
             {
                 ModelPath = modelPath, Stack = cfg, ConfigText = cfg.ToString(), Options = opts, Samples = opts.Classes.Count,
                 Conditioning = _ => classes,
-                Footprint = _ => ModelFootprint.Of(cfg),
+                Footprint = (_, _) => ModelFootprint.Of(cfg),
                 Load = dev =>
                 {
                     try { return DiTPipeline.Load(modelPath, dev, src, cfg, vaePath).Model; }
@@ -136,13 +152,95 @@ public sealed class ModelRun
             source = ("prompt", prompt);
         }
         string? vaePath = ModelLoader.FindVae(modelPath, a.Get("vae"));
+        if (vaePath != null) VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
         return new ModelRun
         {
             ModelPath = modelPath, Stack = cfg.Stack, ConfigText = cfg.ToString(), Options = opts, Samples = samples,
             Conditioning = conditioning,
-            Footprint = c => PixArtPipeline.Footprint(modelPath, cfg, ((Captions)c).Prompts.Prompts.Tokens),
+            Footprint = (_, c) => PixArtPipeline.Footprint(modelPath, cfg, ((Captions)c).Prompts.Prompts.Tokens),
             Load = dev => PixArtPipeline.Load(modelPath, dev, vaePath).Model,
             VaePath = vaePath, Latent = true, Source = source, IsPixArt = true,
+        };
+    }
+
+    public static ModelRun ForSTDiT(Args a, string modelPath)
+    {
+        foreach (var opt in new[] { "class", "batch", "negative", "negative-prompt" })
+            if (a.Has(opt)) throw new UsageException($"--{opt}: not an Open-Sora 1.0 setting (text-conditional; the memory plan sets the batch; the unconditional half is the model's null caption)");
+        bool text = a.Has("prompt");
+        if (text && a.Has("prompt-embeds"))
+            throw new UsageException("--prompt: expected either --prompt TEXT or --prompt-embeds FILE, found both");
+        if (!text && (a.Has("max-length") || a.Has("variant")))
+            throw new UsageException("--max-length/--variant: expected with --prompt TEXT (the text encoder runs), found without");
+        var embedsPath = text ? null : a.Get("prompt-embeds") ?? throw new UsageException(
+            $"--prompt-embeds: expected --prompt TEXT or a safetensors file with '{PromptEmbeds.Embeds}' (and masks) for the text-conditional model {modelPath}, found neither");
+        if (embedsPath != null) FileKind.RequireRegular(embedsPath, "--prompt-embeds");
+
+        var video = VideoOptions.From(a);
+        var (src, config) = STDiTWeights.Open(modelPath);
+        STDiTConfig cfg;
+        float[] nullCaption;
+        using (src as IDisposable)
+        {
+            cfg = STDiTWeights.Configure(src, config, video);
+            nullCaption = src.Read("y_embedder.y_embedding", cfg.MaxTokens, cfg.CaptionChannels);   // the unconditional caption
+        }
+        var dflt = STDiTPipeline.DefaultOptions;
+        var opts = dflt with
+        {
+            Steps = a.Has("steps") ? a.GetInt("steps") : dflt.Steps,
+            Sampler = a.Has("sampler") ? a.GetChoice<SamplerKind>("sampler") : dflt.Sampler,
+            Spacing = a.Has("spacing") ? a.GetChoice<Spacing>("spacing") : dflt.Spacing,
+            Eta = a.GetDouble("eta"),
+            Cfg = a.Has("cfg") ? (float)a.GetDouble("cfg") : dflt.Cfg,
+            CfgChannels = a.Has("cfg-channels") ? a.GetChoice<CfgChannels>("cfg-channels") : dflt.CfgChannels,
+            Seed = (ulong)a.GetInt("seed"),
+        };
+        if (a.Has("eta") && opts.Sampler != SamplerKind.Ddim)
+            throw new UsageException($"--eta: expected with --sampler ddim (η is DDIM's setting), found --sampler {(opts.Sampler == SamplerKind.Ddpm ? "ddpm" : "dpm++2m")}, which does not use it");
+        opts = opts with { Policy = CommonOptions.Cache(a, cfg.Stack) };   // the DiT's default window: Open-Sora's [0.25, 0.95) too
+
+        Func<CaptionSet, Captions> withNull = p => new Captions(new PromptEmbeds(p, opts.Cfg > 1 ? STDiTPipeline.NullCaptions(p, nullCaption, cfg) : null));
+        Func<ComputeDevice, Conditioning> conditioning;
+        (string, string) source;
+        int samples = 1;
+        if (embedsPath != null)
+        {
+            var prompts = PromptEmbeds.Load(embedsPath, null, cfg.CaptionChannels).Prompts;
+            Console.WriteLine($"prompts: {embedsPath}: {prompts.Count} × {prompts.Tokens} tokens");
+            var captions = withNull(prompts);
+            samples = captions.Count;
+            conditioning = _ => captions;
+            source = ("prompt_embeds", Path.GetFileName(embedsPath));
+        }
+        else
+        {
+            string prompt = a.Get("prompt")!;
+            int maxLength = a.GetInt("max-length");
+            string? variant = EncodeCommand.Variant(a);
+            EncodeCommand.Resolve(modelPath, variant);                                   // checked before the device starts
+            conditioning = dev =>
+            {
+                try
+                {
+                    var prompts = TextEncoding.Captions(dev, modelPath, prompt, null, cfg.CaptionChannels, maxLength, variant).Prompts;
+                    Console.WriteLine($"prompts: --prompt \"{prompt}\": {prompts.Count} × {prompts.Tokens} tokens");
+                    return withNull(prompts);
+                }
+                catch (InvalidValueException e) when (e.Message.StartsWith("text encoder width", StringComparison.Ordinal))
+                { throw new UsageException($"--prompt: {e.Message}"); }
+            };
+            source = ("prompt", prompt);
+        }
+        string? vaePath = ModelLoader.FindVae(Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!, a.Get("vae"));
+        if (vaePath != null) VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
+        return new ModelRun
+        {
+            ModelPath = modelPath, Stack = cfg.Stack, ConfigText = cfg.ToString(), Options = opts, Samples = samples,
+            Conditioning = conditioning,
+            Footprint = (dev, c) => STDiTPipeline.Footprint(cfg, ((Captions)c).Prompts.Prompts.Tokens, dev),
+            Load = dev => STDiTPipeline.Load(modelPath, dev, video).Model,
+            VaePath = vaePath, Latent = true, Source = source, IsVideo = true, Fps = VideoOptions.Fps(a), Frames = cfg.Frames,
         };
     }
 }

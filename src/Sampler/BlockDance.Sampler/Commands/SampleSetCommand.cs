@@ -17,6 +17,7 @@ using System.Text;
 using BlockDance.Kernels;
 using BlockDance.Sampler.Cli;
 using BlockDance.Transformer;
+using BlockDance.Transformer.IO;
 using StbImageWriteSharp;
 
 namespace BlockDance.Sampler.Commands;
@@ -24,11 +25,14 @@ namespace BlockDance.Sampler.Commands;
 public static class SampleSetCommand
 {
     const int DefaultChunk = 64;   // samples between writes: a preempted shard loses at most this many
+    /// <summary>Most samples one job draws: 10,000,000 (FID uses 50,000); the work list and manifests stay under ~1 GB.</summary>
+    public const int MaxSamples = 10_000_000;
 
     public static int Run(string[] argv)
     {
         var a = Args.Parse("sample --out-dir", argv);
         var dir = a.Get("out-dir")!;
+        if (dir.Length == 0) throw new UsageException("--out-dir: expected a folder name, found an empty string");
         var shard = Shard.Resolve(a.Get("shard"), Environment.GetEnvironmentVariable);
         int given = new[] { "count", "per-class", "classes-file" }.Count(a.Has);
         if (given != 1)
@@ -48,6 +52,7 @@ public static class SampleSetCommand
             throw new UsageException($"--shard {shard}: expected a shard count that divides the {total} samples, found {shard.Count} (remainder {total % shard.Count})");
         bool latent = cfg.InChannels is not (1 or 3);
         string? vaePath = latent ? ModelLoader.FindVae(modelPath, a.Get("vae")) : null;
+        if (vaePath != null) Transformer.Vae.VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
         if (latent && vaePath == null)
             throw new UsageException($"sample --out-dir: this is a {cfg.InChannels}-channel latent model and no VAE decoder was found (expected --vae DIR|FILE)");
 
@@ -57,12 +62,12 @@ public static class SampleSetCommand
                           $"cfg-channels={opts.CfgChannels} seed={opts.Seed} policy={policy}";
         int digits = Math.Max(6, (total - 1).ToString(CultureInfo.InvariantCulture).Length);
         string manifest = Path.Combine(dir, $"manifest-{shard.Index}-of-{shard.Count}.csv");
-        if (File.Exists(manifest) && File.ReadLines(manifest).FirstOrDefault() != settings)
+        if (FileKind.Of(manifest) != PathKind.Missing && InputFile.ReadLines(manifest, "--out-dir manifest").FirstOrDefault() is var written && written != settings)
             throw new UsageException($"--out-dir {dir}: expected the settings of the run that wrote {Path.GetFileName(manifest)} " +
-                                     $"({File.ReadLines(manifest).FirstOrDefault()}), found {settings}");
+                                     $"({written}), found {settings}");
 
         var mine = shard.Indices(total).ToList();
-        var todo = mine.Where(k => !File.Exists(Path.Combine(dir, Name(k, digits)))).ToList();
+        var todo = mine.Where(k => !Present(Path.Combine(dir, Name(k, digits)))).ToList();
         Console.WriteLine($"shard {shard}: {mine.Count} of {total} samples (k = {shard.Index} + {shard.Count}·j), " +
                           $"{mine.Count - todo.Count} already in {dir}, {todo.Count} to draw");
         Directory.CreateDirectory(dir);
@@ -97,6 +102,15 @@ public static class SampleSetCommand
         return 0;
     }
 
+    /// <summary>A sample already drawn: a regular file (written whole by AtomicFile). A FIFO, folder or device under a sample's
+    /// name is refused (merge would block on it or read garbage), not skipped as done.</summary>
+    static bool Present(string png) => FileKind.Of(png) switch
+    {
+        PathKind.Missing => false,
+        PathKind.Regular or PathKind.Unknown => true,
+        var k => throw new UsageException($"--out-dir: {png}: expected a PNG written by an earlier run or nothing, found {FileKind.Describe(k)}"),
+    };
+
     public static string Name(long k, int digits) => k.ToString(new string('0', digits), CultureInfo.InvariantCulture) + ".png";
 
     /// <summary>The class of every global sample index.</summary>
@@ -107,7 +121,7 @@ public static class SampleSetCommand
             if (!File.Exists(file)) throw new UsageException($"--classes-file {file}: file not found");
             var list = new List<int>();
             int line = 0;
-            foreach (var raw in File.ReadLines(file))
+            foreach (var raw in InputFile.ReadLines(file, "--classes-file"))   // a FIFO or device is refused, not read
             {
                 line++;
                 var s = raw.Split('#')[0].Trim();
@@ -117,10 +131,12 @@ public static class SampleSetCommand
                 list.Add(y);
             }
             if (list.Count == 0) throw new UsageException($"--classes-file {file}: expected at least one class, found none");
+            if (list.Count > MaxSamples) throw new UsageException($"--classes-file {file}: expected at most {MaxSamples} samples, found {list.Count}");
             return list;
         }
         long n = a.Has("count") ? a.GetInt("count") : (long)a.GetInt("per-class") * classList.Count;
-        if (n > int.MaxValue) throw new UsageException($"--per-class: expected at most {int.MaxValue} samples in all, found {n}");
+        if (n > MaxSamples)
+            throw new UsageException($"--{(a.Has("count") ? "count" : "per-class")}: expected at most {MaxSamples} samples in all ({classList.Count} classes), found {n}");
         return Enumerable.Range(0, (int)n).Select(k => classList[k % classList.Count]).ToList();
     }
 

@@ -12,7 +12,7 @@ public static class EvalTableReader
     public static (List<ParetoPoint> Points, string Caption) Read(string path)
     {
         if (!File.Exists(path)) throw new UsageException($"--plot-from {path}: file not found (expected a table written by eval --out-md)");
-        var lines = File.ReadAllLines(path);
+        var lines = Transformer.IO.InputFile.ReadLines(path, "--plot-from");   // a FIFO or device is refused, not read
         int h = Array.FindIndex(lines, l => l.StartsWith("| policy |", StringComparison.Ordinal));
         if (h < 0) throw new UsageException($"--plot-from {path}: expected an eval table with a '| policy |' header, found none");
         var head = Cells(lines[h]);

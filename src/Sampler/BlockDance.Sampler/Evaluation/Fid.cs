@@ -49,6 +49,9 @@ public sealed record FidStats(double[] Mu, double[,] Sigma, int Count)
         using var f = SafeTensorsFile.Open(path);
         var mu = f.ReadFloat32("mu", d);
         var s = f.ReadFloat32("sigma", d, d);
+        f.ReadFloatValues("mu");   // the dtype: statistics are real values
+        long bad = BlockDance.Kernels.NonFinite.CountReference(mu) + BlockDance.Kernels.NonFinite.CountReference(s);
+        if (bad > 0) throw new BlockDance.Kernels.InvalidValueException($"FID statistics {path}", "finite mu and sigma", $"{bad} NaN/Inf values");
         var sigma = new double[d, d];
         for (int a = 0; a < d; a++)
             for (int b = 0; b < d; b++) sigma[a, b] = s[a * d + b];

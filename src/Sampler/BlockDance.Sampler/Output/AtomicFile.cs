@@ -20,6 +20,16 @@ public static class AtomicFile
     public const int NameMax = 255;
 
     [ThreadStatic] static Group? current;
+    /// <summary>Every temporary file that exists now (any thread), for the signal path that cannot unwind (RemoveTemporaries).</summary>
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> temporaries = new();
+
+    /// <summary>Deletes every temporary file still on disk: the overdue-signal path (Cli/Signals), which exits without unwinding.</summary>
+    public static void RemoveTemporaries()
+    {
+        foreach (var t in temporaries.Keys)
+            try { File.Delete(t); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        temporaries.Clear();
+    }
 
     /// <summary>The temporary name: fixed length, so it fits whenever the target's name does.</summary>
     static string TempPath(string target) => Path.Combine(Path.GetDirectoryName(target)!, $".bd-{Guid.NewGuid():N}.tmp");
@@ -77,11 +87,26 @@ public static class AtomicFile
                                              $"found the same file {given[i].Full}");
     }
 
+    /// <summary>An output must not replace a file the run reads: a file that exists inside the model folder `inputs`
+    /// (e.g. encode --out naming one of text_encoder/'s weight shards), after following symbolic links.</summary>
+    public static void CheckNotInput(string path, string option, string inputs, string what)
+    {
+        var target = Target(path);
+        if (!File.Exists(target) || !Directory.Exists(inputs)) return;
+        var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(inputs)) + Path.DirectorySeparatorChar;
+        var real = Directory.ResolveLinkTarget(Path.TrimEndingDirectorySeparator(Path.GetFullPath(inputs)), returnFinalTarget: true) is { } l
+            ? Path.TrimEndingDirectorySeparator(l.FullName) + Path.DirectorySeparatorChar : root;
+        if (target.StartsWith(root, StringComparison.Ordinal) || target.StartsWith(real, StringComparison.Ordinal))
+            throw new UsageException($"{option} {path}: expected a new file or one outside {what} {inputs}, found {target}, one of its own files");
+    }
+
     public static void Write(string path, Action<Stream> write)
     {
         var target = Target(path);
         string? tmp = TempPath(target);
         using var region = Interruption.Defer();
+        string created = tmp;
+        temporaries[created] = 0;
         try
         {
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
@@ -97,11 +122,13 @@ public static class AtomicFile
             }
             Interruption.ThrowIfRequested($"before writing {path}");
             File.Move(tmp, target, overwrite: true);
+            temporaries.TryRemove(created, out _);
             tmp = null;
         }
         finally
         {
             if (tmp != null && File.Exists(tmp)) File.Delete(tmp);
+            if (tmp != null) temporaries.TryRemove(created, out _);
         }
     }
 
@@ -123,7 +150,11 @@ public static class AtomicFile
         public void Commit()
         {
             Interruption.ThrowIfRequested("before writing the outputs");
-            foreach (var (temp, target) in staged) File.Move(temp, target, overwrite: true);
+            foreach (var (temp, target) in staged)
+            {
+                File.Move(temp, target, overwrite: true);
+                temporaries.TryRemove(temp, out _);
+            }
             staged.Clear();
             Dispose();
         }
@@ -134,7 +165,10 @@ public static class AtomicFile
             if (closed) return;
             closed = true;
             foreach (var (temp, _) in staged)
+            {
                 try { File.Delete(temp); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+                temporaries.TryRemove(temp, out _);
+            }
             staged.Clear();
             current = outer;
             region.Dispose();

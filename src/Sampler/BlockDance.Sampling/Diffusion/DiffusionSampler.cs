@@ -42,7 +42,7 @@ public sealed class DiffusionSampler
     /// <summary>Called after each step with (step index, steps, seconds so far); drives the progress bar.</summary>
     public Action<int, int, double>? OnStep { get; set; }
 
-    /// <summary>Runs all steps in place on x (B, C, H, W), which holds x_T on entry and x_0 on return.
+    /// <summary>Runs all steps in place on x (B, C, H, W) or a video (B, C, T, H, W), which holds x_T on entry and x_0 on return.
     /// firstStep &gt; 0 resumes a trajectory: x holds the sample before step firstStep (the Ada trainer's episodes).</summary>
     public void Run(IDenoiser denoiser, Tensor x, INoiseSource noise, int outChannels, int firstStep = 0)
     {
@@ -52,7 +52,7 @@ public sealed class DiffusionSampler
             return;
         }
         var dev = x.Device;
-        int b = x.Shape[0], c = x.Shape[1], hw = x.Shape[2] * x.Shape[3];
+        int b = x.Shape[0], c = x.Shape[1], hw = (int)(x.Length / ((long)b * c));   // H·W, or T·H·W for video
         if (kind == SamplerKind.Ddpm && outChannels < 2 * c)
             throw new InvalidValueException("DDPM sampler", $"a learned-sigma model ({2 * c} output channels; use DDIM otherwise)", $"{outChannels} output channels");
         bool needsNoise = kind == SamplerKind.Ddpm || eta > 0;
@@ -89,7 +89,7 @@ public sealed class DiffusionSampler
     void RunDpm(IDenoiser denoiser, Tensor x, int outChannels, int firstStep)
     {
         var dev = x.Device;
-        int b = x.Shape[0], c = x.Shape[1], hw = x.Shape[2] * x.Shape[3];
+        int b = x.Shape[0], c = x.Shape[1], hw = (int)(x.Length / ((long)b * c));   // H·W, or T·H·W for video
         if (firstStep != 0) throw new ArgumentOutOfRangeException(nameof(firstStep), "DPM-Solver++ keeps a history: a trajectory cannot resume mid-way");
         var dpm = new DpmSolver(schedule);
         using var prev = Tensor.Allocate(dev, "dpm_prev_x0", x.Shape);     // (B, C, H, W) the previous step's x0

@@ -11,7 +11,7 @@
 //   second order (otherwise), r = (λ_k − λ_{k−1})/h:
 //                  x ← (σ_{k+1}/σ_k)·x − α_{k+1}·expm1(−h)·x0_k − ½·α_{k+1}·expm1(−h)·(x0_k − x0_{k−1})/r
 // The last step is exactly x ← x0. Every constant is float64 here and float32 in the update kernel
-// (src/Kernels/DpmSolverStep.cs). It needs no noise after x_T and works for any ε model (DiT or PixArt).
+// (src/Kernels/Diffusion/DpmSolverStep.cs). It needs no noise after x_T and works for any ε model (DiT or PixArt).
 using BlockDance.Kernels;
 
 namespace BlockDance.Sampling;

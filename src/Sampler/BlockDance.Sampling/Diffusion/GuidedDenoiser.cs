@@ -1,10 +1,11 @@
 // The one denoiser: classifier-free guidance and a cache policy over the model interface (IBlockModel), for any
-// conditioning (Conditioning: class labels for the DiT, captions for PixArt-α).
+// conditioning (Conditioning: class labels for the DiT, captions for PixArt-α and STDiT) and any sample shape
+// (BlockShape.Sample: (C, H, W) images, (C, T, H, W) videos).
 //   cfg scale 1: the model batch is the B samples (no unconditional half)
 //   cfg scale > 1: the model runs on [x; x] with conditioning rows [cond; uncond] (CfgLayout: row i is sample i's
 //                  conditional half, row i + B its unconditional duplicate) and Guidance mixes the halves:
 //                  ε = ε_u + s·(ε_c − ε_u) on the guided channels (the DiT's official rule: the first 3 of the
-//                  4 latent channels; PixArt-α, as diffusers: all of them)
+//                  4 latent channels, as Open-Sora 1.0's STDiT; PixArt-α, as diffusers: all of them)
 // The cache policy is asked for the step's plan here (the one hook: ICachePolicy.Plan with the step's context),
 // right before PlanRunner runs the model with it and counts the blocks the plan ran.
 using BlockDance.Cache;
@@ -23,8 +24,8 @@ public sealed class GuidedDenoiser : IDenoiser, IDisposable
     readonly int[] policyLabels;    // (B) what the policy sees of the samples
     readonly float cfgScale;
     readonly int guidedChannels;
-    readonly Tensor? input;         // (2B, C, H, W) when guided: [x; x]
-    readonly Tensor output;         // (model batch, C_out, H, W)
+    readonly Tensor? input;         // (2B, C, …) when guided: [x; x]
+    readonly Tensor output;         // (model batch, C_out, …)
     readonly CfgLayout layout;
     readonly int steps;
     readonly PlanRunner runner;
@@ -40,15 +41,15 @@ public sealed class GuidedDenoiser : IDenoiser, IDisposable
         this.model = model;
         this.cfgScale = cfgScale;
         bool guided = cfgScale > 1;
-        int b = conditioning.Count, s = cfg.InputSize;
+        int b = conditioning.Count;
         rows = conditioning.Bind(model, guided);
         policyLabels = conditioning.PolicyLabels;
         timesteps = new float[rows.Length];
         // Official rule: the first 3 channels (of the 4 latent eps channels); capped at C_in so a
         // model with fewer channels never has its v channels guided.
         guidedChannels = channels == CfgChannels.All ? cfg.InChannels : Math.Min(Guidance.OfficialChannels, cfg.InChannels);
-        if (guided) input = Tensor.Allocate(model.Device, "cfg_input", 2 * b, cfg.InChannels, s, s);
-        output = Tensor.Allocate(model.Device, "model_output", rows.Length, cfg.OutChannels, s, s);
+        if (guided) input = Tensor.Allocate(model.Device, "cfg_input", cfg.Batch(2 * b));
+        output = Tensor.Allocate(model.Device, "model_output", cfg.Output(rows.Length));
         Policy = policy;
         this.steps = steps;
         layout = new CfgLayout(b, guided);
@@ -64,7 +65,7 @@ public sealed class GuidedDenoiser : IDenoiser, IDisposable
         Array.Fill(timesteps, t);
         runner.Run(plan, step, modelIn, timesteps, rows, output);
         if (input != null)
-            Guidance.Run(model.Device, output.View, rows.Length / 2, cfg.OutChannels, cfg.InputSize * cfg.InputSize, guidedChannels, cfgScale);
+            Guidance.Run(model.Device, output.View, rows.Length / 2, cfg.OutChannels, cfg.PerChannel, guidedChannels, cfgScale);
         return output;
     }
 

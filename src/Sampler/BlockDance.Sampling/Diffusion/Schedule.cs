@@ -56,10 +56,11 @@ public sealed class Schedule
         PosteriorVariance = new double[k];
         for (int i = 0; i < k; i++)
             PosteriorVariance[i] = Betas[i] * (1 - AlphasCumprodPrev[i]) / (1 - AlphasCumprod[i]);
-        // log of the posterior variance, "clipped": index 0 (where it is 0) uses index 1's value.
+        // log of the posterior variance, "clipped": index 0 (where it is 0) uses index 1's value. With one kept step
+        // there is no index 1 (guided-diffusion would fail there); step 0 adds no noise, so log β' keeps the value finite.
         PosteriorLogVarianceClipped = new double[k];
         for (int i = 0; i < k; i++)
-            PosteriorLogVarianceClipped[i] = Math.Log(k > 1 && i == 0 ? PosteriorVariance[1] : PosteriorVariance[i]);
+            PosteriorLogVarianceClipped[i] = Math.Log(i == 0 ? (k > 1 ? PosteriorVariance[1] : Betas[0]) : PosteriorVariance[i]);
     }
 
     public static double[] BaseBetas()

@@ -2,10 +2,11 @@
 // one session serve every model:
 //   ClassLabels   a class-conditional DiT: label y per sample; the unconditional half of a guided batch is the
 //                 null label (NumClasses)
-//   Captions      PixArt-α: caption features and masks per sample (PromptEmbeds); the unconditional half is the
-//                 negative captions (one row shared, or one per sample)
-// A third kind (video captions for STDiT) is one more subclass: Bind puts its conditioning on its model and says
-// which conditioning row each model row reads; Slice cuts it to a batch of samples.
+//   Captions      a caption-conditioned model (ICaptionModel: PixArt-α, Open-Sora 1.0's STDiT): caption features and
+//                 masks per sample (PromptEmbeds); the unconditional half is the negative captions (one row shared,
+//                 or one per sample; for STDiT its learned null caption, see PromptEmbeds' caller)
+// Another kind is one more subclass: Bind puts its conditioning on its model and says which conditioning row each
+// model row reads; Slice cuts it to a batch of samples.
 using BlockDance.Kernels;
 using BlockDance.Transformer;
 
@@ -30,7 +31,9 @@ public abstract class Conditioning
     public abstract string Describe();
 
     protected static T Expect<T>(IBlockModel model, string what) where T : class =>
-        model as T ?? throw new InvalidValueException("conditioning", $"{what} for a {typeof(T).Name} model", $"a {model.GetType().Name} model");
+        model as T ?? throw new InvalidValueException("conditioning", $"{what} for a {Kind(typeof(T))} model", $"a {model.GetType().Name} model");
+
+    static string Kind(Type t) => t == typeof(ICaptionModel) ? "caption-conditioned (PixArt-α, STDiT)" : t.Name;
 }
 
 /// <summary>Class labels of a class-conditional DiT.</summary>
@@ -57,7 +60,7 @@ public sealed class ClassLabels(IReadOnlyList<int> labels) : Conditioning
     }
 }
 
-/// <summary>Caption features of PixArt-α: one prompt row per sample, and the negatives for guidance.</summary>
+/// <summary>Caption features (PixArt-α, STDiT): one prompt row per sample, and the negatives for guidance.</summary>
 public sealed class Captions(PromptEmbeds prompts) : Conditioning
 {
     public PromptEmbeds Prompts => prompts;
@@ -74,7 +77,7 @@ public sealed class Captions(PromptEmbeds prompts) : Conditioning
 
     public override int[] Bind(IBlockModel model, bool guided)
     {
-        var pixart = Expect<PixArt>(model, "captions");
+        var captionModel = Expect<ICaptionModel>(model, "captions");
         int b = Count;
         CaptionSet captions = prompts.Prompts;
         int[] rows;
@@ -85,9 +88,8 @@ public sealed class Captions(PromptEmbeds prompts) : Conditioning
             rows = Enumerable.Range(0, b).Concat(Enumerable.Range(0, b).Select(i => b + (neg.Count == 1 ? 0 : i))).ToArray();
         }
         else rows = Enumerable.Range(0, b).ToArray();
-        pixart.SetCaptions(captions.Embeds, captions.Mask, captions.Count, captions.Tokens);
-        pixart.Prepare(rows.Length);
-        pixart.UploadRows(rows);   // before the step loop: a step copies nothing host → device
+        captionModel.SetCaptions(captions.Embeds, captions.Mask, captions.Count, captions.Tokens);
+        captionModel.BindRows(rows);   // before the step loop: a step copies nothing host → device
         return rows;
     }
 }

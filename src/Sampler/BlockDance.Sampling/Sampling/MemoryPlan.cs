@@ -7,9 +7,12 @@
 //             qkv (N, T, 3D), MLP hidden (N, T, 4D), adaLN (N, 6D), five (N, D) condition buffers,
 //             final tokens (N, T, p²·C_out), t (N), t_freq (N, 256), frequencies (128), labels and rows (N ints);
 //             PixArt-α adds t0 (2 × (N, 6D)), the micro-condition MLP, and per block the captions' keys and
-//             values (M captions × L tokens × 2D) with their mask
-//   run       the sample x (B, C, H, W), the CFG input (M, C, H, W), the model output (M, C_out, H, W),
-//             DDPM/η > 0 step noise (B, C, H, W), the cache feature of BlockDance/Ada (M, T, D)
+//             values (M captions × L tokens × 2D) with their mask; Open-Sora 1.0's STDiT is the same over its T·S
+//             tokens (at 16 × 512²: 72 MiB per (16384 × 1152) buffer per row, the MLP hidden 288 MiB), with t0
+//             twice, its frame-major input and output, the caption keys and values per block, and its two sin-cos
+//             tables (its GEMM weights counted in 16 bits under bf16/fp16 on CUDA)
+//   run       the sample x (B, C, …), the CFG input (M, C, …), the model output (M, C_out, …), DDPM/η > 0 step
+//             noise (B, C, …), the cache feature of BlockDance/Ada (M, T, D); … is H, W or T, H, W
 // The budget is a fraction of what the device has: 90% of a GPU's memory (the CUDA context, the compiled
 // kernels and allocator rounding take the rest), 50% of the host's available memory for ILGPU's CPU
 // accelerator (the host arrays of the samples and the image share it). BLOCKDANCE_DEVICE_MEMORY_MB states
@@ -29,6 +32,11 @@ public sealed record MemoryNeed(long WeightBytes, long BufferBytes, int Batch, i
 /// <summary>What a model occupies on the device: its weights, and its buffers for a model batch of n rows.</summary>
 public sealed record ModelFootprint(DiTConfig Stack, long WeightBytes, Func<int, long> BufferBytes)
 {
+    /// <summary>0 for an image model; T for a video model (its samples are (C, T, H, W)).</summary>
+    public int Frames { get; init; }
+    /// <summary>Values per channel of one sample: H·W, or T·H·W.</summary>
+    public long PerChannel => (long)Math.Max(1, Frames) * Stack.InputSize * Stack.InputSize;
+
     /// <summary>A DiT of this config.</summary>
     public static ModelFootprint Of(DiTConfig cfg) => new(cfg, MemoryPlan.WeightBytes(cfg), n => MemoryPlan.WorkspaceBytes(cfg, n));
 
@@ -41,6 +49,27 @@ public sealed record ModelFootprint(DiTConfig Stack, long WeightBytes, Func<int,
             MemoryPlan.WorkspaceBytes(stack, n)
             + 4 * (2L * n * 6 * d + 2L * n * Math.Max(1, cfg.MicroWidth) + d + n)                 // t0, t0_sub, micro, ones; caption rows
             + 4 * ((long)n * captionTokens * 2 * d * cfg.Depth + (long)n * captionTokens));      // caption k|v per block, mask
+    }
+
+    /// <summary>Open-Sora 1.0's STDiT over captions of `captionTokens` tokens; `halfWeights`: its 2-D GEMM weights are
+    /// stored in 16 bits (bf16/fp16 on CUDA).</summary>
+    public static ModelFootprint Of(STDiTConfig cfg, int captionTokens, bool halfWeights)
+    {
+        long weights = 0;
+        foreach (var (key, shape) in cfg.ExpectedShapes())
+        {
+            long n = shape.Aggregate(1L, (a, b) => a * b);
+            weights += halfWeights && key.EndsWith(".weight") && shape.Length == 2 ? 2 * n : 4 * n;
+        }
+        weights += 4L * (cfg.SpatialTokens + cfg.Frames) * cfg.Hidden;                           // the sin-cos tables
+        var stack = cfg.Stack;
+        long d = cfg.Hidden, sample = (long)cfg.InChannels * cfg.Frames * cfg.LatentSize * cfg.LatentSize;
+        long outSample = sample / cfg.InChannels * cfg.OutChannels;
+        return new(stack, weights, n =>
+            MemoryPlan.WorkspaceBytes(stack, n)
+            + 4 * (2L * n * 6 * d + d + n * sample + n * outSample)                              // t0 twice; frame-major in/out
+            + 4L * cfg.Depth * n * captionTokens * 2 * d)                                        // caption k|v per block
+        { Frames = cfg.Frames };
     }
 }
 
@@ -71,10 +100,10 @@ public static class MemoryPlan
     {
         var cfg = model.Stack;
         int m = guided ? 2 * batch : batch;
-        long img = (long)cfg.InChannels * cfg.InputSize * cfg.InputSize;
+        long img = cfg.InChannels * model.PerChannel;
         long run = 4 * (batch * img                                               // x
                         + (guided ? m * img : 0)                                  // [x; x]
-                        + (long)m * cfg.OutChannels * cfg.InputSize * cfg.InputSize // model output
+                        + (long)m * cfg.OutChannels * model.PerChannel            // model output
                         + (stepNoise ? batch * img : 0)                           // DDPM / DDIM η > 0 noise
                         + (cached ? (long)m * cfg.Tokens * cfg.Hidden : 0));      // the stored block feature
         return new MemoryNeed(model.WeightBytes, model.BufferBytes(m) + run, batch, m);
@@ -122,8 +151,8 @@ public static class MemoryPlan
         return o with { Batch = lo };
     }
 
-    static string Describe(ComputeDevice dev) =>
+    internal static string Describe(ComputeDevice dev) =>
         Environment.GetEnvironmentVariable(LimitVariable) is string s ? $"{LimitVariable}={s}" : $"{(dev.IsCuda ? "90" : "50")}% of {MiB(dev.MemoryBytes)} on {dev.Name}";
 
-    static string MiB(long bytes) => $"{bytes / 1048576.0:F1} MiB";
+    internal static string MiB(long bytes) => $"{bytes / 1048576.0:F1} MiB";
 }

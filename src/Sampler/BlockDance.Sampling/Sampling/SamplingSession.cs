@@ -8,7 +8,7 @@ using BlockDance.Transformer;
 namespace BlockDance.Sampling;
 
 public sealed record SamplingResult(
-    float[] Samples,               // (N, C, H, W) the final x_0 (first, guided half)
+    float[] Samples,               // (N, C, H, W) or (N, C, T, H, W): the final x_0 (first, guided half)
     int[] Shape,
     double WallSeconds,
     double ModelSeconds,
@@ -38,16 +38,16 @@ public static class SamplingSession
     {
         var cfg = model.Shape;
         var dev = model.Device;
-        int total = conditioning.Count, batch = o.BatchFor(total), s = cfg.InputSize, c = cfg.InChannels;
+        int total = conditioning.Count, batch = o.BatchFor(total);
         if (total < 1) throw new InvalidValueException("samples", "at least one", "none");
-        long perSample = (long)c * s * s;
+        long perSample = cfg.SampleLength;
         var samples = new float[total * perSample];
         var schedule = o.Schedule();
         var sampler = new DiffusionSampler(schedule, o.Sampler, o.Eta) { ProfileSteps = o.ProfileSteps };
         if (o.SampleIndices != null && o.SampleIndices.Count != total)
             throw new InvalidValueException("sample indices", $"one per sample ({total})", $"{o.SampleIndices.Count}");
         if (o.InitialNoise != null && o.InitialNoise.Length != samples.Length)
-            throw new InvalidValueException("initial noise", $"{total}×{c}×{s}×{s} = {samples.Length} values", $"{o.InitialNoise.Length}");
+            throw new InvalidValueException("initial noise", $"{string.Join("×", cfg.Batch(total))} = {samples.Length} values", $"{o.InitialNoise.Length}");
         if (o.InitialNoise != null && NonFinite.CountReference(o.InitialNoise) is > 0 and var badNoise)
             throw new InvalidValueException("initial noise", "finite values", $"{badNoise} NaN/Inf of {o.InitialNoise.Length}");   // bad input, not the engine's
 
@@ -91,7 +91,7 @@ public static class SamplingSession
             r.Samples.CopyTo(samples, first * perSample);
         }
         bar?.Finish();
-        return new SamplingResult(samples, [total, c, s, s], wall.Elapsed.TotalSeconds, modelSec, samplerSec,
+        return new SamplingResult(samples, cfg.Batch(total), wall.Elapsed.TotalSeconds, modelSec, samplerSec,
             computed, blocksTotal, flopsComputed, flopsUncached, cacheBytes, policyName, reused, modelBatch,
             stepLaunches / (double)Math.Max(1, doneSteps), stepWaits / (double)Math.Max(1, doneSteps));
     }
@@ -104,11 +104,10 @@ public static class SamplingSession
     {
         var cfg = model.Shape;
         var dev = model.Device;
-        int s = cfg.InputSize, c = cfg.InChannels;
-        long perSample = (long)c * s * s;
+        long perSample = cfg.SampleLength;
         using var policy = o.Policy();
         using var den = new GuidedDenoiser(model, conditioning, o.Cfg, o.CfgChannels, policy, schedule.Steps);
-        using var x = Tensor.Allocate(dev, "x", b, c, s, s);
+        using var x = Tensor.Allocate(dev, "x", cfg.Batch(b));
         INoiseSource noise = o.StepNoise != null ? new GivenNoise(o.StepNoise, first, b)
             : o.SampleIndices != null ? new IndexedNoise(o.Seed, o.SampleIndices.Skip(first).Take(b).ToArray())
             : new SeededNoise(o.Seed, first);
@@ -132,7 +131,7 @@ public static class SamplingSession
     }
 
     /// <summary>Per-step noise given by the caller (reference trajectories), sliced to the batch.</summary>
-    sealed class GivenNoise(Func<int, float[]> stepNoise, int first, int count) : INoiseSource
+    internal sealed class GivenNoise(Func<int, float[]> stepNoise, int first, int count) : INoiseSource
     {
         public void Fill(Tensor z, int stream)
         {
