@@ -25,6 +25,28 @@ public static class AdaEval
         net.Forward(x, new int[batch]);
     }
 
+    /// <summary>The decision network's inference time per sample: the median of `runs` synchronized forwards on a batch
+    /// of `batch` samples (after one untimed forward), divided by the batch. Ada runs it once per sample, at step rho.</summary>
+    public static double OverheadSecondsPerSample(ComputeDevice dev, AdaWeights w, int batch, int runs = 21)
+    {
+        var i = w.Info;
+        using var net = new AdaDecisionNetwork(dev, w);
+        using var x = Tensor.Allocate(dev, "ada.overhead", batch, i.Channels, i.Height, i.Width);
+        var labels = new int[batch];
+        net.Forward(x, labels);
+        dev.Synchronize();
+        var t = new double[runs];
+        for (int r = 0; r < runs; r++)
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            net.Forward(x, labels);
+            dev.Synchronize();
+            t[r] = sw.Elapsed.TotalSeconds;
+        }
+        Array.Sort(t);
+        return t[runs / 2] / batch;
+    }
+
     public static string Note(AdaWeights w, string path)
     {
         var md = w.Metadata;

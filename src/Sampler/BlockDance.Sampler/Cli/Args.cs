@@ -28,6 +28,16 @@ public sealed class Args
     /// <summary>The same command line read with the defaults of another model kind (PixArt-α: 20 steps, DPM-Solver++, cfg 4.5).</summary>
     public Args ForModel(ModelKind kind) => new(Spec, values, flags, Positional) { Kind = kind };
 
+    /// <summary>The same command line with option `name` set to `value` (null: as if not given); for a command that hands
+    /// part of its line to another reader (eval builds its model through ModelRun with one method at a time).</summary>
+    public Args With(string name, string? value)
+    {
+        var v = new Dictionary<string, string>(values);
+        if (value is null) v.Remove(name);
+        else v[name] = value;
+        return new(Spec, v, flags, Positional) { Kind = Kind };
+    }
+
     static readonly ParserConfiguration Config = new() { ResponseFileTokenReplacer = null, EnablePosixBundling = false };
 
     /// <param name="key">the command's entry in CommandTable ("sample", "sample --out-dir", …)</param>

@@ -115,6 +115,10 @@ public static class Opts
     public static readonly TextOpt OutMd = new("out-md", "FILE", "also write the table as markdown");
     public static readonly TextOpt Plot = new("plot", "FILE", "quality against latency figure, written as .png and .svg");
     public static readonly TextOpt PlotFrom = new("plot-from", "FILE", "redraw --plot from a table written by --out-md, without sampling");
+    public static readonly IntOpt Repeats = new("repeats", "R", "timed runs of every setting; the wall-clock is their median, {range}", 1, 100)
+        { Default = 3, DefaultText = "3; --quick: 1" };
+    public static readonly TextOpt BatchSweep = new("batch-sweep", "B,B,…", "also time the --batch-cache methods at each sampling batch (1,2,4,…,64): speedup and per-sample decisions per batch");
+    public static readonly TextOpt BatchCache = Cache with { Name = "batch-cache", Value = "none,bd2,…", Help = "methods of --batch-sweep (none always runs first)", Default = "none,bd2,bd3,bd-adaptive:delta=0.2:order=1,ada" };
 
     // bench
     public static readonly TextOpt Preset = new("preset", "S/2|B/2|L/2|XL/2 …", "random weights of a preset instead of --model");
@@ -123,6 +127,7 @@ public static class Opts
     public static readonly IntOpt Iters = new("iters", "N", "timed forwards, {range}", 1, 10000) { Default = 20 };
     public static readonly IntOpt Warmup = new("warmup", "N", "untimed forwards first, {range}", 0, 100) { Default = 2 };
     public static readonly IntOpt BenchSteps = Steps with { Max = 1000, PixArtDefault = null };
+    public static readonly TextOpt BenchBatchCache = BatchCache with { Default = "none,bd2,bd3,bd-adaptive:delta=0.2:order=1,teacache" };
     public static readonly SwitchOpt NoSampling = new("no-sampling", "skip the sampling speedup part");
 
     // calibrate

@@ -2,6 +2,7 @@
 // device memory, then full sampling wall clock with no cache and BlockDance N = 2, 3.
 //   --model FILE          a checkpoint (default: the demo model)
 //   --preset XL/2 --image-size 256|512   random weights in the real shapes instead
+//   --batch-sweep 1,2,…,64  also latency against the batch size (BatchSweep), --batch-cache methods, --repeats runs
 // Per-kernel times come from a separate, synchronizing profiled pass (KernelCache.Profiling).
 using System.Diagnostics;
 using System.Text.Json;
@@ -23,6 +24,7 @@ public static class BenchCommand
         var a = Args.Parse("bench", argv);
         if (a.Get("report") is string rp) AtomicFile.CheckWritable(rp, "--report");
         int batch = a.GetInt("batch");
+        if (a.Get("batch-sweep") is string sweep) Evaluation.BatchSweep.Parse(sweep);   // exit 2 before any device work
         int iters = a.GetInt("iters"), warmup = a.GetInt("warmup"), steps = a.GetInt("steps");
         float cfgScale = (float)a.GetDouble("cfg");
 
@@ -114,6 +116,16 @@ public static class BenchCommand
                                   $"(block evaluations {r.BlocksTotal} → {r.BlocksComputed}: theoretical {theory[label]:F3}×, reached {speedup[label] / theory[label]:P1}); " +
                                   $"per step {r.LaunchesPerStep:0.#} launches, {r.HostWaitsPerStep:0.##} host waits");
             }
+        }
+        if (a.Get("batch-sweep") is string bs)
+        {
+            // latency against the batch size: none, BlockDance N = 2, 3 and --batch-cache's other methods (BatchSweep)
+            var methods = Evaluation.BatchSweep.Methods(a.Get("batch-cache")!, cfg, name, steps);
+            var all = Evaluation.EvalSubject.First(new ClassLabels(classes), Evaluation.BatchSweep.Parse(bs)[^1]);
+            var rows = Evaluation.BatchSweep.Run(model, all, new SamplingOptions { Classes = [], Steps = steps, Cfg = cfgScale }, methods,
+                Evaluation.BatchSweep.Parse(bs), a.GetInt("repeats"));
+            Console.Write(Evaluation.BatchSweep.Markdown($"**blockdance bench --batch-sweep**: {name}, DDIM {steps} steps, cfg {cfgScale:0.##}; {dev.Describe()}",
+                rows, a.GetInt("repeats"), rows[^1].Batch));
         }
         var result = new Result(dev.Describe(), name, batch, modelBatch, median, times[0], flops / 1e9, flops / (median / 1e3) / 1e12,
             dev.AllocatedBytes / 1048576.0, kernelMs, sampling, speedup, theory);

@@ -1,29 +1,23 @@
-// blockdance eval: speed and quality of cache policies against the uncached model, in one run.
+// blockdance eval: speed and quality of cache methods against the uncached model, in one run, for every model kind.
 //
-//   blockdance eval [--model FILE] [--device auto|cuda|cpu] [--cache none,bd2,bd3,bd4] [--sweep]
-//                   [--per-class K | --quick] [--steps 50] [--cfg 4] [--seed 0] [--batch B]
-//                   [--cache-block b] [--cache-window s,e] [--classifier FILE] [--fid-stats FILE] [--out-md FILE]
-//                   [--policy models/ada_policy.safetensors] [--plot pareto.png]
-//   blockdance eval --plot-from eval.md --plot pareto.png     redraws the figure of a table written by --out-md
+//   blockdance eval [--model FILE|DIR] [--device auto|cuda|cpu] [--cache none,bd2,bd3,bd4] [--sweep] [--repeats 3]
+//                   [--per-class K | --quick] [--steps 50] [--cfg 4] [--seed 0] [--batch B] [--cache-block b] [--cache-window s,e]
+//                   [--prompt-embeds FILE | --prompt TEXT] (PixArt-α, STDiT) [--classifier FILE] [--fid-stats FILE]
+//                   [--policy models/ada_policy.safetensors] [--out-md FILE] [--plot pareto.png]
+//                   [--batch-sweep 1,2,4,8,16,32,64 [--batch-cache none,bd2,bd3,…]]
+//   blockdance eval --plot-from eval.md --plot pareto.png     redraws the figures of a table written by --out-md
 //
-// Policies (--cache, comma-separated, each NAME[:key=value…] as CacheSpec lists: delta-dit, teacache, fbcache,
-// dbcache, taylorseer, magcache, bd-adaptive, bd-taylor, …; --sweep runs each method at every value of its
-// main knob instead). Rows on the Pareto frontier of (speedup, PSNR) are marked. `none` (no cache) and `bdN` (alias `blockdanceN`):
-// BlockDance-N with the default boundary (⌊0.75·depth⌋ − 1) and window [0.25, 0.95) unless
-// --cache-block / --cache-window say otherwise (they apply to every bdN). `none` always runs, and
-// runs first: it is the reference for PSNR/SSIM and the baseline of the speedup. `ada`: BlockDance-Ada
-// with the trained policy of --policy (default models/ada_policy.safetensors; `blockdance train-ada`).
-// --plot writes SSIM and PSNR against the measured latency per sample of every policy (ParetoPlot), as
-// PNG and SVG.
+// Methods (--cache, comma-separated, each NAME[:key=value…] as CacheSpec lists; --sweep runs each at every value of
+// its main knob instead). `none` always runs, first: the reference for PSNR/SSIM and the baseline of the speedups.
+// `bdN`: BlockDance-N with --cache-block / --cache-window. `ada`: BlockDance-Ada with the policy of --policy.
 //
-// Every policy samples the same classes with the same seed, hence the same starting noise: K samples
-// of each class (round-robin order), DDIM, cfg 4. Defaults: K = 50 (500 digits for the MNIST demo);
-// --quick: K = 3 (30 digits, a smoke test sized for the CPU accelerator). Before the timed runs a
-// 2-step warm-up at the same batch compiles the kernels, so that compilation is not billed to `none`.
-//
-// Accuracy and FID use the MNIST digit classifier (DigitClassifier, on the device) and apply to
-// 1-channel 14×14 10-class models only; otherwise, or when the classifier or the FID statistics file
-// is missing, those columns read n/a and a note says why.
+// Samples: K per class of a DiT (round robin), K per prompt of PixArt-α / STDiT; every setting the same noise.
+// Defaults: K = 50; --quick: K = 3 and one timed run. Each setting runs --repeats times, interleaved (repeat r runs
+// every setting before repeat r + 1), after a 2-step warm-up that compiles the kernels; the wall-clock is the median,
+// the samples of every repeat must be identical (else an internal error). Quality numbers carry bootstrap 95%
+// intervals (Bootstrap: 1000 resamples, seeded; FID 200). Fidelity: EvalSubject says what is measured per model
+// kind. Accuracy and FID use the MNIST digit classifier: 1-channel 14×14 10-class DiTs only (DigitsSetup).
+// --plot writes two figures (ParetoPlot): quality over latency per sample, and over the fraction of FLOPs.
 using BlockDance.Cache;
 using BlockDance.Kernels;
 using BlockDance.Sampler.Ada;
@@ -35,12 +29,11 @@ namespace BlockDance.Sampler.Commands;
 
 public static class EvalCommand
 {
-    public const int DefaultPerClass = 50, QuickPerClass = 3, WarmupSteps = 2;
+    public const int DefaultPerClass = 50, QuickPerClass = 3, WarmupSteps = 2, FidReplicates = 200;
     public const string DefaultPolicies = "none,bd2,bd3,bd4";
     public const string DefaultFidStats = "mnist_fid_stats.safetensors";
 
-
-    /// <summary>A named policy of the comparison: N = null for none.</summary>
+    /// <summary>A named setting of the comparison: N = null unless BlockDance-N.</summary>
     public sealed record PolicySpec(string Name, int? N, CacheSpec? Spec = null);
 
     public static int Run(string[] argv)
@@ -52,70 +45,91 @@ public static class EvalCommand
         if (a.Get("plot") is string plot)
         {
             Figure.CheckOutput(plot, "--plot");
+            Figure.CheckOutput(ParetoPlot.FlopsPath(plot), "--plot");
         }
         if (a.Get("plot-from") is string from)
         {
             if (a.Get("plot") is not string plotTo || argv.Length != 4)
                 throw new UsageException("--plot-from FILE: expected exactly --plot-from FILE --plot OUT.png, found other options");
-            var (points, caption) = EvalTableReader.Read(from);
-            var (png, svg) = ParetoPlot.Write(plotTo, points, caption);
-            Console.WriteLine($"wrote {png} and {svg} from {from}");
+            var (points, title) = EvalTableReader.Read(from);
+            var (lat, flops) = ParetoPlot.Write(plotTo, points, title);
+            Console.WriteLine($"wrote {lat} and {flops} (and their SVG twins) from {from}");
             return 0;
         }
         AtomicFile.CheckDistinct(("--out-md", a.Get("out-md")), ("--plot", a.Get("plot")));
+        if (a.Has("batch-cache") && !a.Has("batch-sweep")) throw new UsageException("--batch-cache: applies with --batch-sweep only");
         var specs = ParsePolicies(a.Get("cache")!, a.Flag("sweep"));
+        int[]? batches = a.Get("batch-sweep") is string bs ? BatchSweep.Parse(bs) : null;
+        var batchSpecs = batches != null ? ParsePolicies(a.Get("batch-cache")!) : [];
         int perClass = a.Flag("quick") ? QuickPerClass : a.GetInt("per-class");
-        int steps = a.GetInt("steps"), batch = a.GetInt("batch");
-        float cfgScale = (float)a.GetDouble("cfg");
-        ulong seed = (ulong)a.GetInt("seed");
+        int repeats = a.Has("repeats") ? a.GetInt("repeats") : a.Flag("quick") ? 1 : a.GetInt("repeats");
 
-        // Everything the user gave is checked against the checkpoint header before any device work.
+        // Everything the user gave is checked against the model before any device work.
         var modelPath = CommonOptions.ModelPath(a);
-        using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
-        var weights = (IWeightSource)src;
-        var cfg = CommonOptions.DetectConfig(a, weights);
-        if (cfg.InChannels is not (1 or 3))
-            throw new UsageException($"eval: expected a pixel-space model (1 or 3 channels), found {cfg.InChannels} channels " +
-                                     "(a latent model; eval has no VAE decode step yet)");
-        if (cfg.InputSize < ImageMetrics.SsimWindow)
-            throw new UsageException($"eval: SSIM needs images of at least {ImageMetrics.SsimWindow}×{ImageMetrics.SsimWindow}, the model makes {cfg.InputSize}×{cfg.InputSize}");
-        var bdBase = BlockDanceBase(a, cfg);
-        if (a.Has("policy") && !specs.Any(s => s.Name == "ada")) throw new UsageException("--policy needs the policy ada in --cache");
-        (AdaWeights Weights, string Path)? ada = specs.Any(s => s.Name == "ada") ? CommonOptions.AdaPolicyFile(a.Get("policy"), cfg, steps) : null;
-        var digits = DigitsSetup.Resolve(a, modelPath, cfg);
-        var makers = specs.ToDictionary(sp => sp.Name, sp => sp.Name == "ada" ? null : sp.Spec!.Build(cfg, modelPath, steps, bdBase));   // exit 2 before any device work
-
-        var classList = CommonOptions.DefaultClasses(cfg);
-        var classes = Enumerable.Range(0, perClass).SelectMany(_ => classList).ToList();
-        var baseOpts = new SamplingOptions { Classes = classes, Steps = steps, Cfg = cfgScale, Seed = seed, Batch = batch, Progress = true };
+        var subject = EvalSubject.For(a, modelPath, perClass);
+        var ka = a.ForModel(subject.Kind);
+        var cfg = subject.Stack;
+        var run = subject.Run;
+        int steps = run.Options.Steps;
+        var bdBase = BlockDanceBase(ka, cfg);
+        bool anyAda = specs.Concat(batchSpecs).Any(s => s.Name == "ada");
+        if (a.Has("policy") && !anyAda) throw new UsageException("--policy needs the method ada in --cache or --batch-cache");
+        (AdaWeights Weights, string Path)? ada = anyAda ? CommonOptions.AdaPolicyFile(a.Get("policy"), cfg, steps) : null;
+        var digits = subject.Classes != null ? DigitsSetup.Resolve(a, modelPath, cfg) : DigitsSetup.NotApplicable(a, subject.KindName);
+        Func<ICachePolicy> Make(PolicySpec sp) => sp.Name == "ada" ? () => new AdaPolicy(ada!.Value.Weights, ada.Value.Path) : sp.Spec!.Build(cfg, modelPath, steps, bdBase);
+        var makers = specs.ToDictionary(sp => sp.Name, Make);   // exit 2 before any device work
+        var batchMakers = batchSpecs.Select(sp => (sp.Name, Make(sp))).ToList();
 
         using var dev = CommonOptions.Device(a);
-        baseOpts = MemoryPlan.Fit(dev, cfg, baseOpts, cached: specs.Any(sp => sp.Name != "none"));   // before any allocation
-        Console.WriteLine($"model: {modelPath}\n       {cfg}");
-        using var pipe = DiTPipeline.Load(modelPath, dev, weights, cfg, vaePath: null);
-        var model = pipe.Model;
+        var conditioning = subject.Conditioning(dev);
+        int n = conditioning.Count;
+        var baseOpts = run.Options with { Progress = true, Policy = () => new NoCache() };
+        baseOpts = MemoryPlan.Fit(dev, run.Footprint(dev, conditioning), baseOpts, n, cached: specs.Any(sp => sp.Name != "none"));   // before any allocation
+        Console.WriteLine($"model: {modelPath}\n       {run.ConfigText}");
+        var model = run.Load(dev);
+        using var disposeModel = (IDisposable)model;
         using var classifier = digits.ClassifierPath is string cp ? DigitClassifier.Load(dev, cp) : null;
 
         // Warm-up (not timed): compiles every kernel at the batch the timed runs use.
-        Log.Info($"warm-up: {WarmupSteps} steps at batch {baseOpts.EffectiveBatch} (kernel compilation; not timed)");
-        SamplingSession.Run(model, baseOpts with { Classes = classes.Take(baseOpts.EffectiveBatch).ToList(), Steps = WarmupSteps, Progress = false });
-        if (ada is { } aw) AdaEval.Warmup(dev, aw.Weights, baseOpts.EffectiveBatch);   // compiles the decision network's kernels
-
-        var rows = new List<EvalRow>();
-        SamplingResult? reference = null;
-        foreach (var spec in specs)
+        int batch = baseOpts.BatchFor(n);
+        Log.Info($"warm-up: {WarmupSteps} steps at batch {batch} (kernel compilation; not timed)");
+        SamplingSession.Run(model, conditioning.Slice(0, batch), baseOpts with { Steps = WarmupSteps, Progress = false });
+        double? adaOverhead = null;
+        if (ada is { } aw)
         {
-            Console.WriteLine($"eval: policy {spec.Name} ({classes.Count} samples, {steps} steps)");
-            Func<ICachePolicy> make = spec.Name == "ada" ? () => new AdaPolicy(ada!.Value.Weights, ada.Value.Path) : makers[spec.Name]!;
-            var r = SamplingSession.Run(model, baseOpts with { Policy = make });
-            reference ??= r;
-            rows.Add(Measure(spec, r, reference, classes, classifier, digits.Stats, bdBase, cfg));
-            if (spec.Name == "ada") rows[^1] = rows[^1] with { Detail = AdaEval.Detail(ada!.Value.Weights.Info, r) };
+            AdaEval.Warmup(dev, aw.Weights, batch);   // compiles the decision network's kernels
+            adaOverhead = AdaEval.OverheadSecondsPerSample(dev, aw.Weights, batch);
         }
 
+        // Timed runs, interleaved over the settings; quality from the first run of each.
+        var results = new Dictionary<string, SamplingResult>();
+        var walls = specs.ToDictionary(s => s.Name, _ => new List<double>());
+        for (int r = 0; r < repeats; r++)
+            foreach (var spec in specs)
+            {
+                Console.WriteLine($"eval: {spec.Name} ({n} samples, {steps} steps, run {r + 1} of {repeats})");
+                var res = SamplingSession.Run(model, conditioning, baseOpts with { Policy = makers[spec.Name], Progress = r == 0 });
+                walls[spec.Name].Add(res.WallSeconds);
+                if (!results.TryAdd(spec.Name, res) && !res.Samples.AsSpan().SequenceEqual(results[spec.Name].Samples))
+                    throw new InvalidOperationException($"eval: {spec.Name}: run {r + 1} gave other samples than run 1 from the same noise");
+            }
+
+        var measure = new EvalMeasure(dev, subject, results["none"], classifier, digits.Stats, bdBase.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth));
+        var rows = specs.Select(sp => measure.Row(sp, results[sp.Name], walls[sp.Name], walls["none"], sp.Name == "ada" ? AdaDetail(ada!.Value, results[sp.Name], adaOverhead) : null)).ToList();
         rows = EvalTable.MarkFrontier(rows);
-        var text = EvalTable.Markdown(Caption(classList.Count, perClass, baseOpts, reference!, cfg, dev, modelPath),
-            rows, Notes(digits, bdBase, cfg, classes.Count).Concat(ada is { } ad ? [AdaEval.Note(ad.Weights, ad.Path)] : []));
+        var caption = Caption(subject, perClass, repeats, baseOpts, results["none"], cfg, dev, modelPath);
+        var notes = Notes(subject, digits, bdBase, cfg, n, repeats).ToList();
+        if (ada is { } ad) notes.Add(AdaEval.Note(ad.Weights, ad.Path) + OverheadNote(adaOverhead!.Value, rows.First(r => r.Method == "ada")));
+        var text = "Command: `blockdance eval " + string.Join(' ', argv.Select(Quote)) + "`\n\n" + EvalTable.Markdown(caption, rows, notes);
+
+        if (batches != null)
+        {
+            var all = EvalSubject.First(conditioning, batches[^1]);
+            var brows = BatchSweep.Run(model, all, baseOpts, batchMakers, batches, repeats);
+            text += "\n## Latency against the batch size\n\n" + BatchSweep.Markdown(
+                $"**blockdance eval --batch-sweep**: {Path.GetFileName(modelPath)}, {baseOpts.SamplerName} {steps} steps, cfg {baseOpts.Cfg:0.##}; {dev.Describe()}",
+                brows, repeats, batches[^1]);
+        }
         Console.WriteLine();
         Console.Write(text);
         if (a.Get("out-md") is string outMd)
@@ -125,12 +139,15 @@ public static class EvalCommand
         }
         if (a.Get("plot") is string plotPath)
         {
-            var (png, svg) = ParetoPlot.Write(plotPath, rows.Select(r => new ParetoPoint(r.Policy, 1e3 * r.WallSeconds / r.Samples, r.Ssim, r.Psnr)).ToList(),
-                $"{cfg.Name}, {baseOpts.SamplerName} {steps} steps, cfg {cfgScale:0.##}, {classes.Count} samples per policy, {(dev.IsCuda ? dev.Name : "CPU accelerator")}");
-            Console.WriteLine($"wrote {png} and {svg}");
+            var points = rows.Select(r => new ParetoPoint(r.Method, r.Setting, r.SecondsPerSample, 1 / r.FlopSpeedup, r.Ssim?.Value ?? double.NaN, r.Psnr.Value)).ToList();
+            var (lat, flops) = ParetoPlot.Write(plotPath, points,
+                $"{cfg.Name}, {baseOpts.SamplerName} {steps} steps, cfg {baseOpts.Cfg:0.##}, {n} samples per setting, wall-clock median of {repeats}, {(dev.IsCuda ? dev.Name : "CPU")}");
+            Console.WriteLine($"wrote {lat} and {flops} (and their SVG twins)");
         }
         return 0;
     }
+
+    static string Quote(string s) => s.Length > 0 && s.All(c => char.IsLetterOrDigit(c) || "-_=.,:/+".Contains(c)) ? s : $"'{s.Replace("'", "'\\''")}'";
 
     /// <summary>"none,bd2,teacache:delta=0.4" → specs with none first (added if missing); with sweep, every method at each
     /// value of its main knob. Bad names, options or duplicates exit 2.</summary>
@@ -163,42 +180,39 @@ public static class EvalCommand
         return bd;
     }
 
-    static EvalRow Measure(PolicySpec spec, SamplingResult r, SamplingResult reference, IReadOnlyList<int> classes,
-        DigitClassifier? classifier, FidStats? realStats, BlockDanceConfig bdBase, DiTConfig cfg)
+    static string AdaDetail((AdaWeights Weights, string Path) ada, SamplingResult r, double? overhead) =>
+        AdaEval.Detail(ada.Weights.Info, r) + (overhead is double o ? $", policy net {1e3 * o:0.###} ms/sample" : "");
+
+    static string OverheadNote(double perSample, EvalRow row) =>
+        $" Inference overhead: the decision network takes {1e3 * perSample:0.###} ms per sample (median of 21 synchronized forwards at the run's batch, " +
+        $"divided by it), {100 * perSample / row.SecondsPerSample:0.####}% of ada's wall-clock per sample ({row.SecondsPerSample:0.####} s).";
+
+    static string Caption(EvalSubject s, int perClass, int repeats, SamplingOptions o, SamplingResult reference, DiTConfig cfg, ComputeDevice dev, string modelPath)
     {
-        var img = ImageMetrics.ToUnitRange(r.Samples);
-        var refImg = ImageMetrics.ToUnitRange(reference.Samples);
-        double psnr = ImageMetrics.Psnr(img, refImg), ssim = ImageMetrics.MeanSsim(img, refImg, r.Shape);
-        double? acc = null, fid = null;
-        if (classifier != null)
-        {
-            var c = classifier.Run(img, classes.Count);
-            acc = c.Accuracy(classes);
-            if (realStats != null && classes.Count >= 2)
-                fid = Fid.Distance(FidStats.FromFeatures(c.Features, classes.Count, DigitClassifier.FeatureDim), realStats);
-        }
-        string detail = spec.N is int n ? $"N={n}, b={bdBase.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth)}" : r.Policy;
-        return new EvalRow(spec.Name, detail, r.WallSeconds, reference.WallSeconds / r.WallSeconds, r.BlocksSkipped, r.BlocksTotal,
-            psnr, ssim, acc, fid, classes.Count);
+        int conds = s.Classes != null ? s.Samples / perClass : s.Run.Samples;
+        string per = s.Classes != null ? $"{perClass} per class × {conds} classes" : $"{perClass} per prompt × {conds} prompt(s)";
+        return $"**blockdance eval**: {s.Samples} samples per setting ({per}), " +
+               $"{o.SamplerName} {o.Steps} steps, cfg {o.Cfg:0.##}, seed {o.Seed}, model batch {reference.ModelBatch}, wall-clock median of {repeats} run(s); " +
+               $"{Path.GetFileName(modelPath)} ({s.KindName}: {cfg.Name}, depth {cfg.Depth}, {string.Join("×", s.Run.SampleShape)}); {dev.Describe()}";
     }
 
-    static string Caption(int numClasses, int perClass, SamplingOptions o, SamplingResult reference, DiTConfig cfg, ComputeDevice dev, string modelPath) =>
-        $"**blockdance eval**: {numClasses * perClass} samples per policy ({perClass} per class × {numClasses} classes), " +
-        $"{o.SamplerName} {o.Steps} steps, cfg {o.Cfg:0.##}, seed {o.Seed}, model batch {reference.ModelBatch}; " +
-        $"{Path.GetFileName(modelPath)} ({cfg.Name}, depth {cfg.Depth}, {cfg.InChannels}×{cfg.InputSize}×{cfg.InputSize}); {dev.Describe()}";
-
-    static IEnumerable<string> Notes(DigitsSetup digits, BlockDanceConfig bd, DiTConfig cfg, int count)
+    static IEnumerable<string> Notes(EvalSubject s, DigitsSetup digits, BlockDanceConfig bd, DiTConfig cfg, int count, int repeats)
     {
-        yield return $"bdN = BlockDance-N: blocks 0..b reused on the reuse steps of the window [{bd.WindowStart:0.##}, {bd.WindowEnd:0.##}) of the steps " +
-                     $"(b = {bd.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth)} of {cfg.Depth} blocks).";
-        yield return "wall-clock: the whole sampling run of the policy; speedup = none's wall-clock / the policy's, measured in this run, " +
-                     $"one policy after another on the same device, after a {WarmupSteps}-step warm-up that compiles the kernels.";
-        yield return "methods (defaults; NAME:key=value overrides): " + string.Join("; ", CacheSpec.Methods.Where(m => m.Keys.Length > 0)
-            .Select(m => $"{m.Name} ({string.Join(", ", m.Keys.Select(k => $"{k.Key} {k.Default}"))}): {m.Summary}")) + ".";
-        yield return "Pareto ★: no other row has both a higher speedup and a higher PSNR.";
+        yield return "method / setting: the cache method and its settings as the policy describes itself (blockdance = BlockDance-N, bd<N> in --cache; " +
+                     $"blocks 0..b reused on the reuse steps of the window [{bd.WindowStart:0.##}, {bd.WindowEnd:0.##}) of the steps, b = {bd.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth)} of {cfg.Depth} blocks).";
+        yield return $"wall-clock: the whole sampling run of all {count} samples, the median of {repeats} run(s) interleaved over the settings in one process on one device, " +
+                     $"after a {WarmupSteps}-step warm-up that compiles the kernels; speedup wall = none's median / the setting's. " +
+                     "speedup FLOP = the uncached FLOPs / the FLOPs computed (probes and forecasts' own work excluded); speedup blocks = block evaluations without a cache / computed: the ceilings.";
+        yield return "methods (defaults; NAME:key=value overrides; --sweep runs the main knob at the listed values): " + string.Join("; ", CacheSpec.Methods.Where(m => m.Keys.Length > 0)
+            .Select(m => $"{m.Name} ({string.Join(", ", m.Keys.Select(k => $"{k.Key} {k.Default}"))}{(m.Knob is string kn ? $"; sweep {kn} = {string.Join("/", m.Sweep)}" : "")}): {m.Summary}")) + ".";
+        yield return "Pareto ★: no other row has both a higher wall-clock speedup and a higher PSNR.";
         yield return "blocks skipped: block evaluations skipped / block evaluations without a cache, per sample (steps × depth).";
-        yield return "PSNR / SSIM: against the uncached (none) samples from the same noise, images mapped [−1, 1] → [0, 1] (clamped), " +
-                     "PSNR from the MSE over all samples (inf = identical), SSIM the mean over samples, with an 11×11 Gaussian window (σ 1.5, K1 0.01, K2 0.03), valid region only.";
+        yield return $"PSNR / SSIM: against the uncached (none) samples from the same noise, measured on {s.Measured}: " +
+                     (s.Measured == "pixels" || s.Measured.StartsWith("VAE") ? "[−1, 1] → [0, 1] (clamped)" : "mapped by the uncached latents' range [min, max] → [0, 1]") +
+                     "; PSNR from the MSE over all samples (inf = identical), SSIM the mean over samples, with an 11×11 Gaussian window (σ 1.5, K1 0.01, K2 0.03), valid region only" +
+                     (s.Run.IsVideo ? "; a video is one image of C·T channels" : "") + ".";
+        yield return $"[95% CI]: percentile bootstrap over the samples ({Bootstrap.DefaultReplicates} resamples, FID {FidReplicates}; SplitMix64 seed {Bootstrap.DefaultSeed}, " +
+                     "the same resamples for every row); PSNR's from the resampled mean MSE. An interval without width is printed as its value.";
         foreach (var n in digits.Notes(count)) yield return n;
     }
 }

@@ -40,6 +40,14 @@ public sealed record DigitsSetup(string? ClassifierPath, FidStats? Stats, string
         return new(classifier, FidStats.Load(statsPath, DigitClassifier.FeatureDim), statsPath, null);
     }
 
+    /// <summary>A text-conditional model (PixArt-α, STDiT): no classifier applies; naming one is an error.</summary>
+    public static DigitsSetup NotApplicable(Args a, string kind)
+    {
+        if (a.Has("classifier") || a.Has("fid-stats"))
+            throw new UsageException($"--classifier/--fid-stats: the digit classifier reads 1-channel 14×14 digits of a 10-class DiT; this is a text-conditional {kind} model");
+        return new(null, null, null, $"accuracy / FID: n/a: no classifier applies to a text-conditional {kind} model (the MNIST digit classifier reads the demo DiT's digits only).");
+    }
+
     /// <summary>The model's folder first, then `relative` from the working folder and its parents.</summary>
     static string? Find(string modelPath, string relative)
     {

@@ -1,32 +1,43 @@
 // The Markdown report of `blockdance eval`: one caption line with the counts and settings, one row
-// per cache policy, then notes that define every column (and why a column is n/a).
+// per method and setting, then notes that define every column (and why a column is n/a).
 using System.Globalization;
 using System.Text;
 
 namespace BlockDance.Sampler.Evaluation;
 
-/// <summary>One policy's measurements. Accuracy/Fid are null when the classifier does not apply.</summary>
-public sealed record EvalRow(string Policy, string Detail, double WallSeconds, double Speedup, double BlocksSkipped, long BlocksTotal,
-    double Psnr, double Ssim, double? Accuracy, double? Fid, int Samples, bool Frontier = false)
+/// <summary>One setting's measurements. Wall: the median of the timed runs' seconds (the whole run of all samples);
+/// the speedups are none's over this setting's (wall: of the medians; FLOP and blocks: the ceilings a perfect
+/// implementation would reach). Ssim is null below the SSIM window, Accuracy/Fid where the classifier does not apply.</summary>
+public sealed record EvalRow(string Method, string Setting, double WallSeconds, IReadOnlyList<double> WallRuns, double WallSpeedup,
+    double FlopSpeedup, double BlockSpeedup, double BlocksSkipped, long BlocksTotal, Interval Psnr, Interval? Ssim,
+    Interval? Accuracy, Interval? Fid, int Samples, bool Frontier = false)
 {
     public double SkippedFraction => BlocksTotal == 0 ? 0 : BlocksSkipped / (double)BlocksTotal;
+    public double SecondsPerSample => WallSeconds / Samples;
+    public string Label => Setting.Length > 0 ? $"{Method} {Setting}" : Method;
 }
 
 public static class EvalTable
 {
     public static readonly string[] Columns =
-        ["policy", "wall-clock s", "speedup vs none", "blocks skipped", "PSNR dB", "SSIM", "accuracy", "FID", "samples"];
+    [
+        "method", "setting", "wall-clock s", "s/sample", "speedup wall", "speedup FLOP", "speedup blocks", "blocks skipped",
+        "PSNR dB [95% CI]", "SSIM [95% CI]", "accuracy [95% CI]", "FID [95% CI]", "samples",
+    ];
 
-    /// <summary>Marks the rows no other row dominates in (speedup, PSNR): higher or equal in both, higher in one.</summary>
+    /// <summary>Marks the rows no other row dominates in (wall speedup, PSNR): higher or equal in both, higher in one.</summary>
     public static List<EvalRow> MarkFrontier(IReadOnlyList<EvalRow> rows) =>
-        rows.Select(r => r with { Frontier = !rows.Any(o => o.Speedup >= r.Speedup && o.Psnr >= r.Psnr && (o.Speedup > r.Speedup || o.Psnr > r.Psnr)) }).ToList();
+        rows.Select(r => r with
+        {
+            Frontier = !rows.Any(o => o.WallSpeedup >= r.WallSpeedup && o.Psnr.Value >= r.Psnr.Value && (o.WallSpeedup > r.WallSpeedup || o.Psnr.Value > r.Psnr.Value)),
+        }).ToList();
 
     public static string Markdown(string caption, IReadOnlyList<EvalRow> rows, IEnumerable<string> notes)
     {
         var sb = new StringBuilder();
         sb.AppendLine(caption).AppendLine();
         sb.AppendLine("| " + string.Join(" | ", Columns) + " |");
-        sb.AppendLine("|" + string.Concat(Columns.Select(c => c == "policy" ? "---|" : "---:|")));
+        sb.AppendLine("|" + string.Concat(Columns.Select(c => c is "method" or "setting" ? "---|" : "---:|")));
         foreach (var r in rows)
             sb.AppendLine("| " + string.Join(" | ", Cells(r)) + " |");
         sb.AppendLine();
@@ -36,16 +47,25 @@ public static class EvalTable
 
     static IEnumerable<string> Cells(EvalRow r) =>
     [
-        (r.Detail.Length > 0 && r.Detail != r.Policy ? $"{r.Policy} ({r.Detail})" : r.Policy) + (r.Frontier ? " ★" : ""),
+        r.Method + (r.Frontier ? " ★" : ""),
+        r.Setting.Replace("|", "/"),
         F(r.WallSeconds, "F2"),
-        F(r.Speedup, "F3") + "×",
+        F(r.SecondsPerSample, "F4"),
+        F(r.WallSpeedup, "F3") + "×",
+        F(r.FlopSpeedup, "F3") + "×",
+        F(r.BlockSpeedup, "F3") + "×",
         $"{F(r.BlocksSkipped, "0.##")} of {r.BlocksTotal} ({F(100 * r.SkippedFraction, "F1")}%)",
-        double.IsPositiveInfinity(r.Psnr) ? "inf" : F(r.Psnr, "F2"),
-        F(r.Ssim, "F4"),
-        r.Accuracy is double a ? F(a, "F3") : "n/a",
-        r.Fid is double f ? F(f, "F2") : "n/a",
+        Ci(r.Psnr, "F2"),
+        r.Ssim is { } s ? Ci(s, "F4") : "n/a",
+        r.Accuracy is { } a ? Ci(a, "F3") : "n/a",
+        r.Fid is { } f ? Ci(f, "F2") : "n/a",
         r.Samples.ToString(CultureInfo.InvariantCulture),
     ];
 
+    /// <summary>"38.08 [37.51, 38.66]"; an interval of one value (identical samples) is the value alone.</summary>
+    public static string Ci(Interval i, string format) =>
+        i.Lo == i.Hi && i.Lo == i.Value ? N(i.Value, format) : $"{N(i.Value, format)} [{N(i.Lo, format)}, {N(i.Hi, format)}]";
+
+    static string N(double v, string format) => double.IsPositiveInfinity(v) ? "inf" : F(v, format);
     static string F(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
 }

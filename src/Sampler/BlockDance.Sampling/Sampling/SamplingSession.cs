@@ -22,7 +22,8 @@ public sealed record SamplingResult(
     List<List<int>> ReusedStepsPerBatch,
     int ModelBatch,
     double LaunchesPerStep,        // kernel launches queued per sampling step (all batches)
-    double HostWaitsPerStep)       // synchronizations + blocking copies per step: 0 unless ProfileSteps
+    double HostWaitsPerStep,       // synchronizations + blocking copies per step: 0 unless ProfileSteps
+    long[]? BlocksPerSample = null)  // block evaluations of each sample's (conditional) model row, in sample order
 {
     public double BlocksSkipped => BlocksTotal - BlocksComputed;
     public double SkippedFraction => BlocksTotal == 0 ? 0 : BlocksSkipped / (double)BlocksTotal;
@@ -57,6 +58,7 @@ public static class SamplingSession
         string policyName = "";
         var reused = new List<List<int>>();
         int modelBatch = 0;
+        var perSampleBlocks = new long[total];
         var wall = Stopwatch.StartNew();
         var bar = o.Progress ? new ProgressBar(schedule.Steps * ((total + batch - 1) / batch)) : null;
         int doneSteps = 0;
@@ -88,15 +90,16 @@ public static class SamplingSession
             cacheBytes = Math.Max(cacheBytes, r.CacheBytes);
             policyName = r.Policy;
             reused.Add(r.Reused);
+            for (int i = 0; i < b; i++) perSampleBlocks[first + i] = r.PerRow[i];   // rows 0..b−1: the samples (CfgLayout)
             r.Samples.CopyTo(samples, first * perSample);
         }
         bar?.Finish();
         return new SamplingResult(samples, cfg.Batch(total), wall.Elapsed.TotalSeconds, modelSec, samplerSec,
             computed, blocksTotal, flopsComputed, flopsUncached, cacheBytes, policyName, reused, modelBatch,
-            stepLaunches / (double)Math.Max(1, doneSteps), stepWaits / (double)Math.Max(1, doneSteps));
+            stepLaunches / (double)Math.Max(1, doneSteps), stepWaits / (double)Math.Max(1, doneSteps), perSampleBlocks);
     }
 
-    sealed record Batch(float[] Samples, long RowBlocks, int ModelBatch, long CacheBytes, string Policy, List<int> Reused, long Launches, long Waits);
+    sealed record Batch(float[] Samples, long RowBlocks, int ModelBatch, long CacheBytes, string Policy, List<int> Reused, long Launches, long Waits, long[] PerRow);
 
     /// <summary>Samples first..first + b − 1: noise, a fresh policy and denoiser, the sampler, the guard's checks.</summary>
     static Batch RunBatch(IBlockModel model, Conditioning conditioning, SamplingOptions o, Schedule schedule, DiffusionSampler sampler,
@@ -127,7 +130,7 @@ public static class SamplingSession
         long launches = dev.Kernels.TotalLaunches - launches0, waits = dev.HostWaits - waits0;
         guard.Finish(x, schedule.Steps, first);
         return new Batch(x.ToHost(), den.Accounting.RowBlocks, den.ModelBatch, policy.MemoryBytes, policy.Describe(),
-            den.Accounting.ReusedSteps.ToList(), launches, waits);
+            den.Accounting.ReusedSteps.ToList(), launches, waits, den.Accounting.PerRow.ToArray());
     }
 
     /// <summary>Per-step noise given by the caller (reference trajectories), sliced to the batch.</summary>

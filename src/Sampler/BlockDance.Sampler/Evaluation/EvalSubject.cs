@@ -1,0 +1,97 @@
+// What `blockdance eval` samples, for every model kind: the model and its conditioning read through ModelRun (the
+// same option reading and checks as `sample`), repeated K times (--per-class K: K samples of each class of a DiT, or
+// of each prompt of a PixArt-α / STDiT run), and how a run's samples become images for the fidelity metrics:
+//   pixel-space model             samples in [−1, 1] → [0, 1], clamped
+//   latent model with a VAE       decoded (image VAE, or the video VAE frame by frame), then as pixels
+//   latent model without a VAE    the latents themselves, mapped by the uncached run's own range [lo, hi] → [0, 1]
+// A video sample (C, T, H, W) is measured as one image of C·T channels (PSNR over all its values, SSIM the mean over
+// its frames and channels).
+using BlockDance.Kernels;
+using BlockDance.Sampler.Cli;
+using BlockDance.Sampler.Commands;
+using BlockDance.Transformer;
+
+namespace BlockDance.Sampler.Evaluation;
+
+public sealed class EvalSubject
+{
+    public required ModelRun Run { get; init; }
+    /// <summary>The class-conditional DiT's labels (K per class, round robin); null for a caption model.</summary>
+    public IReadOnlyList<int>? Classes { get; init; }
+    public required int PerCondition { get; init; }
+    public required ModelKind Kind { get; init; }
+    public required string KindName { get; init; }
+
+    public DiTConfig Stack => Run.Stack;
+    public int Samples => Run.Samples * PerCondition;
+
+    /// <summary>Reads the model's options as `sample` does (exit 2 before any device work); eval's own --cache list,
+    /// --cache-block/--cache-window and --policy are left to eval.</summary>
+    public static EvalSubject For(Args a, string modelPath, int perCondition)
+    {
+        var plain = a.With("cache", "none").With("cache-block", null).With("cache-window", null).With("policy", null);
+        var run = ModelRun.For(plain, modelPath);
+        bool pixart = run.IsPixArt, video = run.IsVideo;
+        var kind = pixart ? ModelKind.PixArt : ModelKind.DiT;
+        if (!pixart && !video)
+        {
+            var classes = Enumerable.Range(0, perCondition).SelectMany(_ => run.Options.Classes).ToList();
+            run = new ModelRun
+            {
+                ModelPath = run.ModelPath, Stack = run.Stack, ConfigText = run.ConfigText, Options = run.Options with { Classes = classes },
+                Samples = classes.Count, Conditioning = _ => new ClassLabels(classes), Footprint = run.Footprint, Load = run.Load,
+                VaePath = run.VaePath, Latent = run.Latent, Source = run.Source,
+            };
+            return new EvalSubject { Run = run, Classes = classes, PerCondition = 1, Kind = kind, KindName = "DiT" };
+        }
+        return new EvalSubject { Run = run, PerCondition = perCondition, Kind = kind, KindName = pixart ? "PixArt-α" : "STDiT" };
+    }
+
+    /// <summary>The conditioning of all samples, on the device (a --prompt is encoded here).</summary>
+    public Conditioning Conditioning(ComputeDevice dev) => Repeat(Run.Conditioning(dev), PerCondition);
+
+    /// <summary>`c` repeated k times, round robin (sample i has condition i mod Count).</summary>
+    public static Conditioning Repeat(Conditioning c, int k)
+    {
+        if (k == 1) return c;
+        if (c is ClassLabels l) return new ClassLabels([.. Enumerable.Range(0, k).SelectMany(_ => l.Labels)]);
+        var p = ((Captions)c).Prompts;
+        var neg = p.Negative is { Count: > 1 } n ? Repeat(n, k) : p.Negative;
+        return new Captions(new PromptEmbeds(Repeat(p.Prompts, k), neg));
+    }
+
+    /// <summary>The first n samples' conditioning (the run's conditions round robin), for --batch-sweep.</summary>
+    public static Conditioning First(Conditioning c, int n) => Repeat(c, (n + c.Count - 1) / c.Count).Slice(0, n);
+
+    static CaptionSet Repeat(CaptionSet s, int k) => new(
+        [.. Enumerable.Range(0, k).SelectMany(_ => s.Embeds)], [.. Enumerable.Range(0, k).SelectMany(_ => s.Mask)], s.Count * k, s.Tokens, s.Channels);
+
+    /// <summary>What the fidelity metrics read: "pixels", "VAE-decoded pixels" or "latents".</summary>
+    public string Measured => !Run.Latent ? "pixels" : Run.VaePath != null ? "VAE-decoded pixels" : "latents (no VAE found)";
+
+    /// <summary>A run's samples as the metrics see them: (N, C', H, W) values in [0, 1]; `range` maps latents (the
+    /// uncached run's min and max; null: take them from these samples).</summary>
+    public (float[] Values, int[] Shape, (float Lo, float Hi) Range) Images(ComputeDevice dev, SamplingResult r, (float Lo, float Hi)? range)
+    {
+        float[] v;
+        int[] shape;
+        if (Run.Latent && Run.VaePath is string vae)
+        {
+            if (Run.IsVideo) (v, shape, _) = VideoDecode.Run(dev, vae, r.Samples, r.Shape);
+            else
+            {
+                var px = SampleImages.Decode(dev, vae, r.Samples, r.Shape);
+                (v, shape) = (px.Values, px.Shape);
+            }
+        }
+        else (v, shape) = (r.Samples, r.Shape);
+        int n = shape[0], h = shape[^2], w = shape[^1];
+        int[] flat = [n, (int)(v.LongLength / ((long)n * h * w)), h, w];
+        if (!Run.Latent || Run.VaePath != null) return (ImageMetrics.ToUnitRange(v), flat, (-1, 1));
+        var (lo, hi) = range ?? (v.Min(), v.Max());
+        float scale = hi > lo ? 1f / (hi - lo) : 1f;
+        var y = new float[v.Length];
+        for (int i = 0; i < v.Length; i++) y[i] = Math.Clamp((v[i] - lo) * scale, 0f, 1f);
+        return (y, flat, (lo, hi));
+    }
+}
