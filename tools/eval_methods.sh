@@ -9,8 +9,7 @@ cd "$(dirname "$0")/.."
 B=src/Sampler/BlockDance.Sampler/bin/Release/net10.0/blockdance
 out=docs/eval
 mkdir -p "$out"
-$B eval --device cpu --per-class 5 --repeats 3 \
-  --cache none,bd2,bd3,bd4,bd-adaptive:delta=0.2:order=1,bd-adaptive:delta=0.3:max=4:order=1,teacache:delta=0.04,teacache:delta=0.08,fora:n=3,ada \
+$B eval --device cpu --per-class 5 --repeats 3 --cache none,bd2,bd3,bd4,bd-adaptive:delta=0.1:order=1,bd-adaptive:delta=0.2:order=1,bd-adaptive:delta=0.3:order=1,teacache:delta=0.04,teacache:delta=0.08,teacache:delta=0.15,fora:n=3,ada \
   --out-md "$out/table.md" --plot "$out/pareto.png" > "$out/table.log" 2>&1 &
 t=$!
 $B eval --device cpu --per-class 1 --repeats 2 --cache none \

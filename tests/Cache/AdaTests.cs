@@ -150,10 +150,12 @@ public class AdaTests(ITestOutputHelper output)
         output.WriteLine(stdout + err);
         Assert.True(code == 0, err);
         // classes 0..4 once each: reuse steps 2 + 2 + 3 + 0 + 0 of 4 per sample → 35% of steps ≥ rho
-        Assert.Contains("| ada (b=0, rho=2, 35% of steps ≥ rho reused)", stdout);
+        Assert.Contains("| ada | b=0, rho=2, 35% of steps ≥ rho reused, policy net ", stdout);
+        Assert.Contains("Inference overhead: the decision network takes ", stdout);
         Assert.Contains("1.4 of 12 (11.7%)", stdout);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], File.ReadAllBytes(plot)[..4]);
         Assert.Contains("<svg", File.ReadAllText(Path.ChangeExtension(plot, ".svg")));   // the SVG twin
+        Assert.True(File.Exists(Path.Combine(dir, "pareto_flops.png")));                    // the FLOP-axis figure
         Assert.Equal(["none", "ada", "bd2"], Sampler.Commands.EvalCommand.ParsePolicies("ada,bd2").Select(p => p.Name));
         Assert.Equal(2, CliRunner.Run("eval", "--model", m, "--device", "cpu", "--cache", "bd2", "--policy", policy).Code);
         Assert.Equal(2, CliRunner.Run("eval", "--model", m, "--device", "cpu", "--plot", Path.Combine(dir, "p.jpg")).Code);
@@ -172,12 +174,18 @@ public class AdaTests(ITestOutputHelper output)
     [Fact]
     public void ParetoPlot_Frontier_KeepsOnlyUndominatedPolicies_AndRendersPng()
     {
-        ParetoPoint[] pts = [new("none", 900, 1, double.PositiveInfinity), new("bd2", 700, 0.98, 31.5), new("bd3", 650, 0.97, 29),
-                             new("ada", 800, 0.96, 27)];   // ada: slower and worse than bd2 → off the frontier
-        Assert.Equal(["bd3", "bd2", "none"], ParetoPlot.Frontier(pts, p => p.Ssim).Select(p => p.Label));
-        Assert.Equal(["bd3", "bd2", "none"], ParetoPlot.Frontier(pts, p => p.Psnr).Select(p => p.Label));
-        using var bmp = SkiaSharp.SKBitmap.Decode(ParetoPlot.RenderPng(pts, "test"));
-        Assert.True(bmp.Width > 1000 && bmp.Height > 400);
+        ParetoPoint[] pts = [new("none", "", 0.9, 1, 1, double.PositiveInfinity), new("bd", "N=2", 0.7, 0.8, 0.98, 31.5), new("bd", "N=3", 0.65, 0.7, 0.97, 29),
+                             new("ada", "", 0.8, 0.6, 0.96, 27)];   // ada: slower and worse than bd N=2 → off the latency frontier
+        var latency = ParetoPlot.X(ParetoAxis.Latency);
+        Assert.Equal(["bd N=3", "bd N=2", "none"], ParetoPlot.Frontier(pts, latency, p => p.Ssim).Select(p => p.Label));
+        Assert.Equal(["bd N=3", "bd N=2", "none"], ParetoPlot.Frontier(pts, latency, p => p.Psnr).Select(p => p.Label));
+        // on the FLOP axis ada computes least: it leads the frontier
+        Assert.Equal(["ada", "bd N=3", "bd N=2", "none"], ParetoPlot.Frontier(pts, ParetoPlot.X(ParetoAxis.Flops), p => p.Psnr).Select(p => p.Label));
+        foreach (var axis in new[] { ParetoAxis.Latency, ParetoAxis.Flops })
+        {
+            using var bmp = SkiaSharp.SKBitmap.Decode(ParetoPlot.RenderPng(pts, "test", axis));
+            Assert.True(bmp.Width > 1000 && bmp.Height > 400);
+        }
     }
 }
 

@@ -25,6 +25,7 @@ public static class BenchCommand
         if (a.Get("report") is string rp) AtomicFile.CheckWritable(rp, "--report");
         int batch = a.GetInt("batch");
         if (a.Get("batch-sweep") is string sweep) Evaluation.BatchSweep.Parse(sweep);   // exit 2 before any device work
+        else if (a.Has("batch-cache") || a.Has("repeats")) throw new UsageException("--batch-cache/--repeats: apply with --batch-sweep only");
         int iters = a.GetInt("iters"), warmup = a.GetInt("warmup"), steps = a.GetInt("steps");
         float cfgScale = (float)a.GetDouble("cfg");
 
@@ -49,6 +50,7 @@ public static class BenchCommand
             name = path;
         }
         if (batch == 0) batch = cfg.NumClasses <= 10 ? cfg.NumClasses : 8;
+        var sweepMethods = a.Has("batch-sweep") ? Evaluation.BatchSweep.Methods(a.Get("batch-cache")!, cfg, name, steps) : null;   // exit 2 before any device work
         using var dev = CommonOptions.Device(a);
         Console.WriteLine($"model: {name}\n       {cfg}");
         DiTPipeline pipe;
@@ -120,9 +122,8 @@ public static class BenchCommand
         if (a.Get("batch-sweep") is string bs)
         {
             // latency against the batch size: none, BlockDance N = 2, 3 and --batch-cache's other methods (BatchSweep)
-            var methods = Evaluation.BatchSweep.Methods(a.Get("batch-cache")!, cfg, name, steps);
             var all = Evaluation.EvalSubject.First(new ClassLabels(classes), Evaluation.BatchSweep.Parse(bs)[^1]);
-            var rows = Evaluation.BatchSweep.Run(model, all, new SamplingOptions { Classes = [], Steps = steps, Cfg = cfgScale }, methods,
+            var rows = Evaluation.BatchSweep.Run(model, all, new SamplingOptions { Classes = [], Steps = steps, Cfg = cfgScale }, sweepMethods!,
                 Evaluation.BatchSweep.Parse(bs), a.GetInt("repeats"));
             Console.Write(Evaluation.BatchSweep.Markdown($"**blockdance bench --batch-sweep**: {name}, DDIM {steps} steps, cfg {cfgScale:0.##}; {dev.Describe()}",
                 rows, a.GetInt("repeats"), rows[^1].Batch));

@@ -60,7 +60,7 @@ public static class EvalCommand
         if (a.Has("batch-cache") && !a.Has("batch-sweep")) throw new UsageException("--batch-cache: applies with --batch-sweep only");
         var specs = ParsePolicies(a.Get("cache")!, a.Flag("sweep"));
         int[]? batches = a.Get("batch-sweep") is string bs ? BatchSweep.Parse(bs) : null;
-        var batchSpecs = batches != null ? ParsePolicies(a.Get("batch-cache")!) : [];
+        var batchSpecs = batches != null ? ParsePolicies(a.Get("batch-cache")!, option: "--batch-cache") : [];
         int perClass = a.Flag("quick") ? QuickPerClass : a.GetInt("per-class");
         int repeats = a.Has("repeats") ? a.GetInt("repeats") : a.Flag("quick") ? 1 : a.GetInt("repeats");
 
@@ -151,7 +151,14 @@ public static class EvalCommand
 
     /// <summary>"none,bd2,teacache:delta=0.4" → specs with none first (added if missing); with sweep, every method at each
     /// value of its main knob. Bad names, options or duplicates exit 2.</summary>
-    public static List<PolicySpec> ParsePolicies(string list, bool sweep = false)
+    public static List<PolicySpec> ParsePolicies(string list, bool sweep = false, string option = "--cache")
+    {
+        try { return Parse(list, sweep); }
+        catch (UsageException e) when (option != "--cache" && e.Message.StartsWith("--cache", StringComparison.Ordinal))
+        { throw new UsageException(option + e.Message["--cache".Length..]); }
+    }
+
+    static List<PolicySpec> Parse(string list, bool sweep)
     {
         var specs = new List<PolicySpec>();
         foreach (var raw in list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
