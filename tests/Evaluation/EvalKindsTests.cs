@@ -127,3 +127,49 @@ public class EvalKindsTests(ITestOutputHelper output)
         }
     }
 }
+
+public class EvalVideoTests(ITestOutputHelper output)
+{
+    [Fact]
+    public void Eval_STDiTFixture_VideoFidelity_WithAndWithoutTheVae()
+    {
+        string F(string n) => CliRunner.Fixture(n);
+        string[] baseArgs = ["eval", "--model", F("stdit_tiny"), "--prompt-embeds", F("stdit_traj.safetensors"), "--frames", "3", "--steps", "4",
+                             "--device", "cpu", "--per-class", "2", "--repeats", "1", "--cache", "bd2"];
+        var (code, stdout, err) = CliRunner.Run([.. baseArgs, "--vae", F("pixart_tiny/vae")]);
+        output.WriteLine(stdout + err);
+        Assert.True(code == 0, err);
+        Assert.Contains("2 samples per setting (2 per prompt × 1 prompt(s)), DDPM 4 steps, cfg 7", stdout);
+        Assert.Contains("measured on VAE-decoded pixels", stdout);
+        Assert.Contains("a video is one image of C·T channels", stdout);
+        Assert.Contains("accuracy / FID: n/a: no classifier applies to a text-conditional STDiT model", stdout);
+        // without a VAE: the 8×8 latents, PSNR only (SSIM's window does not fit, and the note says so)
+        var (code2, stdout2, err2) = CliRunner.Run(baseArgs);
+        Assert.True(code2 == 0, err2);
+        Assert.Contains("measured on latents (no VAE found)", stdout2);
+        Assert.Contains("SSIM: n/a: the measured images are 8×8, smaller than the 11×11 window.", stdout2);
+        Assert.Contains("| none ★ |  |", stdout2);
+    }
+}
+
+public class EvalTableV1Tests
+{
+    [Fact]
+    public void PlotFrom_ReadsTheFirstTableFormat_FlopAxisFromTheBlocks()
+    {
+        var md = Path.Combine(CliRunner.TempDir(), "v1.md");
+        File.WriteAllText(md, """
+            **blockdance eval**: 4 samples per policy, DDIM 10 steps, cfg 4; m.safetensors (DiT); CPU accelerator: x
+
+            | policy | wall-clock s | speedup vs none | blocks skipped | PSNR dB | SSIM | accuracy | FID | samples |
+            |---|---:|---:|---:|---:|---:|---:|---:|---:|
+            | none ★ | 2.00 | 1.000× | 0 of 60 (0.0%) | inf | 1.0000 | n/a | n/a | 4 |
+            | bd2 (N=2, b=3) | 1.50 | 1.333× | 15 of 60 (25.0%) | 35.5 | 0.9990 | n/a | n/a | 4 |
+            """);
+        var (points, caption) = EvalTableReader.Read(md);
+        Assert.Equal(["none", "bd2 (N=2, b=3)"], points.Select(p => p.Method));
+        Assert.Equal([0.5, 0.375], points.Select(p => p.Seconds));
+        Assert.Equal([1.0, 0.75], points.Select(p => p.FlopFraction));
+        Assert.Equal("m.safetensors: 4 samples per policy, DDIM 10 steps, cfg 4; CPU accelerator", caption);
+    }
+}

@@ -119,6 +119,8 @@ public static class EvalCommand
         rows = EvalTable.MarkFrontier(rows);
         var caption = Caption(subject, perClass, repeats, baseOpts, results["none"], cfg, dev, modelPath);
         var notes = Notes(subject, digits, bdBase, cfg, n, repeats).ToList();
+        if (!measure.HasSsim)
+            notes.Add($"SSIM: n/a: the measured images are {measure.ImageShape[2]}×{measure.ImageShape[3]}, smaller than the {ImageMetrics.SsimWindow}×{ImageMetrics.SsimWindow} window.");
         if (ada is { } ad) notes.Add(AdaEval.Note(ad.Weights, ad.Path) + OverheadNote(adaOverhead!.Value, rows.First(r => r.Method == "ada")));
         var text = "Command: `blockdance eval " + string.Join(' ', argv.Select(Quote)) + "`\n\n" + EvalTable.Markdown(caption, rows, notes);
 
