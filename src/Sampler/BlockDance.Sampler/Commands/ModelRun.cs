@@ -219,7 +219,7 @@ public sealed class ModelRun
         else
         {
             string prompt = a.Get("prompt")!;
-            int maxLength = a.GetInt("max-length");
+            int maxLength = a.Has("max-length") ? a.GetInt("max-length") : cfg.MaxTokens;   // Open-Sora encodes to model_max_length
             string? variant = EncodeCommand.Variant(a);
             EncodeCommand.Resolve(modelPath, variant);                                   // checked before the device starts
             conditioning = dev =>
