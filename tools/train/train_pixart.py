@@ -128,19 +128,24 @@ def caption(label, attrs, rng):
 
 # ----------------------------------------------------------------------------- tokenizer
 
-def train_tokenizer(path, train14, attrs):
-    import sentencepiece as spm
+def pixart_corpus(attrs):
+    """The tokenizer's training text: 4,000 captions of random digits with attributes, and 20 plain ones per digit."""
     rng = random.Random(7)
     lines = [caption(l, attrs[i], rng) for i, l in enumerate(rng.choices(range(10), k=len(attrs)))][:4000]
-    lines += [caption(d, [], rng) for d in range(10) for _ in range(20)]
-    tmp = Path(tempfile.gettempdir()) / "blockdance-train-pixart-spm"
+    return lines + [caption(d, [], rng) for d in range(10) for _ in range(20)]
+
+
+def train_tokenizer(path, lines, vocab_size):
+    """A unigram SentencePiece model with T5's ids (pad 0, EOS 1, unk 2, no BOS), trained on `lines`, copied to `path`."""
+    import sentencepiece as spm
+    tmp = Path(tempfile.gettempdir()) / f"blockdance-train-spm-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         (tmp / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         spm.SentencePieceTrainer.train(
             input=str(tmp / "corpus.txt"), model_prefix=str(tmp / "spiece"), model_type="unigram",
-            vocab_size=T5_CONFIG["vocab_size"], character_coverage=1.0, normalization_rule_name="nmt_nfkc",
+            vocab_size=vocab_size, character_coverage=1.0, normalization_rule_name="nmt_nfkc",
             pad_id=0, eos_id=1, unk_id=2, bos_id=-1, byte_fallback=False, hard_vocab_limit=False,
             num_threads=1, shuffle_input_sentence=False, minloglevel=2)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,16 +157,17 @@ def train_tokenizer(path, train14, attrs):
 class Tokens:
     """T5's conventions: at most MAX_LEN - 1 pieces, then EOS 1, padded with 0; mask 1 on real tokens."""
 
-    def __init__(self, model_path):
+    def __init__(self, model_path, max_len=MAX_LEN):
         import sentencepiece as spm
+        self.max_len = max_len
         self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
         assert self.sp.eos_id() == 1 and self.sp.pad_id() == 0 and self.sp.bos_id() == -1
 
     def __call__(self, texts):
-        ids = torch.zeros(len(texts), MAX_LEN, dtype=torch.long)
-        mask = torch.zeros(len(texts), MAX_LEN, dtype=torch.long)
+        ids = torch.zeros(len(texts), self.max_len, dtype=torch.long)
+        mask = torch.zeros(len(texts), self.max_len, dtype=torch.long)
         for b, t in enumerate(texts):
-            p = self.sp.encode(t)[:MAX_LEN - 1] + [1]
+            p = self.sp.encode(t)[:self.max_len - 1] + [1]
             ids[b, :len(p)] = torch.tensor(p)
             mask[b, :len(p)] = 1
         return ids, mask
@@ -207,8 +213,8 @@ def init_weights(g):
     return sd
 
 
-def t5_init(g):
-    sd = t5_random_weights(T5_CONFIG, g)
+def t5_init(g, config=T5_CONFIG):
+    sd = t5_random_weights(config, g)
     for k in sd:  # a gentler start than the fixtures' gains (those make attention deliberately peaked)
         if k.endswith("layer_norm.weight"):
             sd[k] = torch.ones_like(sd[k])
@@ -286,7 +292,7 @@ def train(args):
     attrs = attribute_words(trx.numpy())
     spiece = TRAIN_DIR / "spiece.model"
     if not spiece.exists():
-        train_tokenizer(spiece, trx, attrs)
+        train_tokenizer(spiece, pixart_corpus(attrs), T5_CONFIG["vocab_size"])
         log(f"trained tokenizer {spiece}")
     tok = Tokens(spiece)
     acp = betas()
