@@ -21,7 +21,6 @@ transformer has out_channels 1). The T5 encoder is trained jointly (it is tiny: 
 """
 
 import argparse
-import json
 import math
 import os
 import random

@@ -23,9 +23,7 @@ Open-Sora's IDDPM), linear betas 1e-4..0.02, t uniform in 0..999. The T5 encoder
 """
 
 import argparse
-import json
 import math
-import os
 import random
 import shutil
 import sys
