@@ -44,6 +44,12 @@ public sealed class ModelRun
     public int[] SampleShape => Frames == 0 ? [Stack.InChannels, Stack.InputSize, Stack.InputSize] : [Stack.InChannels, Frames, Stack.InputSize, Stack.InputSize];
     public int Frames { get; init; }
 
+    /// <summary>The kind of model a --model path names (from its files, no device).</summary>
+    public static ModelKind KindOf(string modelPath) =>
+        STDiTWeights.IsSTDiT(modelPath) ? ModelKind.STDiT : PixArtConfig.IsPixArtFolder(modelPath) ? ModelKind.PixArt : ModelKind.DiT;
+
+    public ModelKind Kind => IsVideo ? ModelKind.STDiT : IsPixArt ? ModelKind.PixArt : ModelKind.DiT;
+
     public static ModelRun For(Args a, string modelPath)
     {
         if (STDiTWeights.IsSTDiT(modelPath)) return ForSTDiT(a, modelPath);
@@ -134,7 +140,7 @@ public sealed class ModelRun
             // transformer loads; with guidance the negative caption is --negative-prompt, default "" (as diffusers).
             string prompt = a.Get("prompt")!;
             string? negative = opts.Cfg > 1 ? a.Get("negative-prompt") ?? "" : a.Get("negative-prompt");
-            int maxLength = a.GetInt("max-length");
+            int maxLength = a.GetInt("max-length", orElse: T5Tokenizer.PixArtMaxLength);
             string? variant = EncodeCommand.Variant(a);
             EncodeCommand.Resolve(modelPath, variant);                                   // checked before the device starts
             conditioning = dev =>
@@ -168,6 +174,7 @@ public sealed class ModelRun
 
     public static ModelRun ForSTDiT(Args a, string modelPath)
     {
+        a = a.ForModel(ModelKind.STDiT);   // Open-Sora 1.0's defaults (Opts): 100 steps, IDDPM, cfg 7 on the official channels, window [0.25, 0.95)
         foreach (var opt in new[] { "class", "batch", "negative", "negative-prompt" })
             if (a.Has(opt)) throw new UsageException($"--{opt}: not an Open-Sora 1.0 setting (text-conditional; the memory plan sets the batch; the unconditional half is the model's null caption)");
         bool text = a.Has("prompt");
@@ -188,20 +195,13 @@ public sealed class ModelRun
             cfg = STDiTWeights.Configure(src, config, video);
             nullCaption = src.Read("y_embedder.y_embedding", cfg.MaxTokens, cfg.CaptionChannels);   // the unconditional caption
         }
-        var dflt = STDiTPipeline.DefaultOptions;
-        var opts = dflt with
+        var opts = CommonOptions.SamplerSettings(a, STDiTPipeline.DefaultOptions) with
         {
-            Steps = a.Has("steps") ? a.GetInt("steps") : dflt.Steps,
-            Sampler = a.Has("sampler") ? a.GetChoice<SamplerKind>("sampler") : dflt.Sampler,
-            Spacing = a.Has("spacing") ? a.GetChoice<Spacing>("spacing") : dflt.Spacing,
-            Eta = a.GetDouble("eta"),
-            Cfg = a.Has("cfg") ? (float)a.GetDouble("cfg") : dflt.Cfg,
-            CfgChannels = a.Has("cfg-channels") ? a.GetChoice<CfgChannels>("cfg-channels") : dflt.CfgChannels,
+            Cfg = (float)a.GetDouble("cfg"),
+            CfgChannels = a.GetChoice<CfgChannels>("cfg-channels"),
             Seed = (ulong)a.GetInt("seed"),
         };
-        if (a.Has("eta") && opts.Sampler != SamplerKind.Ddim)
-            throw new UsageException($"--eta: expected with --sampler ddim (η is DDIM's setting), found --sampler {(opts.Sampler == SamplerKind.Ddpm ? "ddpm" : "dpm++2m")}, which does not use it");
-        opts = opts with { Policy = CommonOptions.Cache(a, cfg.Stack) };   // the DiT's default window: Open-Sora's [0.25, 0.95) too
+        opts = opts with { Policy = CommonOptions.Cache(a, cfg.Stack) };
 
         Func<CaptionSet, Captions> withNull = p => new Captions(new PromptEmbeds(p, opts.Cfg > 1 ? STDiTPipeline.NullCaptions(p, nullCaption, cfg) : null));
         Func<ComputeDevice, Conditioning> conditioning;
@@ -219,7 +219,7 @@ public sealed class ModelRun
         else
         {
             string prompt = a.Get("prompt")!;
-            int maxLength = a.Has("max-length") ? a.GetInt("max-length") : cfg.MaxTokens;   // Open-Sora encodes to model_max_length
+            int maxLength = a.GetInt("max-length", orElse: cfg.MaxTokens);   // Open-Sora encodes to model_max_length
             string? variant = EncodeCommand.Variant(a);
             EncodeCommand.Resolve(modelPath, variant);                                   // checked before the device starts
             conditioning = dev =>
