@@ -123,7 +123,7 @@ public static class Opts
     public static readonly IntOpt BenchBatch = new("batch", "N", "batch of the timed forward, {range}", 1, 1024) { Default = 0, DefaultText = "the class count when ≤ 10, else 8" };
     public static readonly IntOpt Iters = new("iters", "N", "timed forwards, {range}", 1, 10000) { Default = 20 };
     public static readonly IntOpt Warmup = new("warmup", "N", "untimed forwards first, {range}", 0, 100) { Default = 2 };
-    public static readonly IntOpt BenchSteps = Steps with { Max = 1000, PixArtDefault = null };
+    public static readonly IntOpt BenchSteps = Steps with { Max = 1000 };
     public static readonly SwitchOpt NoSampling = new("no-sampling", "skip the sampling speedup part");
 
     // calibrate

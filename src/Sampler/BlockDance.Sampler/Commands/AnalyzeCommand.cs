@@ -32,8 +32,7 @@ public static class AnalyzeCommand
         // shallow/middle blocks inside the reuse window; the window is BlockDance's default for DiT-XL/2.
         double threshold = a.GetDouble("threshold");
         var modelPath = CommonOptions.ModelPath(a);
-        bool pixart = PixArtConfig.IsPixArtFolder(modelPath);
-        var window = (pixart ? a.ForModel(ModelKind.PixArt) : a).GetDoubleList("window");
+        var window = a.ForModel(ModelRun.KindOf(modelPath)).GetDoubleList("window");
         if (window[0] < 0 || window[1] > 1 || window[0] >= window[1])
             throw new UsageException($"--window: expected 0 ≤ start < end ≤ 1, found {window[0]},{window[1]}");
         var run = ModelRun.For(a, modelPath);
