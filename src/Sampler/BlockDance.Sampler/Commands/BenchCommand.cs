@@ -46,13 +46,13 @@ public static class BenchCommand
             name = CommonOptions.ModelPath(a);
             run = ModelRun.For(a, name);                   // every option checked against the model before the device starts
         }
-        var stack = preset ?? run!.Stack;
+        var stack = preset?.Shape ?? run!.Shape;
         bool labelled = run is null || run.Kind == ModelKind.DiT;
-        if (batch == 0) batch = !labelled ? run!.Samples : stack.NumClasses <= 10 ? stack.NumClasses : 8;
+        if (batch == 0) batch = !labelled ? run!.Samples : stack.Classes <= 10 ? stack.Classes : 8;
         using var dev = CommonOptions.Device(a);
-        var classes = Enumerable.Range(0, batch).Select(i => i % stack.NumClasses).ToArray();
+        var classes = Enumerable.Range(0, batch).Select(i => i % stack.Classes).ToArray();
         Conditioning conditioning = labelled ? new ClassLabels(classes) : run!.Conditioning(dev).Cycle(batch);
-        Console.WriteLine($"model: {name}\n       {run?.ConfigText ?? stack.ToString()}");
+        Console.WriteLine($"model: {name}\n       {run?.ConfigText ?? preset!.ToString()}");
         IBlockModel model;
         if (preset != null)
         {

@@ -22,8 +22,10 @@ public sealed class ModelRun
     static readonly string[] PixArtOnly = ["prompt-embeds", "negative", "prompt", "negative-prompt", "max-length", "variant"];
 
     public required string ModelPath { get; init; }
-    /// <summary>The block stack (depth, tokens, width) and its description for the console and the report.</summary>
-    public required DiTConfig Stack { get; init; }
+    /// <summary>The block stack as the model seam describes it (depth, tokens, width, the samples it takes), read from the
+    /// model's files; its name and description for the console and the report.</summary>
+    public required BlockShape Shape { get; init; }
+    public required string Name { get; init; }
     public required string ConfigText { get; init; }
     public required SamplingOptions Options { get; init; }
     /// <summary>Samples the run draws (known before the device starts).</summary>
@@ -41,8 +43,7 @@ public sealed class ModelRun
     public bool IsVideo { get; init; }
     public int Fps { get; init; }
     /// <summary>One sample's shape: (C, H, W), or (C, T, H, W) for a video model.</summary>
-    public int[] SampleShape => Frames == 0 ? [Stack.InChannels, Stack.InputSize, Stack.InputSize] : [Stack.InChannels, Frames, Stack.InputSize, Stack.InputSize];
-    public int Frames { get; init; }
+    public int[] SampleShape => Shape.Sample;
 
     /// <summary>The kind of model a --model path names (from its files, no device).</summary>
     public static ModelKind KindOf(string modelPath) =>
@@ -74,7 +75,7 @@ public sealed class ModelRun
             var classes = new ClassLabels(opts.Classes);
             return new ModelRun
             {
-                ModelPath = modelPath, Stack = cfg, ConfigText = cfg.ToString(), Options = opts, Samples = opts.Classes.Count,
+                ModelPath = modelPath, Shape = cfg.Shape, Name = cfg.Name, ConfigText = cfg.ToString(), Options = opts, Samples = opts.Classes.Count,
                 Conditioning = _ => classes,
                 Footprint = (_, _) => ModelFootprint.Of(cfg),
                 Load = dev =>
@@ -115,7 +116,7 @@ public sealed class ModelRun
         {
             Cfg = (float)a.GetDouble("cfg"),
             Seed = (ulong)a.GetInt("seed"),
-            Policy = CommonOptions.Cache(a, cfg.Stack),
+            Policy = CommonOptions.Cache(a, cfg.Shape),
         };
 
         Func<ComputeDevice, Conditioning> conditioning;
@@ -164,7 +165,7 @@ public sealed class ModelRun
         if (vaePath != null) VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
         return new ModelRun
         {
-            ModelPath = modelPath, Stack = cfg.Stack, ConfigText = cfg.ToString(), Options = opts, Samples = samples,
+            ModelPath = modelPath, Shape = cfg.Shape, Name = "PixArt-α", ConfigText = cfg.ToString(), Options = opts, Samples = samples,
             Conditioning = conditioning,
             Footprint = (_, c) => PixArtPipeline.Footprint(modelPath, cfg, ((Captions)c).Prompts.Prompts.Tokens),
             Load = dev => PixArtPipeline.Load(modelPath, dev, vaePath).Model,
@@ -201,7 +202,7 @@ public sealed class ModelRun
             CfgChannels = a.GetChoice<CfgChannels>("cfg-channels"),
             Seed = (ulong)a.GetInt("seed"),
         };
-        opts = opts with { Policy = CommonOptions.Cache(a, cfg.Stack) };
+        opts = opts with { Policy = CommonOptions.Cache(a, cfg.Shape) };
 
         Func<CaptionSet, Captions> withNull = p => new Captions(new PromptEmbeds(p, opts.Cfg > 1 ? STDiTPipeline.NullCaptions(p, nullCaption, cfg) : null));
         Func<ComputeDevice, Conditioning> conditioning;
@@ -242,11 +243,11 @@ public sealed class ModelRun
         if (vaePath != null) VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
         return new ModelRun
         {
-            ModelPath = modelPath, Stack = cfg.Stack, ConfigText = cfg.ToString(), Options = opts, Samples = samples,
+            ModelPath = modelPath, Shape = cfg.Shape, Name = cfg.Name, ConfigText = cfg.ToString(), Options = opts, Samples = samples,
             Conditioning = conditioning,
             Footprint = (dev, c) => STDiTPipeline.Footprint(cfg, ((Captions)c).Prompts.Prompts.Tokens, dev),
             Load = dev => STDiTPipeline.Load(modelPath, dev, video).Model,
-            VaePath = vaePath, Latent = latent, Source = source, IsVideo = true, Fps = VideoOptions.Fps(a), Frames = cfg.Frames,
+            VaePath = vaePath, Latent = latent, Source = source, IsVideo = true, Fps = VideoOptions.Fps(a),
         };
     }
 }
