@@ -4,7 +4,10 @@
 // with its kind's sampler (DDIM, DPM-Solver++ 2M, DDPM), on the host backend. Per method and model:
 //   - the method's no-reuse setting samples the bits of no cache;
 //   - a reuse setting skips the blocks its rule says (the steps and the blocks per step, counted by the runner from
-//     the plans it executed) and waits for the device only for the signal its gate reads (fixed schedules: never);
+//     the plans it executed) and waits for the device only for the signal its gate reads (docs/caching.md, "Host
+//     waits"): a fixed schedule never; a data-dependent gate exactly once on each step whose rule reads its signal —
+//     TeaCache steps 1..6 (the first and last always compute), FBCache steps 1..7, DBCache steps 2..7 (after its
+//     warm-up of 2), adaptive BlockDance the 3 steps after a step that cached (its rate update);
 //   - a setting that cannot apply to the model is refused by ICachePolicy.Check, which takes no device, so a caller
 //     refuses it before the device starts.
 // The adaptive gates get an unreachable threshold (1e30), so their decisions follow the structural part of their
@@ -54,7 +57,7 @@ public class MethodMatrixTests
             [4, 6, 7], One, 0, s => Ada(s, [true, true, true, true, true], channels: 3)),
         new("bd-adaptive", _ => new BlockDanceAdaptivePolicy(new(Huge, MaxConsecutive: 0, Boundary: 0, WindowStart: 0, WindowEnd: 1)),
             _ => new BlockDanceAdaptivePolicy(new(Huge, MaxConsecutive: 1, Boundary: 0, WindowStart: 0, WindowEnd: 1)),
-            [2, 4, 6], One, 6.0 / Steps, s => new BlockDanceAdaptivePolicy(new(Boundary: s.Depth - 1))),
+            [2, 4, 6], One, 3.0 / Steps, s => new BlockDanceAdaptivePolicy(new(Boundary: s.Depth - 1))),
         new("bd-taylor", _ => new BlockDanceTaylorPolicy(new(Bd2 with { N = 1 })), _ => new BlockDanceTaylorPolicy(new(Bd2)),
             Where(Bd2.ReuseSchedule(Steps)), One, 0, s => new BlockDanceTaylorPolicy(new(Bd2 with { Boundary = s.Depth - 1 }))),
         new("fora", _ => new ForaPolicy(new(1)), _ => new ForaPolicy(new(3)),
@@ -62,11 +65,11 @@ public class MethodMatrixTests
         new("delta-dit", _ => new DeltaDitPolicy(new(1)), _ => new DeltaDitPolicy(new(2)),
             Where(new DeltaDitConfig(2).Schedule(Steps).Select(p => p.Reuse).ToArray()), One, 0, s => new DeltaDitPolicy(new(2, Blocks: s.Depth + 1))),
         new("teacache", _ => new TeaCachePolicy(new(0, Flat)), _ => new TeaCachePolicy(new(Huge, Flat)),
-            [1, 2, 3, 4, 5, 6], Whole, 1, _ => new TeaCachePolicy(new(0.1, [1, 2, 3, 4]))),
+            [1, 2, 3, 4, 5, 6], Whole, 6.0 / Steps, _ => new TeaCachePolicy(new(0.1, [1, 2, 3, 4]))),
         new("fbcache", _ => new FirstBlockCachePolicy(new(0)), _ => new FirstBlockCachePolicy(new(Huge)),
-            [1, 2, 3, 4, 5, 6, 7], AllButFirst, 2, _ => new FirstBlockCachePolicy(new(-1))),
+            [1, 2, 3, 4, 5, 6, 7], AllButFirst, 7.0 / Steps, _ => new FirstBlockCachePolicy(new(-1))),
         new("dbcache", _ => new DbCachePolicy(new(Threshold: 0, Warmup: 2)), _ => new DbCachePolicy(new(Threshold: Huge, Warmup: 2)),
-            [2, 3, 4, 5, 6, 7], AllButFirst, 2, s => new DbCachePolicy(new(Fn: s.Depth))),
+            [2, 3, 4, 5, 6, 7], AllButFirst, 6.0 / Steps, s => new DbCachePolicy(new(Fn: s.Depth))),
         new("magcache", _ => new MagCachePolicy(new(Ones, MaxConsecutive: 0)), _ => new MagCachePolicy(new(Ones)),
             Where(new MagCacheConfig(Ones).ReuseSchedule(Steps)), Whole, 0, _ => new MagCachePolicy(new(Ones[..5]))),
         new("taylorseer", _ => new TaylorSeerPolicy(new(Interval: 1)), _ => new TaylorSeerPolicy(new(Interval: 3, Warmup: 2)),
