@@ -27,7 +27,7 @@ public sealed class STDiT : ICaptionModel, IDisposable
     public STDiTConfig VideoConfig { get; }
     public DiTConfig Config { get; }
     /// <summary>The block stack as the model seam describes it: T·S tokens per row, label count 1.</summary>
-    public BlockShape Shape => Config.Shape with { Frames = VideoConfig.Frames };
+    public BlockShape Shape => VideoConfig.Shape;
     public ComputeDevice Device { get; }
     readonly Tensor xEmbedW, xEmbedB, posSpatial, posTemporal, finalTable;
     readonly Linear tMlp1, tMlp2, tBlock, capFc1, capFc2, finalLinear;

@@ -68,7 +68,7 @@ public static class EvalCommand
         var modelPath = CommonOptions.ModelPath(a);
         var subject = EvalSubject.For(a, modelPath, perClass);
         var ka = a.ForModel(subject.Kind);
-        var cfg = subject.Stack;
+        var cfg = subject.Shape;
         var run = subject.Run;
         int steps = run.Options.Steps;
         var bdBase = BlockDanceBase(ka, cfg);
@@ -143,7 +143,7 @@ public static class EvalCommand
         {
             var points = rows.Select(r => new ParetoPoint(r.Method, r.Setting, r.SecondsPerSample, 1 / r.FlopSpeedup, r.Ssim?.Value ?? double.NaN, r.Psnr.Value)).ToList();
             var (lat, flops) = ParetoPlot.Write(plotPath, points,
-                $"{cfg.Name}, {baseOpts.SamplerName} {steps} steps, cfg {baseOpts.Cfg:0.##}, {n} samples per setting, wall-clock median of {repeats}, {(dev.IsCuda ? dev.Name : "CPU")}");
+                $"{run.Name}, {baseOpts.SamplerName} {steps} steps, cfg {baseOpts.Cfg:0.##}, {n} samples per setting, wall-clock median of {repeats}, {(dev.IsCuda ? dev.Name : "CPU")}");
             Console.WriteLine($"wrote {lat} and {flops} (and their SVG twins)");
         }
         return 0;
@@ -180,7 +180,7 @@ public static class EvalCommand
         return specs;
     }
 
-    static BlockDanceConfig BlockDanceBase(Args a, DiTConfig cfg)
+    static BlockDanceConfig BlockDanceBase(Args a, BlockShape cfg)
     {
         var window = a.GetDoubleList("cache-window");
         var bd = new BlockDanceConfig(N: 2, Boundary: a.Has("cache-block") ? a.GetInt("cache-block") : null,
@@ -196,16 +196,16 @@ public static class EvalCommand
         $" Inference overhead: the decision network takes {1e3 * perSample:0.###} ms per sample (median of 21 synchronized forwards at the run's batch, " +
         $"divided by it), {100 * perSample / row.SecondsPerSample:0.####}% of ada's wall-clock per sample ({row.SecondsPerSample:0.####} s).";
 
-    static string Caption(EvalSubject s, int perClass, int repeats, SamplingOptions o, SamplingResult reference, DiTConfig cfg, ComputeDevice dev, string modelPath)
+    static string Caption(EvalSubject s, int perClass, int repeats, SamplingOptions o, SamplingResult reference, BlockShape cfg, ComputeDevice dev, string modelPath)
     {
         int conds = s.Classes != null ? s.Samples / perClass : s.Run.Samples;
         string per = s.Classes != null ? $"{perClass} per class × {conds} classes" : $"{perClass} per prompt × {conds} prompt(s)";
         return $"**blockdance eval**: {s.Samples} samples per setting ({per}), " +
                $"{o.SamplerName} {o.Steps} steps, cfg {o.Cfg:0.##}, seed {o.Seed}, model batch {reference.ModelBatch}, wall-clock median of {repeats} run(s); " +
-               $"{Path.GetFileName(modelPath)} ({s.KindName}: {cfg.Name}, depth {cfg.Depth}, {string.Join("×", s.Run.SampleShape)}); {dev.Describe()}";
+               $"{Path.GetFileName(modelPath)} ({s.KindName}: {s.Run.Name}, depth {cfg.Depth}, {string.Join("×", s.Run.SampleShape)}); {dev.Describe()}";
     }
 
-    static IEnumerable<string> Notes(EvalSubject s, DigitsSetup digits, BlockDanceConfig bd, DiTConfig cfg, int count, int repeats)
+    static IEnumerable<string> Notes(EvalSubject s, DigitsSetup digits, BlockDanceConfig bd, BlockShape cfg, int count, int repeats)
     {
         yield return "method / setting: the cache method and its settings as the policy describes itself (blockdance = BlockDance-N, bd<N> in --cache; " +
                      $"blocks 0..b reused on the reuse steps of the window [{bd.WindowStart:0.##}, {bd.WindowEnd:0.##}) of the steps, b = {bd.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth)} of {cfg.Depth} blocks).";

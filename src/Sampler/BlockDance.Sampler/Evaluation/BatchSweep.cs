@@ -37,7 +37,7 @@ public static class BatchSweep
     }
 
     /// <summary>bench's methods: none first, each built and checked against the model (exit 2); ada is eval's alone (its policy file).</summary>
-    public static List<(string Name, Func<ICachePolicy> Make)> Methods(string list, DiTConfig cfg, string modelPath, int steps) =>
+    public static List<(string Name, Func<ICachePolicy> Make)> Methods(string list, BlockShape cfg, string modelPath, int steps) =>
         Commands.EvalCommand.ParsePolicies(list, option: "--batch-cache").Select(sp => sp.Name == "ada"
             ? throw new Cli.UsageException("--batch-cache: ada needs its policy file: use eval --batch-sweep --policy FILE")
             : (sp.Name, sp.Spec!.Build(cfg, modelPath, steps))).ToList();

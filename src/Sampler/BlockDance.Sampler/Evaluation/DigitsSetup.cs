@@ -15,12 +15,12 @@ namespace BlockDance.Sampler.Evaluation;
 
 public sealed record DigitsSetup(string? ClassifierPath, FidStats? Stats, string? StatsPath, string? Reason)
 {
-    public static DigitsSetup Resolve(Args a, string modelPath, DiTConfig cfg)
+    public static DigitsSetup Resolve(Args a, string modelPath, BlockShape cfg)
     {
-        bool digitModel = cfg.InChannels == 1 && cfg.InputSize == DigitClassifier.Side && cfg.NumClasses == DigitClassifier.Classes;
+        bool digitModel = cfg.InChannels == 1 && cfg.InputSize == DigitClassifier.Side && cfg.Classes == DigitClassifier.Classes;
         if (!digitModel)
         {
-            var what = $"the model makes {cfg.InChannels}-channel {cfg.InputSize}×{cfg.InputSize} images of {cfg.NumClasses} classes";
+            var what = $"the model makes {cfg.InChannels}-channel {cfg.InputSize}×{cfg.InputSize} images of {cfg.Classes} classes";
             if (a.Has("classifier") || a.Has("fid-stats"))
                 throw new UsageException($"--classifier/--fid-stats: the digit classifier reads 1-channel 14×14 images of 10 classes; {what}");
             return new(null, null, null, $"accuracy / FID: n/a: the MNIST digit classifier reads 1-channel 14×14 images of 10 classes; {what}.");

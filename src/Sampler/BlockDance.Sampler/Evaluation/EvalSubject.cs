@@ -22,7 +22,7 @@ public sealed class EvalSubject
     public required ModelKind Kind { get; init; }
     public required string KindName { get; init; }
 
-    public DiTConfig Stack => Run.Stack;
+    public BlockShape Shape => Run.Shape;
     public int Samples => Run.Samples * PerCondition;
 
     /// <summary>Reads the model's options as `sample` does (exit 2 before any device work); eval's own --cache list,
@@ -38,7 +38,7 @@ public sealed class EvalSubject
             var classes = Enumerable.Range(0, perCondition).SelectMany(_ => run.Options.Classes).ToList();
             run = new ModelRun
             {
-                ModelPath = run.ModelPath, Stack = run.Stack, ConfigText = run.ConfigText, Options = run.Options with { Classes = classes },
+                ModelPath = run.ModelPath, Shape = run.Shape, Name = run.Name, ConfigText = run.ConfigText, Options = run.Options with { Classes = classes },
                 Samples = classes.Count, Conditioning = _ => new ClassLabels(classes), Footprint = run.Footprint, Load = run.Load,
                 VaePath = run.VaePath, Latent = run.Latent, Source = run.Source,
             };
@@ -51,20 +51,10 @@ public sealed class EvalSubject
     public Conditioning Conditioning(ComputeDevice dev) => Repeat(Run.Conditioning(dev), PerCondition);
 
     /// <summary>`c` repeated k times, round robin (sample i has condition i mod Count).</summary>
-    public static Conditioning Repeat(Conditioning c, int k)
-    {
-        if (k == 1) return c;
-        if (c is ClassLabels l) return new ClassLabels([.. Enumerable.Range(0, k).SelectMany(_ => l.Labels)]);
-        var p = ((Captions)c).Prompts;
-        var neg = p.Negative is { Count: > 1 } n ? Repeat(n, k) : p.Negative;
-        return new Captions(new PromptEmbeds(Repeat(p.Prompts, k), neg));
-    }
+    public static Conditioning Repeat(Conditioning c, int k) => k == 1 ? c : c.Cycle(c.Count * k);
 
     /// <summary>The first n samples' conditioning (the run's conditions round robin), for --batch-sweep.</summary>
-    public static Conditioning First(Conditioning c, int n) => Repeat(c, (n + c.Count - 1) / c.Count).Slice(0, n);
-
-    static CaptionSet Repeat(CaptionSet s, int k) => new(
-        [.. Enumerable.Range(0, k).SelectMany(_ => s.Embeds)], [.. Enumerable.Range(0, k).SelectMany(_ => s.Mask)], s.Count * k, s.Tokens, s.Channels);
+    public static Conditioning First(Conditioning c, int n) => c.Cycle(n);
 
     /// <summary>What the fidelity metrics read: "pixels", "VAE-decoded pixels" or "latents".</summary>
     public string Measured => !Run.Latent ? "pixels" : Run.VaePath != null ? "VAE-decoded pixels" : "latents (no VAE found)";

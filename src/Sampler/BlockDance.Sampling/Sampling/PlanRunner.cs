@@ -33,7 +33,7 @@ public sealed class PlanRunner(IBlockModel model)
 
     /// <summary>What a policy knows of a model: its block shape and the model batch's layout.</summary>
     public static BlockStack Stack(BlockShape shape, CfgLayout layout) =>
-        new(shape.Depth, shape.Tokens, shape.Hidden, layout, shape.InChannels, shape.InputSize, shape.Classes);
+        new(shape.Depth, shape.Tokens, shape.Hidden, layout, shape.InChannels, shape.InputSize, shape.Classes, shape.Frames);
 
     /// <summary>Starts a new run of the model batch `layout`: the accounting starts from zero, the policy is begun on the
     /// model's stack (it checks its settings and allocates its store).</summary>
