@@ -115,12 +115,13 @@ public static class CommonOptions
     }
 
     /// <summary>--cache none|blockdance|ada|NAME[:key=value…] (CacheSpec) and its settings, validated against the model (exit 2 when invalid).</summary>
-    public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg)
+    /// <param name="shape">The model's block shape when it is not the DiT's (its branches, its frames).</param>
+    public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg, BlockShape? shape = null)
     {
         var make = Policy(a, cfg);
         // every method's own check against the model's stack, before any device work
         using var probe = make();
-        try { probe.Check(PlanRunner.Stack(cfg.Shape, new CfgLayout(1, false)), a.GetInt("steps")); }
+        try { probe.Check(PlanRunner.Stack(shape ?? cfg.Shape, new CfgLayout(1, false)), a.GetInt("steps")); }
         catch (InputException e) when (e is not UsageException) { throw new UsageException($"--cache {a.Get("cache") ?? "none"}: {e.Message}"); }
         return make;
     }

@@ -109,7 +109,7 @@ public sealed class ModelRun
         {
             Cfg = (float)a.GetDouble("cfg"),
             Seed = (ulong)a.GetInt("seed"),
-            Policy = CommonOptions.Cache(a, cfg.Stack),
+            Policy = CommonOptions.Cache(a, cfg.Stack, cfg.Stack.Shape with { Branches = PixArt.BranchNames }),
         };
 
         Func<ComputeDevice, Conditioning> conditioning;
@@ -198,7 +198,7 @@ public sealed class ModelRun
         };
         if (a.Has("eta") && opts.Sampler != SamplerKind.Ddim)
             throw new UsageException($"--eta: expected with --sampler ddim (η is DDIM's setting), found --sampler {(opts.Sampler == SamplerKind.Ddpm ? "ddpm" : "dpm++2m")}, which does not use it");
-        opts = opts with { Policy = CommonOptions.Cache(a, cfg.Stack) };   // the DiT's default window: Open-Sora's [0.25, 0.95) too
+        opts = opts with { Policy = CommonOptions.Cache(a, cfg.Stack, cfg.Stack.Shape with { Frames = cfg.Frames, Branches = STDiT.BranchNames }) };   // the DiT's default window: Open-Sora's [0.25, 0.95) too
 
         Func<CaptionSet, Captions> withNull = p => new Captions(new PromptEmbeds(p, opts.Cfg > 1 ? STDiTPipeline.NullCaptions(p, nullCaption, cfg) : null));
         Func<ComputeDevice, Conditioning> conditioning;
