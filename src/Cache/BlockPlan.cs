@@ -41,9 +41,14 @@ public readonly record struct BlockPlan(PlanKind Kind, FeatureStore? Store = nul
 }
 
 /// <summary>A Branches step: Use(block, part) for every block and branch of the stack (BlockStack.Parts), and for a Tokens branch
-/// its K tokens per model row, Tokens(block, part) → (N·K) token indices within each row (0..T−1), row-major. Stored outputs
-/// live in the store's slots "{part}{block}"; a branch may be reused or partly recomputed only after a step stored it.</summary>
-public sealed record BranchPlan(FeatureStore Store, Func<int, string, BranchAction> Use, Func<int, string, int[]>? Tokens = null);
+/// its token subset, Tokens(block, part) (TokenRows, on the device). Stored outputs live in the store's slots "{part}{block}";
+/// a branch may be reused or partly recomputed only after a step stored it.</summary>
+public sealed record BranchPlan(FeatureStore Store, Func<int, string, BranchAction> Use, Func<int, string, TokenRows>? Tokens = null);
+
+/// <summary>A token subset on the device: Rows (N·K) indices into the (N·T) token rows of the model batch, K = PerRow per model
+/// row, row-major (row r's K indices first, each in r·T .. r·T + T − 1). A policy uploads its subsets once (FeatureStore.Indices),
+/// so that a step copies nothing to the device.</summary>
+public readonly record struct TokenRows(ILGPU.ArrayView<int> Rows, int PerRow);
 
 /// <summary>What a block does with one branch in a Branches step (the model seam's BranchUse, as a policy names it): compute
 /// and store it, reuse the stored output with the current gate, or recompute it for a token subset.</summary>

@@ -48,8 +48,8 @@ public sealed class FeatureStore(ComputeDevice device, BlockStack config, string
 
     ILGPU.Runtime.MemoryBuffer1D<int, ILGPU.Stride1D.Dense>? indices;
 
-    /// <summary>Uploads a list of token-row indices (ToCa's token subset of one branch) into the store's index buffer and
-    /// returns its view; valid until the next upload (the launches that read it are queued before).</summary>
+    /// <summary>Uploads a list of token-row indices (ToCa: the token subsets of a whole run, at Begin) into the store's index
+    /// buffer and returns its view, valid until the next call.</summary>
     public ILGPU.ArrayView<int> Indices(int[] values)
     {
         if (indices is null || indices.Length < values.Length)

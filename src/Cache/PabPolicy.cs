@@ -25,7 +25,7 @@ namespace BlockDance.Cache;
 /// <param name="Cross">Range of the cross-attention broadcast (caption models; 0 off).</param>
 /// <param name="From">Lower end of the timestep window (exclusive), in the model's training timesteps.</param>
 /// <param name="To">Upper end of the timestep window (exclusive).</param>
-/// <param name="Mlp">MLP broadcast on (MlpTimesteps, MlpBlocks, MlpSkip).</param>
+/// <param name="Mlp">MLP broadcast on (MlpTimesteps; blocks 0..MlpBlocks−1, or every block of a shallower model; MlpSkip steps).</param>
 /// <param name="ScaleRanges">Map the ranges from the published 30-step setting to this run's steps.</param>
 public sealed record PabConfig(int Spatial = 2, int Temporal = 4, int Cross = 6, double From = 450, double To = 930, bool Mlp = false,
     int MlpBlocks = 5, int MlpSkip = 2, bool ScaleRanges = true)
@@ -38,7 +38,7 @@ public sealed record PabConfig(int Spatial = 2, int Temporal = 4, int Cross = 6,
     {
         foreach (var (name, r) in new[] { ("spatial", Spatial), ("temporal", Temporal), ("cross", Cross) })
             if (r < 0) throw new InvalidValueException($"pab {name}", "a range ≥ 0 (0 = off)", $"{r}");
-        if (!(From >= 0 && To > From && double.IsFinite(To))) throw new InvalidValueException("pab window", "0 ≤ from < to", $"from {From}, to {To}");
+        if (!(double.IsFinite(From) && To > From && double.IsFinite(To))) throw new InvalidValueException("pab window", "finite from < to", $"from {From}, to {To}");
         if (MlpBlocks < 0 || MlpSkip < 1) throw new InvalidValueException("pab mlp", "mlp-blocks ≥ 0 and mlp-skip ≥ 1", $"{MlpBlocks}, {MlpSkip}");
     }
 
@@ -65,7 +65,7 @@ public sealed class PabPolicy(PabConfig config) : ICachePolicy
     public long MemoryBytes => store?.Bytes ?? 0;
     public string Describe() =>
         $"pab {string.Join(" ", parts.Where(p => p != "mlp").Select(p => $"{Kind(p)}={config.Range(p, steps)}"))} t∈({config.From:0},{config.To:0})" +
-        (config.Mlp ? $" mlp blocks 0..{config.MlpBlocks - 1} skip {config.MlpSkip}" : "");
+        (config.Mlp ? $" mlp blocks 0..{Math.Min(config.MlpBlocks, depth) - 1} skip {config.MlpSkip}" : "");
 
     static string Kind(string part) => part == "attn" ? "spatial" : part;
 
@@ -81,8 +81,6 @@ public sealed class PabPolicy(PabConfig config) : ICachePolicy
         if (!named.Any(model.Has))
             throw new CacheException($"pab: expected a broadcast on a branch the model has ({string.Join(", ", model.Parts.Select(Kind))}), " +
                                      $"found only {string.Join(", ", named.Select(Kind))}");
-        if (config.Mlp && config.MlpBlocks > model.Depth)
-            throw new CacheException($"pab mlp-blocks: expected 0..{model.Depth} for a {model.Depth}-block model, found {config.MlpBlocks}");
     }
 
     public void Begin(BlockStack model, ComputeDevice device, int steps)

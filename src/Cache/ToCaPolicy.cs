@@ -63,8 +63,13 @@ public sealed class ToCaPolicy(ToCaConfig config) : ICachePolicy
     FeatureStore? store;
     string[] parts = [];
     int depth, tokens, frames, steps;
-    int[,][]? age;                      // (block, branch) → per token: steps since it was last recomputed
     bool gridOk;
+    // the run's schedule, decided at Begin (the score reads only the staleness counters): per step, block and branch the
+    // action and the chosen tokens (K per row, ascending); the subsets of every row live in one device buffer
+    BranchAction[][,] actions = [];
+    int[][,][] chosen = [];
+    (int Offset, int K)[][,] at = [];
+    ILGPU.ArrayView<int> rows;
 
     public long MemoryBytes => store?.Bytes ?? 0;
     public string Describe() => $"toca N={config.N} r={config.Ratio:0.###} λ3={config.Weight:0.##} " +
@@ -82,41 +87,58 @@ public sealed class ToCaPolicy(ToCaConfig config) : ICachePolicy
         this.steps = steps;
         int side = (int)Math.Round(Math.Sqrt(tokens / frames));
         gridOk = tokens % frames == 0 && side * side * frames == tokens && side % config.Grid == 0;
-        age = new int[depth, parts.Length][];
-        for (int l = 0; l < depth; l++)
-            for (int p = 0; p < parts.Length; p++) age[l, p] = new int[tokens];
         store?.Dispose();
         store = new FeatureStore(device, model, "toca");
+        Schedule(model.ModelBatch);
+    }
+
+    /// <summary>The tokens branch `part` of `block` recomputes at step `step` (K, ascending; the same on every row), or null.</summary>
+    public int[]? Subset(int step, int block, string part) => chosen[step][block, Array.IndexOf(parts, part)];
+
+    void Schedule(int modelBatch)
+    {
+        var age = new int[depth, parts.Length][];
+        for (int l = 0; l < depth; l++)
+            for (int p = 0; p < parts.Length; p++) age[l, p] = new int[tokens];
+        actions = new BranchAction[steps][,];
+        chosen = new int[steps][,][];
+        at = new (int, int)[steps][,];
+        var all = new List<int>();
+        for (int i = 0; i < steps; i++)
+        {
+            actions[i] = new BranchAction[depth, parts.Length];
+            chosen[i] = new int[depth, parts.Length][];
+            at[i] = new (int, int)[depth, parts.Length];
+            bool fresh = config.Fresh(i);
+            for (int l = 0; l < depth; l++)
+                for (int p = 0; p < parts.Length; p++)
+                {
+                    int k = fresh ? tokens : parts[p] is "cross" or "mlp" ? config.FreshTokens(parts[p], i, steps, l, depth, tokens) : 0;
+                    if (k == 0) { actions[i][l, p] = BranchAction.Reuse; Age(age[l, p], []); continue; }
+                    if (k >= tokens) { actions[i][l, p] = BranchAction.Store; Array.Clear(age[l, p]); continue; }
+                    var pick = Select(age[l, p], k);
+                    Age(age[l, p], pick);
+                    actions[i][l, p] = BranchAction.Tokens;
+                    chosen[i][l, p] = pick;
+                    at[i][l, p] = (all.Count, k);
+                    for (int r = 0; r < modelBatch; r++) all.AddRange(pick.Select(j => r * tokens + j));
+                }
+        }
+        if (all.Count > 0) rows = store!.Indices([.. all]);                           // one upload for the whole run
     }
 
     public BlockPlan Plan(StepContext step)
     {
         var s = store ?? throw new InvalidOperationException("toca: Begin was not called");
-        var a = age!;
         if (config.N == 1) return BlockPlan.Full;
-        int i = step.Step, rows = step.Cfg.ModelBatch;
-        if (config.Fresh(i))
+        int i = step.Step, n = step.Cfg.ModelBatch;
+        var act = actions[i];
+        var where = at[i];
+        return BlockPlan.Of(new BranchPlan(s, (l, part) => act[l, Array.IndexOf(parts, part)], (l, part) =>
         {
-            foreach (var t in a) Array.Clear(t);
-            return BlockPlan.Of(new BranchPlan(s, (_, _) => BranchAction.Store));
-        }
-        // the subsets of this step, decided now (the score reads only the staleness counters)
-        var action = new BranchAction[depth, parts.Length];
-        var subset = new int[depth, parts.Length][];
-        for (int l = 0; l < depth; l++)
-            for (int p = 0; p < parts.Length; p++)
-            {
-                string part = parts[p];
-                int k = part is "cross" or "mlp" ? config.FreshTokens(part, i, steps, l, depth, tokens) : 0;
-                if (k == 0) { action[l, p] = BranchAction.Reuse; Age(a[l, p], []); continue; }
-                if (k >= tokens) { action[l, p] = BranchAction.Store; Array.Clear(a[l, p]); continue; }
-                var chosen = Select(a[l, p], k);
-                Age(a[l, p], chosen);
-                action[l, p] = BranchAction.Tokens;
-                subset[l, p] = Enumerable.Range(0, rows).SelectMany(_ => chosen).ToArray();   // the same K tokens on every row
-            }
-        return BlockPlan.Of(new BranchPlan(s, (l, part) => action[l, Array.IndexOf(parts, part)],
-            (l, part) => subset[l, Array.IndexOf(parts, part)]));
+            var (offset, k) = where[l, Array.IndexOf(parts, part)];
+            return new TokenRows(rows.SubView(offset, (long)n * k), k);
+        }));
     }
 
     /// <summary>The K tokens with the highest score s3 + s4, ascending by index (ties: the lower index).</summary>

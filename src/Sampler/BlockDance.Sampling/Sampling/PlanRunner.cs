@@ -12,7 +12,7 @@
 //             forecast, FeatureCombine), blocks To..L−1 on every row
 //   StoreOutputs / ReuseOutputs   h = blocks 0..L−1 (tokens) with the store's per-block outputs (BlockOutputs: FORA)
 //   Branches  h = blocks 0..L−1 (tokens), each branch of each block as the plan says (BranchPlan: PAB, ToCa): stored,
-//             reused, or recomputed for a token subset (uploaded per branch); the FLOPs a reused or partly reused
+//             reused, or recomputed for a token subset (the policy's, already on the device); the FLOPs a reused or partly reused
 //             branch saves are counted per row (BlockAccounting.SavedFlops, SavedBlocks)
 //   then      output = Final(h)
 //
@@ -135,29 +135,20 @@ public sealed class PlanRunner(IBlockModel model)
                 use[i, p] = a switch { BranchAction.Reuse => BranchUse.Reuse, BranchAction.Tokens => BranchUse.Tokens, _ => BranchUse.Store };
                 if (a == BranchAction.Reuse) saved += model.BranchFlops(parts[p], 1);
             }
-        TokenSubset Subset(int i, string part)
+        TokenRows Rows(int i, string part)
         {
-            var local = bp.Tokens?.Invoke(i, part) ?? throw new InvalidOperationException($"step {step}: block {i}'s {part} has no token subset");
-            if (local.Length == 0 || local.Length % n != 0)
-                throw new InvalidOperationException($"step {step}: block {i}'s {part} subset of {local.Length} indices for {n} rows");
-            int k = local.Length / n;
-            var rows = new int[local.Length];
-            for (int e = 0; e < local.Length; e++)
-            {
-                if (local[e] < 0 || local[e] >= tokens) throw new InvalidOperationException($"step {step}: token {local[e]} outside 0..{tokens - 1}");
-                rows[e] = e / k * tokens + local[e];
-            }
-            return new TokenSubset(store.Indices(rows), k);
+            var r = bp.Tokens?.Invoke(i, part) ?? throw new InvalidOperationException($"step {step}: block {i}'s {part} has no token subset");
+            if (r.PerRow < 1 || r.PerRow > tokens || r.Rows.Length != (long)n * r.PerRow)
+                throw new InvalidOperationException($"step {step}: block {i}'s {part} subset of {r.Rows.Length} indices, {r.PerRow} per row of {tokens} tokens, for {n} rows");
+            return r;
         }
-        var outputs = new BlockOutputs((i, part) => store.Slot($"{part}{i}"), (i, part) => use[i, Array.IndexOf(parts, part)], Subset);
-        // the saved FLOPs of a token branch: its (T − K) tokens per row, known before the run (the plan's subsets are fixed per step)
+        var outputs = new BlockOutputs((i, part) => store.Slot($"{part}{i}"), (i, part) => use[i, Array.IndexOf(parts, part)],
+            (i, part) => Rows(i, part) is var r ? new TokenSubset(r.Rows, r.PerRow) : default!);
+        // the saved FLOPs of a token branch: its (T − K) tokens per row
         for (int i = 0; i < depth; i++)
             for (int p = 0; p < parts.Length; p++)
                 if (use[i, p] == BranchUse.Tokens)
-                {
-                    int k = (bp.Tokens?.Invoke(i, parts[p])?.Length ?? 0) / n;
-                    saved += model.BranchFlops(parts[p], 1) * (tokens - k) / (double)tokens;
-                }
+                    saved += model.BranchFlops(parts[p], 1) * (tokens - Rows(i, parts[p]).PerRow) / (double)tokens;
         var hs = model.RunBlocks(0, depth, model.Embed(x, t, y)!, null, outputs);          // (N, T, D)
         for (int i = 0; i < depth; i++)
             for (int p = 0; p < parts.Length; p++)
