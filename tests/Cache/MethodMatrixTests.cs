@@ -43,7 +43,7 @@ public class MethodMatrixTests
     static readonly double[] Flat = [0, 0, 0, 0, 1];                                    // TeaCache p(d) = 1
     static readonly double[] Ones = Enumerable.Repeat(1.0, Steps).ToArray();            // MagCache γ_i = 1
 
-    static readonly PabConfig PabOdd = new(Spatial: 2, Cross: 2, From: -1, To: 1001, ScaleRanges: false);   // every odd step
+    static readonly PabConfig PabOdd = new(Spatial: 2, Temporal: 2, Cross: 2, From: -1, To: 1001, ScaleRanges: false);   // every odd step
 
     public static readonly Method[] Methods =
     [
