@@ -51,5 +51,6 @@ public sealed record BranchPlan(FeatureStore Store, Func<int, string, BranchActi
 public readonly record struct TokenRows(ILGPU.ArrayView<int> Rows, int PerRow);
 
 /// <summary>What a block does with one branch in a Branches step (the model seam's BranchUse, as a policy names it): compute
-/// and store it, reuse the stored output with the current gate, or recompute it for a token subset.</summary>
-public enum BranchAction { Store, Reuse, Tokens }
+/// and store it, reuse the stored output with the current gate, recompute it for a token subset, or compute it without
+/// storing (a step whose output no later step reuses: the plain fused branch).</summary>
+public enum BranchAction { Store, Reuse, Tokens, Compute }

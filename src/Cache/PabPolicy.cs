@@ -6,7 +6,8 @@
 //   ranges grow with stability: spatial (self-attention) < temporal < cross                       (the pyramid)
 //
 // A broadcast branch adds its stored output with the current gate (the gated spatial output g·A_s, the gated temporal
-// output g·A_t; cross-attention has no gate), exactly as FORA does; every other step computes the branch and stores it.
+// output g·A_t; cross-attention has no gate), exactly as FORA does; every other step computes the branch, and stores it
+// only when the next step may broadcast it (otherwise the plain fused branch runs).
 // Optional MLP broadcast: at the steps nearest the listed timesteps, the listed front blocks store their MLP output and
 // reuse it for the next `MlpSkip` steps (VideoSys's per-timestep "skip_count", as this engine reads it).
 // Plan: BranchPlan (BlockPlan.Branches); a step whose t lies outside every window and uses no MLP broadcast is a Full step.
@@ -99,12 +100,22 @@ public sealed class PabPolicy(PabConfig config) : ICachePolicy
         var s = store ?? throw new InvalidOperationException("pab: Begin was not called");
         int i = step.Step;
         bool mlp = config.Mlp && MlpReuseAt(step);        // every step, so that the timesteps seen so far are complete
-        var attn = parts.Where(p => p != "mlp").ToDictionary(p => p, p => config.Broadcast(p, i, step.Timestep, steps));
         bool windowAhead = parts.Any(p => p != "mlp" && config.Range(p, steps) > 1) || config.Mlp;
         if (!windowAhead) return BlockPlan.Full;
+        var kinds = parts.Where(p => p != "mlp").ToDictionary(p => p, p => Action(p, i, step.Timestep));
         return BlockPlan.Of(new BranchPlan(s, (block, part) =>
-            part == "mlp" ? (mlp && block < config.MlpBlocks ? BranchAction.Reuse : BranchAction.Store)
-                          : attn[part] ? BranchAction.Reuse : BranchAction.Store));
+            part != "mlp" ? kinds[part]
+            : !config.Mlp || block >= config.MlpBlocks ? BranchAction.Compute
+            : mlp ? BranchAction.Reuse : BranchAction.Store));
+    }
+
+    /// <summary>An attention kind at step i: broadcast (Reuse); else Store when step i + 1 may broadcast it (its t, not known
+    /// yet, is below t_i, so t_i > From is necessary), else the plain fused branch (Compute).</summary>
+    BranchAction Action(string part, int i, double t)
+    {
+        if (config.Broadcast(part, i, t, steps)) return BranchAction.Reuse;
+        int r = config.Range(part, steps);
+        return r > 1 && i + 1 < steps && (i + 1) % r != 0 && t > config.From ? BranchAction.Store : BranchAction.Compute;
     }
 
     /// <summary>The MLP rule at this step: one of the MlpSkip steps before it is the step nearest a listed τ. The policy sees the

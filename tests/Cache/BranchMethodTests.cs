@@ -151,16 +151,24 @@ public class BranchMethodTests
         Assert.Equal(12, new PabConfig().Range("cross", steps));
         Assert.Equal(6, new PabConfig(ScaleRanges: false).Range("cross", steps));
         var mlpNear = PabConfig.MlpTimesteps.Select(tau => Enumerable.Range(0, steps).MinBy(i => Math.Abs(T(i) - tau))).ToArray();
+        var plans = Enumerable.Range(0, steps).Select(i => Actions(pab.Plan(Step(i, steps, T(i))), stack)!).ToArray();
         for (int i = 0; i < steps; i++)
         {
-            var a = Actions(pab.Plan(Step(i, steps, T(i))), stack)!;
+            var a = plans[i];
             bool inside = T(i) > 450 && T(i) < 930;
             foreach (var (kind, range) in new[] { ("attn", 4), ("temporal", 8), ("cross", 12) })
                 for (int b = 0; b < 3; b++)
-                    Assert.Equal(inside && i % range != 0 ? BranchAction.Reuse : BranchAction.Store, a[$"{kind}{b}"]);
+                {
+                    var want = inside && i % range != 0 ? BranchAction.Reuse
+                             : i + 1 < steps && (i + 1) % range != 0 && T(i) > 450 ? BranchAction.Store : BranchAction.Compute;
+                    Assert.Equal(want, a[$"{kind}{b}"]);
+                    if (want == BranchAction.Reuse)                       // what it reuses was stored by the last step that computed
+                        Assert.Equal(BranchAction.Store, plans[..i].Last(p => p[$"{kind}{b}"] != BranchAction.Reuse)[$"{kind}{b}"]);
+                }
             bool mlp = mlpNear.Any(k => i > k && i <= k + 2);              // the two steps after the step nearest each τ
             for (int b = 0; b < 3; b++) Assert.Equal(mlp ? BranchAction.Reuse : BranchAction.Store, a[$"mlp{b}"]);   // blocks 0–4 ⊇ all 3
         }
+        Assert.Contains(plans, p => p["cross0"] == BranchAction.Reuse);
     }
 
     [Fact]
@@ -178,7 +186,7 @@ public class BranchMethodTests
         var a = Actions(pab.Plan(Step(1, 8, 800)), dit)!;
         Assert.Equal(["attn0", "mlp0", "attn1", "mlp1"], a.Keys.ToArray());
         Assert.Equal(BranchAction.Reuse, a["attn0"]);
-        Assert.Equal(BranchAction.Store, a["mlp1"]);
+        Assert.Equal(BranchAction.Compute, a["mlp1"]);                  // no MLP broadcast: the plain branch
     }
 
     [Fact]

@@ -65,7 +65,7 @@ public sealed class DiTBlock(int index, DiTConfig cfg, Linear qkv, Linear proj, 
                 LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMsa, ScaleMsa); // (N, T, D)
                 AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                 // (N, T, 3D)
                 Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale, dev.Precision); // (N, T, D)
-                GatedBranch(AttnProj, ws.Attn, input, output, ws, n, GateMsa, outputs?.Slot(Index, "attn")); // (N, T, D)
+                GatedBranch(AttnProj, ws.Attn, input, output, ws, n, GateMsa, outputs?.StoreSlot(Index, "attn")); // (N, T, D)
                 break;
         }
 
@@ -81,7 +81,7 @@ public sealed class DiTBlock(int index, DiTConfig cfg, Linear qkv, Linear proj, 
             default:
                 LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMlp, ScaleMlp);
                 MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                // (N, T, 4D)
-                GatedBranch(MlpFc2, ws.Hidden, output, output, ws, n, GateMlp, outputs?.Slot(Index, "mlp")); // (N, T, D)
+                GatedBranch(MlpFc2, ws.Hidden, output, output, ws, n, GateMlp, outputs?.StoreSlot(Index, "mlp")); // (N, T, D)
                 break;
         }
     }

@@ -9,14 +9,15 @@
 //                               the tokens (N, T, D), returned (null without x: the step starts from a stored feature)
 //   RunBlocks(from, to, h, out?, outputs?)
 //                               blocks from..to−1 on h (N, T, D), every row; the last writes into `out` when given.
-//                               With `outputs` (FORA) each block also stores (Reuse = false) or replaces by the
-//                               stored values (Reuse = true) its residual branches' outputs (attention, MLP, …)
+//                               With `outputs` (FORA, PAB, ToCa) each block also stores, replaces by the stored values,
+//                               or recomputes for a token subset each of its residual branches' outputs (BranchUse)
 //   RunRows(from, to, h, rows, out)
 //                               the listed rows of h run blocks from..to−1 as a compact sub-batch with their own
 //                               conditioning; the results replace those rows of out (N, T, D), other rows untouched
 //   ModulatedInput(block, h)    block's adaLN-modulated attention input LN(h)·(1 + scale) + shift, (N, T, D)
 //                               (the change signal of TeaCache and the calibration); valid until the next block runs
 //   Final(h, out)               final layer + unpatchify → (N, C_out, H, W)
+//   BlockFlops, BranchFlops     the FLOPs of a block and of one of its branches (what a branch reuse saves)
 //
 // Rules an implementation keeps (PlanRunner relies on them, the cache tests check them):
 //   - blocks are out-of-place: `h` and `out` are never overwritten by intermediate blocks (ping-pong in the
@@ -54,11 +55,12 @@ public readonly record struct BlockShape(int Depth, int Tokens, int Hidden, int 
 }
 
 /// <summary>What one block does with one residual branch ("attn", "temporal", "cross", "mlp") when it runs with BlockOutputs:
-/// Store: compute it and write its output (after the output projection, before any gate) into the branch's slot;
+/// Compute: the plain branch (fused epilogue, nothing stored); Store: compute it and write its output (after the output
+/// projection, before any gate) into the branch's slot, then add it (the fused epilogue's arithmetic: the same bits);
 /// Reuse: skip it and add the stored output with the current gate; Tokens: recompute it only for a subset of the tokens
 /// (ToCa: gathered, computed as a compact (N, K, D) batch, scattered into the stored output), then add the whole stored
 /// output with the current gate. A branch the model lacks is never asked for.</summary>
-public enum BranchUse { Store, Reuse, Tokens }
+public enum BranchUse { Store, Reuse, Tokens, Compute }
 
 /// <summary>The token subset of a BranchUse.Tokens branch: Rows (N·K) indices into the (N·T) token rows of the batch, K = PerRow
 /// per model row, row-major (row r's K indices first; every index of row r lies in r·T .. r·T + T − 1).</summary>
@@ -72,8 +74,8 @@ public sealed record BlockOutputs(Func<int, string, Tensor> Slot, Func<int, stri
 {
     public BlockOutputs(Func<int, string, Tensor> Slot, bool Reuse) : this(Slot, (_, _) => Reuse ? BranchUse.Reuse : BranchUse.Store) { }
 
-    /// <summary>true when every branch of `block` is reused (only its modulation runs).</summary>
-    public bool ReusesAll(int block, IEnumerable<string> parts) => parts.All(p => Use(block, p) == BranchUse.Reuse);
+    /// <summary>The slot a computing branch writes its output into: its slot when storing, null when it only computes.</summary>
+    public Tensor? StoreSlot(int block, string part) => Use(block, part) == BranchUse.Store ? Slot(block, part) : null;
 
     /// <summary>The subset of a Tokens branch (an engine fault when the plan gave none).</summary>
     public TokenSubset TokensOf(int block, string part) =>

@@ -74,7 +74,7 @@ public sealed class PixArtBlock(int index, PixArtConfig cfg, Tensor table, Linea
                 LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 0, d);       // (N, T, D)
                 AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                             // (N, T, 3D)
                 Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale, dev.Precision); // (N, T, D)
-                Branch(AttnProj, ws.Attn, input, output, n, new GateSpec(ws.Mod.View, t, modStride, 2 * d), outputs?.Slot(Index, "attn"));
+                Branch(AttnProj, ws.Attn, input, output, n, new GateSpec(ws.Mod.View, t, modStride, 2 * d), outputs?.StoreSlot(Index, "attn"));
                 break;
         }
 
@@ -91,7 +91,7 @@ public sealed class PixArtBlock(int index, PixArtConfig cfg, Tensor table, Linea
             default:
                 CrossQ.Forward(output, ws.Norm, rows);                                                              // (N, T, D)
                 CrossAttention.Run(dev, ws.Norm.View, kv.View, keep.View, captionRows, ws.Attn.View, n, t, captionTokens, cfg.Heads, cfg.HeadDim, scale);
-                Branch(CrossProj, ws.Attn, output, output, n, ones, outputs?.Slot(Index, "cross"));
+                Branch(CrossProj, ws.Attn, output, output, n, ones, outputs?.StoreSlot(Index, "cross"));
                 break;
         }
 
@@ -107,7 +107,7 @@ public sealed class PixArtBlock(int index, PixArtConfig cfg, Tensor table, Linea
             default:
                 LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 3 * d, 4 * d);
                 MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                            // (N, T, 4D)
-                Branch(MlpFc2, ws.Hidden, output, output, n, new GateSpec(ws.Mod.View, t, modStride, 5 * d), outputs?.Slot(Index, "mlp"));
+                Branch(MlpFc2, ws.Hidden, output, output, n, new GateSpec(ws.Mod.View, t, modStride, 5 * d), outputs?.StoreSlot(Index, "mlp"));
                 break;
         }
     }

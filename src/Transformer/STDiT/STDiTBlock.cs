@@ -61,6 +61,7 @@ public sealed class STDiTBlock(int index, STDiTConfig cfg, Tensor table, Linear 
         var kv = KvCaptions ?? throw new InvalidOperationException("STDiT block run before SetCaptions");
         var g1 = new GateSpec(ws.Mod.View, t, modStride, 2 * d);
         Tensor? Slot(string part) => outputs?.Slot(Index, part);
+        Tensor? Stored(string part) => outputs?.StoreSlot(Index, part);
         BranchUse? Use(string part) => outputs?.Use(Index, part);
         void NoTokens(string part)
         {
@@ -80,7 +81,7 @@ public sealed class STDiTBlock(int index, STDiTConfig cfg, Tensor table, Linear 
             LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 0, d);     // (N, T·S, D)
             AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                           // (N, T·S, 3D)
             Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n * frames, s, cfg.Heads, cfg.HeadDim, scale, dev.Precision);
-            Branch(AttnProj, ws.Attn, input, output, n, g1, Slot("attn"));
+            Branch(AttnProj, ws.Attn, input, output, n, g1, Stored("attn"));
         }
 
         // temporal: x = x + g1 · proj(Attn_T(qkv(x [+ tpe])))                  sequences (N·S) of T tokens, strided
@@ -97,7 +98,7 @@ public sealed class STDiTBlock(int index, STDiTConfig cfg, Tensor table, Linear 
             }
             TempQkv.Forward(tin, ws.Qkv, rows);                                                               // (N, T, S, 3D)
             TemporalAttention.Run(dev, ws.Qkv.View, ws.Attn.View, n, frames, s, cfg.Heads, cfg.HeadDim, scale);
-            Branch(TempProj, ws.Attn, output, output, n, g1, Slot("temporal"));
+            Branch(TempProj, ws.Attn, output, output, n, g1, Stored("temporal"));
         }
 
         // x = x + CrossAttn(x, c, mask): the residual add through the gated epilogue with a gate of ones
@@ -113,7 +114,7 @@ public sealed class STDiTBlock(int index, STDiTConfig cfg, Tensor table, Linear 
             default:
                 CrossQ.Forward(output, ws.Norm, rows);                                                        // (N, T·S, D)
                 CrossAttention.Run(dev, ws.Norm.View, kv.View, keep.View, captionRows, ws.Attn.View, n, t, captionTokens, cfg.Heads, cfg.HeadDim, scale);
-                Branch(CrossProj, ws.Attn, output, output, n, new GateSpec(sw.Ones.View, rows, 0, 0), Slot("cross"));
+                Branch(CrossProj, ws.Attn, output, output, n, new GateSpec(sw.Ones.View, rows, 0, 0), Stored("cross"));
                 break;
         }
 
@@ -129,7 +130,7 @@ public sealed class STDiTBlock(int index, STDiTConfig cfg, Tensor table, Linear 
             default:
                 LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 3 * d, 4 * d);
                 MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                      // (N, T·S, 4D)
-                Branch(MlpFc2, ws.Hidden, output, output, n, new GateSpec(ws.Mod.View, t, modStride, 5 * d), Slot("mlp"));
+                Branch(MlpFc2, ws.Hidden, output, output, n, new GateSpec(ws.Mod.View, t, modStride, 5 * d), Stored("mlp"));
                 break;
         }
     }

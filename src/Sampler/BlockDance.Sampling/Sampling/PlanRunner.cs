@@ -130,9 +130,13 @@ public sealed class PlanRunner(IBlockModel model)
             {
                 var a = bp.Use(i, parts[p]);
                 var valid = store.Rows($"{parts[p]}{i}");
-                if (a != BranchAction.Store && valid.Any(v => !v))
+                if (a is BranchAction.Reuse or BranchAction.Tokens && valid.Any(v => !v))
                     throw new InvalidOperationException($"step {step}: block {i} reuses its {parts[p]} output, which no earlier step stored");
-                use[i, p] = a switch { BranchAction.Reuse => BranchUse.Reuse, BranchAction.Tokens => BranchUse.Tokens, _ => BranchUse.Store };
+                use[i, p] = a switch
+                {
+                    BranchAction.Reuse => BranchUse.Reuse, BranchAction.Tokens => BranchUse.Tokens, BranchAction.Compute => BranchUse.Compute,
+                    _ => BranchUse.Store,
+                };
                 if (a == BranchAction.Reuse) saved += model.BranchFlops(parts[p], 1);
             }
         TokenRows Rows(int i, string part)
@@ -143,7 +147,11 @@ public sealed class PlanRunner(IBlockModel model)
             return r;
         }
         var outputs = new BlockOutputs((i, part) => store.Slot($"{part}{i}"), (i, part) => use[i, Array.IndexOf(parts, part)],
-            (i, part) => Rows(i, part) is var r ? new TokenSubset(r.Rows, r.PerRow) : default!);
+            (i, part) =>
+            {
+                var r = Rows(i, part);
+                return new TokenSubset(r.Rows, r.PerRow);
+            });
         // the saved FLOPs of a token branch: its (T − K) tokens per row
         for (int i = 0; i < depth; i++)
             for (int p = 0; p < parts.Length; p++)
