@@ -1,7 +1,8 @@
 """The training diffusion of the demo DiT (guided-diffusion's GaussianDiffusion, learned sigma):
 linear betas in float64, q_sample, and the loss of the reference training — eps-MSE plus the
 variational bound (KL in bits with the mean from a detached eps; discretized Gaussian NLL at t = 0).
-Moved out of train_dit.py unchanged.
+Moved out of train_dit.py; shape-generic (images (B, C, H, W) and videos (B, C, T, H, W): per-sample means over
+every non-batch axis), which leaves the image case's numbers unchanged.
 """
 
 import math
@@ -38,20 +39,22 @@ class Diffusion:
         return out.reshape(-1, *([1] * (ndim - 1)))
 
     def q_sample(self, x0, t, noise):
-        return self._ex(self.sqrt_acp, t) * x0 + self._ex(self.sqrt_1m_acp, t) * noise
+        n = x0.dim()
+        return self._ex(self.sqrt_acp, t, n) * x0 + self._ex(self.sqrt_1m_acp, t, n) * noise
 
     def q_posterior(self, x0, xt, t):
-        mean = self._ex(self.post_c1, t) * x0 + self._ex(self.post_c2, t) * xt
-        return mean, self._ex(self.post_logvar_clipped, t)
+        n = x0.dim()
+        mean = self._ex(self.post_c1, t, n) * x0 + self._ex(self.post_c2, t, n) * xt
+        return mean, self._ex(self.post_logvar_clipped, t, n)
 
     def p_mean_logvar(self, out, xt, t):
-        C = xt.shape[1]
+        C, n = xt.shape[1], xt.dim()
         eps, v = out[:, :C], out[:, C:]
-        min_log = self._ex(self.post_logvar_clipped, t)
-        max_log = self._ex(self.log_betas, t)
+        min_log = self._ex(self.post_logvar_clipped, t, n)
+        max_log = self._ex(self.log_betas, t, n)
         frac = (v + 1) / 2
         logvar = frac * max_log + (1 - frac) * min_log
-        x0 = self._ex(self.sqrt_recip_acp, t) * xt - self._ex(self.sqrt_recipm1_acp, t) * eps
+        x0 = self._ex(self.sqrt_recip_acp, t, n) * xt - self._ex(self.sqrt_recipm1_acp, t, n) * eps
         mean, _ = self.q_posterior(x0, xt, t)
         return mean, logvar
 
@@ -64,11 +67,12 @@ class Diffusion:
         frozen = torch.cat([eps.detach(), v], dim=1)  # vb term only learns the variance
         true_mean, true_logvar = self.q_posterior(x0, xt, t)
         mean, logvar = self.p_mean_logvar(frozen, xt, t)
-        kl = normal_kl(true_mean, true_logvar, mean, logvar).mean(dim=(1, 2, 3)) / math.log(2.0)
+        axes = tuple(range(1, x0.dim()))
+        kl = normal_kl(true_mean, true_logvar, mean, logvar).mean(dim=axes) / math.log(2.0)
         nll = -discretized_gaussian_log_likelihood(x0, mean, 0.5 * logvar)
-        nll = nll.mean(dim=(1, 2, 3)) / math.log(2.0)
+        nll = nll.mean(dim=axes) / math.log(2.0)
         vb = torch.where(t == 0, nll, kl) * (self.T / 1000.0)
-        mse = ((noise - eps) ** 2).mean(dim=(1, 2, 3))
+        mse = ((noise - eps) ** 2).mean(dim=axes)
         return mse, vb
 
 

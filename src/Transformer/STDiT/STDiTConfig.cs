@@ -40,7 +40,9 @@ public sealed record STDiTConfig(
 
     public override string ToString() =>
         $"{Name}: depth {Depth}, D {Hidden}, {Heads} heads × {HeadDim}, patch (1, {Patch}, {Patch}), {InChannels}→{OutChannels} ch, " +
-        $"video {Frames} frames × {ImageSize}² px (latent {Frames}×{LatentSize}×{LatentSize}, {Frames} × {SpatialTokens} = {Tokens} tokens), " +
+        (InChannels is 1 or 3
+            ? $"video {Frames} frames × {LatentSize}² px in pixel space ({Frames} × {SpatialTokens} = {Tokens} tokens), "
+            : $"video {Frames} frames × {ImageSize}² px (latent {Frames}×{LatentSize}×{LatentSize}, {Frames} × {SpatialTokens} = {Tokens} tokens), ") +
         $"captions {MaxTokens} × {CaptionChannels}, space scale {SpaceScale:0.###}, time scale {TimeScale:0.###}";
 
     /// <summary>Every field within what the kernels accept; checked before any allocation.</summary>

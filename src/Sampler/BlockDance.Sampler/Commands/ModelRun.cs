@@ -151,7 +151,10 @@ public sealed class ModelRun
             };
             source = ("prompt", prompt);
         }
-        string? vaePath = ModelLoader.FindVae(modelPath, a.Get("vae"));
+        // A 1- or 3-channel folder is a pixel-space model (the text-to-image demo): no VAE, the output is the image.
+        bool latent = SampleImages.IsLatent(cfg.InChannels);
+        if (!latent && a.Has("vae")) throw new UsageException($"--vae: this is a {cfg.InChannels}-channel pixel-space model; it needs no VAE");
+        string? vaePath = latent ? ModelLoader.FindVae(modelPath, a.Get("vae")) : null;
         if (vaePath != null) VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
         return new ModelRun
         {
@@ -159,7 +162,7 @@ public sealed class ModelRun
             Conditioning = conditioning,
             Footprint = (_, c) => PixArtPipeline.Footprint(modelPath, cfg, ((Captions)c).Prompts.Prompts.Tokens),
             Load = dev => PixArtPipeline.Load(modelPath, dev, vaePath).Model,
-            VaePath = vaePath, Latent = true, Source = source, IsPixArt = true,
+            VaePath = vaePath, Latent = latent, Source = source, IsPixArt = true,
         };
     }
 
@@ -216,7 +219,7 @@ public sealed class ModelRun
         else
         {
             string prompt = a.Get("prompt")!;
-            int maxLength = a.GetInt("max-length");
+            int maxLength = a.Has("max-length") ? a.GetInt("max-length") : cfg.MaxTokens;   // Open-Sora encodes to model_max_length
             string? variant = EncodeCommand.Variant(a);
             EncodeCommand.Resolve(modelPath, variant);                                   // checked before the device starts
             conditioning = dev =>
@@ -232,7 +235,10 @@ public sealed class ModelRun
             };
             source = ("prompt", prompt);
         }
-        string? vaePath = ModelLoader.FindVae(Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!, a.Get("vae"));
+        // A 1- or 3-channel STDiT is a pixel-space model (the text-to-video demo): no VAE, its output is the frames.
+        bool latent = SampleImages.IsLatent(cfg.InChannels);
+        if (!latent && a.Has("vae")) throw new UsageException($"--vae: this is a {cfg.InChannels}-channel pixel-space model; it needs no VAE");
+        string? vaePath = latent ? ModelLoader.FindVae(Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(Path.GetFullPath(modelPath))!, a.Get("vae")) : null;
         if (vaePath != null) VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
         return new ModelRun
         {
@@ -240,7 +246,7 @@ public sealed class ModelRun
             Conditioning = conditioning,
             Footprint = (dev, c) => STDiTPipeline.Footprint(cfg, ((Captions)c).Prompts.Prompts.Tokens, dev),
             Load = dev => STDiTPipeline.Load(modelPath, dev, video).Model,
-            VaePath = vaePath, Latent = true, Source = source, IsVideo = true, Fps = VideoOptions.Fps(a), Frames = cfg.Frames,
+            VaePath = vaePath, Latent = latent, Source = source, IsVideo = true, Fps = VideoOptions.Fps(a), Frames = cfg.Frames,
         };
     }
 }

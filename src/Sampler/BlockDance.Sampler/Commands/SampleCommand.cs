@@ -44,7 +44,7 @@ public static class SampleCommand
         if (a.Get("noise") is string noisePath) opts = opts with { InitialNoise = ReadNoise(noisePath, "--noise", "noise", [n, .. run.SampleShape]) };
         if (a.Get("step-noise") is string sn) opts = opts with { StepNoise = ReadStepNoise(sn, opts.Steps, [n, .. run.SampleShape]) };
         bool pixels = ext != ".safetensors";
-        if (pixels && run.IsVideo && run.VaePath == null)
+        if (pixels && run.IsVideo && run.Latent && run.VaePath == null)
             throw new UsageException($"--out {outPath}: a video needs the VAE decoder (expected --vae DIR|FILE or a vae/ folder beside the model), found none; " +
                                      "or write the latents with --out FILE.safetensors");
         if (pixels && run.Latent && run.VaePath == null)
@@ -73,8 +73,10 @@ public static class SampleCommand
         {
             if (pixels && run.IsVideo)
             {
-                var (px, shape, seconds) = VideoDecode.Run(dev, run.VaePath!, result.Samples, result.Shape);
-                wrote = VideoWriter.Write(outPath, px, shape[0], shape[1], shape[3], shape[4], run.Fps) + $"; VAE {seconds:F2} s for {shape[0] * shape[1]} frames";
+                var (px, shape, seconds) = run.Latent ? VideoDecode.Run(dev, run.VaePath!, result.Samples, result.Shape)
+                                                      : VideoDecode.FromPixels(result.Samples, result.Shape);
+                wrote = VideoWriter.Write(outPath, px, shape[0], shape[1], shape[3], shape[4], run.Fps) +
+                        (run.Latent ? $"; VAE {seconds:F2} s for {shape[0] * shape[1]} frames" : "");
             }
             else if (pixels && run.Latent)
             {
@@ -94,7 +96,7 @@ public static class SampleCommand
                 if (run.IsVideo) { meta["fps"] = run.Fps.ToString(); meta["layout"] = "(B, C, T, H, W) VAE latents"; }
                 AtomicFile.Write(outPath, s => SafeTensorsWriter.Write(s, [("sample", result.Shape.Select(x => (long)x).ToArray(), result.Samples)], meta));
                 wrote = $"wrote {outPath}: tensor 'sample' {Tensor.ShapeString(result.Shape)}" +
-                        (run.IsVideo ? " (B, C, T, H, W latents)"
+                        (run.IsVideo ? (run.Latent ? " (B, C, T, H, W latents)" : " (B, C, T, H, W frames in [-1, 1])")
                          : run.Latent ? $" (VAE latents, not pixels: decode with {(run.IsPixArt ? "" : "--vae and ")}a .png output)" : "");
             }
             if (reportPath != null) AtomicFile.Write(reportPath, s => JsonSerializer.Serialize(s, summary, Summary.Json));

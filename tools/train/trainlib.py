@@ -1,0 +1,101 @@
+"""Pieces the demo trainers share (train_pixart.py, train_stdit.py): the log, atomic checkpoints and folder exports,
+one optimiser step with warm-up, the EMA update, the windowed loss line, and the demo digit classifier."""
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def log(log_path, msg):
+    """Prints `msg` with a timestamp and appends it to log_path."""
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+    print(line, flush=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a") as f:
+        f.write(line + "\n")
+
+
+def save_atomic(state, path):
+    """torch.save to a temporary name, then renamed over `path` (a crash leaves the previous checkpoint)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def fresh_folder(out):
+    """An empty out.tmp beside `out` for an export that swap_in then puts in place."""
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return tmp
+
+
+def write_json(folder, rel, obj):
+    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+    (folder / rel).write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def swap_in(tmp, out):
+    """Replaces the folder `out` by `tmp` (never a half-written folder under the name)."""
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def final_loss(losses, last=200):
+    """Mean of the last `last` losses of [(step, loss), ...], as text."""
+    tail = [l for _, l in losses[-last:]]
+    return f"{float(np.mean(tail)) if tail else float('nan'):.5f}"
+
+
+def optimise(opt, loss, params, lr, clip):
+    for gr in opt.param_groups:
+        gr["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+
+
+@torch.no_grad()
+def ema_update(pairs, d):
+    """e <- d * e + (1 - d) * m for every (ema dict, model dict) pair."""
+    for e, m in pairs:
+        for k in e:
+            e[k].mul_(d).add_(m[k].detach(), alpha=1 - d)
+
+
+class LossWindow:
+    """The mean loss and seconds per step over each window of `every` steps, as one log line."""
+
+    def __init__(self, every):
+        self.every, self.acc, self.cnt, self.t = every, 0.0, 0, time.time()
+
+    def add(self, step, loss, elapsed):
+        self.acc += loss
+        self.cnt += 1
+        if step % self.every:
+            return None
+        line = f"step {step} loss {self.acc / self.cnt:.4f} {(time.time() - self.t) / self.cnt:.3f} s/step trained {elapsed:.0f} s"
+        self.acc, self.cnt, self.t = 0.0, 0, time.time()
+        return line
+
+
+def digit_classifier():
+    """The demo's MNIST classifier (models/mnist_classifier.safetensors): 196 inputs in [0, 1] -> 10 logits."""
+    from train_classifier import MLP
+    from train_dit import read_safetensors
+    clf = MLP()
+    sd, _ = read_safetensors(REPO_ROOT / "models" / "mnist_classifier.safetensors")
+    clf.load_state_dict(sd)
+    return clf
