@@ -56,10 +56,11 @@ public sealed record AdaCacheConfig(double[] Thresholds, int[] Intervals, double
 public sealed class AdaCachePolicy(AdaCacheConfig config) : ICachePolicy
 {
     FeatureStore? store;
+    ChangeSignal? signal;
     int depth, steps, rowLen;
     int[] last = [], previous = [], next = [], computed = [], decidedAt = [];
 
-    public long MemoryBytes => store?.Bytes ?? 0;
+    public long MemoryBytes => (store?.Bytes ?? 0) + (signal?.Bytes ?? 0);
     public string Describe() => $"adacache scale={config.Scale:0.###} codebook {string.Join(" ", config.Thresholds.Zip(config.Intervals, (t, v) => $"{t:0.###}:{v}"))} @{AdaCacheConfig.ReferenceSteps}";
 
     public void Check(BlockStack model, int steps) => config.Validate();
@@ -75,6 +76,8 @@ public sealed class AdaCachePolicy(AdaCacheConfig config) : ICachePolicy
         decidedAt = Enumerable.Repeat(-1, b).ToArray();
         store?.Dispose();
         store = new FeatureStore(device, model, "adacache");
+        signal?.Dispose();
+        signal = new ChangeSignal(device, model.ModelBatch, rowLen);
     }
 
     public BlockPlan Plan(StepContext step)
@@ -91,7 +94,8 @@ public sealed class AdaCachePolicy(AdaCacheConfig config) : ICachePolicy
         var undecided = Enumerable.Range(0, b).Where(k => computed[k] >= 2 && decidedAt[k] != last[k]).ToArray();
         if (undecided.Length > 0)
         {
-            var change = CacheSignals.RelativeL1(s.Read("adacache.h0"), s.Read("adacache.h1"), step.Cfg, rowLen);   // per sample
+            // d(newest, previous) per sample, reduced on the device: one read-back, only on a step that reads the codebook
+            var change = signal!.RelativeL1(s.Slot("adacache.h0"), null, s.Slot("adacache.h1"), step.Cfg);
             foreach (var k in undecided)
             {
                 double c = AdaCacheConfig.PerStep(change[k], last[k] - previous[k], steps);
@@ -109,5 +113,9 @@ public sealed class AdaCachePolicy(AdaCacheConfig config) : ICachePolicy
         return new SpanDecision(step.Cfg.Rows(compute));
     }
 
-    public void Dispose() => store?.Dispose();
+    public void Dispose()
+    {
+        store?.Dispose();
+        signal?.Dispose();
+    }
 }

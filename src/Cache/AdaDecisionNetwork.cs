@@ -44,6 +44,8 @@ public sealed record AdaPolicyInfo(int Steps, int Rho, int Channels, int Height,
     {
         if (steps != Steps)
             throw new CacheException($"{what}: trained for {Steps} sampling steps (ρ = {Rho}), the run has {steps}; sample with {Steps} steps or train a policy for {steps} steps");
+        if (cfg.Frames != 0)
+            throw new CacheException($"{what}: reads image samples of {Channels}×{Height}×{Width}, the model makes video samples of {cfg.Frames} frames");
         if (cfg.Channels != Channels || cfg.Size != Height || cfg.Size != Width)
             throw new CacheException($"{what}: reads samples of {Channels}×{Height}×{Width}, the model makes {cfg.Channels}×{cfg.Size}×{cfg.Size}");
         if (cfg.Classes != Classes)

@@ -47,6 +47,7 @@ public sealed record BlockDanceAdaptiveConfig(double Threshold = 0.1, int MaxCon
 public sealed class BlockDanceAdaptivePolicy(BlockDanceAdaptiveConfig config) : ICachePolicy
 {
     FeatureStore? store;
+    ChangeSignal? signal;
     int boundary, rowLen, history;
     double[] acc = [];
     double?[] rate = [];
@@ -54,7 +55,7 @@ public sealed class BlockDanceAdaptivePolicy(BlockDanceAdaptiveConfig config) : 
     List<int>[] cacheSteps = [];
     int[] lastCached = [];              // samples that cached at the previous step
 
-    public long MemoryBytes => store?.Bytes ?? 0;
+    public long MemoryBytes => (store?.Bytes ?? 0) + (signal?.Bytes ?? 0);
     public int Boundary => boundary;
     public string Describe() => $"bd-adaptive δ={config.Threshold:0.###} max {config.MaxConsecutive} b={boundary} order {config.Order} window [{config.WindowStart:0.##}, {config.WindowEnd:0.##})";
 
@@ -72,6 +73,8 @@ public sealed class BlockDanceAdaptivePolicy(BlockDanceAdaptiveConfig config) : 
         acc = []; rate = []; consecutive = []; cacheSteps = []; lastCached = [];
         store?.Dispose();
         store = new FeatureStore(device, model, "bd-adaptive");
+        signal?.Dispose();
+        signal = new ChangeSignal(device, model.ModelBatch, rowLen);
     }
 
     public BlockPlan Plan(StepContext step)
@@ -106,10 +109,14 @@ public sealed class BlockDanceAdaptivePolicy(BlockDanceAdaptiveConfig config) : 
     {
         var ready = lastCached.Where(i => cacheSteps[i].Count >= 2).ToArray();
         if (ready.Length == 0) return;
-        var d = CacheSignals.RelativeL1(s.Read("feature.h0"), s.Read("feature.h1"), cfg, rowLen);
+        var d = signal!.RelativeL1(s.Slot("feature.h0"), null, s.Slot("feature.h1"), cfg);   // on the device, one read-back
         foreach (var i in ready)
             rate[i] = d[i] / (cacheSteps[i][^1] - cacheSteps[i][^2]);
     }
 
-    public void Dispose() => store?.Dispose();
+    public void Dispose()
+    {
+        store?.Dispose();
+        signal?.Dispose();
+    }
 }

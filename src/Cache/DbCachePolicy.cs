@@ -42,11 +42,13 @@ public sealed record DbCacheConfig(int Fn = 1, int Bn = 0, double Threshold = 0.
 public sealed class DbCachePolicy(DbCacheConfig config) : ICachePolicy
 {
     FeatureStore? store;
-    float[]? last;                      // R_F of each row at its last computed step
     int[] consecutive = [], cached = [];
     int depth, rowLen;
 
-    public long MemoryBytes => store?.Bytes ?? 0;
+    ChangeSignal? signal;
+    bool hasLast;
+
+    public long MemoryBytes => (store?.Bytes ?? 0) + (signal?.Bytes ?? 0);
     public string Describe() => $"dbcache F{config.Fn}B{config.Bn} threshold={config.Threshold:0.###} warm-up {config.Warmup}" +
         (config.MaxConsecutive > 0 ? $" max consecutive {config.MaxConsecutive}" : "") + (config.MaxCached > 0 ? $" max cached {config.MaxCached}" : "");
 
@@ -62,7 +64,9 @@ public sealed class DbCachePolicy(DbCacheConfig config) : ICachePolicy
         store = new FeatureStore(device, model, "dbcache");
         depth = model.Depth;
         rowLen = model.Tokens * model.Hidden;
-        last = null;
+        signal?.Dispose();
+        signal = new ChangeSignal(device, model.ModelBatch, rowLen);
+        hasLast = false;
         consecutive = cached = [];
     }
 
@@ -73,14 +77,21 @@ public sealed class DbCachePolicy(DbCacheConfig config) : ICachePolicy
         if (consecutive.Length != samples) { consecutive = new int[samples]; cached = new int[samples]; }
         return BlockPlan.Of(new SpanPlan(s, config.Fn, depth - config.Bn, SpanValue.Residual, probe =>
         {
-            var rf = CacheSignals.Difference(probe.Input(), probe.Tokens());
-            var d = last is null ? null : CacheSignals.RelativeL1(rf, last, step.Cfg, rowLen);
+            // rf = h_s − h_0 on the device; d against the rows' last computed rf (one read-back, only when the rule reads it)
+            Tensor now = s.Slot("probe.now"), last = s.Slot("probe.last");
+            double[]? d = null;
+            if (hasLast && step.Step >= config.Warmup) d = signal!.RelativeL1(probe.InputTensor, probe.TokensTensor, last, step.Cfg, current: now);
+            else signal!.Keep(probe.InputTensor, probe.TokensTensor, now, probe.Rows);
             var compute = Enumerable.Range(0, samples).Where(i => config.Compute(step.Step, d?[i], ref consecutive[i], ref cached[i])).ToArray();
-            last ??= new float[rf.Length];
-            foreach (var r in step.Cfg.Rows(compute)) Array.Copy(rf, (long)r * rowLen, last, (long)r * rowLen, rowLen);
+            foreach (var r in step.Cfg.Rows(compute)) last.CopyFrom(now, (long)r * rowLen, rowLen);
+            hasLast = true;
             return new SpanDecision(step.Cfg.Rows(compute));
         }));
     }
 
-    public void Dispose() => store?.Dispose();
+    public void Dispose()
+    {
+        store?.Dispose();
+        signal?.Dispose();
+    }
 }

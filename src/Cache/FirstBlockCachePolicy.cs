@@ -26,10 +26,12 @@ public sealed record FirstBlockCacheConfig(double Threshold = 0.05)
 public sealed class FirstBlockCachePolicy(FirstBlockCacheConfig config) : ICachePolicy
 {
     FeatureStore? store;
-    float[]? last;                      // R1 of each row at its last computed step, (model batch, T, D)
     int depth, rowLen;
 
-    public long MemoryBytes => store?.Bytes ?? 0;
+    ChangeSignal? signal;
+    bool hasLast;
+
+    public long MemoryBytes => (store?.Bytes ?? 0) + (signal?.Bytes ?? 0);
     public string Describe() => $"fbcache threshold={config.Threshold:0.###}";
 
     public void Check(BlockStack model, int steps)
@@ -45,7 +47,9 @@ public sealed class FirstBlockCachePolicy(FirstBlockCacheConfig config) : ICache
         store = new FeatureStore(device, model, "fbcache");
         depth = model.Depth;
         rowLen = model.Tokens * model.Hidden;
-        last = null;
+        signal?.Dispose();
+        signal = new ChangeSignal(device, model.ModelBatch, rowLen);
+        hasLast = false;
     }
 
     public BlockPlan Plan(StepContext step)
@@ -53,14 +57,21 @@ public sealed class FirstBlockCachePolicy(FirstBlockCacheConfig config) : ICache
         var s = store ?? throw new InvalidOperationException("fbcache: Begin was not called");
         return BlockPlan.Of(new SpanPlan(s, 1, depth, SpanValue.Residual, probe =>
         {
-            var r1 = CacheSignals.Difference(probe.Input(), probe.Tokens());
-            var d = last is null ? null : CacheSignals.RelativeL1(r1, last, step.Cfg, rowLen);
+            // r1 = h_s − h_0 on the device; d against the rows' last computed r1 (one read-back, only when the rule reads it)
+            Tensor now = s.Slot("probe.now"), last = s.Slot("probe.last");
+            double[]? d = null;
+            if (hasLast) d = signal!.RelativeL1(probe.InputTensor, probe.TokensTensor, last, step.Cfg, current: now);
+            else signal!.Keep(probe.InputTensor, probe.TokensTensor, now, probe.Rows);
             var compute = Enumerable.Range(0, step.Cfg.Samples).Where(i => config.Compute(d?[i])).ToArray();
-            last ??= new float[r1.Length];
-            foreach (var r in step.Cfg.Rows(compute)) Array.Copy(r1, (long)r * rowLen, last, (long)r * rowLen, rowLen);
+            foreach (var r in step.Cfg.Rows(compute)) last.CopyFrom(now, (long)r * rowLen, rowLen);
+            hasLast = true;
             return new SpanDecision(step.Cfg.Rows(compute));
         }));
     }
 
-    public void Dispose() => store?.Dispose();
+    public void Dispose()
+    {
+        store?.Dispose();
+        signal?.Dispose();
+    }
 }

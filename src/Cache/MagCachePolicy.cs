@@ -18,7 +18,7 @@ public sealed record MagCacheConfig(double[] Ratios, double Threshold = 0.06, in
     public void Validate(int steps)
     {
         if (Ratios.Length != steps)
-            throw new InvalidValueException("magcache calibration", $"a ratio curve for {steps} steps (run 'blockdance calibrate --steps {steps}')", $"{Ratios.Length} steps");
+            throw new InvalidValueException("magcache calibration", $"a ratio curve for {steps} steps (a calibration run of {steps} steps writes one)", $"{Ratios.Length} steps");
         if (!(Threshold >= 0) || double.IsInfinity(Threshold)) throw new InvalidValueException("magcache threshold", "a finite value ≥ 0", $"{Threshold}");
         if (MaxConsecutive < 0) throw new InvalidValueException("magcache max consecutive", "K ≥ 0", $"{MaxConsecutive}");
         if (!(Warmup >= 0 && Warmup <= 1)) throw new InvalidValueException("magcache warm-up", "a fraction 0..1", $"{Warmup}");

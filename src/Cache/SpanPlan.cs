@@ -31,11 +31,15 @@ public sealed record SpanDecision(int[] ComputeRows, float[]? Forecast = null)
 
 /// <summary>What a span's gate may read, mid-step: the embedded tokens h_0, the span input h_s, and block From's
 /// adaLN-modulated input LN(h_s)·(1 + scale) + shift (TeaCache's signal), each (rows, T, D). The runner builds it from
-/// the model's parts (modulated computes on demand); reads copy to the host.</summary>
+/// the model's parts (modulated computes on demand). The tensors stay on the device (a gate reduces them there:
+/// ChangeSignal); the float[] reads copy to the host (a blocking wait each: the calibration recorder's).</summary>
 public sealed class SpanProbe(int rows, int rowLength, Tensor tokens, Tensor input, Func<Tensor> modulated)
 {
     public int Rows => rows;
     public int RowLength => rowLength;
+    public Tensor TokensTensor => tokens;
+    public Tensor InputTensor => input;
+    public Tensor ModulatedTensor() => modulated();
     public float[] Tokens() => tokens.ToHost();
     public float[] Input() => input.ToHost();
     public float[] ModulatedInput() => modulated().ToHost()[..(Rows * RowLength)];

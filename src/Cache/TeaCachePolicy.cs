@@ -41,11 +41,12 @@ public sealed record TeaCacheConfig(double Threshold, double[] Coefficients)
 public sealed class TeaCachePolicy(TeaCacheConfig config) : ICachePolicy
 {
     FeatureStore? store;
+    ChangeSignal? signal;
     double[] acc = [];
-    float[]? previous;                  // m_{i−1}, (model batch, T, D)
+    bool hasPrevious;                   // m_{i−1} is in the store's "modulated.prev" slot, (model batch, T, D)
     int depth, rowLen;
 
-    public long MemoryBytes => store?.Bytes ?? 0;
+    public long MemoryBytes => (store?.Bytes ?? 0) + (signal?.Bytes ?? 0);
     public string Describe() => $"teacache δ={config.Threshold:0.###}";
 
     public void Check(BlockStack model, int steps)
@@ -60,7 +61,9 @@ public sealed class TeaCachePolicy(TeaCacheConfig config) : ICachePolicy
         store = new FeatureStore(device, model, "teacache");
         depth = model.Depth;
         rowLen = model.Tokens * model.Hidden;
-        previous = null;
+        signal?.Dispose();
+        signal = new ChangeSignal(device, model.ModelBatch, rowLen);
+        hasPrevious = false;
         acc = [];
     }
 
@@ -71,13 +74,20 @@ public sealed class TeaCachePolicy(TeaCacheConfig config) : ICachePolicy
         bool edge = step.Step == 0 || step.Step == step.Steps - 1;
         return BlockPlan.Of(new SpanPlan(s, 0, depth, SpanValue.Residual, probe =>
         {
-            var m = probe.ModulatedInput();
-            double[]? d = previous is null ? null : CacheSignals.RelativeL1(m, previous, step.Cfg, rowLen);
-            previous = m;
+            // the first and last steps compute whatever the signal says: no read-back there
+            var m = probe.ModulatedTensor();
+            var prev = s.Slot("modulated.prev");
+            double[]? d = hasPrevious && !edge ? signal!.RelativeL1(m, null, prev, step.Cfg) : null;
+            prev.CopyFrom(m, 0, (long)probe.Rows * rowLen);   // on the device
+            hasPrevious = true;
             var compute = Enumerable.Range(0, step.Cfg.Samples).Where(i => config.Compute(ref acc[i], d?[i], edge));
             return new SpanDecision(step.Cfg.Rows(compute));
         }));
     }
 
-    public void Dispose() => store?.Dispose();
+    public void Dispose()
+    {
+        store?.Dispose();
+        signal?.Dispose();
+    }
 }

@@ -104,30 +104,6 @@ public class BranchMethodTests
         finally { foreach (var t in slots.Values) t.Dispose(); }
     }
 
-    public static IEnumerable<object[]> NewMethods => new[] { "pab", "toca", "adacache" }.Select(m => new object[] { m });
-
-    /// <summary>The matrix's no-reuse settings of the new methods on the tiny STDiT (3 blocks, 8 steps): the bits of no cache
-    /// (STDiTMethodTests runs their reuse settings).</summary>
-    [Theory]
-    [MemberData(nameof(NewMethods))]
-    public void NoReuseSetting_OnSTDiT_IsBitIdenticalToNone(string method)
-    {
-        var dev = TestDevices.Get("cpu");
-        var m = MethodMatrixTests.Methods.Single(x => x.Name == method);
-        SamplingResult Run(Func<BlockShape, ICachePolicy> policy)
-        {
-            using var model = STDiT.Load(dev, CliRunner.Fixture("stdit_tiny"));
-            var p = PromptEmbeds.Load(CliRunner.Fixture("stdit_traj.safetensors"), null, model.VideoConfig.CaptionChannels).Prompts;
-            var prompts = new PromptEmbeds(p, STDiTPipeline.NullCaptions(p, model.NullCaption, model.VideoConfig));
-            var shape = model.Shape;
-            return SamplingSession.Run(model, new Captions(prompts), STDiTPipeline.DefaultOptions with { Steps = 8, Seed = 5, Policy = () => policy(shape) });
-        }
-        var r = Run(m.NoReuse);
-        Assert.Empty(r.ReusedStepsPerBatch[0]);
-        Assert.Equal(8 * 3.0, r.BlocksComputed);
-        Assert.Equal(Run(_ => new NoCache()).Samples, r.Samples);
-    }
-
     static BlockStack Stack(int depth, int tokens, string[] parts, int frames = 0) =>
         new(depth, tokens, 8, new CfgLayout(1, true), 4, 8, 1, frames, parts);
 

@@ -1,13 +1,18 @@
 // Every cache method on every model, through the same code (the model seam IBlockModel and the sampling library's
-// PlanRunner): the tiny DiT (dit_p2) and the tiny PixArt-α (pixart_tiny), 8 steps, one sample with guidance (two
-// model rows deciding together). Per method and model:
+// PlanRunner): the tiny DiT (dit_p2, 2 blocks), the tiny PixArt-α (pixart_tiny, 2 blocks) and the tiny Open-Sora 1.0
+// STDiT (stdit_tiny, 3 blocks, 3 frames), 8 steps, one sample with guidance (two model rows deciding together), each
+// with its kind's sampler (DDIM, DPM-Solver++ 2M, DDPM), on the host backend. Per method and model:
 //   - the method's no-reuse setting samples the bits of no cache;
 //   - a reuse setting skips the blocks its rule says (the steps and the blocks per step, counted by the runner from
-//     the plans it executed) and waits for the device only for the signal its gate reads (fixed schedules: never);
+//     the plans it executed) and waits for the device only for the signal its gate reads (docs/caching.md, "Host
+//     waits"): a fixed schedule never; a data-dependent gate exactly once on each step whose rule reads its signal —
+//     TeaCache steps 1..6 (the first and last always compute), FBCache steps 1..7, DBCache steps 2..7 (after its
+//     warm-up of 2), adaptive BlockDance the 3 steps after a step that cached (its rate update);
 //   - a setting that cannot apply to the model is refused by ICachePolicy.Check, which takes no device, so a caller
 //     refuses it before the device starts.
 // The adaptive gates get an unreachable threshold (1e30), so their decisions follow the structural part of their
-// rule only (first/last/warm-up steps, caps) and are the same on both models.
+// rule only (first/last/warm-up steps, caps) and are the same on every model. Blocks skipped per reused step follow
+// from the depth (the whole stack, all but the probe block, or the blocks up to the boundary).
 using BlockDance.Cache;
 using BlockDance.Kernels;
 using BlockDance.Sampler;
@@ -22,13 +27,15 @@ public class MethodMatrixTests
     const double Huge = 1e30;
 
     /// <param name="Reused">Steps of the reuse setting that skip blocks.</param>
-    /// <param name="Skipped">Blocks each reused step skips (per row).</param>
+    /// <param name="Skipped">Blocks each reused step skips (per row), given the depth.</param>
     /// <param name="Waits">Host waits per step of the reuse setting: the signal reads of the method's gate.</param>
-    /// <param name="Impossible">A setting that does not fit a 2-block model or an 8-step run.</param>
+    /// <param name="Impossible">A setting that does not fit the model or an 8-step run.</param>
     /// <param name="Partial">The reuse steps skip branches, not whole blocks (PAB, ToCa): fewer block equivalents than the
     /// steps' blocks, more than none of them.</param>
     public sealed record Method(string Name, Func<BlockShape, ICachePolicy> NoReuse, Func<BlockShape, ICachePolicy> Reuse,
-        int[] Reused, int Skipped, double Waits, Func<BlockShape, ICachePolicy>? Impossible, bool Partial = false);
+        int[] Reused, Func<int, int> Skipped, double Waits, Func<BlockShape, ICachePolicy>? Impossible, bool Partial = false);
+
+    static readonly Func<int, int> One = _ => 1, Whole = d => d, AllButFirst = d => d - 1;
 
     static int[] Where(bool[] reuse) => Enumerable.Range(0, reuse.Length).Where(i => reuse[i]).ToArray();
 
@@ -47,46 +54,52 @@ public class MethodMatrixTests
 
     public static readonly Method[] Methods =
     [
-        new("none", _ => new NoCache(), _ => new NoCache(), [], 0, 0, null),
+        new("none", _ => new NoCache(), _ => new NoCache(), [], One, 0, null),
         new("blockdance", _ => new BlockDancePolicy(Bd2 with { N = 1 }), _ => new BlockDancePolicy(Bd2),
-            Where(Bd2.ReuseSchedule(Steps)), 1, 0, _ => new BlockDancePolicy(Bd2 with { Boundary = 1 })),
+            Where(Bd2.ReuseSchedule(Steps)), One, 0, s => new BlockDancePolicy(Bd2 with { Boundary = s.Depth - 1 })),
         new("ada", s => Ada(s, [true, true, true, true, true]), s => Ada(s, [true, false, true, false, false]),
-            [4, 6, 7], 1, 0, s => Ada(s, [true, true, true, true, true], channels: 3)),
+            [4, 6, 7], One, 0, s => Ada(s, [true, true, true, true, true], channels: 3)),
         new("bd-adaptive", _ => new BlockDanceAdaptivePolicy(new(Huge, MaxConsecutive: 0, Boundary: 0, WindowStart: 0, WindowEnd: 1)),
             _ => new BlockDanceAdaptivePolicy(new(Huge, MaxConsecutive: 1, Boundary: 0, WindowStart: 0, WindowEnd: 1)),
-            [2, 4, 6], 1, 6.0 / Steps, _ => new BlockDanceAdaptivePolicy(new(Boundary: 1))),
+            [2, 4, 6], One, 3.0 / Steps, s => new BlockDanceAdaptivePolicy(new(Boundary: s.Depth - 1))),
         new("bd-taylor", _ => new BlockDanceTaylorPolicy(new(Bd2 with { N = 1 })), _ => new BlockDanceTaylorPolicy(new(Bd2)),
-            Where(Bd2.ReuseSchedule(Steps)), 1, 0, _ => new BlockDanceTaylorPolicy(new(Bd2 with { Boundary = 1 }))),
+            Where(Bd2.ReuseSchedule(Steps)), One, 0, s => new BlockDanceTaylorPolicy(new(Bd2 with { Boundary = s.Depth - 1 }))),
         new("fora", _ => new ForaPolicy(new(1)), _ => new ForaPolicy(new(3)),
-            Where(new ForaConfig(3).ReuseSchedule(Steps)), 2, 0, _ => new ForaPolicy(new(0))),
+            Where(new ForaConfig(3).ReuseSchedule(Steps)), Whole, 0, _ => new ForaPolicy(new(0))),
         new("delta-dit", _ => new DeltaDitPolicy(new(1)), _ => new DeltaDitPolicy(new(2)),
-            Where(new DeltaDitConfig(2).Schedule(Steps).Select(p => p.Reuse).ToArray()), 1, 0, _ => new DeltaDitPolicy(new(2, Blocks: 3))),
+            Where(new DeltaDitConfig(2).Schedule(Steps).Select(p => p.Reuse).ToArray()), One, 0, s => new DeltaDitPolicy(new(2, Blocks: s.Depth + 1))),
         new("teacache", _ => new TeaCachePolicy(new(0, Flat)), _ => new TeaCachePolicy(new(Huge, Flat)),
-            [1, 2, 3, 4, 5, 6], 2, 1, _ => new TeaCachePolicy(new(0.1, [1, 2, 3, 4]))),
+            [1, 2, 3, 4, 5, 6], Whole, 6.0 / Steps, _ => new TeaCachePolicy(new(0.1, [1, 2, 3, 4]))),
         new("fbcache", _ => new FirstBlockCachePolicy(new(0)), _ => new FirstBlockCachePolicy(new(Huge)),
-            [1, 2, 3, 4, 5, 6, 7], 1, 2, _ => new FirstBlockCachePolicy(new(-1))),
+            [1, 2, 3, 4, 5, 6, 7], AllButFirst, 7.0 / Steps, _ => new FirstBlockCachePolicy(new(-1))),
         new("dbcache", _ => new DbCachePolicy(new(Threshold: 0, Warmup: 2)), _ => new DbCachePolicy(new(Threshold: Huge, Warmup: 2)),
-            [2, 3, 4, 5, 6, 7], 1, 2, _ => new DbCachePolicy(new(Fn: 2))),
+            [2, 3, 4, 5, 6, 7], AllButFirst, 6.0 / Steps, s => new DbCachePolicy(new(Fn: s.Depth))),
         new("magcache", _ => new MagCachePolicy(new(Ones, MaxConsecutive: 0)), _ => new MagCachePolicy(new(Ones)),
-            Where(new MagCacheConfig(Ones).ReuseSchedule(Steps)), 2, 0, _ => new MagCachePolicy(new(Ones[..5]))),
+            Where(new MagCacheConfig(Ones).ReuseSchedule(Steps)), Whole, 0, _ => new MagCachePolicy(new(Ones[..5]))),
         new("taylorseer", _ => new TaylorSeerPolicy(new(Interval: 1)), _ => new TaylorSeerPolicy(new(Interval: 3, Warmup: 2)),
-            Where(new TaylorSeerConfig(Interval: 3, Warmup: 2).ComputeSchedule(Steps).Select(c => !c).ToArray()), 2, 0,
+            Where(new TaylorSeerConfig(Interval: 3, Warmup: 2).ComputeSchedule(Steps).Select(c => !c).ToArray()), Whole, 0,
             _ => new TaylorSeerPolicy(new(Order: 3))),
         new("pab", _ => new PabPolicy(PabOdd with { From = 2000, To = 3000 }), _ => new PabPolicy(PabOdd),
-            [1, 3, 5, 7], 0, 0, _ => new PabPolicy(new(Spatial: 0, Temporal: 4, Cross: 0)), Partial: true),
+            [1, 3, 5, 7], _ => 0, 0,
+            s => new PabPolicy(s.Parts.Contains("temporal") ? new(From: 900, To: 100) : new(Spatial: 0, Temporal: 4, Cross: 0)),   // temporal only: absent
+            Partial: true),
         new("toca", _ => new ToCaPolicy(new(N: 1)), _ => new ToCaPolicy(new(N: 3)),
-            [1, 2, 4, 5, 7], 0, 0, _ => new ToCaPolicy(new(N: 0)), Partial: true),
+            [1, 2, 4, 5, 7], _ => 0, 0, _ => new ToCaPolicy(new(N: 0)), Partial: true),
         new("adacache", _ => new AdaCachePolicy(new([1.0], [1])), _ => new AdaCachePolicy(new([Huge], [50])),
-            [2, 3, 4, 6], 2, 0.5, _ => new AdaCachePolicy(new([0.05, 0.03], [1, 2]))),
+            [2, 3, 4, 6], Whole, 2.0 / Steps, _ => new AdaCachePolicy(new([0.05, 0.03], [1, 2]))),
     ];
 
-    public static readonly string[] Models = ["dit", "pixart"];
+    public static readonly string[] Models = ["dit", "pixart", "stdit"];
+
+    /// <summary>Methods that cannot apply to a model kind at all: refused by Check (ShapeRows), not sampled.
+    /// BlockDance-Ada's decision network reads image samples (C, H, W): a video model is refused.</summary>
+    static bool Applies(string model, string method) => !(model == "stdit" && method == "ada");
 
     public static IEnumerable<object[]> Rows(bool devices) =>
         from kind in devices ? new[] { "cpu", "cuda" } : [""]
         from model in Models
         from m in Methods
-        where devices || m.Impossible != null                                  // none applies to every model
+        where devices ? Applies(model, m.Name) : m.Impossible != null         // none applies to every model
         select devices ? new object[] { kind, model, m.Name } : [model, m.Name];
 
     public static IEnumerable<object[]> DeviceRows => Rows(true);
@@ -95,11 +108,17 @@ public class MethodMatrixTests
     static Method Get(string name) => Methods.Single(m => m.Name == name);
 
     static string Traj => CliRunner.Fixture("pixart_traj.safetensors");
+    static string VideoTraj => CliRunner.Fixture("stdit_traj.safetensors");
 
     /// <summary>The model's block shape, read from its files (no device).</summary>
     static BlockShape ShapeOf(string model)
     {
-        if (model == "pixart") return PixArtConfig.Read(CliRunner.Fixture("pixart_tiny")).Stack.Shape with { Branches = PixArt.BranchNames };
+        if (model == "pixart") return PixArtConfig.Read(CliRunner.Fixture("pixart_tiny")).Shape;
+        if (model == "stdit")
+        {
+            var (s, config) = STDiTWeights.Open(CliRunner.Fixture("stdit_tiny"));
+            using (s as IDisposable) return STDiTWeights.Configure(s, config, new STDiTConfig.VideoOptions()).Shape;
+        }
         var src = ModelLoader.OpenSource(CliRunner.Fixture("dit_p2.weights.safetensors"));
         try { return ModelLoader.DetectConfig(src, null).Shape; }
         finally { (src as IDisposable)?.Dispose(); }
@@ -114,6 +133,13 @@ public class MethodMatrixTests
             using var dit = ModelLoader.Create(dev, src, ModelLoader.DetectConfig(src, null));
             (src as IDisposable)?.Dispose();
             return SamplingSession.Run(dit, new SamplingOptions { Classes = [3], Steps = Steps, Seed = 5, Policy = () => policy(shape) });
+        }
+        if (model == "stdit")
+        {
+            using var stdit = STDiT.Load(dev, CliRunner.Fixture("stdit_tiny"));
+            var p = PromptEmbeds.Load(VideoTraj, null, stdit.VideoConfig.CaptionChannels).Prompts;
+            var withNull = new PromptEmbeds(p, STDiTPipeline.NullCaptions(p, stdit.NullCaption, stdit.VideoConfig));
+            return SamplingSession.Run(stdit, new Captions(withNull), STDiTPipeline.DefaultOptions with { Steps = Steps, Seed = 5, Policy = () => policy(shape) });
         }
         using var pixart = PixArt.Load(dev, CliRunner.Fixture("pixart_tiny"));
         var prompts = PromptEmbeds.Load(Traj, null, pixart.PixArtConfig.CaptionChannels);
@@ -138,7 +164,7 @@ public class MethodMatrixTests
     {
         var dev = TestDevices.Get(kind);
         var r = Run(dev, model, Get(method).NoReuse);
-        Assert.Equal(Steps * 2.0, r.BlocksComputed);                       // 2 blocks every step
+        Assert.Equal(Steps * (double)ShapeOf(model).Depth, r.BlocksComputed);   // every block every step
         Assert.Empty(r.ReusedStepsPerBatch[0]);
         Assert.Equal(None(kind, dev, model), r.Samples);
     }
@@ -151,8 +177,9 @@ public class MethodMatrixTests
         var m = Get(method);
         var r = Run(dev, model, m.Reuse);
         Assert.Equal(m.Reused, r.ReusedStepsPerBatch[0]);
-        if (m.Partial) Assert.InRange(r.BlocksComputed, Steps * 2.0 - m.Reused.Length * 2 + 1e-9, Steps * 2.0 - 1e-9);
-        else Assert.Equal(Steps * 2.0 - m.Reused.Length * m.Skipped, r.BlocksComputed);
+        int depth = ShapeOf(model).Depth;
+        if (m.Partial) Assert.InRange(r.BlocksComputed, Steps * (double)depth - m.Reused.Length * depth + 1e-9, Steps * (double)depth - 1e-9);
+        else Assert.Equal(Steps * (double)depth - m.Reused.Length * m.Skipped(depth), r.BlocksComputed);
         Assert.Equal(m.Waits, r.HostWaitsPerStep, 9);
         Assert.All(r.Samples, v => Assert.True(float.IsFinite(v)));
         if (m.Reused.Length > 0) Assert.NotEqual(None(kind, dev, model), r.Samples);   // reuse really changed the sample
@@ -167,8 +194,18 @@ public class MethodMatrixTests
         var stack = PlanRunner.Stack(shape, new CfgLayout(1, true));
         using var bad = m.Impossible!(shape);
         Assert.ThrowsAny<InputException>(() => bad.Check(stack, Steps));
+        if (!Applies(model, method)) return;
         using var good = m.Reuse(shape);
         good.Check(stack, Steps);                                            // the reuse setting fits
+    }
+
+    [Fact]
+    public void Ada_OnAVideoModel_IsRefusedWithoutADevice()
+    {
+        var shape = ShapeOf("stdit");
+        using var ada = Get("ada").Reuse(shape);
+        var e = Assert.ThrowsAny<InputException>(() => ada.Check(PlanRunner.Stack(shape, new CfgLayout(1, true)), Steps));
+        Assert.Contains("video", e.Message);
     }
 
     public static IEnumerable<object[]> ModelRows => from kind in new[] { "cpu", "cuda" } from model in Models select new object[] { kind, model };
@@ -181,6 +218,13 @@ public class MethodMatrixTests
             var src = ModelLoader.OpenSource(CliRunner.Fixture("dit_p2.weights.safetensors"));
             try { return (ModelLoader.Create(dev, src, ModelLoader.DetectConfig(src, null)), [1, 2]); }
             finally { (src as IDisposable)?.Dispose(); }
+        }
+        if (model == "stdit")
+        {
+            var v = STDiT.Load(dev, CliRunner.Fixture("stdit_tiny"));
+            var vc = PromptEmbeds.Load(VideoTraj, null, v.VideoConfig.CaptionChannels).Prompts;
+            v.SetCaptions(vc.Embeds, vc.Mask, vc.Count, vc.Tokens);
+            return (v, [0, 0]);
         }
         var p = PixArt.Load(dev, CliRunner.Fixture("pixart_tiny"));
         var c = PromptEmbeds.Load(Traj, null, p.PixArtConfig.CaptionChannels).Prompts;
@@ -196,13 +240,13 @@ public class MethodMatrixTests
         var (m, y) = Open(dev, model);
         using var _ = m as IDisposable;
         var s = m.Shape;
-        int n = 2, len = n * s.InChannels * s.InputSize * s.InputSize;
-        using var x = Tensor.FromHost(dev, "x", Tolerance.Random(7, len), n, s.InChannels, s.InputSize, s.InputSize);
+        int n = 2, len = (int)(n * s.SampleLength);
+        using var x = Tensor.FromHost(dev, "x", Tolerance.Random(7, len), s.Batch(n));
         float[] t = [600f, 600f];
         var runner = new PlanRunner(m);
         runner.Begin(n);
-        using var full = Tensor.Allocate(dev, "full", n, 2 * s.InChannels, s.InputSize, s.InputSize);
-        using var got = Tensor.Allocate(dev, "got", n, 2 * s.InChannels, s.InputSize, s.InputSize);
+        using var full = Tensor.Allocate(dev, "full", s.Output(n));
+        using var got = Tensor.Allocate(dev, "got", s.Output(n));
         runner.Run(BlockPlan.Full, 0, x, t, y, full);
         var want = full.ToHost();
 

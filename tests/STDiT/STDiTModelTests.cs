@@ -81,7 +81,8 @@ public class STDiTModelTests(ITestOutputHelper output)
             var c = STDiTConfig.FromShapes(pth, new(Heads: 2));
             Assert.Equal((3, 3, 8, 8.0 / 64, 1.0), (c.Depth, c.Frames, c.LatentSize, c.SpaceScale, c.TimeScale));
             var ex = Assert.Throws<ModelException>(() => STDiTConfig.FromShapes(pth, new()));
-            Assert.Contains("--heads", ex.Message);
+            Assert.Contains("the head count must be given", ex.Message);   // the fact; the program reports it under --heads
+            Assert.Equal("heads", ex.Field);
         }
         Assert.True(STDiTWeights.IsSTDiT(CliRunner.Fixture("stdit_tiny")));
         Assert.True(STDiTWeights.IsSTDiT(CliRunner.Fixture("stdit_tiny.pth")));

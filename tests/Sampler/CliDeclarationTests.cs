@@ -24,7 +24,7 @@ public class CliDeclarationTests
             var t = o.GetType().BaseType!;
             if (!t.IsGenericType) continue;
             var valueType = t.GetGenericArguments()[0];
-            foreach (var d in new[] { o.Default, o.PixArtDefault })
+            foreach (var d in new[] { o.Default, o.PixArtDefault, o.STDiTDefault })
                 if (d != null) Assert.True(valueType.IsInstanceOfType(d), $"{o.Flag}: default {d} is a {d.GetType().Name}, expected {valueType.Name}");
         }
     }
@@ -71,6 +71,34 @@ public class CliDeclarationTests
         (_, stdout, _) = CliRunner.Run("sample", "--model", CliRunner.Fixture("dit_p4.weights.safetensors"), "--help");
         Assert.Contains("sampling steps, 1..1000 (default 50)", stdout);
         Assert.DoesNotContain("\n  --prompt ", stdout);
+    }
+
+    [Fact]
+    public void SampleHelp_ForAnSTDiT_ShowsOpenSorasDefaults_AndTheVideoOptionsOnlyThere()
+    {
+        var (code, stdout, _) = CliRunner.Run("sample", "--model", CliRunner.Fixture("stdit_tiny"), "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("options (for a STDiT model)", stdout);
+        Assert.Contains("sampling steps, 1..1000 (default 100)", stdout);
+        Assert.Contains("(default ddpm)", stdout);
+        Assert.Contains("1 = off (default 7)", stdout);
+        Assert.Contains("or all (default official)", stdout);
+        Assert.Contains("(default 0.25,0.95)", stdout);
+        foreach (var video in new[] { "--frames", "--fps", "--space-scale", "--time-scale", "--step-noise", "--prompt-embeds" })
+            Assert.Contains($"\n  {video} ", stdout);
+        Assert.DoesNotContain("\n  --class ", stdout);
+        Assert.DoesNotContain("\n  --negative ", stdout);
+        foreach (var model in new[] { "pixart_tiny", "dit_p4.weights.safetensors" })
+        {
+            (_, stdout, _) = CliRunner.Run("sample", "--model", CliRunner.Fixture(model), "--help");
+            Assert.DoesNotContain("\n  --frames ", stdout);
+            Assert.DoesNotContain("\n  --fps ", stdout);
+        }
+        // the defaults the help states are the ones the run reads (Args.ForModel)
+        Assert.Equal(100, BlockDance.Sampling.STDiTPipeline.DefaultOptions.Steps);
+        Assert.Equal(100, Opts.Steps.DefaultValue(ModelKind.STDiT));
+        Assert.Equal(SamplerKind.Ddpm, Opts.Sampler.DefaultValue(ModelKind.STDiT));
+        Assert.Equal(7.0, Opts.Cfg.DefaultValue(ModelKind.STDiT));
     }
 
     [Fact]

@@ -29,8 +29,8 @@ public class HelpTests
     public void Help_ShowsDefaultsAndRanges()
     {
         var (_, stdout, _) = CliRunner.Run("sample", "--help");
-        Assert.Contains("sampling steps, 1..1000 (default 50; PixArt-α: 20)", stdout);
-        Assert.Contains("classifier-free guidance scale in [1, 100]; 1 = off (default 4; PixArt-α: 4.5)", stdout);
+        Assert.Contains("sampling steps, 1..1000 (default 50; PixArt-α: 20; STDiT: 100)", stdout);
+        Assert.Contains("classifier-free guidance scale in [1, 100]; 1 = off (default 4; PixArt-α: 4.5; STDiT: 7)", stdout);
     }
 
     [Fact]

@@ -101,6 +101,15 @@ public sealed class Tensor : IDisposable
         src.View.CopyTo(View);
     }
 
+    /// <summary>Copies elements offset..offset + count − 1 of src into the same elements of this tensor on the device
+    /// (queued: no host wait).</summary>
+    public void CopyFrom(Tensor src, long offset, long count)
+    {
+        if (offset < 0 || count < 0 || offset + count > src.Length || offset + count > Length)
+            throw new ArgumentException($"{Name}: copy of elements {offset}..{offset + count - 1} from {src.Name} ({src.Length}) into {Length}");
+        src.View.SubView(offset, count).CopyTo(View.SubView(offset, count));
+    }
+
     public string ShapeString() => ShapeString(Shape);
     public static string ShapeString(int[] shape) => "(" + string.Join(", ", shape) + ")";
     public override string ToString() => $"{Name} {ShapeString()}";

@@ -34,7 +34,7 @@ public sealed class AttentionOp : IKernelOp
     {
         "small" => [Shape("n1 t19 h1 hd72", dims["n1 t19 h1 hd72"])],
         "xl" => [Shape("xl n16 t256 h16 hd72", dims["xl n16 t256 h16 hd72"]), Shape("xl n16 t1024 h16 hd72", dims["xl n16 t1024 h16 hd72"])],
-        _ => throw new InvalidValueException("--shapes", "small or xl", set),
+        _ => throw new InvalidValueException("shapes", "small or xl", set),
     };
 
     /// <summary>The ILGPU versions run everywhere (v3's mma is emulated per lane on the CPU accelerator); the host
@@ -44,7 +44,7 @@ public sealed class AttentionOp : IKernelOp
     public KernelTrial Prepare(ComputeDevice dev, string version, KernelShape shape)
     {
         var d = dims[shape.Label];
-        int v = version switch { "host" => 0, "v1" => 1, "v2" => 2, "v3-bf16" => 3, _ => throw new InvalidValueException("--version", string.Join("|", Versions), version) };
+        int v = version switch { "host" => 0, "v1" => 1, "v2" => 2, "v3-bf16" => 3, _ => throw new InvalidValueException("version", string.Join("|", Versions), version) };
         float scale = 1f / MathF.Sqrt(d.Hd);
         var qkv = Seeded(1, 3L * d.N * d.T * d.Heads * d.Hd);
         var tq = Tensor.FromHost(dev, "qkv", qkv, qkv.Length);

@@ -36,7 +36,7 @@ public sealed class GemmOp : IKernelOp, IVersionBaseline
         // The demo model at model batch 20 (10 digits × CFG, 49 tokens): qkv, proj, fc1, fc2, adaLN.
         "demo" => [Shape("qkv", 980, 288, 96), Shape("proj", 980, 96, 96), Shape("fc1", 980, 384, 96),
                    Shape("fc2", 980, 96, 384), Shape("adaLN", 20, 576, 96)],
-        _ => throw new InvalidValueException("--shapes", "xl, demo or small", $"'{set}'"),
+        _ => throw new InvalidValueException("shapes", "xl, demo or small", $"'{set}'"),
     };
 
     static (int M, int N, int K) Dims(KernelShape s)

@@ -30,7 +30,7 @@ public sealed class LayerNormOp : IKernelOp
     {
         "small" => [Shape("n2 t5 d96", dims["n2 t5 d96"])],
         "xl" => [Shape("xl n16 t256 d1152", dims["xl n16 t256 d1152"]), Shape("xl n16 t1024 d1152", dims["xl n16 t1024 d1152"])],
-        _ => throw new InvalidValueException("--shapes", "small or xl", set),
+        _ => throw new InvalidValueException("shapes", "small or xl", set),
     };
 
     /// <summary>The ILGPU versions everywhere, the host version (LayerNormModulateHost) on the host backend only.</summary>
@@ -39,7 +39,7 @@ public sealed class LayerNormOp : IKernelOp
     public KernelTrial Prepare(ComputeDevice dev, string version, KernelShape shape)
     {
         var d = dims[shape.Label];
-        if (!Versions.Contains(version)) throw new InvalidValueException("--version", string.Join("|", Versions), version);
+        if (!Versions.Contains(version)) throw new InvalidValueException("version", string.Join("|", Versions), version);
         int rows = d.N * d.T, modStride = 6 * d.D, shift = 3 * d.D, scl = 4 * d.D;
         var x = AttentionOp.Seeded(2, (long)rows * d.D);
         for (int i = 0; i < x.Length; i++) x[i] = 3 * x[i] + 2; // non-zero mean

@@ -18,7 +18,7 @@ public sealed class RelativeBiasAttentionOp : IKernelOp
     {
         "small" => [Shape(2, 16, 4, 8), Shape(1, 20, 2, 6)],
         "xl" => [Shape(2, 120, 64, 64)],
-        _ => throw new InvalidValueException("--shapes", "small or xl", set),
+        _ => throw new InvalidValueException("shapes", "small or xl", set),
     };
 
     static KernelShape Shape(int n, int t, int heads, int hd) => new($"n{n}_t{t}_h{heads}_d{hd}",
@@ -35,7 +35,7 @@ public sealed class RelativeBiasAttentionOp : IKernelOp
 
     public KernelTrial Prepare(ComputeDevice dev, string version, KernelShape shape)
     {
-        if (!Versions.Contains(version)) throw new InvalidValueException("--version", string.Join("|", Versions), version);
+        if (!Versions.Contains(version)) throw new InvalidValueException("version", string.Join("|", Versions), version);
         var p = shape.Label.Split('_').Select(s => int.Parse(s[1..])).ToArray();
         int n = p[0], t = p[1], heads = p[2], hd = p[3], d = heads * hd;
         var qkv = Scaled(AttentionOp.Seeded(1, 3L * n * t * d), 1f);

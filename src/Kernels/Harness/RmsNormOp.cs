@@ -14,7 +14,7 @@ public sealed class RmsNormOp : IKernelOp
     {
         "small" => [Shape(16, 64), Shape(33, 72)],
         "xl" => [Shape(240, 4096)],
-        _ => throw new InvalidValueException("--shapes", "small or xl", set),
+        _ => throw new InvalidValueException("shapes", "small or xl", set),
     };
 
     static KernelShape Shape(int rows, int d) => new($"{rows}x{d}", 3.0 * rows * d, 4.0 * (2L * rows * d + d));
@@ -30,7 +30,7 @@ public sealed class RmsNormOp : IKernelOp
 
     public KernelTrial Prepare(ComputeDevice dev, string version, KernelShape shape)
     {
-        if (!Versions.Contains(version)) throw new InvalidValueException("--version", string.Join("|", Versions), version);
+        if (!Versions.Contains(version)) throw new InvalidValueException("version", string.Join("|", Versions), version);
         var dims = shape.Label.Split('x').Select(int.Parse).ToArray();
         int rows = dims[0], d = dims[1];
         var x = Scaled(AttentionOp.Seeded(1, (long)rows * d), 3f);

@@ -23,9 +23,9 @@ public sealed class PixArt : ICaptionModel, IDisposable
     public PixArtConfig PixArtConfig { get; }
     DiTConfig Config { get; }
     /// <summary>Classes 1 (PixArtConfig.Stack): the rows are conditioned on captions, not labels (every sample is label 0 to a policy).</summary>
-    public BlockShape Shape => Config.Shape with { Branches = BranchNames };
+    public BlockShape Shape => PixArtConfig.Shape;
     /// <summary>The block's residual branches (BlockShape.Parts).</summary>
-    public static readonly string[] BranchNames = ["attn", "cross", "mlp"];
+    public static string[] BranchNames => PixArtConfig.BranchNames;
     public ComputeDevice Device { get; }
     readonly Tensor xEmbedW, xEmbedB, posEmbed, finalTable;
     readonly Linear tMlp1, tMlp2, tBlock, capFc1, capFc2, finalLinear;

@@ -27,9 +27,9 @@ public sealed class STDiT : ICaptionModel, IDisposable
     public STDiTConfig VideoConfig { get; }
     public DiTConfig Config { get; }
     /// <summary>The block stack as the model seam describes it: T·S tokens per row, label count 1.</summary>
-    public BlockShape Shape => Config.Shape with { Frames = VideoConfig.Frames, Branches = BranchNames };
+    public BlockShape Shape => VideoConfig.Shape;
     /// <summary>The block's residual branches (BlockShape.Parts).</summary>
-    public static readonly string[] BranchNames = ["attn", "temporal", "cross", "mlp"];
+    public static string[] BranchNames => STDiTConfig.BranchNames;
     public ComputeDevice Device { get; }
     readonly Tensor xEmbedW, xEmbedB, posSpatial, posTemporal, finalTable;
     readonly Linear tMlp1, tMlp2, tBlock, capFc1, capFc2, finalLinear;

@@ -32,6 +32,10 @@ public sealed record STDiTConfig(
 
     /// <summary>The block stack as the cache policies and PlanRunner see it: T·S tokens per row, no label table.</summary>
     public DiTConfig Stack => new(Depth, Hidden, Heads, Patch, InChannels, OutChannels, LatentSize, 1) { TokenCount = Tokens };
+    /// <summary>The block stack as the model seam describes it (STDiT.Shape): T·S tokens per row, (C, T, H, W) samples.</summary>
+    public BlockShape Shape => Stack.Shape with { Frames = Frames, Branches = BranchNames };
+    /// <summary>The block's residual branches (BlockShape.Parts): spatial attention, temporal attention, cross-attention, MLP.</summary>
+    public static readonly string[] BranchNames = ["attn", "temporal", "cross", "mlp"];
 
     public static readonly (string Name, int Depth, int Hidden, int Heads, int Patch)[] Presets = [("STDiT-XL/2", 28, 1152, 16, 2)];
 
@@ -115,7 +119,7 @@ public sealed record STDiTConfig(
         var yEmb = Shape("y_embedder.y_embedding", 2);
         int heads = o.Heads ?? (src.Metadata.TryGetValue("num_heads", out var h) && int.TryParse(h, out int hv) ? hv
             : Presets.Where(p => p.Depth == depth && p.Hidden == hidden).Select(p => p.Heads).FirstOrDefault());
-        if (heads < 1) throw new ModelException($"{origin}: head count unknown for depth {depth}, D {hidden} (no num_heads metadata, no preset): give --heads");
+        if (heads < 1) throw new ModelException($"{origin}: head count unknown for depth {depth}, D {hidden} (no num_heads metadata, no preset): the head count must be given") { Field = "heads" };
         int frames = o.Frames ?? (src.Has("pos_embed_temporal") ? (int)Shape("pos_embed_temporal", 3)[1] : 16);
         int latent = o.ImageSize is int px ? px / VaeScale
             : src.Has("pos_embed") ? (int)Math.Round(Math.Sqrt(Shape("pos_embed", 3)[1])) * patch : 512 / VaeScale;

@@ -128,7 +128,7 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
         return v == 1;
     }
 
-    int? Block(DiTConfig cfg)
+    int? Block(BlockShape cfg)
     {
         int b = Int("block", -1);
         if (b >= cfg.Depth - 1) throw new UsageException($"--cache {Name}:block: expected 0..{cfg.Depth - 2} for a {cfg.Depth}-block model, found {b}");
@@ -137,7 +137,10 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
 
     /// <summary>The policy factory, checked against the model and the run before any sampling (exit 2 when invalid).
     /// ada is built by the caller (it needs its policy file).</summary>
-    public Func<ICachePolicy> Build(DiTConfig cfg, string modelPath, int steps, BlockDanceConfig? bdBase = null)
+    public Func<ICachePolicy> Build(DiTConfig cfg, string modelPath, int steps, BlockDanceConfig? bdBase = null) => Build(cfg.Shape, modelPath, steps, bdBase);
+
+    /// <summary>The method's policy factory for a model's block stack, its settings checked (exit 2 when invalid).</summary>
+    public Func<ICachePolicy> Build(BlockShape cfg, string modelPath, int steps, BlockDanceConfig? bdBase = null)
     {
         var bd = bdBase ?? new BlockDanceConfig();
         try

@@ -28,6 +28,8 @@ public static class CommandTable
     static readonly Opt[] ModelOpts = [O.Model, O.Device, O.Threads, O.Heads, O.Precision];
     static readonly Opt[] SamplingOpts = [O.Class, O.Seed, O.Steps, O.Sampler, O.Spacing, O.Eta, O.Cfg, O.CfgChannels, O.Batch];
     static readonly Opt[] CacheOpts = [O.Cache, O.CacheN, O.CacheBlock, O.CacheWindow, O.Policy];
+    static readonly Opt[] CaptionOpts = [O.PromptEmbeds, O.Negative, O.Prompt, O.NegativePrompt, O.MaxLength, O.Variant];
+    static readonly Opt[] VideoOpts = [O.Frames, O.VideoSize, O.SpaceScale, O.TimeScale];
 
     public static readonly CommandSpec[] All =
     [
@@ -46,15 +48,17 @@ public static class CommandTable
             "compare the engine with the committed PyTorch reference fixtures on a device, one line per check", [O.Device, O.Threads, O.Fixtures, O.SelftestPrecision]),
         new("analyze", "analyze", "[--model FILE|DIR] [sampling options] --csv stss.csv --png stss.png",
             "STSS analysis: similarity of each block's output across adjacent steps (CSV + heatmaps)",
-            [.. ModelOpts, .. SamplingOpts, O.Csv, O.Png, O.Threshold, O.Window, O.PromptEmbeds, O.Negative]),
+            [.. ModelOpts, .. SamplingOpts, O.Csv, O.Png, O.Threshold, O.Window, .. CaptionOpts, .. VideoOpts]),
         new("eval", "eval", "[--cache none,blockdance2,…] [--quick]", "speed and quality of cache methods against the uncached samples, one run",
             [.. ModelOpts, O.EvalCache, O.EvalPerClass, O.Steps, O.Cfg, O.Seed, O.Batch, O.CacheBlock, O.CacheWindow, O.Classifier, O.FidStats, O.OutMd, O.Policy, O.Plot, O.PlotFrom, O.Quick, O.Sweep]),
-        new("bench", "bench", "[--model FILE | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]",
-            "latency per forward, per-kernel time and sampling speedups",
-            [O.Model, O.Preset, O.ImageSize, O.Device, O.Threads, O.BenchBatch, O.Iters, O.Warmup, O.BenchSteps, O.Heads, O.Report, O.Cfg, O.Precision, O.NoSampling]),
-        new("calibrate", "calibrate", "[--model FILE] [--samples 10] [--steps 50]",
-            "fit TeaCache's coefficients and MagCache's ratio curve; writes MODEL.cache-calibration.json",
-            [.. ModelOpts, O.CalibrateSamples, O.CalibrateSteps, O.Cfg, O.CalibrateSeed, O.TargetSkip, O.CalibrateOut, O.Batch]),
+        new("bench", "bench", "[--model FILE|DIR | --preset XL/2 --image-size 256] [--batch 8] [--iters 20]",
+            "latency per forward, per-kernel time and sampling speedups (any model kind: DiT, PixArt-α, STDiT)",
+            [O.Model, O.Preset, O.ImageSize, O.Device, O.Threads, O.BenchBatch, O.Iters, O.Warmup, O.BenchSteps, O.Heads, O.Report, O.Cfg, O.Precision, O.NoSampling,
+             O.Sampler, O.Spacing, O.Eta, O.CfgChannels, O.Seed, .. CaptionOpts, O.Frames, O.SpaceScale, O.TimeScale]),
+        new("calibrate", "calibrate", "[--model FILE|DIR] [--samples 10] [--steps N] [--class 1,2 | --prompt-embeds FILE | --prompt TEXT]",
+            "fit TeaCache's coefficients and MagCache's ratio curve for a model (DiT, PixArt-α, STDiT), sampled as `sample` samples it; writes MODEL.cache-calibration.json",
+            [.. ModelOpts, O.CalibrateSamples, O.Class, O.CalibrateSteps, O.Sampler, O.Spacing, O.Eta, O.Cfg, O.CfgChannels, O.CalibrateSeed, O.Batch,
+             O.TargetSkip, O.CalibrateOut, .. CaptionOpts, .. VideoOpts]),
         new("train-ada", "train-ada", "[--model FILE] [--out models/ada_policy.safetensors] [--samples 32] [--epochs 16] [--quick]",
             "learn BlockDance-Ada's per-sample reuse decisions: REINFORCE on R = C + λ·Q (C = fraction of steps ≥ ρ reused, Q = SSIM to the uncached sample); DDIM η 0",
             [.. ModelOpts, O.AdaOut, O.AdaSteps, O.Cfg, O.Samples, O.AdaBatch, O.Epochs, O.Lr, O.Lambda, O.Rho, O.Hidden, O.AdaCacheBlock, O.AdaSeed, O.InitSeed, O.Quick]),

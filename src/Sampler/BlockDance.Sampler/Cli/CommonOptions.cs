@@ -115,18 +115,20 @@ public static class CommonOptions
     }
 
     /// <summary>--cache none|blockdance|ada|NAME[:key=value…] (CacheSpec) and its settings, validated against the model (exit 2 when invalid).</summary>
-    /// <param name="shape">The model's block shape when it is not the DiT's (its branches, its frames).</param>
-    public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg, BlockShape? shape = null)
+    public static Func<ICachePolicy> Cache(Args a, DiTConfig cfg) => Cache(a, cfg.Shape);
+
+    /// <summary>The same for any model's block stack (IBlockModel.Shape, read from its files before the device starts).</summary>
+    public static Func<ICachePolicy> Cache(Args a, BlockShape cfg)
     {
         var make = Policy(a, cfg);
         // every method's own check against the model's stack, before any device work
         using var probe = make();
-        try { probe.Check(PlanRunner.Stack(shape ?? cfg.Shape, new CfgLayout(1, false)), a.GetInt("steps")); }
+        try { probe.Check(PlanRunner.Stack(cfg, new CfgLayout(1, false)), a.GetInt("steps")); }
         catch (InputException e) when (e is not UsageException) { throw new UsageException($"--cache {a.Get("cache") ?? "none"}: {e.Message}"); }
         return make;
     }
 
-    static Func<ICachePolicy> Policy(Args a, DiTConfig cfg)
+    static Func<ICachePolicy> Policy(Args a, BlockShape cfg)
     {
         var kind = a.Get("cache") ?? "none";   // a command without --cache (analyze) samples uncached
         bool hasBd = a.Has("cache-n") || a.Has("cache-block") || a.Has("cache-window");
@@ -154,20 +156,22 @@ public static class CommonOptions
 
     /// <summary>Loads a BlockDance-Ada policy (--policy FILE, default models/ada_policy.safetensors found from the
     /// working folder upwards) and checks it against the model and the step count: any mismatch exits 2.</summary>
-    public static (AdaWeights Weights, string Path) AdaPolicyFile(string? given, DiTConfig cfg, int steps)
+    public static (AdaWeights Weights, string Path) AdaPolicyFile(string? given, DiTConfig cfg, int steps) => AdaPolicyFile(given, cfg.Shape, steps);
+
+    public static (AdaWeights Weights, string Path) AdaPolicyFile(string? given, BlockShape cfg, int steps)
     {
         var path = given ?? FindShipped(DefaultAdaPolicy) ?? DefaultAdaPolicy;
         if (!File.Exists(path))
             throw new UsageException($"--policy {path}: file not found; train one with 'blockdance train-ada' (writes {DefaultAdaPolicy}) or pass --policy FILE");
         Transformer.IO.FileKind.RequireRegular(path, "--policy");
         var w = AdaWeightsFile.Load(path);
-        try { w.Info.CheckRun(PlanRunner.Stack(cfg.Shape, default), steps); }
+        try { w.Info.CheckRun(PlanRunner.Stack(cfg, default), steps); }
         catch (CacheException e) { throw new UsageException($"--policy {path}: {e.Message}"); }
         return (w, path);
     }
 
     /// <summary>BlockDance settings; the default window is the paper's for the model kind (Opts.CacheWindow: [0.25, 0.95) for DiT, [0.40, 0.95) for PixArt-α).</summary>
-    public static BlockDanceConfig BlockDance(Args a, DiTConfig cfg)
+    public static BlockDanceConfig BlockDance(Args a, BlockShape cfg)
     {
         var window = a.GetDoubleList("cache-window");
         int steps = a.GetInt("steps"), n = a.GetInt("cache-n");
@@ -182,7 +186,9 @@ public static class CommonOptions
     }
 
     /// <summary>BlockDance settings against the model, in the words of the options they came from.</summary>
-    public static void CheckCacheSettings(BlockDanceConfig bd, DiTConfig cfg)
+    public static void CheckCacheSettings(BlockDanceConfig bd, DiTConfig cfg) => CheckCacheSettings(bd, cfg.Shape);
+
+    public static void CheckCacheSettings(BlockDanceConfig bd, BlockShape cfg)
     {
         if (bd.Problem(cfg.Depth) is not { } p) return;
         var flag = p.Setting switch

@@ -7,8 +7,9 @@ using System.Globalization;
 
 namespace BlockDance.Sampler.Cli;
 
-/// <summary>The model families whose options or defaults differ. STDiT joins here when it lands.</summary>
-public enum ModelKind { DiT, PixArt }
+/// <summary>The model families whose options or defaults differ: the class-conditional DiT, PixArt-α (text to image) and
+/// Open-Sora 1.0's STDiT (text to video).</summary>
+public enum ModelKind { DiT, PixArt, STDiT }
 
 public abstract record Opt(string Name, string Value, string Help)
 {
@@ -24,28 +25,37 @@ public abstract record Opt(string Name, string Value, string Help)
     public virtual bool TakesValue => true;
     public bool AppliesTo(ModelKind? kind) => kind is null || Models is null || Models.Contains(kind.Value);
 
-    public static string KindName(ModelKind k) => k switch { ModelKind.PixArt => "PixArt-α", _ => "DiT" };
+    public static string KindName(ModelKind k) => k switch { ModelKind.PixArt => "PixArt-α", ModelKind.STDiT => "STDiT", _ => "DiT" };
 
     /// <summary>The value of a token, or a UsageException in the option's words.</summary>
     public abstract object Parse(string text);
     protected virtual string RangeText => "";
     /// <summary>The declared default for a model kind as help prints it; null when there is none.</summary>
     public abstract string? DefaultFor(ModelKind? kind);
-    /// <summary>The default value (a T of the typed option); PixArtDefault where PixArt-α's differs.</summary>
+    /// <summary>The default value (a T of the typed option); PixArtDefault / STDiTDefault where that kind's differs.</summary>
     public object? Default { get; init; }
     public object? PixArtDefault { get; init; }
+    public object? STDiTDefault { get; init; }
+
+    /// <summary>The declared default for a model kind (its own where declared, else the common one).</summary>
+    protected object? DefaultObject(ModelKind? kind) => kind switch
+    {
+        ModelKind.PixArt => PixArtDefault ?? Default,
+        ModelKind.STDiT => STDiTDefault ?? Default,
+        _ => Default,
+    };
 
     /// <summary>The help line's text for a model kind (null: every kind, defaults that differ listed per kind).</summary>
     public string Describe(ModelKind? kind)
     {
         var text = Help.Replace("{range}", RangeText);
         string? dflt = DefaultText ?? DefaultFor(kind);
-        if (kind is null && DefaultText is null)
-        {
-            var pix = DefaultFor(ModelKind.PixArt);
-            if (pix != dflt && pix != null && AppliesTo(ModelKind.PixArt) && AppliesTo(ModelKind.DiT))
-                dflt = $"{dflt}; PixArt-α: {pix}";
-        }
+        if (kind is null && DefaultText is null && AppliesTo(ModelKind.DiT))
+            foreach (var other in new[] { ModelKind.PixArt, ModelKind.STDiT })
+            {
+                var d = DefaultFor(other);
+                if (d != DefaultFor(ModelKind.DiT) && d != null && AppliesTo(other)) dflt = $"{dflt}; {KindName(other)}: {d}";
+            }
         return dflt is null ? text : $"{text} (default {dflt})";
     }
 
@@ -82,13 +92,12 @@ public abstract record Opt(string Name, string Value, string Help)
     };
 }
 
-/// <summary>An option with a typed value. Default and PixArtDefault hold a T (checked by a test over every declaration).</summary>
+/// <summary>An option with a typed value. Default, PixArtDefault and STDiTDefault hold a T (checked by a test over every declaration).</summary>
 public abstract record Opt<T>(string Name, string Value, string Help) : Opt(Name, Value, Help) where T : notnull
 {
-    public T DefaultValue(ModelKind? kind) => (T)((kind == ModelKind.PixArt ? PixArtDefault : null) ?? Default
+    public T DefaultValue(ModelKind? kind) => (T)(DefaultObject(kind)
         ?? throw new InvalidOperationException($"{Flag} has no declared default: the command passes one"));
-    public override string? DefaultFor(ModelKind? kind) =>
-        ((kind == ModelKind.PixArt ? PixArtDefault : null) ?? Default) is object v ? ShowValue((T)v) : null;
+    public override string? DefaultFor(ModelKind? kind) => DefaultObject(kind) is object v ? ShowValue((T)v) : null;
     protected virtual string ShowValue(T v) => Show(v);
     public abstract T Read(string text);
     public override object Parse(string text) => Read(text);

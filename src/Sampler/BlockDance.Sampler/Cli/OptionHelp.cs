@@ -30,7 +30,7 @@ public static class OptionHelp
     static void Line(System.Text.StringBuilder sb, Opt o, ModelKind? kind)
     {
         var left = $"  {o.Flag}{(o.Value.Length > 0 ? " " + o.Value : "")}";
-        var only = kind is null && o.Models is { Length: 1 } m ? $" [{Opt.KindName(m[0])} only]" : "";
+        var only = kind is null && o.Models is { } m && m.Length < Enum.GetValues<ModelKind>().Length ? $" [{string.Join(", ", m.Select(Opt.KindName))} only]" : "";
         sb.Append(left.PadRight(34)).Append(' ').Append(o.Describe(kind)).Append(only).Append('\n');
     }
 
@@ -44,7 +44,7 @@ public static class OptionHelp
             else if (argv[i].StartsWith("--model=", StringComparison.Ordinal)) model = argv[i]["--model=".Length..];
         }
         if (model is null) return null;
-        return Transformer.PixArtConfig.IsPixArtFolder(model) ? ModelKind.PixArt : ModelKind.DiT;
+        return Commands.ModelRun.KindOf(model);
     }
 
     /// <summary>The declared option nearest to a mistyped one (edit distance ≤ 2), for "did you mean".</summary>

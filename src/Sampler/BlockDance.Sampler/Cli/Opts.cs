@@ -11,10 +11,11 @@ namespace BlockDance.Sampler.Cli;
 
 public static class Opts
 {
-    static readonly ModelKind[] DiTOnly = [ModelKind.DiT], PixArtOnly = [ModelKind.PixArt];
+    static readonly ModelKind[] DiTOnly = [ModelKind.DiT], PixArtOnly = [ModelKind.PixArt], STDiTOnly = [ModelKind.STDiT],
+        Captioned = [ModelKind.PixArt, ModelKind.STDiT], NotPixArt = [ModelKind.DiT, ModelKind.STDiT];
 
     // the model and the device
-    public static readonly TextOpt Model = new("model", "FILE|DIR", "checkpoint: .safetensors, PyTorch .pt (released or train.py), diffusers folder, or a PixArt-α folder")
+    public static readonly TextOpt Model = new("model", "FILE|DIR", "checkpoint: .safetensors, PyTorch .pt (released or train.py), diffusers folder, a PixArt-α folder, or an Open-Sora 1.0 STDiT (.pth, .safetensors, folder)")
         { DefaultText = CommonOptions.DefaultModel, Fields = ["model"] };
     public static readonly ChoiceOpt<DeviceKind> Device = new("device",
         "compute device: auto = the first CUDA GPU, else cpu; cpu = host kernels (ILGPU kernels where an op has none); sim = the ILGPU simulator",
@@ -22,7 +23,7 @@ public static class Opts
     public static readonly IntOpt Threads = new("threads", "N", "threads of the host kernels (--device cpu), {range}; results do not depend on it", 1, 4096)
         { DefaultText = "every core", Fields = ["threads"] };
     public static readonly IntOpt Heads = new("heads", "N", "attention heads when the file does not say, {range}", 1, 65536)
-        { DefaultText = "metadata, else the S/B/L/XL preset", Models = DiTOnly, Fields = ["heads", "attention heads"] };
+        { DefaultText = "metadata, else the S/B/L/XL preset", Models = NotPixArt, Fields = ["heads", "attention heads"] };
     public static readonly ChoiceOpt<PrecisionKind> Precision = new("precision", "operand precision of the model's GEMMs",
         [("fp32", PrecisionKind.Fp32), ("bf16", PrecisionKind.Bf16), ("fp16", PrecisionKind.Fp16)])
         { DefaultText = "bf16 on CUDA, else fp32", Fields = ["precision"] };
@@ -32,18 +33,18 @@ public static class Opts
         { DefaultText = "one of each for ≤ 10 classes, else 8 reference labels", Models = DiTOnly, Fields = ["class", "class label"] };
     public static readonly IntOpt Seed = new("seed", "N", "noise seed, {range}", 0) { Default = 0, Fields = ["seed"] };
     public static readonly IntOpt Steps = new("steps", "N", "sampling steps, {range}", 1, Schedule.TrainSteps)
-        { Default = 50, PixArtDefault = 20, Fields = ["steps", "sampling steps"] };
+        { Default = 50, PixArtDefault = 20, STDiTDefault = 100, Fields = ["steps", "sampling steps"] };
     public static readonly ChoiceOpt<SamplerKind> Sampler = new("sampler", "sampler: DDIM, ancestral DDPM, or DPM-Solver++ 2M",
         [("ddim", SamplerKind.Ddim), ("ddpm", SamplerKind.Ddpm), ("dpm++2m", SamplerKind.DpmSolver2M)])
-        { Default = SamplerKind.Ddim, PixArtDefault = SamplerKind.DpmSolver2M, Fields = ["sampler"] };
+        { Default = SamplerKind.Ddim, PixArtDefault = SamplerKind.DpmSolver2M, STDiTDefault = SamplerKind.Ddpm, Fields = ["sampler"] };
     public static readonly ChoiceOpt<SpacingKind> Spacing = new("spacing", "timestep respacing: even = the 'K' rule, stride = 'ddimK', linspace = diffusers' (DPM-Solver++'s own, its default)",
         [("even", SpacingKind.Even), ("stride", SpacingKind.Stride), ("linspace", SpacingKind.Linspace)]) { Default = SpacingKind.Even, DefaultText = "even; linspace for dpm++2m", Fields = ["spacing"] };
     public static readonly DoubleOpt Eta = new("eta", "X", "DDIM η in {range} (DDIM only; refused with another sampler)", 0, 1) { Default = 0.0, Fields = ["eta", "DDIM eta"] };
     public static readonly DoubleOpt Cfg = new("cfg", "X", "classifier-free guidance scale in {range}; 1 = off", 1, 100)
-        { Default = 4.0, PixArtDefault = 4.5, Fields = ["guidance scale", "cfg"] };
+        { Default = 4.0, PixArtDefault = 4.5, STDiTDefault = 7.0, Fields = ["guidance scale", "cfg"] };
     public static readonly ChoiceOpt<CfgChannelsKind> CfgChannels = new("cfg-channels", "guide the first 3 eps channels (official) or all",
         [("official", CfgChannelsKind.Official), ("all", CfgChannelsKind.All)])
-        { Default = CfgChannelsKind.Official, Models = DiTOnly, Fields = ["cfg channels"] };
+        { Default = CfgChannelsKind.Official, Models = NotPixArt, Fields = ["cfg channels"] };
     public static readonly IntOpt Batch = new("batch", "N", "samples per model call, {range}", 1, 4096)
         { Default = 0, DefaultText = "all at once, smaller when memory says so", Models = DiTOnly, Fields = ["batch"] };
 
@@ -60,13 +61,13 @@ public static class Opts
         { DefaultText = CommonOptions.DefaultAdaPolicy, Fields = ["ada policy"] };
 
     // Open-Sora 1.0 (STDiT) video: VideoOptions reads them; defaults from the model's config.json, else the 1.0 rules
-    public static readonly IntOpt Frames = new("frames", "N", "video frames (latent frames; STDiT), {range}", 1, 1024) { DefaultText = "config.json, else 16", Fields = ["frames"] };
+    public static readonly IntOpt Frames = new("frames", "N", "video frames (latent frames), {range}", 1, 1024) { DefaultText = "config.json, else 16", Models = STDiTOnly, Fields = ["frames"] };
     public static readonly IntOpt VideoSize = new("image-size", "PX", "video side in pixels (STDiT: 256 or 512 released; a multiple of 16), {range}", 16, 4096)
-        { DefaultText = "config.json, else 512", Fields = ["image size"] };
-    public static readonly DoubleOpt SpaceScale = new("space-scale", "S", "STDiT spatial table scale, {range}", 1e-3, 1e3) { DefaultText = "0.5 at 256 px, 1.0 at 512 px" };
-    public static readonly DoubleOpt TimeScale = new("time-scale", "S", "STDiT temporal table scale, {range}", 1e-3, 1e3) { DefaultText = "1.0" };
-    public static readonly IntOpt Fps = new("fps", "N", "frame rate of a video output, {range}", 1, 120) { Default = 8 };
-    public static readonly TextOpt StepNoise = new("step-noise", "FILE", "per-step noise of the ancestral sampler: tensor 'step_noise' (K, B, C, T, H, W) (STDiT)") { Fields = ["step noise"] };
+        { DefaultText = "config.json, else 512", Models = STDiTOnly, Fields = ["image size"] };
+    public static readonly DoubleOpt SpaceScale = new("space-scale", "S", "STDiT spatial table scale, {range}", 1e-3, 1e3) { DefaultText = "0.5 at 256 px, 1.0 at 512 px", Models = STDiTOnly };
+    public static readonly DoubleOpt TimeScale = new("time-scale", "S", "STDiT temporal table scale, {range}", 1e-3, 1e3) { DefaultText = "1.0", Models = STDiTOnly };
+    public static readonly IntOpt Fps = new("fps", "N", "frame rate of a video output, {range}", 1, 120) { Default = 8, Models = STDiTOnly };
+    public static readonly TextOpt StepNoise = new("step-noise", "FILE", "per-step noise of the ancestral sampler: tensor 'step_noise' (K, B, C, T, H, W)") { Models = STDiTOnly, Fields = ["step noise"] };
 
     // sample's inputs and outputs
     public static readonly TextOpt Out = new("out", "FILE", "output .png (grid) or .safetensors (raw samples)") { Default = "out.png" };
@@ -75,17 +76,17 @@ public static class Opts
     public static readonly TextOpt Vae = new("vae", "DIR|FILE", "VAE decoder for latent models") { DefaultText = "a vae/ folder next to the model", Fields = ["vae"] };
     public static readonly SwitchOpt ProfileSteps = new("profile-steps", "synchronize inside each step to time model and sampler separately (adds host waits)");
     public static readonly TextOpt PromptEmbeds = new("prompt-embeds", "FILE", "caption features: a safetensors with prompt_embeds (and masks), e.g. from `blockdance encode`")
-        { Models = PixArtOnly, Fields = ["prompt embeddings"] };
+        { Models = Captioned, Fields = ["prompt embeddings"] };
     public static readonly TextOpt Negative = new("negative", "FILE", "the unconditional caption features for guidance, when --prompt-embeds has none")
         { Models = PixArtOnly, Fields = ["negative prompt embeddings"] };
     public static readonly TextOpt Prompt = new("prompt", "TEXT", "the prompt, encoded by the folder's tokenizer and T5 (\"\" for the empty prompt); instead of --prompt-embeds")
-        { Models = PixArtOnly, Fields = ["prompt"] };
+        { Models = Captioned, Fields = ["prompt"] };
     public static readonly TextOpt NegativePrompt = new("negative-prompt", "TEXT", "with --prompt: the negative prompt")
         { DefaultText = "\"\" under guidance", Models = PixArtOnly, Fields = ["negative prompt"] };
     public static readonly IntOpt MaxLength = new("max-length", "N", "with --prompt: tokens kept, EOS included, {range}", 1, 4096)
-        { Default = T5Tokenizer.PixArtMaxLength, Models = PixArtOnly, Fields = ["max length"] };
+        { DefaultText = $"{T5Tokenizer.PixArtMaxLength} for PixArt-α, the model's model_max_length for STDiT", Models = Captioned, Fields = ["max length"] };
     public static readonly TextOpt Variant = new("variant", "NAME", "with --prompt: weight variant of the text encoder's shards, e.g. fp16")
-        { DefaultText = "none", Models = PixArtOnly };
+        { DefaultText = "none", Models = Captioned };
 
     // sample --out-dir
     public static readonly TextOpt OutDir = new("out-dir", "DIR", "one PNG per sample, named by its global index, plus a manifest per shard");
@@ -122,12 +123,12 @@ public static class Opts
     public static readonly IntOpt BenchBatch = new("batch", "N", "batch of the timed forward, {range}", 1, 1024) { Default = 0, DefaultText = "the class count when ≤ 10, else 8" };
     public static readonly IntOpt Iters = new("iters", "N", "timed forwards, {range}", 1, 10000) { Default = 20 };
     public static readonly IntOpt Warmup = new("warmup", "N", "untimed forwards first, {range}", 0, 100) { Default = 2 };
-    public static readonly IntOpt BenchSteps = Steps with { Max = 1000, PixArtDefault = null };
+    public static readonly IntOpt BenchSteps = Steps with { Max = 1000 };
     public static readonly SwitchOpt NoSampling = new("no-sampling", "skip the sampling speedup part");
 
     // calibrate
     public static readonly IntOpt CalibrateSamples = new("samples", "N", "calibration samples, {range}", 1, 100_000) { Default = 10 };
-    public static readonly IntOpt CalibrateSteps = Steps with { Min = 3, PixArtDefault = null };
+    public static readonly IntOpt CalibrateSteps = Steps with { Min = 3 };
     public static readonly DoubleOpt TargetSkip = new("target-skip", "X", "fraction of steps the fitted thresholds aim to skip, {range}", 0, 1) { Default = 0.5 };
     public static readonly IntOpt CalibrateSeed = Seed with { Default = 2000 };
     public static readonly TextOpt CalibrateOut = new("out", "FILE", "where the calibration goes (.json)") { DefaultText = "MODEL.cache-calibration.json" };
@@ -150,7 +151,7 @@ public static class Opts
     public static readonly TextOpt EncodeModel = new("model", "DIR", "a PixArt folder with text_encoder/ and tokenizer/ (required)");
     public static readonly TextOpt EncodePrompt = Prompt with { Help = "the prompt (required; \"\" for the empty prompt)", Models = null };
     public static readonly TextOpt EncodeNegative = NegativePrompt with { Help = "the negative prompt", DefaultText = "none", Models = null };
-    public static readonly IntOpt EncodeMaxLength = MaxLength with { Models = null };
+    public static readonly IntOpt EncodeMaxLength = MaxLength with { Models = null, Default = T5Tokenizer.PixArtMaxLength, DefaultText = null };
     public static readonly TextOpt EncodeVariant = Variant with { Help = "weight variant of the shards, e.g. fp16", Models = null };
     public static readonly TextOpt EncodeOut = new("out", "FILE", "the embeddings, .safetensors") { Default = "embeds.safetensors" };
     public static readonly ChoiceOpt<PrecisionKind> SelftestPrecision = Precision with { DefaultText = "fp32 (the fixtures are fp32)" };

@@ -32,12 +32,11 @@ public static class AnalyzeCommand
         // shallow/middle blocks inside the reuse window; the window is BlockDance's default for DiT-XL/2.
         double threshold = a.GetDouble("threshold");
         var modelPath = CommonOptions.ModelPath(a);
-        bool pixart = PixArtConfig.IsPixArtFolder(modelPath);
-        var window = (pixart ? a.ForModel(ModelKind.PixArt) : a).GetDoubleList("window");
+        var window = a.ForModel(ModelRun.KindOf(modelPath)).GetDoubleList("window");
         if (window[0] < 0 || window[1] > 1 || window[0] >= window[1])
             throw new UsageException($"--window: expected 0 ≤ start < end ≤ 1, found {window[0]},{window[1]}");
         var run = ModelRun.For(a, modelPath);
-        var cfg = run.Stack;
+        var cfg = run.Shape;
         var opts = run.Options with { Progress = true, ProfileSteps = true };   // reports the model time
         if (opts.Steps < 2)
             throw new UsageException($"--steps: the analysis compares adjacent steps; expected at least 2, found {opts.Steps}");
@@ -53,7 +52,7 @@ public static class AnalyzeCommand
         int n = conditioning.Count, batches = (n + opts.BatchFor(n) - 1) / opts.BatchFor(n);
         Write(r, csvPath, pngPath, run.IsPixArt
             ? $"PixArt-alpha {opts.SamplerName} {r.Steps} steps cfg {opts.Cfg:0.##} {n} prompts"
-            : $"{cfg.Name} {opts.SamplerName} {r.Steps} steps cfg {opts.Cfg:0.##} {conditioning.Describe()}");
+            : $"{run.Name} {opts.SamplerName} {r.Steps} steps cfg {opts.Cfg:0.##} {conditioning.Describe()}");
         var summary = new StssSummary(r, window[0], window[1], threshold, BlockDanceConfig.DefaultBoundary(cfg.Depth));
         foreach (var line in summary.Lines()) Console.WriteLine(line);
         Console.WriteLine(run.IsPixArt

@@ -1,7 +1,10 @@
 // blockdance bench: forward latency (median after warm-up), per-kernel time, achieved FLOP/s and
 // device memory, then full sampling wall clock with no cache and BlockDance N = 2, 3.
-//   --model FILE          a checkpoint (default: the demo model)
-//   --preset XL/2 --image-size 256|512   random weights in the real shapes instead
+//   --model FILE|DIR      any model kind (ModelRun: a DiT checkpoint, a PixArt-α folder with --prompt-embeds/--prompt,
+//                         an Open-Sora 1.0 STDiT with --prompt-embeds/--prompt and the video options), sampled with its
+//                         kind's defaults (default: the demo model)
+//   --preset XL/2 --image-size 256|512   random DiT weights in the real shapes instead
+// The forward runs through the model seam (IBlockModel: Embed, RunBlocks, Final), the sampling through SamplingSession.
 // Per-kernel times come from a separate, synchronizing profiled pass (KernelCache.Profiling).
 using System.Diagnostics;
 using System.Text.Json;
@@ -26,50 +29,55 @@ public static class BenchCommand
         int iters = a.GetInt("iters"), warmup = a.GetInt("warmup"), steps = a.GetInt("steps");
         float cfgScale = (float)a.GetDouble("cfg");
 
-        IWeightSource src;
-        DiTConfig cfg;
-        string name;
         if (a.Has("preset") && a.Has("model"))
             throw new UsageException("bench: expected either --model FILE or --preset NAME (random weights), found both");
         if (a.Has("image-size") && !a.Has("preset"))
             throw new UsageException("--image-size: applies to --preset only (a --model file has its own input size)");
-        if (a.Get("preset") is string preset)
+        ModelRun? run = null;
+        DiTConfig? preset = null;
+        string name;
+        if (a.Get("preset") is string presetName)
         {
-            cfg = PresetConfig(preset, a.GetInt("image-size"));
-            src = new RandomWeightSource(cfg);
-            name = $"{cfg.Name} at {cfg.InputSize * 8}px, random weights";
+            preset = PresetConfig(presetName, a.GetInt("image-size"));
+            name = $"{preset.Name} at {preset.InputSize * 8}px, random weights";
         }
         else
         {
-            var path = CommonOptions.ModelPath(a);
-            src = ModelLoader.OpenSource(path);
-            cfg = CommonOptions.DetectConfig(a, src);
-            name = path;
+            name = CommonOptions.ModelPath(a);
+            run = ModelRun.For(a, name);                   // every option checked against the model before the device starts
         }
-        if (batch == 0) batch = cfg.NumClasses <= 10 ? cfg.NumClasses : 8;
+        var stack = preset?.Shape ?? run!.Shape;
+        bool labelled = run is null || run.Kind == ModelKind.DiT;
+        if (batch == 0) batch = !labelled ? run!.Samples : stack.Classes <= 10 ? stack.Classes : 8;
         using var dev = CommonOptions.Device(a);
-        Console.WriteLine($"model: {name}\n       {cfg}");
-        DiTPipeline pipe;
-        try { pipe = DiTPipeline.Load(name, dev, src, cfg, vaePath: null); }
-        finally { (src as IDisposable)?.Dispose(); }
-        using var _ = pipe;
-        var model = pipe.Model;
+        var classes = Enumerable.Range(0, batch).Select(i => i % stack.Classes).ToArray();
+        Conditioning conditioning = labelled ? new ClassLabels(classes) : run!.Conditioning(dev).Cycle(batch);
+        Console.WriteLine($"model: {name}\n       {run?.ConfigText ?? preset!.ToString()}");
+        IBlockModel model;
+        if (preset != null)
+        {
+            var src = new RandomWeightSource(preset);
+            model = DiTPipeline.Load(name, dev, src, preset, vaePath: null).Model;
+        }
+        else model = run!.Load(dev);
+        using var disposeModel = (IDisposable)model;
+        var shape = model.Shape;
 
         // ---- forward latency at the sampling batch (CFG doubles it)
         int modelBatch = cfgScale > 1 ? 2 * batch : batch;
-        var classes = Enumerable.Range(0, batch).Select(i => i % cfg.NumClasses).ToArray();
-        var labels = cfgScale > 1 ? classes.Concat(Enumerable.Repeat(cfg.NullClass, batch)).ToArray() : classes;
-        using var x = Tensor.Allocate(dev, "x", modelBatch, cfg.InChannels, cfg.InputSize, cfg.InputSize);
+        var rows = conditioning.Bind(model, guided: cfgScale > 1);   // the conditioning row of each model row
+        using var x = Tensor.Allocate(dev, "x", shape.Batch(modelBatch));
         GaussianNoise.Run(dev, x.View, 0, 0);
-        using var o = Tensor.Allocate(dev, "out", modelBatch, cfg.OutChannels, cfg.InputSize, cfg.InputSize);
+        using var o = Tensor.Allocate(dev, "out", shape.Output(modelBatch));
         var ts = Enumerable.Repeat(500f, modelBatch).ToArray();
-        for (int i = 0; i < warmup; i++) model.Forward(x, ts, labels, o);
+        void Forward() => model.Final(model.RunBlocks(0, shape.Depth, model.Embed(x, ts, rows)!), o);
+        for (int i = 0; i < warmup; i++) Forward();
         dev.Synchronize();
         var times = new List<double>();
         for (int i = 0; i < iters; i++)
         {
             var sw = Stopwatch.StartNew();
-            model.Forward(x, ts, labels, o);
+            Forward();
             dev.Synchronize();
             times.Add(sw.Elapsed.TotalMilliseconds);
         }
@@ -82,7 +90,7 @@ public static class BenchCommand
         dev.Kernels.ResetProfile();
         dev.Kernels.Profiling = true;
         int profIters = Math.Max(1, Math.Min(iters, 5));
-        for (int i = 0; i < profIters; i++) model.Forward(x, ts, labels, o);
+        for (int i = 0; i < profIters; i++) Forward();
         dev.Kernels.EndProfile();
         dev.Kernels.Profiling = false;
         var kernelMs = dev.Kernels.KernelSeconds.OrderByDescending(kv => kv.Value)
@@ -97,8 +105,10 @@ public static class BenchCommand
         var theory = new Dictionary<string, double>();
         if (!a.Flag("no-sampling"))
         {
+            // the model kind's sampler (DDIM for the DiT and a preset), at --steps and --cfg, uncached and with BlockDance
+            var opts = (run?.Options ?? new SamplingOptions()) with { Classes = labelled ? classes : [], Steps = steps, Cfg = cfgScale, Batch = 0, Progress = false };
             // warm-up: compiles the sampler's kernels so that compilation is not billed to "none"
-            SamplingSession.Run(model, new SamplingOptions { Classes = classes, Steps = 2, Cfg = cfgScale });
+            SamplingSession.Run(model, conditioning, opts with { Steps = 2 });
             foreach (var (label, make) in new (string, Func<ICachePolicy>)[]
                      {
                          ("none", () => new NoCache()),
@@ -106,11 +116,11 @@ public static class BenchCommand
                          ("blockdance N=3", () => new BlockDancePolicy(new BlockDanceConfig(3))),
                      })
             {
-                var r = SamplingSession.Run(model, new SamplingOptions { Classes = classes, Steps = steps, Cfg = cfgScale, Policy = make });
+                var r = SamplingSession.Run(model, conditioning, opts with { Policy = make });
                 sampling[label] = r.WallSeconds;
                 speedup[label] = sampling["none"] / r.WallSeconds;
                 theory[label] = r.BlocksTotal / (double)r.BlocksComputed;
-                Console.WriteLine($"sampling DDIM {steps}, {label,-15}: {r.WallSeconds,8:F2} s  speedup {speedup[label]:F3}× " +
+                Console.WriteLine($"sampling {opts.SamplerName} {steps}, {label,-15}: {r.WallSeconds,8:F2} s  speedup {speedup[label]:F3}× " +
                                   $"(block evaluations {r.BlocksTotal} → {r.BlocksComputed}: theoretical {theory[label]:F3}×, reached {speedup[label] / theory[label]:P1}); " +
                                   $"per step {r.LaunchesPerStep:0.#} launches, {r.HostWaitsPerStep:0.##} host waits");
             }

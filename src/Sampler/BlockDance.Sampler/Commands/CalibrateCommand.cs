@@ -1,9 +1,13 @@
 // blockdance calibrate: fit what the calibrated caches need for a model (CacheCalibration) and write it as
-// JSON next to the model (MODEL.cache-calibration.json), from K uncached samples (classes round-robin).
+// JSON next to the model (MODEL.cache-calibration.json), from K uncached samples.
 //
-//   blockdance calibrate [--model FILE] [--device auto|cuda|cpu] [--samples 10] [--steps 50] [--cfg 4] [--seed 2000]
-//                        [--target-skip 0.5] [--out FILE]
+//   blockdance calibrate [--model FILE|DIR] [--device auto|cuda|cpu] [--samples 10] [--steps N] [--cfg X] [--seed 2000]
+//                        [--class …] [--prompt-embeds FILE | --prompt TEXT] [--target-skip 0.5] [--out FILE]
 //
+// Any model kind (ModelRun: the DiT, a PixArt-α folder, Open-Sora 1.0's STDiT), sampled as `sample` samples it with
+// the same options and that kind's defaults (the step count, the sampler, guidance), so that `sample --cache teacache`
+// and `--cache magcache` find a calibration for the run they make. The K samples take the classes (--class, else the
+// model's default classes) or the prompt rows (--prompt-embeds, --prompt) in turn, each from its own noise.
 // TeaCache's polynomial (input change → output change, degree 4, least squares) and MagCache's residual
 // magnitude ratio curve (for this step count) come from CalibrationRecorder. Suggested thresholds: the
 // δ of teacache and magcache whose rule, replayed on the recorded signals, skips `--target-skip` of the steps.
@@ -21,28 +25,26 @@ public static class CalibrateCommand
     {
         var a = Args.Parse("calibrate", argv);
         if (a.Positional.Count > 0) throw new UsageException($"calibrate: unexpected argument '{a.Positional[0]}'");
-        int samples = a.GetInt("samples"), steps = a.GetInt("steps");
+        int samples = a.GetInt("samples");
         double target = a.GetDouble("target-skip");
         var modelPath = CommonOptions.ModelPath(a);
         var outPath = a.Get("out") ?? CacheCalibration.PathFor(modelPath);
         if (!outPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) throw new UsageException($"--out {outPath}: expected a .json file name");
         AtomicFile.CheckWritable(outPath, "--out");
-        using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
-        var weights = (IWeightSource)src;
-        var cfg = CommonOptions.DetectConfig(a, weights);
-        var classList = CommonOptions.DefaultClasses(cfg);
-        var opts = new SamplingOptions
-        {
-            Classes = Enumerable.Range(0, samples).Select(i => classList[i % classList.Count]).ToList(),
-            Steps = steps, Cfg = (float)a.GetDouble("cfg"), Seed = (ulong)a.GetInt("seed"),
-            Batch = a.GetInt("batch"), Progress = true,
-        };
+        var run = ModelRun.For(a, modelPath);                // every option checked against the model before the device starts
+        var opts = run.Options with { Progress = true };
+        int steps = opts.Steps;
+
         using var dev = CommonOptions.Device(a);
-        opts = MemoryPlan.Fit(dev, cfg, opts, cached: true);
-        using var pipe = DiTPipeline.Load(modelPath, dev, weights, cfg, vaePath: null);
-        var model = pipe.Model;
+        var conditioning = run.Conditioning(dev).Cycle(samples);
+        if (conditioning is ClassLabels labels) opts = opts with { Classes = labels.Labels.ToList() };
+        opts = MemoryPlan.Fit(dev, run.Footprint(dev, conditioning), opts, samples, cached: true);
+        Console.WriteLine($"model: {modelPath}");
+        Console.WriteLine($"       {run.ConfigText}");
+        var model = run.Load(dev);
+        using var disposeModel = (IDisposable)model;
         var recorders = new List<CalibrationRecorder>();
-        SamplingSession.Run(model, opts with { Policy = () => { var r = new CalibrationRecorder(); recorders.Add(r); return r; } });
+        SamplingSession.Run(model, conditioning, opts with { Policy = () => { var r = new CalibrationRecorder(); recorders.Add(r); return r; } });
         var all = new CalibrationRecorder();
         foreach (var r in recorders)
         {
@@ -50,7 +52,7 @@ public static class CalibrateCommand
             all.Magnitudes.AddRange(r.Magnitudes);
             all.InputChanges.AddRange(r.InputChanges);
         }
-        var cal = all.Fit(Path.GetFileName(modelPath), steps, samples);
+        var cal = all.Fit(Path.GetFileName(Path.TrimEndingDirectorySeparator(modelPath)), steps, samples);
         cal = cal with { SuggestedThresholds = new()
         {
             ["teacache"] = Bisect(d => TeaSkip(cal, all, steps, d), target),
@@ -58,7 +60,7 @@ public static class CalibrateCommand
         } };
         AtomicFile.Write(outPath, s => s.Write(System.Text.Encoding.UTF8.GetBytes(cal.ToJson())));
         Console.WriteLine($"calibrate: {all.TeaPairs.Count} TeaCache pairs, polynomial [{string.Join(", ", cal.TeaCacheCoefficients.Select(c => c.ToString("G4")))}]; " +
-                          $"MagCache ratios {cal.MagRatios.Min():F3}..{cal.MagRatios.Max():F3} over {steps} steps");
+                          $"MagCache ratios {cal.MagRatios.Min():F3}..{cal.MagRatios.Max():F3} over {steps} steps ({opts.SamplerName})");
         Console.WriteLine($"suggested for {target:P0} skipped steps: teacache δ={cal.SuggestedThresholds["teacache"]:G3}, magcache δ={cal.SuggestedThresholds["magcache"]:G3}");
         Console.WriteLine($"wrote {outPath}");
         return 0;

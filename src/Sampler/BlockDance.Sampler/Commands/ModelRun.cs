@@ -22,8 +22,10 @@ public sealed class ModelRun
     static readonly string[] PixArtOnly = ["prompt-embeds", "negative", "prompt", "negative-prompt", "max-length", "variant"];
 
     public required string ModelPath { get; init; }
-    /// <summary>The block stack (depth, tokens, width) and its description for the console and the report.</summary>
-    public required DiTConfig Stack { get; init; }
+    /// <summary>The block stack as the model seam describes it (depth, tokens, width, the samples it takes), read from the
+    /// model's files; its name and description for the console and the report.</summary>
+    public required BlockShape Shape { get; init; }
+    public required string Name { get; init; }
     public required string ConfigText { get; init; }
     public required SamplingOptions Options { get; init; }
     /// <summary>Samples the run draws (known before the device starts).</summary>
@@ -41,8 +43,13 @@ public sealed class ModelRun
     public bool IsVideo { get; init; }
     public int Fps { get; init; }
     /// <summary>One sample's shape: (C, H, W), or (C, T, H, W) for a video model.</summary>
-    public int[] SampleShape => Frames == 0 ? [Stack.InChannels, Stack.InputSize, Stack.InputSize] : [Stack.InChannels, Frames, Stack.InputSize, Stack.InputSize];
-    public int Frames { get; init; }
+    public int[] SampleShape => Shape.Sample;
+
+    /// <summary>The kind of model a --model path names (from its files, no device).</summary>
+    public static ModelKind KindOf(string modelPath) =>
+        STDiTWeights.IsSTDiT(modelPath) ? ModelKind.STDiT : PixArtConfig.IsPixArtFolder(modelPath) ? ModelKind.PixArt : ModelKind.DiT;
+
+    public ModelKind Kind => IsVideo ? ModelKind.STDiT : IsPixArt ? ModelKind.PixArt : ModelKind.DiT;
 
     public static ModelRun For(Args a, string modelPath)
     {
@@ -68,7 +75,7 @@ public sealed class ModelRun
             var classes = new ClassLabels(opts.Classes);
             return new ModelRun
             {
-                ModelPath = modelPath, Stack = cfg, ConfigText = cfg.ToString(), Options = opts, Samples = opts.Classes.Count,
+                ModelPath = modelPath, Shape = cfg.Shape, Name = cfg.Name, ConfigText = cfg.ToString(), Options = opts, Samples = opts.Classes.Count,
                 Conditioning = _ => classes,
                 Footprint = (_, _) => ModelFootprint.Of(cfg),
                 Load = dev =>
@@ -109,7 +116,7 @@ public sealed class ModelRun
         {
             Cfg = (float)a.GetDouble("cfg"),
             Seed = (ulong)a.GetInt("seed"),
-            Policy = CommonOptions.Cache(a, cfg.Stack, cfg.Stack.Shape with { Branches = PixArt.BranchNames }),
+            Policy = CommonOptions.Cache(a, cfg.Shape),
         };
 
         Func<ComputeDevice, Conditioning> conditioning;
@@ -134,7 +141,7 @@ public sealed class ModelRun
             // transformer loads; with guidance the negative caption is --negative-prompt, default "" (as diffusers).
             string prompt = a.Get("prompt")!;
             string? negative = opts.Cfg > 1 ? a.Get("negative-prompt") ?? "" : a.Get("negative-prompt");
-            int maxLength = a.GetInt("max-length");
+            int maxLength = a.GetInt("max-length", orElse: T5Tokenizer.PixArtMaxLength);
             string? variant = EncodeCommand.Variant(a);
             EncodeCommand.Resolve(modelPath, variant);                                   // checked before the device starts
             conditioning = dev =>
@@ -158,7 +165,7 @@ public sealed class ModelRun
         if (vaePath != null) VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
         return new ModelRun
         {
-            ModelPath = modelPath, Stack = cfg.Stack, ConfigText = cfg.ToString(), Options = opts, Samples = samples,
+            ModelPath = modelPath, Shape = cfg.Shape, Name = "PixArt-α", ConfigText = cfg.ToString(), Options = opts, Samples = samples,
             Conditioning = conditioning,
             Footprint = (_, c) => PixArtPipeline.Footprint(modelPath, cfg, ((Captions)c).Prompts.Prompts.Tokens),
             Load = dev => PixArtPipeline.Load(modelPath, dev, vaePath).Model,
@@ -168,6 +175,7 @@ public sealed class ModelRun
 
     public static ModelRun ForSTDiT(Args a, string modelPath)
     {
+        a = a.ForModel(ModelKind.STDiT);   // Open-Sora 1.0's defaults (Opts): 100 steps, IDDPM, cfg 7 on the official channels, window [0.25, 0.95)
         foreach (var opt in new[] { "class", "batch", "negative", "negative-prompt" })
             if (a.Has(opt)) throw new UsageException($"--{opt}: not an Open-Sora 1.0 setting (text-conditional; the memory plan sets the batch; the unconditional half is the model's null caption)");
         bool text = a.Has("prompt");
@@ -188,20 +196,13 @@ public sealed class ModelRun
             cfg = STDiTWeights.Configure(src, config, video);
             nullCaption = src.Read("y_embedder.y_embedding", cfg.MaxTokens, cfg.CaptionChannels);   // the unconditional caption
         }
-        var dflt = STDiTPipeline.DefaultOptions;
-        var opts = dflt with
+        var opts = CommonOptions.SamplerSettings(a, STDiTPipeline.DefaultOptions) with
         {
-            Steps = a.Has("steps") ? a.GetInt("steps") : dflt.Steps,
-            Sampler = a.Has("sampler") ? a.GetChoice<SamplerKind>("sampler") : dflt.Sampler,
-            Spacing = a.Has("spacing") ? a.GetChoice<Spacing>("spacing") : dflt.Spacing,
-            Eta = a.GetDouble("eta"),
-            Cfg = a.Has("cfg") ? (float)a.GetDouble("cfg") : dflt.Cfg,
-            CfgChannels = a.Has("cfg-channels") ? a.GetChoice<CfgChannels>("cfg-channels") : dflt.CfgChannels,
+            Cfg = (float)a.GetDouble("cfg"),
+            CfgChannels = a.GetChoice<CfgChannels>("cfg-channels"),
             Seed = (ulong)a.GetInt("seed"),
         };
-        if (a.Has("eta") && opts.Sampler != SamplerKind.Ddim)
-            throw new UsageException($"--eta: expected with --sampler ddim (η is DDIM's setting), found --sampler {(opts.Sampler == SamplerKind.Ddpm ? "ddpm" : "dpm++2m")}, which does not use it");
-        opts = opts with { Policy = CommonOptions.Cache(a, cfg.Stack, cfg.Stack.Shape with { Frames = cfg.Frames, Branches = STDiT.BranchNames }) };   // the DiT's default window: Open-Sora's [0.25, 0.95) too
+        opts = opts with { Policy = CommonOptions.Cache(a, cfg.Shape) };
 
         Func<CaptionSet, Captions> withNull = p => new Captions(new PromptEmbeds(p, opts.Cfg > 1 ? STDiTPipeline.NullCaptions(p, nullCaption, cfg) : null));
         Func<ComputeDevice, Conditioning> conditioning;
@@ -219,7 +220,7 @@ public sealed class ModelRun
         else
         {
             string prompt = a.Get("prompt")!;
-            int maxLength = a.Has("max-length") ? a.GetInt("max-length") : cfg.MaxTokens;   // Open-Sora encodes to model_max_length
+            int maxLength = a.GetInt("max-length", orElse: cfg.MaxTokens);   // Open-Sora encodes to model_max_length
             string? variant = EncodeCommand.Variant(a);
             EncodeCommand.Resolve(modelPath, variant);                                   // checked before the device starts
             conditioning = dev =>
@@ -242,11 +243,11 @@ public sealed class ModelRun
         if (vaePath != null) VaeWeights.Preflight(vaePath);   // config and header checked before sampling, not after
         return new ModelRun
         {
-            ModelPath = modelPath, Stack = cfg.Stack, ConfigText = cfg.ToString(), Options = opts, Samples = samples,
+            ModelPath = modelPath, Shape = cfg.Shape, Name = cfg.Name, ConfigText = cfg.ToString(), Options = opts, Samples = samples,
             Conditioning = conditioning,
             Footprint = (dev, c) => STDiTPipeline.Footprint(cfg, ((Captions)c).Prompts.Prompts.Tokens, dev),
             Load = dev => STDiTPipeline.Load(modelPath, dev, video).Model,
-            VaePath = vaePath, Latent = latent, Source = source, IsVideo = true, Fps = VideoOptions.Fps(a), Frames = cfg.Frames,
+            VaePath = vaePath, Latent = latent, Source = source, IsVideo = true, Fps = VideoOptions.Fps(a),
         };
     }
 }

@@ -38,7 +38,7 @@ public static class SampleCommand
 
         // Everything the user gave is checked against the checkpoint header before any device work.
         var run = ModelRun.For(a, modelPath);
-        var cfg = run.Stack;
+        var cfg = run.Shape;
         var opts = run.Options with { Progress = true, ProfileSteps = a.Flag("profile-steps") };
         int n = run.Samples;
         if (a.Get("noise") is string noisePath) opts = opts with { InitialNoise = ReadNoise(noisePath, "--noise", "noise", [n, .. run.SampleShape]) };

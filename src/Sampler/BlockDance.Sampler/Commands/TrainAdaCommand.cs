@@ -63,6 +63,12 @@ public static class TrainAdaCommand
         AtomicFile.CheckWritable(outPath, "--out");
 
         var modelPath = CommonOptions.ModelPath(a);
+        // The trainer (AdaTrainer) runs a class-conditional DiT: its episodes start from recorded class-labelled
+        // trajectories and its decision network reads (C, H, W) samples with their class. A caption model is refused here,
+        // before the device starts, not halfway through loading.
+        if (ModelRun.KindOf(modelPath) is var kind && kind != ModelKind.DiT)
+            throw new UsageException($"train-ada: expected a class-conditional DiT checkpoint (the REINFORCE trainer's episodes and decision network " +
+                                     $"take class labels and (C, H, W) samples), found the {Opt.KindName(kind)} model {modelPath}");
         using var src = (IDisposable)ModelLoader.OpenSource(modelPath);
         var weights = (IWeightSource)src;
         var cfg = CommonOptions.DetectConfig(a, weights);

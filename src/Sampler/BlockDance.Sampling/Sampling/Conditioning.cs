@@ -23,6 +23,10 @@ public abstract class Conditioning
     /// <summary>Samples first..first + count − 1 as a conditioning of their own (a batch of a longer run).</summary>
     public abstract Conditioning Slice(int first, int count);
 
+    /// <summary>n samples taking the entries in turn (sample i gets entry i mod Count): a calibration run's samples
+    /// over a few classes or prompts.</summary>
+    public abstract Conditioning Cycle(int n);
+
     /// <summary>Puts the conditioning on the model for a model batch of Count rows, or 2·Count when guided
     /// ([conditional; unconditional], CfgLayout); returns the conditioning row `y` of each model row (IBlockModel.Embed).</summary>
     public abstract int[] Bind(IBlockModel model, bool guided);
@@ -44,6 +48,7 @@ public sealed class ClassLabels(IReadOnlyList<int> labels) : Conditioning
     public override int Count => labels.Length;
     public override int[] PolicyLabels => labels;
     public override Conditioning Slice(int first, int count) => new ClassLabels(labels[first..(first + count)]);
+    public override Conditioning Cycle(int n) => new ClassLabels(Enumerable.Range(0, n).Select(i => labels[i % labels.Length]).ToArray());
     public override string Describe() => $"classes {string.Join(",", labels)}";
 
     public override int[] Bind(IBlockModel model, bool guided)
@@ -73,6 +78,26 @@ public sealed class Captions(PromptEmbeds prompts) : Conditioning
         if (first == 0 && count == Count) return this;
         var neg = prompts.Negative is { Count: > 1 } n ? n.Rows(first, count) : prompts.Negative;
         return new Captions(new PromptEmbeds(prompts.Prompts.Rows(first, count), neg));
+    }
+
+    public override Conditioning Cycle(int n)
+    {
+        if (n == Count) return this;
+        var neg = prompts.Negative is { Count: > 1 } ng ? Repeat(ng, n) : prompts.Negative;
+        return new Captions(new PromptEmbeds(Repeat(prompts.Prompts, n), neg));
+    }
+
+    static CaptionSet Repeat(CaptionSet s, int n)
+    {
+        long row = (long)s.Tokens * s.Channels;
+        var e = new float[n * row];
+        var m = new float[(long)n * s.Tokens];
+        for (int i = 0; i < n; i++)
+        {
+            Array.Copy(s.Embeds, i % s.Count * row, e, i * row, row);
+            Array.Copy(s.Mask, (long)(i % s.Count) * s.Tokens, m, (long)i * s.Tokens, s.Tokens);
+        }
+        return new CaptionSet(e, m, n, s.Tokens, s.Channels);
     }
 
     public override int[] Bind(IBlockModel model, bool guided)
