@@ -10,19 +10,24 @@
 //             copied or forecast), decided per row during the step (SpanPlan: the adaptive caches).
 //   StoreOutputs  every block runs and stores its attention and MLP outputs (FORA's refresh step)
 //   ReuseOutputs  every block runs only its adaLN and adds the stored outputs with the current gates (FORA's reuse)
+//   Branches  every block runs with per-branch decisions (BranchPlan: PAB's broadcasts, ToCa's token subsets): each
+//             branch of each block is computed and stored, reused with the current gate, or recomputed for a token subset
 //
 // Stored features live in a FeatureStore; the plan names the store and the boundary b, never a buffer.
 namespace BlockDance.Cache;
 
-public enum PlanKind { Full, Cache, Reuse, Refresh, Span, StoreOutputs, ReuseOutputs }
+public enum PlanKind { Full, Cache, Reuse, Refresh, Span, StoreOutputs, ReuseOutputs, Branches }
 
 /// <param name="Kind">What runs (see above).</param>
 /// <param name="Store">The feature store (Cache, Reuse, Refresh).</param>
 /// <param name="Boundary">b: the block whose output is stored or reused.</param>
 /// <param name="Rows">Refresh: the model rows that run blocks 0..b, ascending.</param>
 /// <param name="Span">Span: the block range and its per-row rule.</param>
-public readonly record struct BlockPlan(PlanKind Kind, FeatureStore? Store = null, int Boundary = -1, int[]? Rows = null, SpanPlan? Span = null)
+/// <param name="Branches">Branches: what each block does with each of its branches.</param>
+public readonly record struct BlockPlan(PlanKind Kind, FeatureStore? Store = null, int Boundary = -1, int[]? Rows = null, SpanPlan? Span = null,
+    BranchPlan? Branches = null)
 {
+    public static BlockPlan Of(BranchPlan branches) => new(PlanKind.Branches, branches.Store, -1, null, null, branches);
     public static BlockPlan StoreOutputs(FeatureStore store) => new(PlanKind.StoreOutputs, store);
     public static BlockPlan ReuseOutputs(FeatureStore store) => new(PlanKind.ReuseOutputs, store);
     public static BlockPlan Of(SpanPlan span) => new(PlanKind.Span, span.Store, span.To - 1, null, span);
@@ -34,3 +39,18 @@ public readonly record struct BlockPlan(PlanKind Kind, FeatureStore? Store = nul
     /// <summary>true when blocks 0..b are skipped for at least one row.</summary>
     public bool Reuses => Kind is PlanKind.Reuse or PlanKind.Refresh;
 }
+
+/// <summary>A Branches step: Use(block, part) for every block and branch of the stack (BlockStack.Parts), and for a Tokens branch
+/// its token subset, Tokens(block, part) (TokenRows, on the device). Stored outputs live in the store's slots "{part}{block}";
+/// a branch may be reused or partly recomputed only after a step stored it.</summary>
+public sealed record BranchPlan(FeatureStore Store, Func<int, string, BranchAction> Use, Func<int, string, TokenRows>? Tokens = null);
+
+/// <summary>A token subset on the device: Rows (N·K) indices into the (N·T) token rows of the model batch, K = PerRow per model
+/// row, row-major (row r's K indices first, each in r·T .. r·T + T − 1). A policy uploads its subsets once (FeatureStore.Indices),
+/// so that a step copies nothing to the device.</summary>
+public readonly record struct TokenRows(ILGPU.ArrayView<int> Rows, int PerRow);
+
+/// <summary>What a block does with one branch in a Branches step (the model seam's BranchUse, as a policy names it): compute
+/// and store it, reuse the stored output with the current gate, recompute it for a token subset, or compute it without
+/// storing (a step whose output no later step reuses: the plain fused branch).</summary>
+public enum BranchAction { Store, Reuse, Tokens, Compute }

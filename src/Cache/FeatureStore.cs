@@ -16,7 +16,7 @@ public sealed class FeatureStore(ComputeDevice device, BlockStack config, string
     readonly Dictionary<string, Tensor> slots = new();
 
     public int ModelBatch => modelBatch;
-    public long Bytes => entries.Values.Sum(e => e.Feature.Bytes) + slots.Values.Sum(t => t.Bytes);
+    public long Bytes => entries.Values.Sum(e => e.Feature.Bytes) + slots.Values.Sum(t => t.Bytes) + (indices?.LengthInBytes ?? 0);
 
     /// <summary>A named (model batch, T, D) buffer of a span plan (SpanPlan: its input, output and the history of
     /// the cached value), allocated on first use. Which rows hold a value is tracked by the policy that owns the store.</summary>
@@ -44,6 +44,22 @@ public sealed class FeatureStore(ComputeDevice device, BlockStack config, string
         combineWeights ??= Tensor.Allocate(device, $"{name}.combine_weights", modelBatch, FeatureCombine.MaxInputs);
         combineWeights.CopyFromHost(weights);
         return combineWeights;
+    }
+
+    ILGPU.Runtime.MemoryBuffer1D<int, ILGPU.Stride1D.Dense>? indices;
+
+    /// <summary>Uploads a list of token-row indices (ToCa: the token subsets of a whole run, at Begin) into the store's index
+    /// buffer and returns its view, valid until the next call.</summary>
+    public ILGPU.ArrayView<int> Indices(int[] values)
+    {
+        if (indices is null || indices.Length < values.Length)
+        {
+            indices?.Dispose();
+            indices = device.Accelerator.Allocate1D<int>(Math.Max(values.Length, (long)modelBatch * config.Tokens));
+        }
+        var view = indices.View.SubView(0, values.Length);
+        device.Upload(view, values);
+        return view;
     }
 
     /// <summary>Copies a slot to the host (the adaptive policies read their signals from it).</summary>
@@ -90,5 +106,7 @@ public sealed class FeatureStore(ComputeDevice device, BlockStack config, string
         slots.Clear();
         combineWeights?.Dispose();
         combineWeights = null;
+        indices?.Dispose();
+        indices = null;
     }
 }

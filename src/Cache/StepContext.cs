@@ -37,9 +37,15 @@ public readonly record struct CfgLayout(int Samples, bool Guided)
 /// <param name="Channels">C of a sample (N, C, H, W) the model takes.</param>
 /// <param name="Size">H = W of a sample.</param>
 /// <param name="Classes">Labels the samples may have (1 for a model conditioned on text: every sample is label 0).</param>
-/// <param name="Frames">0 for image samples (N, C, H, W); T for video samples (N, C, T, H, W).</param>
-public sealed record BlockStack(int Depth, int Tokens, int Hidden, CfgLayout Cfg, int Channels, int Size, int Classes, int Frames = 0)
+/// <param name="Frames">0 for image samples (N, C, H, W); T for video samples (N, C, T, H, W), whose tokens are T frames of
+/// Tokens / T, frame-major.</param>
+/// <param name="Branches">A block's residual branches ("attn", "temporal", "cross", "mlp"; null: the DiT's "attn", "mlp").</param>
+public sealed record BlockStack(int Depth, int Tokens, int Hidden, CfgLayout Cfg, int Channels, int Size, int Classes, int Frames = 0,
+    string[]? Branches = null)
 {
+    /// <summary>The block's residual branches in the order they run.</summary>
+    public string[] Parts => Branches ?? ["attn", "mlp"];
+    public bool Has(string part) => Parts.Contains(part);
     public int ModelBatch => Cfg.ModelBatch;
     /// <summary>T · D: the values of one row of a block feature (N, T, D).</summary>
     public int RowLength => Tokens * Hidden;

@@ -216,6 +216,7 @@ public sealed class DiT : IBlockModel, IDisposable
 
     // ------------------------------------------------------------ FLOP accounting (per forward of n samples)
     public long BlockFlops(int n) => Blocks[0].Flops(n);
+    public long BranchFlops(string part, int n) => Blocks[0].BranchFlops(part, n);
     public long EmbedFlops(int n) => tMlp0.Flops(n) + tMlp2.Flops(n) + 2L * n * Config.Tokens * Config.Hidden * Config.InChannels * Config.Patch * Config.Patch;
     public long FinalFlops(int n) => finalAdaLN.Flops(n) + finalLinear.Flops((long)n * Config.Tokens);
     public long ForwardFlops(int n) => EmbedFlops(n) + Config.Depth * BlockFlops(n) + FinalFlops(n);

@@ -40,10 +40,11 @@ public sealed class DiTBlock(int index, DiTConfig cfg, Linear qkv, Linear proj, 
             Linear.Load(dev, src, $"{k}.adaLN_modulation.1", 6 * d, d));
     }
 
-    /// <summary>output (N, T, D) = block(input (N, T, D)), conditioned on siluC (N, D) = SiLU(c). With outputs (FORA), the
-    /// attention output A = proj(attn) + b and the MLP output M = fc2(…) + b are stored in outputs.Slot(i, "attn" / "mlp")
-    /// and added by GatedResidual (the fused epilogue's arithmetic: the same bits); with outputs.Reuse only the adaLN
-    /// modulation of the current c runs and output = input + gate_msa·A + gate_mlp·M with the stored A and M.</summary>
+    /// <summary>output (N, T, D) = block(input (N, T, D)), conditioned on siluC (N, D) = SiLU(c). With outputs (FORA, PAB, ToCa)
+    /// each branch follows outputs.Use(i, part): Store — the attention output A = proj(attn) + b or the MLP output
+    /// M = fc2(…) + b is written to outputs.Slot(i, "attn" / "mlp") and added by GatedResidual (the fused epilogue's
+    /// arithmetic: the same bits); Reuse — the stored output is added with the current gate (only the adaLN modulation of
+    /// the current c runs); Tokens (the MLP only) — the subset's tokens recompute M into the slot, then the slot is added.</summary>
     public void Forward(Tensor input, Tensor output, Workspace ws, int n, Tensor siluC, BlockOutputs? outputs = null)
     {
         var dev = ws.Device;
@@ -51,23 +52,38 @@ public sealed class DiTBlock(int index, DiTConfig cfg, Linear qkv, Linear proj, 
         float scale = 1f / MathF.Sqrt(cfg.HeadDim);
 
         AdaLnModulation.Forward(siluC, ws.Mod, n);                                                   // (N, 6D)
-        if (outputs is { Reuse: true })
-        {
-            GatedResidual.Run(dev, input.View, outputs.Slot(Index, "attn").View, ws.Mod.View, output.View, n, t, d, modStride, GateMsa);
-            GatedResidual.Run(dev, output.View, outputs.Slot(Index, "mlp").View, ws.Mod.View, output.View, n, t, d, modStride, GateMlp);
-            return;
-        }
 
         // x = x + gate_msa · Attn(modulate(LN(x), shift_msa, scale_msa))
-        LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMsa, ScaleMsa); // (N, T, D)
-        AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                     // (N, T, 3D)
-        Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale, dev.Precision); // (N, T, D)
-        GatedBranch(AttnProj, ws.Attn, input, output, ws, n, GateMsa, outputs?.Slot(Index, "attn"));   // (N, T, D)
+        switch (outputs?.Use(Index, "attn"))
+        {
+            case BranchUse.Reuse:
+                GatedResidual.Run(dev, input.View, outputs!.Slot(Index, "attn").View, ws.Mod.View, output.View, n, t, d, modStride, GateMsa);
+                break;
+            case BranchUse.Tokens:
+                throw new InvalidOperationException($"block {Index}: self-attention cannot recompute a token subset (every token attends to all)");
+            default:
+                LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMsa, ScaleMsa); // (N, T, D)
+                AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                 // (N, T, 3D)
+                Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale, dev.Precision); // (N, T, D)
+                GatedBranch(AttnProj, ws.Attn, input, output, ws, n, GateMsa, outputs?.StoreSlot(Index, "attn")); // (N, T, D)
+                break;
+        }
 
         // x = x + gate_mlp · fc2(GELU(fc1(modulate(LN(x), shift_mlp, scale_mlp))))
-        LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMlp, ScaleMlp);
-        MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                    // (N, T, 4D)
-        GatedBranch(MlpFc2, ws.Hidden, output, output, ws, n, GateMlp, outputs?.Slot(Index, "mlp"));  // (N, T, D)
+        switch (outputs?.Use(Index, "mlp"))
+        {
+            case BranchUse.Reuse:
+                GatedResidual.Run(dev, output.View, outputs!.Slot(Index, "mlp").View, ws.Mod.View, output.View, n, t, d, modStride, GateMlp);
+                break;
+            case BranchUse.Tokens:
+                BranchTokens.Mlp(output, outputs!.Slot(Index, "mlp"), outputs.TokensOf(Index, "mlp"), ws, n, t, d, MlpFc1, MlpFc2, ShiftMlp, ScaleMlp, GateMlp);
+                break;
+            default:
+                LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, ShiftMlp, ScaleMlp);
+                MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                // (N, T, 4D)
+                GatedBranch(MlpFc2, ws.Hidden, output, output, ws, n, GateMlp, outputs?.StoreSlot(Index, "mlp")); // (N, T, D)
+                break;
+        }
     }
 
     /// <summary>output = residual + gate · proj(x): fused into the GEMM's epilogue, or (stored given) proj(x) written to
@@ -91,6 +107,18 @@ public sealed class DiTBlock(int index, DiTConfig cfg, Linear qkv, Linear proj, 
         int d = cfg.Hidden, t = cfg.Tokens;
         AdaLnModulation.Forward(siluC, ws.Mod, n);                                                   // (N, 6D)
         LayerNormModulate.Run(ws.Device, input.View, ws.Mod.View, ws.Norm.View, n * t, d, t, 6 * d, ShiftMsa, ScaleMsa); // (N, T, D)
+    }
+
+    /// <summary>FLOPs of one residual branch on n rows ("attn": qkv, attention, proj; "mlp": fc1, fc2).</summary>
+    public long BranchFlops(string part, int n)
+    {
+        long rows = (long)n * cfg.Tokens;
+        return part switch
+        {
+            "attn" => AttnQkv.Flops(rows) + Attention.Flops(n, cfg.Tokens, cfg.Heads, cfg.HeadDim) + AttnProj.Flops(rows),
+            "mlp" => MlpFc1.Flops(rows) + MlpFc2.Flops(rows),
+            _ => 0,
+        };
     }
 
     public long Flops(int n)

@@ -23,7 +23,9 @@ public sealed class PixArt : ICaptionModel, IDisposable
     public PixArtConfig PixArtConfig { get; }
     DiTConfig Config { get; }
     /// <summary>Classes 1 (PixArtConfig.Stack): the rows are conditioned on captions, not labels (every sample is label 0 to a policy).</summary>
-    public BlockShape Shape => Config.Shape;
+    public BlockShape Shape => PixArtConfig.Shape;
+    /// <summary>The block's residual branches (BlockShape.Parts).</summary>
+    public static string[] BranchNames => PixArtConfig.BranchNames;
     public ComputeDevice Device { get; }
     readonly Tensor xEmbedW, xEmbedB, posEmbed, finalTable;
     readonly Linear tMlp1, tMlp2, tBlock, capFc1, capFc2, finalLinear;
@@ -318,6 +320,7 @@ public sealed class PixArt : ICaptionModel, IDisposable
 
     // ------------------------------------------------------------ FLOP accounting (per forward of n rows)
     public long BlockFlops(int n) => Blocks[0].Flops(n, Math.Max(captionTokens, 1));
+    public long BranchFlops(string part, int n) => Blocks[0].BranchFlops(part, n, Math.Max(captionTokens, 1));
     public long EmbedFlops(int n) => tMlp1.Flops(n) + tMlp2.Flops(n) + tBlock.Flops(n)
         + (resMlp1 is null ? 0 : 2 * (resMlp1.Flops(n) + resMlp2!.Flops(n)) + arMlp1!.Flops(n) + arMlp2!.Flops(n))
         + 2L * n * Config.Tokens * Config.Hidden * Config.InChannels * Config.Patch * Config.Patch;

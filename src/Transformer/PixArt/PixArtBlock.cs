@@ -44,10 +44,11 @@ public sealed class PixArtBlock(int index, PixArtConfig cfg, Tensor table, Linea
     }
 
     /// <summary>output (n, T, D) = block(input (n, T, D)); t0 (n, 6D) the shared adaLN-single output of these rows,
-    /// captionRows (n) the caption each row attends to, keep (C, L) the caption mask. With outputs (FORA) the three branch
-    /// outputs (self-attention "attn", cross-attention "cross", MLP "mlp", each after its output projection) are stored
-    /// and added by GatedResidual (the fused epilogue's arithmetic); with outputs.Reuse only the modulation runs and the
-    /// stored outputs are added with the current gates (the cross-attention's gate is 1).</summary>
+    /// captionRows (n) the caption each row attends to, keep (C, L) the caption mask. With outputs (FORA, PAB, ToCa) each of the
+    /// three branches (self-attention "attn", cross-attention "cross", MLP "mlp", each output taken after its projection)
+    /// follows outputs.Use: Store — stored and added by GatedResidual (the fused epilogue's arithmetic); Reuse — the stored
+    /// output is added with the current gate (the cross-attention's gate is 1); Tokens (cross, MLP) — a token subset
+    /// recomputes its part of the stored output, which is then added.</summary>
     public void Forward(Tensor input, Tensor output, PixArtWorkspace pw, int n, Tensor t0, ILGPU.ArrayView<int> captionRows,
         Tensor keep, int captionTokens, BlockOutputs? outputs = null)
     {
@@ -60,29 +61,55 @@ public sealed class PixArtBlock(int index, PixArtConfig cfg, Tensor table, Linea
 
         // (sh1, sc1, g1, sh2, sc2, g2) = table + t0                                              (N, 6D)
         StridedAdd.Run(dev, new(ScaleShiftTable.View, 0, 0), new(t0.View, modStride, 0), new(ws.Mod.View, modStride, 0), n, modStride);
-        if (outputs is { Reuse: true })
-        {
-            GatedResidual.Run(dev, input.View, outputs.Slot(Index, "attn").View, ws.Mod.View, output.View, n, t, d, modStride, 2 * d);
-            GatedResidual.Run(dev, output.View, outputs.Slot(Index, "cross").View, pw.Ones.View, output.View, n, t, d, 0, 0);
-            GatedResidual.Run(dev, output.View, outputs.Slot(Index, "mlp").View, ws.Mod.View, output.View, n, t, d, modStride, 5 * d);
-            return;
-        }
 
         // x = x + g1 · SelfAttn(LN(x)·(1 + sc1) + sh1)
-        LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 0, d);           // (N, T, D)
-        AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                                 // (N, T, 3D)
-        Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale, dev.Precision);     // (N, T, D)
-        Branch(AttnProj, ws.Attn, input, output, n, new GateSpec(ws.Mod.View, t, modStride, 2 * d), outputs?.Slot(Index, "attn"));
+        switch (outputs?.Use(Index, "attn"))
+        {
+            case BranchUse.Reuse:
+                GatedResidual.Run(dev, input.View, outputs!.Slot(Index, "attn").View, ws.Mod.View, output.View, n, t, d, modStride, 2 * d);
+                break;
+            case BranchUse.Tokens:
+                throw new InvalidOperationException($"block {Index}: self-attention cannot recompute a token subset (every token attends to all)");
+            default:
+                LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 0, d);       // (N, T, D)
+                AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                             // (N, T, 3D)
+                Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n, t, cfg.Heads, cfg.HeadDim, scale, dev.Precision); // (N, T, D)
+                Branch(AttnProj, ws.Attn, input, output, n, new GateSpec(ws.Mod.View, t, modStride, 2 * d), outputs?.StoreSlot(Index, "attn"));
+                break;
+        }
 
         // x = x + CrossAttn(x, c, mask): the residual add through the gated epilogue with a gate of ones
-        CrossQ.Forward(output, ws.Norm, rows);                                                                  // (N, T, D)
-        CrossAttention.Run(dev, ws.Norm.View, kv.View, keep.View, captionRows, ws.Attn.View, n, t, captionTokens, cfg.Heads, cfg.HeadDim, scale);
-        Branch(CrossProj, ws.Attn, output, output, n, ones, outputs?.Slot(Index, "cross"));
+        switch (outputs?.Use(Index, "cross"))
+        {
+            case BranchUse.Reuse:
+                GatedResidual.Run(dev, output.View, outputs!.Slot(Index, "cross").View, pw.Ones.View, output.View, n, t, d, 0, 0);
+                break;
+            case BranchUse.Tokens:
+                BranchTokens.Cross(output, outputs!.Slot(Index, "cross"), outputs.TokensOf(Index, "cross"), ws, n, t, d, cfg.Heads, cfg.HeadDim,
+                    CrossQ, CrossProj, kv, captionRows, keep, captionTokens, pw.Ones);
+                break;
+            default:
+                CrossQ.Forward(output, ws.Norm, rows);                                                              // (N, T, D)
+                CrossAttention.Run(dev, ws.Norm.View, kv.View, keep.View, captionRows, ws.Attn.View, n, t, captionTokens, cfg.Heads, cfg.HeadDim, scale);
+                Branch(CrossProj, ws.Attn, output, output, n, ones, outputs?.StoreSlot(Index, "cross"));
+                break;
+        }
 
         // x = x + g2 · fc2(GELU(fc1(LN(x)·(1 + sc2) + sh2)))
-        LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 3 * d, 4 * d);
-        MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                                // (N, T, 4D)
-        Branch(MlpFc2, ws.Hidden, output, output, n, new GateSpec(ws.Mod.View, t, modStride, 5 * d), outputs?.Slot(Index, "mlp"));
+        switch (outputs?.Use(Index, "mlp"))
+        {
+            case BranchUse.Reuse:
+                GatedResidual.Run(dev, output.View, outputs!.Slot(Index, "mlp").View, ws.Mod.View, output.View, n, t, d, modStride, 5 * d);
+                break;
+            case BranchUse.Tokens:
+                BranchTokens.Mlp(output, outputs!.Slot(Index, "mlp"), outputs.TokensOf(Index, "mlp"), ws, n, t, d, MlpFc1, MlpFc2, 3 * d, 4 * d, 5 * d);
+                break;
+            default:
+                LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 3 * d, 4 * d);
+                MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                            // (N, T, 4D)
+                Branch(MlpFc2, ws.Hidden, output, output, n, new GateSpec(ws.Mod.View, t, modStride, 5 * d), outputs?.StoreSlot(Index, "mlp"));
+                break;
+        }
     }
 
     /// <summary>output = residual + gate · proj(x): fused into the GEMM's epilogue, or (stored given) proj(x) written to
@@ -107,6 +134,19 @@ public sealed class PixArtBlock(int index, PixArtConfig cfg, Tensor table, Linea
         int d = cfg.Hidden, t = cfg.Tokens, modStride = 6 * d;
         StridedAdd.Run(ws.Device, new(ScaleShiftTable.View, 0, 0), new(t0.View, modStride, 0), new(ws.Mod.View, modStride, 0), n, modStride);
         LayerNormModulate.Run(ws.Device, input.View, ws.Mod.View, ws.Norm.View, n * t, d, t, modStride, 0, d);  // (N, T, D)
+    }
+
+    /// <summary>FLOPs of one residual branch ("attn", "cross", "mlp") on n rows with captions of l tokens.</summary>
+    public long BranchFlops(string part, int n, int l)
+    {
+        long rows = (long)n * cfg.Tokens;
+        return part switch
+        {
+            "attn" => AttnQkv.Flops(rows) + Attention.Flops(n, cfg.Tokens, cfg.Heads, cfg.HeadDim) + AttnProj.Flops(rows),
+            "cross" => CrossQ.Flops(rows) + CrossAttention.Flops(n, cfg.Tokens, l, cfg.Heads, cfg.HeadDim) + CrossProj.Flops(rows),
+            "mlp" => MlpFc1.Flops(rows) + MlpFc2.Flops(rows),
+            _ => 0,
+        };
     }
 
     /// <summary>FLOPs of the block on n rows with captions of l tokens (the caption k/v projection is per caption set, not counted).</summary>

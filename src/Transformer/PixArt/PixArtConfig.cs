@@ -42,7 +42,9 @@ public sealed record PixArtConfig(
     /// NumClasses 1). Cache policies never see it: they get the model's BlockShape through the plan runner.</summary>
     public DiTConfig Stack => new(Depth, Hidden, Heads, Patch, InChannels, OutChannels, LatentSize, 1);
     /// <summary>The block stack as the model seam describes it (PixArt.Shape).</summary>
-    public BlockShape Shape => Stack.Shape;
+    public BlockShape Shape => Stack.Shape with { Branches = BranchNames };
+    /// <summary>The block's residual branches (BlockShape.Parts): self-attention, cross-attention, MLP.</summary>
+    public static readonly string[] BranchNames = ["attn", "cross", "mlp"];
 
     public override string ToString() =>
         $"PixArt-α (depth {Depth}, D {Hidden}, {Heads} heads × {HeadDim}, patch {Patch}, {InChannels}→{OutChannels} ch, " +

@@ -28,6 +28,8 @@ public sealed class STDiT : ICaptionModel, IDisposable
     public DiTConfig Config { get; }
     /// <summary>The block stack as the model seam describes it: T·S tokens per row, label count 1.</summary>
     public BlockShape Shape => VideoConfig.Shape;
+    /// <summary>The block's residual branches (BlockShape.Parts).</summary>
+    public static string[] BranchNames => STDiTConfig.BranchNames;
     public ComputeDevice Device { get; }
     readonly Tensor xEmbedW, xEmbedB, posSpatial, posTemporal, finalTable;
     readonly Linear tMlp1, tMlp2, tBlock, capFc1, capFc2, finalLinear;
@@ -194,11 +196,11 @@ public sealed class STDiT : ICaptionModel, IDisposable
     public Tensor RunBlocks(int from, int to, Tensor input, Tensor? output = null, BlockOutputs? outputs = null)
     {
         var sw = ws ?? throw new InvalidOperationException("RunBlocks before Embed");
-        return RunBlocks(from, to, input, output, sw.Batch, sw.T0, sw.Base.Labels.View, outputs?.Slot, outputs?.Reuse ?? false);
+        return RunBlocks(from, to, input, output, sw.Batch, sw.T0, sw.Base.Labels.View, outputs);
     }
 
     Tensor RunBlocks(int from, int to, Tensor input, Tensor? output, int n, Tensor t0, ILGPU.ArrayView<int> rows,
-        Func<int, string, Tensor>? slot = null, bool reuse = false)
+        BlockOutputs? outputs = null)
     {
         var sw = ws!;
         var w = sw.Base;
@@ -210,9 +212,7 @@ public sealed class STDiT : ICaptionModel, IDisposable
         {
             var next = i == to - 1 && output != null ? output
                      : !ReferenceEquals(cur, w.X0) && !ReferenceEquals(output, w.X0) ? w.X0 : w.X1;
-            int b = i;
-            Blocks[i].Forward(cur, next, sw, n, t0, rows, keep!, captionTokens, i == 0 ? posTemporal : null,
-                slot is null ? null : part => slot(b, part), reuse);                                       // (N, T·S, D)
+            Blocks[i].Forward(cur, next, sw, n, t0, rows, keep!, captionTokens, i == 0 ? posTemporal : null, outputs); // (N, T·S, D)
             OnBlockOutput?.Invoke(i, next);
             cur = next;
         }
@@ -276,6 +276,7 @@ public sealed class STDiT : ICaptionModel, IDisposable
 
     // ------------------------------------------------------------ FLOP accounting (per forward of n rows)
     public long BlockFlops(int n) => Blocks[0].Flops(n, Math.Max(captionTokens, 1));
+    public long BranchFlops(string part, int n) => Blocks[0].BranchFlops(part, n, Math.Max(captionTokens, 1));
     public long EmbedFlops(int n) => tMlp1.Flops(n) + tMlp2.Flops(n) + tBlock.Flops(n)
         + 2L * n * Config.Tokens * Config.Hidden * Config.InChannels * Config.Patch * Config.Patch;
     public long FinalFlops(int n) => finalLinear.Flops((long)n * Config.Tokens);

@@ -46,12 +46,13 @@ public sealed class STDiTBlock(int index, STDiTConfig cfg, Tensor table, Linear 
     }
 
     /// <summary>output (n, T·S, D) = block(input); t0 (n, 6D) the adaLN-single rows, captionRows (n) the caption of each
-    /// row, keep (C, L) the caption mask, tpe (T, D) the temporal table (block 0 only, else null).</summary>
-    /// <param name="slot">FORA's per-branch outputs of this block ("attn" spatial, "temporal", "cross", "mlp"; each after its
-    /// output projection), or null: stored then added by GatedResidual (the fused epilogue's arithmetic); with reuse only
-    /// the modulation runs and the stored outputs are added with the current gates (the temporal branch uses g1 too).</param>
+    /// row, keep (C, L) the caption mask, tpe (T, D) the temporal table (block 0 only, else null). With outputs (FORA, PAB,
+    /// ToCa) each branch ("attn" spatial, "temporal", "cross", "mlp"; each output taken after its projection) follows
+    /// outputs.Use: Store — stored then added by GatedResidual (the fused epilogue's arithmetic); Reuse — the stored output
+    /// is added with the current gate (the temporal branch uses g1 too); Tokens (cross, MLP) — a token subset recomputes
+    /// its part of the stored output, which is then added.</summary>
     public void Forward(Tensor input, Tensor output, STDiTWorkspace sw, int n, Tensor t0, ILGPU.ArrayView<int> captionRows,
-        Tensor keep, int captionTokens, Tensor? tpe, Func<string, Tensor>? slot = null, bool reuse = false)
+        Tensor keep, int captionTokens, Tensor? tpe, BlockOutputs? outputs = null)
     {
         var ws = sw.Base;
         var dev = ws.Device;
@@ -59,44 +60,79 @@ public sealed class STDiTBlock(int index, STDiTConfig cfg, Tensor table, Linear 
         float scale = 1f / MathF.Sqrt(cfg.HeadDim);
         var kv = KvCaptions ?? throw new InvalidOperationException("STDiT block run before SetCaptions");
         var g1 = new GateSpec(ws.Mod.View, t, modStride, 2 * d);
+        Tensor? Slot(string part) => outputs?.Slot(Index, part);
+        Tensor? Stored(string part) => outputs?.StoreSlot(Index, part);
+        BranchUse? Use(string part) => outputs?.Use(Index, part);
+        void NoTokens(string part)
+        {
+            if (Use(part) == BranchUse.Tokens)
+                throw new InvalidOperationException($"block {Index}: {part} attention cannot recompute a token subset (every token attends to its sequence)");
+        }
 
         // (sh1, sc1, g1, sh2, sc2, g2) = table + t0                                              (N, 6D)
         StridedAdd.Run(dev, new(ScaleShiftTable.View, 0, 0), new(t0.View, modStride, 0), new(ws.Mod.View, modStride, 0), n, modStride);
-        if (slot != null && reuse)
-        {
-            GatedResidual.Run(dev, input.View, slot("attn").View, ws.Mod.View, output.View, n, t, d, modStride, 2 * d);
-            GatedResidual.Run(dev, output.View, slot("temporal").View, ws.Mod.View, output.View, n, t, d, modStride, 2 * d);
-            GatedResidual.Run(dev, output.View, slot("cross").View, sw.Ones.View, output.View, n, t, d, 0, 0);
-            GatedResidual.Run(dev, output.View, slot("mlp").View, ws.Mod.View, output.View, n, t, d, modStride, 5 * d);
-            return;
-        }
 
         // spatial: x = x + g1 · proj(Attn_S(qkv(LN(x)·(1 + sc1) + sh1)))      sequences (N·T) of S tokens
-        LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 0, d);         // (N, T·S, D)
-        AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                               // (N, T·S, 3D)
-        Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n * frames, s, cfg.Heads, cfg.HeadDim, scale, dev.Precision);
-        Branch(AttnProj, ws.Attn, input, output, n, g1, slot?.Invoke("attn"));
+        NoTokens("attn");
+        if (Use("attn") == BranchUse.Reuse)
+            GatedResidual.Run(dev, input.View, Slot("attn")!.View, ws.Mod.View, output.View, n, t, d, modStride, 2 * d);
+        else
+        {
+            LayerNormModulate.Run(dev, input.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 0, d);     // (N, T·S, D)
+            AttnQkv.Forward(ws.Norm, ws.Qkv, rows);                                                           // (N, T·S, 3D)
+            Attention.Run(dev, ws.Qkv.View, ws.Attn.View, n * frames, s, cfg.Heads, cfg.HeadDim, scale, dev.Precision);
+            Branch(AttnProj, ws.Attn, input, output, n, g1, Stored("attn"));
+        }
 
         // temporal: x = x + g1 · proj(Attn_T(qkv(x [+ tpe])))                  sequences (N·S) of T tokens, strided
-        var tin = output;
-        if (tpe != null)
+        NoTokens("temporal");
+        if (Use("temporal") == BranchUse.Reuse)
+            GatedResidual.Run(dev, output.View, Slot("temporal")!.View, ws.Mod.View, output.View, n, t, d, modStride, 2 * d);
+        else
         {
-            FramePositionAdd.Run(dev, output.View, tpe.View, ws.Norm.View, n, frames, s, d);                   // (N, T, S, D)
-            tin = ws.Norm;
+            var tin = output;
+            if (tpe != null)
+            {
+                FramePositionAdd.Run(dev, output.View, tpe.View, ws.Norm.View, n, frames, s, d);               // (N, T, S, D)
+                tin = ws.Norm;
+            }
+            TempQkv.Forward(tin, ws.Qkv, rows);                                                               // (N, T, S, 3D)
+            TemporalAttention.Run(dev, ws.Qkv.View, ws.Attn.View, n, frames, s, cfg.Heads, cfg.HeadDim, scale);
+            Branch(TempProj, ws.Attn, output, output, n, g1, Stored("temporal"));
         }
-        TempQkv.Forward(tin, ws.Qkv, rows);                                                                   // (N, T, S, 3D)
-        TemporalAttention.Run(dev, ws.Qkv.View, ws.Attn.View, n, frames, s, cfg.Heads, cfg.HeadDim, scale);
-        Branch(TempProj, ws.Attn, output, output, n, g1, slot?.Invoke("temporal"));
 
         // x = x + CrossAttn(x, c, mask): the residual add through the gated epilogue with a gate of ones
-        CrossQ.Forward(output, ws.Norm, rows);                                                                // (N, T·S, D)
-        CrossAttention.Run(dev, ws.Norm.View, kv.View, keep.View, captionRows, ws.Attn.View, n, t, captionTokens, cfg.Heads, cfg.HeadDim, scale);
-        Branch(CrossProj, ws.Attn, output, output, n, new GateSpec(sw.Ones.View, rows, 0, 0), slot?.Invoke("cross"));
+        switch (Use("cross"))
+        {
+            case BranchUse.Reuse:
+                GatedResidual.Run(dev, output.View, Slot("cross")!.View, sw.Ones.View, output.View, n, t, d, 0, 0);
+                break;
+            case BranchUse.Tokens:
+                BranchTokens.Cross(output, Slot("cross")!, outputs!.TokensOf(Index, "cross"), ws, n, t, d, cfg.Heads, cfg.HeadDim,
+                    CrossQ, CrossProj, kv, captionRows, keep, captionTokens, sw.Ones);
+                break;
+            default:
+                CrossQ.Forward(output, ws.Norm, rows);                                                        // (N, T·S, D)
+                CrossAttention.Run(dev, ws.Norm.View, kv.View, keep.View, captionRows, ws.Attn.View, n, t, captionTokens, cfg.Heads, cfg.HeadDim, scale);
+                Branch(CrossProj, ws.Attn, output, output, n, new GateSpec(sw.Ones.View, rows, 0, 0), Stored("cross"));
+                break;
+        }
 
         // x = x + g2 · fc2(GELU(fc1(LN(x)·(1 + sc2) + sh2)))
-        LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 3 * d, 4 * d);
-        MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                              // (N, T·S, 4D)
-        Branch(MlpFc2, ws.Hidden, output, output, n, new GateSpec(ws.Mod.View, t, modStride, 5 * d), slot?.Invoke("mlp"));
+        switch (Use("mlp"))
+        {
+            case BranchUse.Reuse:
+                GatedResidual.Run(dev, output.View, Slot("mlp")!.View, ws.Mod.View, output.View, n, t, d, modStride, 5 * d);
+                break;
+            case BranchUse.Tokens:
+                BranchTokens.Mlp(output, Slot("mlp")!, outputs!.TokensOf(Index, "mlp"), ws, n, t, d, MlpFc1, MlpFc2, 3 * d, 4 * d, 5 * d);
+                break;
+            default:
+                LayerNormModulate.Run(dev, output.View, ws.Mod.View, ws.Norm.View, rows, d, t, modStride, 3 * d, 4 * d);
+                MlpFc1.Forward(ws.Norm, ws.Hidden, rows, Epilogue.Gelu);                                      // (N, T·S, 4D)
+                Branch(MlpFc2, ws.Hidden, output, output, n, new GateSpec(ws.Mod.View, t, modStride, 5 * d), Stored("mlp"));
+                break;
+        }
     }
 
     /// <summary>output = residual + gate · proj(x): fused into the GEMM's epilogue, or (stored given) proj(x) written to
@@ -121,6 +157,20 @@ public sealed class STDiTBlock(int index, STDiTConfig cfg, Tensor table, Linear 
         int d = cfg.Hidden, t = cfg.Tokens, modStride = 6 * d;
         StridedAdd.Run(ws.Device, new(ScaleShiftTable.View, 0, 0), new(t0.View, modStride, 0), new(ws.Mod.View, modStride, 0), n, modStride);
         LayerNormModulate.Run(ws.Device, input.View, ws.Mod.View, ws.Norm.View, n * t, d, t, modStride, 0, d);
+    }
+
+    /// <summary>FLOPs of one residual branch ("attn", "temporal", "cross", "mlp") on n rows with captions of l tokens.</summary>
+    public long BranchFlops(string part, int n, int l)
+    {
+        long rows = (long)n * cfg.Tokens;
+        return part switch
+        {
+            "attn" => AttnQkv.Flops(rows) + Attention.Flops((long)n * cfg.Frames, cfg.SpatialTokens, cfg.Heads, cfg.HeadDim) + AttnProj.Flops(rows),
+            "temporal" => TempQkv.Flops(rows) + TemporalAttention.Flops(n, cfg.Frames, cfg.SpatialTokens, cfg.Heads, cfg.HeadDim) + TempProj.Flops(rows),
+            "cross" => CrossQ.Flops(rows) + CrossAttention.Flops(n, cfg.Tokens, l, cfg.Heads, cfg.HeadDim) + CrossProj.Flops(rows),
+            "mlp" => MlpFc1.Flops(rows) + MlpFc2.Flops(rows),
+            _ => 0,
+        };
     }
 
     /// <summary>FLOPs of the block on n rows with captions of l tokens (the caption k/v projection is per caption set).</summary>

@@ -33,7 +33,9 @@ public sealed record STDiTConfig(
     /// <summary>The block stack as the cache policies and PlanRunner see it: T·S tokens per row, no label table.</summary>
     public DiTConfig Stack => new(Depth, Hidden, Heads, Patch, InChannels, OutChannels, LatentSize, 1) { TokenCount = Tokens };
     /// <summary>The block stack as the model seam describes it (STDiT.Shape): T·S tokens per row, (C, T, H, W) samples.</summary>
-    public BlockShape Shape => Stack.Shape with { Frames = Frames };
+    public BlockShape Shape => Stack.Shape with { Frames = Frames, Branches = BranchNames };
+    /// <summary>The block's residual branches (BlockShape.Parts): spatial attention, temporal attention, cross-attention, MLP.</summary>
+    public static readonly string[] BranchNames = ["attn", "temporal", "cross", "mlp"];
 
     public static readonly (string Name, int Depth, int Hidden, int Heads, int Patch)[] Presets = [("STDiT-XL/2", 28, 1152, 16, 2)];
 

@@ -21,6 +21,9 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
     static readonly TaylorSeerConfig Ts = new();
     static readonly MagCacheConfig Mag = new([]);
     static readonly BlockDanceAdaptiveConfig Bda = new();
+    static readonly PabConfig Pab = new();
+    static readonly ToCaConfig ToCa = new();
+    static readonly AdaCacheConfig AdaC = new();
 
     public static readonly Method[] Methods =
     [
@@ -46,6 +49,14 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
             [("delta", Bda.Threshold), ("max", Bda.MaxConsecutive), ("block", -1), ("order", Bda.Order)], "delta", [0.05, 0.1, 0.2, 0.3, 0.5]),
         new("bd-taylor", "BlockDance-N with the boundary feature forecast (Taylor order 1/2) on reuse steps",
             [("n", BlockDanceTaylorConfig.DefaultN), ("order", new BlockDanceTaylorConfig(new()).Order), ("block", -1)], "n", [2, 3, 4, 5]),
+        new("pab", "PAB: self-/temporal/cross-attention outputs broadcast over ranges spatial < temporal < cross inside the t window (from, to); optional MLP broadcast",
+            [("spatial", Pab.Spatial), ("temporal", Pab.Temporal), ("cross", Pab.Cross), ("from", Pab.From), ("to", Pab.To), ("mlp", Pab.Mlp ? 1 : 0),
+             ("mlp-blocks", Pab.MlpBlocks), ("mlp-skip", Pab.MlpSkip), ("scale", Pab.ScaleRanges ? 1 : 0)], "spatial", [2, 3, 4, 6]),
+        new("toca", "ToCa: fresh step every n; between, per block only the top ratio of tokens (cache-frequency + spatial score) recompute cross-attention and MLP",
+            [("n", ToCa.N), ("ratio", ToCa.Ratio), ("weight", ToCa.Weight), ("bonus", ToCa.Bonus), ("grid", ToCa.Grid), ("schedule", ToCa.Schedule ? 1 : 0)],
+            "n", [2, 3, 4, 5]),
+        new("adacache", "AdaCache: per-block residuals reused; the next recompute step from a codebook over the probe residual's change (thresholds × scale)",
+            [("scale", AdaC.Scale)], "scale", [0.5, 1, 2, 4]),
         new("ada", "BlockDance-Ada: learned per-sample decisions (--policy FILE)", [], null, []),
     ];
 
@@ -108,6 +119,13 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
         double v = Options[key];
         if (v != Math.Floor(v) || v < min || v > 100_000) throw new UsageException($"--cache {Name}:{key}: expected an integer ≥ {min}, found {v.ToString(CultureInfo.InvariantCulture)}");
         return (int)v;
+    }
+
+    bool Flag(string key)
+    {
+        double v = Options[key];
+        if (v != 0 && v != 1) throw new UsageException($"--cache {Name}:{key}: expected 0 or 1, found {v.ToString(CultureInfo.InvariantCulture)}");
+        return v == 1;
     }
 
     int? Block(BlockShape cfg)
@@ -179,6 +197,25 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
                     var c = new TaylorSeerConfig(Int("interval", 1), Int("order", 0), Int("warmup", 0));
                     c.Validate();
                     return () => new TaylorSeerPolicy(c);
+                }
+                case "pab":
+                {
+                    var c = new PabConfig(Int("spatial", 0), Int("temporal", 0), Int("cross", 0), this["from"], this["to"], Flag("mlp"),
+                        Int("mlp-blocks", 0), Int("mlp-skip", 1), Flag("scale"));
+                    c.Validate();
+                    return () => new PabPolicy(c);
+                }
+                case "toca":
+                {
+                    var c = new ToCaConfig(Int("n", 1), this["ratio"], this["weight"], this["bonus"], Int("grid", 1), Flag("schedule"));
+                    c.Validate();
+                    return () => new ToCaPolicy(c);
+                }
+                case "adacache":
+                {
+                    var c = AdaC with { Scale = this["scale"] };
+                    c.Validate();
+                    return () => new AdaCachePolicy(c);
                 }
                 case "teacache":
                 {

@@ -116,6 +116,8 @@ public static class EvalCommand
 
         var measure = new EvalMeasure(dev, subject, results["none"], classifier, digits.Stats, bdBase.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth));
         var rows = specs.Select(sp => measure.Row(sp, results[sp.Name], walls[sp.Name], walls["none"], sp.Name == "ada" ? AdaDetail(ada!.Value, results[sp.Name], adaOverhead) : null)).ToList();
+        // a policy that describes two settings alike (a knob its description omits) gets the setting's name too
+        rows = rows.Select((r, i) => rows.Count(o => o.Method == r.Method && o.Setting == r.Setting) > 1 ? r with { Setting = $"{r.Setting} ({specs[i].Name})" } : r).ToList();
         rows = EvalTable.MarkFrontier(rows);
         var caption = Caption(subject, perClass, repeats, baseOpts, results["none"], cfg, dev, modelPath);
         var notes = Notes(subject, digits, bdBase, cfg, n, repeats).ToList();

@@ -11,6 +11,9 @@
 //             once, or a sub-batch through RunRows), the others take the cached residual/feature (copied or
 //             forecast, FeatureCombine), blocks To..L−1 on every row
 //   StoreOutputs / ReuseOutputs   h = blocks 0..L−1 (tokens) with the store's per-block outputs (BlockOutputs: FORA)
+//   Branches  h = blocks 0..L−1 (tokens), each branch of each block as the plan says (BranchPlan: PAB, ToCa): stored,
+//             reused, or recomputed for a token subset (the policy's, already on the device); the FLOPs a reused or partly reused
+//             branch saves are counted per row (BlockAccounting.SavedFlops, SavedBlocks)
 //   then      output = Final(h)
 //
 // In Refresh the work in blocks 0..b follows the rows that refresh; the other rows of F are read in
@@ -33,7 +36,7 @@ public sealed class PlanRunner(IBlockModel model)
 
     /// <summary>What a policy knows of a model: its block shape and the model batch's layout.</summary>
     public static BlockStack Stack(BlockShape shape, CfgLayout layout) =>
-        new(shape.Depth, shape.Tokens, shape.Hidden, layout, shape.InChannels, shape.InputSize, shape.Classes, shape.Frames);
+        new(shape.Depth, shape.Tokens, shape.Hidden, layout, shape.InChannels, shape.InputSize, shape.Classes, shape.Frames, shape.Branches);
 
     /// <summary>Starts a new run of the model batch `layout`: the accounting starts from zero, the policy is begun on the
     /// model's stack (it checks its settings and allocates its store).</summary>
@@ -59,6 +62,9 @@ public sealed class PlanRunner(IBlockModel model)
                 return;
             case PlanKind.StoreOutputs or PlanKind.ReuseOutputs:
                 RunOutputs(plan, step, x, t, y, output);
+                return;
+            case PlanKind.Branches:
+                RunBranches(plan.Branches!, step, x, t, y, output);
                 return;
             case PlanKind.Full:
                 model.Final(model.RunBlocks(0, depth, model.Embed(x, t, y)!), output);      // (N, T, D) → (N, C_out, H, W)
@@ -107,6 +113,56 @@ public sealed class PlanRunner(IBlockModel model)
         model.Final(hs, output);
         // a reuse step skips every block's attention and MLP (its modulation still runs): counted as skipped blocks
         Accounting.AddSpan(step, n, 0, storing ? 0 : depth, storing ? Enumerable.Range(0, n).ToArray() : []);
+    }
+
+    /// <summary>PAB / ToCa: every block runs with per-branch decisions; a branch reused or partly recomputed must have been
+    /// stored by an earlier step (an engine fault otherwise). Token subsets are checked and uploaded as the blocks ask.</summary>
+    void RunBranches(BranchPlan bp, int step, Tensor x, float[] t, int[] y, Tensor output)
+    {
+        int n = t.Length, tokens = model.Shape.Tokens;
+        var store = bp.Store;
+        CheckRows(store, n, step);
+        var parts = model.Shape.Parts;
+        var use = new BranchUse[depth, parts.Length];
+        double saved = 0;
+        for (int i = 0; i < depth; i++)
+            for (int p = 0; p < parts.Length; p++)
+            {
+                var a = bp.Use(i, parts[p]);
+                var valid = store.Rows($"{parts[p]}{i}");
+                if (a is BranchAction.Reuse or BranchAction.Tokens && valid.Any(v => !v))
+                    throw new InvalidOperationException($"step {step}: block {i} reuses its {parts[p]} output, which no earlier step stored");
+                use[i, p] = a switch
+                {
+                    BranchAction.Reuse => BranchUse.Reuse, BranchAction.Tokens => BranchUse.Tokens, BranchAction.Compute => BranchUse.Compute,
+                    _ => BranchUse.Store,
+                };
+                if (a == BranchAction.Reuse) saved += model.BranchFlops(parts[p], 1);
+            }
+        TokenRows Rows(int i, string part)
+        {
+            var r = bp.Tokens?.Invoke(i, part) ?? throw new InvalidOperationException($"step {step}: block {i}'s {part} has no token subset");
+            if (r.PerRow < 1 || r.PerRow > tokens || r.Rows.Length != (long)n * r.PerRow)
+                throw new InvalidOperationException($"step {step}: block {i}'s {part} subset of {r.Rows.Length} indices, {r.PerRow} per row of {tokens} tokens, for {n} rows");
+            return r;
+        }
+        var outputs = new BlockOutputs((i, part) => store.Slot($"{part}{i}"), (i, part) => use[i, Array.IndexOf(parts, part)],
+            (i, part) =>
+            {
+                var r = Rows(i, part);
+                return new TokenSubset(r.Rows, r.PerRow);
+            });
+        // the saved FLOPs of a token branch: its (T − K) tokens per row
+        for (int i = 0; i < depth; i++)
+            for (int p = 0; p < parts.Length; p++)
+                if (use[i, p] == BranchUse.Tokens)
+                    saved += model.BranchFlops(parts[p], 1) * (tokens - Rows(i, parts[p]).PerRow) / (double)tokens;
+        var hs = model.RunBlocks(0, depth, model.Embed(x, t, y)!, null, outputs);          // (N, T, D)
+        for (int i = 0; i < depth; i++)
+            for (int p = 0; p < parts.Length; p++)
+                if (use[i, p] == BranchUse.Store) Array.Fill(store.Rows($"{parts[p]}{i}"), true);
+        model.Final(hs, output);
+        Accounting.AddBranches(step, n, saved, model.BlockFlops(1));
     }
 
     /// <summary>A span step (SpanPlan); returns the last block's output (N, T, D) and the rows that computed the span.</summary>
@@ -233,6 +289,20 @@ public sealed class BlockAccounting(int modelBatch, int depth)
         if (plan.Kind == PlanKind.Refresh)
             foreach (var r in plan.Rows!) perRow[r] += skipped;
         if (plan.Reuses) reused.Add(step);
+    }
+
+    /// <summary>FLOPs every row saved in reused (or partly reused) branches, and those FLOPs in block evaluations.</summary>
+    public double SavedFlops { get; private set; }
+    public double SavedBlocks { get; private set; }
+
+    /// <summary>A Branches step: every row ran every block, saving `savedPerRow` FLOPs in reused branches (blockFlops a block's).</summary>
+    public void AddBranches(int step, int n, double savedPerRow, long blockFlops)
+    {
+        if (n != perRow.Length) throw new InvalidOperationException($"accounting for {perRow.Length} rows, plan ran on {n}");
+        for (int r = 0; r < n; r++) perRow[r] += depth;
+        SavedFlops += savedPerRow * n;
+        SavedBlocks += savedPerRow * n / blockFlops;
+        if (savedPerRow > 0) reused.Add(step);
     }
 
     /// <summary>A span step: rows not in `computed` skipped blocks from..to−1.</summary>

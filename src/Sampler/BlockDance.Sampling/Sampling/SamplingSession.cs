@@ -81,10 +81,10 @@ public static class SamplingSession
             modelSec += sampler.Timings.Sum(t => t.ModelSeconds);
             samplerSec += sampler.Timings.Sum(t => t.SamplerSeconds);
             // per-sample block evaluations (from the executed plans), weighted by the batch's share of all samples
-            computed += r.RowBlocks / (double)r.ModelBatch * b / total;
+            computed += (r.RowBlocks - r.SavedBlocks) / r.ModelBatch * b / total;   // branch reuse (PAB, ToCa) as block equivalents
             modelBatch = r.ModelBatch;
             blocksTotal = (long)schedule.Steps * cfg.Depth;
-            flopsComputed += r.RowBlocks * model.BlockFlops(1)
+            flopsComputed += r.RowBlocks * model.BlockFlops(1) - (long)Math.Round(r.SavedFlops)
                              + schedule.Steps * (model.EmbedFlops(r.ModelBatch) + model.FinalFlops(r.ModelBatch));
             flopsUncached += schedule.Steps * model.ForwardFlops(r.ModelBatch);
             cacheBytes = Math.Max(cacheBytes, r.CacheBytes);
@@ -99,7 +99,8 @@ public static class SamplingSession
             stepLaunches / (double)Math.Max(1, doneSteps), stepWaits / (double)Math.Max(1, doneSteps), perSampleBlocks);
     }
 
-    sealed record Batch(float[] Samples, long RowBlocks, int ModelBatch, long CacheBytes, string Policy, List<int> Reused, long Launches, long Waits, long[] PerRow);
+    sealed record Batch(float[] Samples, long RowBlocks, int ModelBatch, long CacheBytes, string Policy, List<int> Reused, long Launches, long Waits,
+        long[] PerRow, double SavedBlocks = 0, double SavedFlops = 0);
 
     /// <summary>Samples first..first + b − 1: noise, a fresh policy and denoiser, the sampler, the guard's checks.</summary>
     static Batch RunBatch(IBlockModel model, Conditioning conditioning, SamplingOptions o, Schedule schedule, DiffusionSampler sampler,
@@ -130,7 +131,7 @@ public static class SamplingSession
         long launches = dev.Kernels.TotalLaunches - launches0, waits = dev.HostWaits - waits0;
         guard.Finish(x, schedule.Steps, first);
         return new Batch(x.ToHost(), den.Accounting.RowBlocks, den.ModelBatch, policy.MemoryBytes, policy.Describe(),
-            den.Accounting.ReusedSteps.ToList(), launches, waits, den.Accounting.PerRow.ToArray());
+            den.Accounting.ReusedSteps.ToList(), launches, waits, den.Accounting.PerRow.ToArray(), den.Accounting.SavedBlocks, den.Accounting.SavedFlops);
     }
 
     /// <summary>Per-step noise given by the caller (reference trajectories), sliced to the batch.</summary>
