@@ -85,6 +85,8 @@ public class MethodMatrixTests
             Partial: true),
         new("toca", _ => new ToCaPolicy(new(N: 1)), _ => new ToCaPolicy(new(N: 3)),
             [1, 2, 4, 5, 7], _ => 0, 0, _ => new ToCaPolicy(new(N: 0)), Partial: true),
+        new("l2c", s => L2c(s, 0), s => L2c(s, 0.5), [1, 3, 5, 7], _ => 0, 0, s => new LearningToCachePolicy(Router(s, Steps + 2) with { Threshold = 0.5 }),
+            Partial: true),
         new("adacache", _ => new AdaCachePolicy(new([1.0], [1])), _ => new AdaCachePolicy(new([Huge], [50])),
             [2, 3, 4, 6], Whole, 2.0 / Steps, _ => new AdaCachePolicy(new([0.05, 0.03], [1, 2]))),
     ];
@@ -92,8 +94,15 @@ public class MethodMatrixTests
     public static readonly string[] Models = ["dit", "pixart", "stdit"];
 
     /// <summary>Methods that cannot apply to a model kind at all: refused by Check (ShapeRows), not sampled.
-    /// BlockDance-Ada's decision network reads image samples (C, H, W): a video model is refused.</summary>
-    static bool Applies(string model, string method) => !(model == "stdit" && method == "ada");
+    /// BlockDance-Ada's decision network reads image samples (C, H, W): a video model is refused.
+    /// Learning-to-Cache's router routes the DiT's attention and MLP branches: a model with other branches is refused.</summary>
+    static bool Applies(string model, string method) => !(model == "stdit" && method == "ada") && !(model != "dit" && method == "l2c");
+
+    /// <summary>A Learning-to-Cache router for the stack: θ 0.1 for attention on odd steps, 1 elsewhere.</summary>
+    static LearningToCacheConfig Router(BlockShape s, int steps) => new(
+        Enumerable.Range(0, steps * s.Depth * 2).Select(i => (i / (s.Depth * 2)) % 2 == 1 && i % 2 == 0 ? 0.1f : 1f).ToArray(), steps, s.Depth, 0);
+
+    static LearningToCachePolicy L2c(BlockShape s, double threshold) => new(Router(s, Steps) with { Threshold = threshold });
 
     public static IEnumerable<object[]> Rows(bool devices) =>
         from kind in devices ? new[] { "cpu", "cuda" } : [""]

@@ -57,8 +57,13 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
             "n", [2, 3, 4, 5]),
         new("adacache", "AdaCache: per-block residuals reused; the next recompute step from a codebook over the probe residual's change (thresholds × scale)",
             [("scale", AdaC.Scale)], "scale", [0.5, 1, 2, 4]),
+        new("l2c", "Learning-to-Cache: a trained router per (step, block, branch); branches with θ < threshold reuse the previous step's output (--policy FILE, default models/l2c_router.safetensors)",
+            [("threshold", 0.5)], "threshold", [0.05, 0.2, 0.5, 0.8, 0.95]),
         new("ada", "BlockDance-Ada: learned per-sample decisions (--policy FILE)", [], null, []),
     ];
+
+    /// <summary>The shipped Learning-to-Cache router (for models/dit_mnist.safetensors).</summary>
+    public const string DefaultRouter = "models/l2c_router.safetensors";
 
     public static string Names => string.Join(", ", Methods.Select(m => m.Name == "bd" ? "bd<N>" : m.Name));
 
@@ -137,10 +142,11 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
 
     /// <summary>The policy factory, checked against the model and the run before any sampling (exit 2 when invalid).
     /// ada is built by the caller (it needs its policy file).</summary>
-    public Func<ICachePolicy> Build(DiTConfig cfg, string modelPath, int steps, BlockDanceConfig? bdBase = null) => Build(cfg.Shape, modelPath, steps, bdBase);
+    public Func<ICachePolicy> Build(DiTConfig cfg, string modelPath, int steps, BlockDanceConfig? bdBase = null, string? policyFile = null) =>
+        Build(cfg.Shape, modelPath, steps, bdBase, policyFile);
 
     /// <summary>The method's policy factory for a model's block stack, its settings checked (exit 2 when invalid).</summary>
-    public Func<ICachePolicy> Build(BlockShape cfg, string modelPath, int steps, BlockDanceConfig? bdBase = null)
+    public Func<ICachePolicy> Build(BlockShape cfg, string modelPath, int steps, BlockDanceConfig? bdBase = null, string? policyFile = null)
     {
         var bd = bdBase ?? new BlockDanceConfig();
         try
@@ -217,6 +223,12 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
                     c.Validate();
                     return () => new AdaCachePolicy(c);
                 }
+                case "l2c":
+                {
+                    var c = Router(policyFile, modelPath, this["threshold"]);
+                    c.Validate();
+                    return () => new LearningToCachePolicy(c);
+                }
                 case "teacache":
                 {
                     var cal = Calibration(modelPath);
@@ -238,6 +250,23 @@ public sealed record CacheSpec(string Name, IReadOnlyDictionary<string, double> 
             }
         }
         catch (InvalidValueException e) { throw new UsageException($"--cache {Label}: {e.Message}"); }
+    }
+
+    /// <summary>The router file (--policy, or the shipped one), checked to be a router trained for this model file.</summary>
+    static LearningToCacheConfig Router(string? given, string modelPath, double threshold)
+    {
+        var path = given ?? CommonOptions.FindShipped(DefaultRouter) ?? DefaultRouter;
+        if (!File.Exists(path))
+            throw new UsageException($"--policy {path}: file not found; train a router with tools/train/train_l2c.py (writes {DefaultRouter}) or pass --policy FILE");
+        Transformer.IO.FileKind.RequireRegular(path, "--policy");
+        try
+        {
+            if (LearningToCacheFile.Model(path) is string trained && trained != Path.GetFileName(modelPath))
+                throw new UsageException($"--cache l2c: the router {path} was trained for {trained}, found the model {Path.GetFileName(modelPath)} " +
+                                         "(train one for it with tools/train/train_l2c.py, or pass --policy FILE)");
+            return LearningToCacheFile.Load(path, threshold);
+        }
+        catch (Transformer.IO.SafeTensorsException e) { throw new UsageException($"--policy {path}: {e.Message}"); }
     }
 
     CacheCalibration Calibration(string modelPath)

@@ -132,7 +132,7 @@ public static class CommonOptions
     {
         var kind = a.Get("cache") ?? "none";   // a command without --cache (analyze) samples uncached
         bool hasBd = a.Has("cache-n") || a.Has("cache-block") || a.Has("cache-window");
-        if (a.Has("policy") && kind != "ada") throw new UsageException("--policy needs --cache ada");
+        if (a.Has("policy") && kind != "ada" && !kind.StartsWith("l2c", StringComparison.Ordinal)) throw new UsageException("--policy needs --cache ada or --cache l2c");
         switch (kind)
         {
             case "ada":
@@ -150,7 +150,7 @@ public static class CommonOptions
                 if (hasBd) throw new UsageException($"--cache-n/--cache-block/--cache-window need --cache blockdance (other methods take options as --cache NAME:key=value)");
                 var spec = CacheSpec.Parse(kind);
                 if (spec.Name == "ada") throw new UsageException("--cache ada takes no key=value options");
-                return spec.Build(cfg, ModelPath(a), a.GetInt("steps"));
+                return spec.Build(cfg, ModelPath(a), a.GetInt("steps"), policyFile: a.Get("policy"));
         }
     }
 

@@ -57,7 +57,7 @@ public static class Opts
         { DefaultText = "⌊0.75·depth⌋ − 1", Fields = ["BlockDance Boundary"] };
     public static readonly DoubleListOpt CacheWindow = new("cache-window", "s,e", "with --cache blockdance: fractions of the steps where reuse may happen, 0 ≤ s < e ≤ 1", 2)
         { Default = new List<double> { 0.25, 0.95 }, PixArtDefault = new List<double> { 0.40, 0.95 }, Fields = ["BlockDance Window"] };
-    public static readonly TextOpt Policy = new("policy", "FILE", "with --cache ada: the BlockDance-Ada policy")
+    public static readonly TextOpt Policy = new("policy", "FILE", "with --cache ada: the BlockDance-Ada policy; with --cache l2c: the Learning-to-Cache router")
         { DefaultText = CommonOptions.DefaultAdaPolicy, Fields = ["ada policy"] };
 
     // Open-Sora 1.0 (STDiT) video: VideoOptions reads them; defaults from the model's config.json, else the 1.0 rules
