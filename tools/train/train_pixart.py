@@ -20,7 +20,6 @@ Loss: eps-MSE over t uniform in 0..999, linear betas 1e-4..0.02 (as the DiT demo
 transformer has out_channels 1). The T5 encoder is trained jointly (it is tiny: 2 layers, d_model 64).
 """
 
-import argparse
 import math
 import os
 import random
@@ -397,22 +396,7 @@ def adherence(n_per_digit=10):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--warmup", type=int, default=200)
-    ap.add_argument("--clip", type=float, default=1.0)
-    ap.add_argument("--ema", type=float, default=0.999)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-steps", type=int, default=None)
-    ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--ckpt-seconds", type=float, default=120)
-    ap.add_argument("--fresh", action="store_true")
-    ap.add_argument("--export-only", action="store_true")
-    ap.add_argument("--sample", nargs="*")
-    ap.add_argument("--adherence", action="store_true")
-    args = ap.parse_args()
+    args = trainlib.arguments(batch=64)
     if args.export_only:
         ck = torch.load(CKPT)
         print(export(ck["ema_pix"], ck["ema_t5"], TRAIN_DIR / "spiece.model", ck["step"], ck["losses"], ck["elapsed"]))

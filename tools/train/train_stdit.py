@@ -22,7 +22,6 @@ Loss: eps-MSE + the variational bound of the learned-range variance (tools/train
 Open-Sora's IDDPM), linear betas 1e-4..0.02, t uniform in 0..999. The T5 encoder is trained jointly.
 """
 
-import argparse
 import math
 import random
 import shutil
@@ -384,22 +383,7 @@ def adherence(per_cell=2):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--warmup", type=int, default=200)
-    ap.add_argument("--clip", type=float, default=1.0)
-    ap.add_argument("--ema", type=float, default=0.999)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-steps", type=int, default=None)
-    ap.add_argument("--log-every", type=int, default=50)
-    ap.add_argument("--ckpt-seconds", type=float, default=120)
-    ap.add_argument("--fresh", action="store_true")
-    ap.add_argument("--export-only", action="store_true")
-    ap.add_argument("--sample", nargs="*")
-    ap.add_argument("--adherence", action="store_true")
-    args = ap.parse_args()
+    args = trainlib.arguments(batch=32)
     torch.set_num_threads(args.threads)
     if args.export_only:
         ck = torch.load(CKPT)

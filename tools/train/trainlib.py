@@ -1,6 +1,7 @@
 """Pieces the demo trainers share (train_pixart.py, train_stdit.py): the log, atomic checkpoints and folder exports,
 one optimiser step with warm-up, the EMA update, the windowed loss line, and the demo digit classifier."""
 
+import argparse
 import json
 import os
 import shutil
@@ -99,3 +100,23 @@ def digit_classifier():
     sd, _ = read_safetensors(REPO_ROOT / "models" / "mnist_classifier.safetensors")
     clf.load_state_dict(sd)
     return clf
+
+
+def arguments(batch):
+    """The demo trainers' command line: training settings (resumable by default), and the export/sample/adherence modes."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--clip", type=float, default=1.0)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--ckpt-seconds", type=float, default=120)
+    ap.add_argument("--fresh", action="store_true")
+    ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--sample", nargs="*")
+    ap.add_argument("--adherence", action="store_true")
+    return ap.parse_args()
