@@ -49,11 +49,7 @@ LOG = TRAIN_DIR / "train.log"
 EXPORT = TRAIN_DIR / "pixart_mnist"  # copied into models/ by hand when a checkpoint is good enough to ship
 MAX_LEN = 16  # training caption length; padded keys are masked, so the engine's 120 gives the same features
 
-T5_CONFIG = OrderedDict(
-    architectures=["T5EncoderModel"], model_type="t5", d_model=64, d_kv=16, num_heads=4, d_ff=128, num_layers=2,
-    vocab_size=128, relative_attention_num_buckets=8, relative_attention_max_distance=16,
-    layer_norm_epsilon=1e-6, feed_forward_proj="gated-gelu", is_gated_act=True, dense_act_fn="gelu_new",
-    dropout_rate=0.0, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, torch_dtype="float32")
+T5_CONFIG = trainlib.DEMO_T5_CONFIG   # the tiny T5 v1.1 encoder both text demos train
 
 PIXART_CONFIG = OrderedDict([
     ("_class_name", "PixArtTransformer2DModel"), ("activation_fn", "gelu-approximate"), ("attention_bias", True),

@@ -6,12 +6,21 @@ import json
 import os
 import shutil
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+
+# The text demos' encoder: T5 v1.1 at demo size (2 layers, d_model 64, 4 heads x 16, gated-GELU d_ff 128, vocab 128 of the
+# SentencePiece model trained on the captions), in transformers' config.json keys (the engine reads text_encoder/ with it).
+DEMO_T5_CONFIG = OrderedDict(
+    architectures=["T5EncoderModel"], model_type="t5", d_model=64, d_kv=16, num_heads=4, d_ff=128, num_layers=2,
+    vocab_size=128, relative_attention_num_buckets=8, relative_attention_max_distance=16,
+    layer_norm_epsilon=1e-6, feed_forward_proj="gated-gelu", is_gated_act=True, dense_act_fn="gelu_new",
+    dropout_rate=0.0, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0, torch_dtype="float32")
 
 
 def log(log_path, msg):
