@@ -58,7 +58,7 @@ public static class Opts
     public static readonly DoubleListOpt CacheWindow = new("cache-window", "s,e", "with --cache blockdance: fractions of the steps where reuse may happen, 0 ≤ s < e ≤ 1", 2)
         { Default = new List<double> { 0.25, 0.95 }, PixArtDefault = new List<double> { 0.40, 0.95 }, Fields = ["BlockDance Window"] };
     public static readonly TextOpt Policy = new("policy", "FILE", "with --cache ada: the BlockDance-Ada policy; with --cache l2c: the Learning-to-Cache router")
-        { DefaultText = CommonOptions.DefaultAdaPolicy, Fields = ["ada policy"] };
+        { DefaultText = $"{CommonOptions.DefaultAdaPolicy} for ada, {CacheSpec.DefaultRouter} for l2c", Fields = ["ada policy"] };
 
     // Open-Sora 1.0 (STDiT) video: VideoOptions reads them; defaults from the model's config.json, else the 1.0 rules
     public static readonly IntOpt Frames = new("frames", "N", "video frames (latent frames), {range}", 1, 1024) { DefaultText = "config.json, else 16", Models = STDiTOnly, Fields = ["frames"] };
