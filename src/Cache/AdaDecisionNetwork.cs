@@ -4,6 +4,7 @@
 //   v = [ z_ρ flattened (C·H·W) , onehot(y) (classes) ]     (B, P + K_cls)   OneHotConcat
 //   h = ReLU(fc1 v)                                         (B, hidden)      Gemm, Relu epilogue
 //   m = sigmoid(fc2 h)                                      (B, s − ρ)       Gemm; sigmoid on the host
+//   q = softmax(fc3 h)                                      (B, K_b)         Gemm; learned-boundary files only
 //
 // z_ρ is the sample x at step ρ (the first step after the ρ = 40% cache steps), y the class label.
 // m_t is the probability that step ρ + t is a cache step (u_t = 1); inference thresholds it
@@ -11,9 +12,16 @@
 // blocks + an MLP (0.08B parameters) on text embeddings; for a 14×14 digit model an MLP is enough:
 // 196 + 10 → 128 → 30 is 30,366 parameters.
 //
+// Two kinds. A fixed-boundary network (format "blockdance-ada-v1") has fc1 and fc2 only: every sample reuses
+// blocks 0..boundary. A learned-boundary network (format "blockdance-ada-boundary-v1") adds the boundary head
+// fc3: q_k is the probability that the sample's boundary is candidate k of `boundaries` (ascending block
+// indices); inference takes the argmax (the first on a tie), the trainer samples k ~ q. The boundary is
+// chosen once per sample, at step ρ, for all its remaining steps.
+//
 // File: safetensors with fc1.weight [hidden, P + K_cls], fc1.bias, fc2.weight [s − ρ, hidden],
-// fc2.bias (PyTorch Linear layout, F32) and __metadata__ format "blockdance-ada-v1", steps, rho,
-// input_shape "C,H,W", classes, hidden, boundary, lambda, quality, plus train_* entries written by
+// fc2.bias (PyTorch Linear layout, F32), for the learned kind also fc3.weight [K_b, hidden], fc3.bias, and
+// __metadata__ format, steps, rho, input_shape "C,H,W", classes, hidden, boundary (fixed kind: the block;
+// learned kind: the deepest candidate), boundaries "b,b,…" (learned kind only), lambda, quality, plus train_* entries written by
 // `blockdance train-ada` (read and written by the sampling library's AdaWeightsFile). AdaWeights holds the host
 // copy (training, reference); AdaDecisionNetwork runs the forward on the device.
 using System.Globalization;
@@ -24,12 +32,28 @@ using ILGPU.Runtime;
 namespace BlockDance.Cache;
 
 /// <summary>What a decision network was trained for. Rho = number of leading cache steps (ρ); the network
-/// decides the remaining Steps − Rho steps. Boundary = the block b whose output is reused.</summary>
+/// decides the remaining Steps − Rho steps. Boundary = the block b whose output is reused (learned kind: the
+/// deepest candidate). Candidates = the boundary head's blocks, ascending; null for a fixed-boundary network.</summary>
 public sealed record AdaPolicyInfo(int Steps, int Rho, int Channels, int Height, int Width, int Classes, int Hidden,
-    int Boundary, double Lambda)
+    int Boundary, double Lambda, IReadOnlyList<int>? Candidates = null)
 {
     public const string Format = "blockdance-ada-v1";
+    public const string BoundaryFormat = "blockdance-ada-boundary-v1";
     public const double DefaultRhoFraction = 0.4;
+
+    /// <summary>A learned-boundary policy over the given candidate blocks (ascending, distinct); Boundary = the deepest.</summary>
+    public static AdaPolicyInfo Learned(int steps, int rho, int channels, int height, int width, int classes, int hidden,
+        IReadOnlyList<int> candidates, double lambda)
+    {
+        if (candidates.Count < 2 || candidates.Zip(candidates.Skip(1)).Any(p => p.First >= p.Second) || candidates[0] < 0)
+            throw new ArgumentException($"ada: expected at least two ascending distinct boundary candidates, found {string.Join(",", candidates)}");
+        return new AdaPolicyInfo(steps, rho, channels, height, width, classes, hidden, candidates[^1], lambda, candidates.ToArray());
+    }
+
+    public bool LearnsBoundary => Candidates != null;
+    /// <summary>Outputs of the boundary head (0 for a fixed-boundary network).</summary>
+    public int BoundaryChoices => Candidates?.Count ?? 0;
+    public string Kind => LearnsBoundary ? BoundaryFormat : Format;
 
     public int Decisions => Steps - Rho;
     public int Pixels => Channels * Height * Width;
@@ -50,11 +74,22 @@ public sealed record AdaPolicyInfo(int Steps, int Rho, int Channels, int Height,
             throw new CacheException($"{what}: reads samples of {Channels}×{Height}×{Width}, the model makes {cfg.Channels}×{cfg.Size}×{cfg.Size}");
         if (cfg.Classes != Classes)
             throw new CacheException($"{what}: trained for {Classes} classes, the model has {cfg.Classes}");
-        if (Boundary < 0 || Boundary >= cfg.Depth - 1)
-            throw new CacheException($"{what}: boundary block {Boundary} does not fit a {cfg.Depth}-block model (expected 0..{cfg.Depth - 2})");
+        if (Boundary < 0 || Boundary >= cfg.Depth - 1 || (Candidates?.Any(b => b < 0) ?? false))
+            throw new CacheException($"{what}: boundary block{(LearnsBoundary ? "s " + string.Join(",", Candidates!) : " " + Boundary)} " +
+                                     $"do{(LearnsBoundary ? "" : "es")} not fit a {cfg.Depth}-block model (expected 0..{cfg.Depth - 2})");
     }
 
-    public Dictionary<string, string> ToMetadata() => new()
+    public Dictionary<string, string> ToMetadata()
+    {
+        var md = FixedMetadata();
+        if (!LearnsBoundary) return md;
+        md["format"] = BoundaryFormat;
+        md["boundaries"] = string.Join(",", Candidates!.Select(I));
+        md["decision"] += "; boundary = boundaries[argmax fc3(relu(fc1(...)))] per sample (first on a tie), blocks 0..boundary reused";
+        return md;
+    }
+
+    Dictionary<string, string> FixedMetadata() => new()
     {
         ["format"] = Format,
         ["steps"] = I(Steps), ["rho"] = I(Rho), ["input_shape"] = $"{Channels},{Height},{Width}",
@@ -74,24 +109,29 @@ public sealed class AdaWeights
     public float[] Fc1B { get; }   // (hidden)
     public float[] Fc2W { get; }   // (s − ρ, hidden)
     public float[] Fc2B { get; }   // (s − ρ)
+    public float[]? Fc3W { get; }  // (K_b, hidden), learned-boundary networks only
+    public float[]? Fc3B { get; }  // (K_b)
     /// <summary>The file's __metadata__ (training settings and results), empty for fresh weights.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
     public AdaWeights(AdaPolicyInfo info, float[] fc1W, float[] fc1B, float[] fc2W, float[] fc2B,
-        IReadOnlyDictionary<string, string>? metadata = null)
+        IReadOnlyDictionary<string, string>? metadata = null, float[]? fc3W = null, float[]? fc3B = null)
     {
-        int h = info.Hidden, k = info.Decisions, d = info.InputDim;
+        int h = info.Hidden, k = info.Decisions, d = info.InputDim, kb = info.BoundaryChoices;
         if (k < 1) throw new ArgumentException($"ada policy: expected at least one decision step (steps {info.Steps}, rho {info.Rho})");
         if (fc1W.Length != h * d || fc1B.Length != h || fc2W.Length != k * h || fc2B.Length != k)
             throw new ArgumentException($"ada weights: expected fc1 [{h}, {d}] + [{h}], fc2 [{k}, {h}] + [{k}], found {fc1W.Length}, {fc1B.Length}, {fc2W.Length}, {fc2B.Length} values");
-        (Info, Fc1W, Fc1B, Fc2W, Fc2B) = (info, fc1W, fc1B, fc2W, fc2B);
+        if ((fc3W?.Length ?? 0) != kb * h || (fc3B?.Length ?? 0) != kb)
+            throw new ArgumentException($"ada weights: expected a boundary head fc3 [{kb}, {h}] + [{kb}], found {fc3W?.Length ?? 0}, {fc3B?.Length ?? 0} values");
+        (Info, Fc1W, Fc1B, Fc2W, Fc2B, Fc3W, Fc3B) = (info, fc1W, fc1B, fc2W, fc2B, fc3W, fc3B);
         Metadata = metadata ?? new Dictionary<string, string>();
     }
 
-    public long ParameterCount => Fc1W.Length + Fc1B.Length + Fc2W.Length + Fc2B.Length;
+    public long ParameterCount => Fc1W.Length + Fc1B.Length + Fc2W.Length + Fc2B.Length + (Fc3W?.Length ?? 0) + (Fc3B?.Length ?? 0);
 
-    /// <summary>PyTorch's default Linear init, U(−1/√in, 1/√in) for weights and biases, except fc2's bias = 0
-    /// (every step starts at m = sigmoid(small) ≈ 0.5: maximal exploration).</summary>
+    /// <summary>PyTorch's default Linear init, U(−1/√in, 1/√in) for weights and biases, except fc2's and fc3's biases = 0
+    /// (every step starts at m = sigmoid(small) ≈ 0.5 and every boundary at q ≈ 1/K_b: maximal exploration).
+    /// fc3 is drawn after fc1 and fc2, so a fixed-boundary network is the same as before the boundary head existed.</summary>
     public static AdaWeights Init(AdaPolicyInfo info, int seed)
     {
         var rng = new Random(seed);
@@ -102,8 +142,11 @@ public sealed class AdaWeights
             for (int i = 0; i < n; i++) a[i] = (float)((rng.NextDouble() * 2 - 1) * bound);
             return a;
         }
-        int h = info.Hidden, k = info.Decisions, d = info.InputDim;
-        return new AdaWeights(info, U(h * d, d), U(h, d), U(k * h, h), new float[k]);
+        int h = info.Hidden, k = info.Decisions, d = info.InputDim, kb = info.BoundaryChoices;
+        var (fc1W, fc1B, fc2W) = (U(h * d, d), U(h, d), U(k * h, h));
+        return info.LearnsBoundary
+            ? new AdaWeights(info, fc1W, fc1B, fc2W, new float[k], fc3W: U(kb * h, h), fc3B: new float[kb])
+            : new AdaWeights(info, fc1W, fc1B, fc2W, new float[k]);
     }
 
     /// <summary>v = [x_i flattened, onehot(label)] for sample i of a batch (N, C, H, W) on the host.</summary>
@@ -118,6 +161,13 @@ public sealed class AdaWeights
 
     /// <summary>Host reference forward in double: hidden activations (post-ReLU) and logits (pre-sigmoid).</summary>
     public (double[] Hidden, double[] Logits) Forward(float[] v)
+    {
+        var (hid, logits, _) = ForwardAll(v);
+        return (hid, logits);
+    }
+
+    /// <summary>Host reference forward: hidden activations, step logits and boundary logits (empty for the fixed kind).</summary>
+    public (double[] Hidden, double[] Logits, double[] BoundaryLogits) ForwardAll(float[] v)
     {
         int h = Info.Hidden, k = Info.Decisions, d = Info.InputDim;
         var hid = new double[h];
@@ -134,7 +184,31 @@ public sealed class AdaWeights
             for (int j = 0; j < h; j++) acc += Fc2W[t * h + j] * hid[j];
             logits[t] = acc;
         }
-        return (hid, logits);
+        var choice = new double[Info.BoundaryChoices];
+        for (int c = 0; c < choice.Length; c++)
+        {
+            double acc = Fc3B![c];
+            for (int j = 0; j < h; j++) acc += Fc3W![c * h + j] * hid[j];
+            choice[c] = acc;
+        }
+        return (hid, logits, choice);
+    }
+
+    /// <summary>softmax of the boundary logits, in double.</summary>
+    public static double[] Softmax(IReadOnlyList<double> z)
+    {
+        double max = z.Max();
+        var e = z.Select(v => Math.Exp(v - max)).ToArray();
+        double sum = e.Sum();
+        return e.Select(v => v / sum).ToArray();
+    }
+
+    /// <summary>The greedy boundary choice: the index of the largest logit, the first on a tie.</summary>
+    public static int ArgMax(ReadOnlySpan<float> logits)
+    {
+        int best = 0;
+        for (int c = 1; c < logits.Length; c++) if (logits[c] > logits[best]) best = c;
+        return best;
     }
 
     public static double Sigmoid(double z) => z >= 0 ? 1 / (1 + Math.Exp(-z)) : Math.Exp(z) / (1 + Math.Exp(z));
@@ -148,12 +222,16 @@ public sealed class AdaWeights
     }
 }
 
-/// <summary>The decision network on the device: logits (B, s − ρ) of a batch of samples, via Gemm.</summary>
+/// <summary>Logits of a batch on the host: Steps (n, s − ρ), Boundaries (n, K_b) or null for a fixed-boundary network.</summary>
+public sealed record AdaLogits(float[] Steps, float[]? Boundaries);
+
+/// <summary>The decision network on the device: logits (B, s − ρ) (and (B, K_b)) of a batch of samples, via Gemm.</summary>
 public sealed class AdaDecisionNetwork : IDisposable
 {
     readonly ComputeDevice dev;
     readonly Tensor fc1W, fc1B, fc2W, fc2B;   // fp32, PyTorch layout [out, in] (Gemm: y = x·Wᵀ + b)
-    Tensor? input, hidden, logits;
+    readonly Tensor? fc3W, fc3B;              // the boundary head (learned kind)
+    Tensor? input, hidden, logits, choices;
     MemoryBuffer1D<int, Stride1D.Dense>? labels;
 
     public AdaWeights Weights { get; }
@@ -168,10 +246,14 @@ public sealed class AdaDecisionNetwork : IDisposable
         fc1B = Tensor.FromHost(dev, "ada.fc1.bias", w.Fc1B, i.Hidden);
         fc2W = Tensor.FromHost(dev, "ada.fc2.weight", w.Fc2W, i.Decisions, i.Hidden);
         fc2B = Tensor.FromHost(dev, "ada.fc2.bias", w.Fc2B, i.Decisions);
+        if (!i.LearnsBoundary) return;
+        fc3W = Tensor.FromHost(dev, "ada.fc3.weight", w.Fc3W!, i.BoundaryChoices, i.Hidden);
+        fc3B = Tensor.FromHost(dev, "ada.fc3.bias", w.Fc3B!, i.BoundaryChoices);
     }
 
-    /// <summary>logits (n, s − ρ) = fc2(ReLU(fc1([x, onehot(y)]))) for x (n, C, H, W) on the device; returned on the host.</summary>
-    public float[] Forward(Tensor x, IReadOnlyList<int> y)
+    /// <summary>logits (n, s − ρ) = fc2(ReLU(fc1([x, onehot(y)]))) and, learned kind, (n, K_b) = fc3(ReLU(…)) for
+    /// x (n, C, H, W) on the device; returned on the host.</summary>
+    public AdaLogits Forward(Tensor x, IReadOnlyList<int> y)
     {
         var i = Info;
         int n = y.Count;
@@ -185,24 +267,27 @@ public sealed class AdaDecisionNetwork : IDisposable
             input = Tensor.Allocate(dev, "ada.input", n, i.InputDim);
             hidden = Tensor.Allocate(dev, "ada.hidden", n, i.Hidden);
             logits = Tensor.Allocate(dev, "ada.logits", n, i.Decisions);
+            if (i.LearnsBoundary) choices = Tensor.Allocate(dev, "ada.boundary_logits", n, i.BoundaryChoices);
             labels = dev.Accelerator.Allocate1D<int>(n);
         }
         labels!.View.CopyFromCPU(y.ToArray());
         OneHotConcat.Run(dev, x.View, labels.View, input.View, n, i.Pixels, i.Classes);   // (n, P + K_cls)
         Gemm.Run(dev, input.View, fc1W.View, fc1B.View, hidden!.View, n, Info.Hidden, Info.InputDim, Epilogue.Relu);  // (n, hidden)
         Gemm.Run(dev, hidden.View, fc2W.View, fc2B.View, logits!.View, n, Info.Decisions, Info.Hidden);              // (n, s − ρ)
-        return logits!.ToHost();
+        if (!i.LearnsBoundary) return new AdaLogits(logits!.ToHost(), null);
+        Gemm.Run(dev, hidden.View, fc3W!.View, fc3B!.View, choices!.View, n, i.BoundaryChoices, Info.Hidden);        // (n, K_b)
+        return new AdaLogits(logits!.ToHost(), choices!.ToHost());
     }
 
     void DisposeBuffers()
     {
-        input?.Dispose(); hidden?.Dispose(); logits?.Dispose(); labels?.Dispose();
-        input = hidden = logits = null; labels = null;
+        input?.Dispose(); hidden?.Dispose(); logits?.Dispose(); choices?.Dispose(); labels?.Dispose();
+        input = hidden = logits = choices = null; labels = null;
     }
 
     public void Dispose()
     {
         DisposeBuffers();
-        foreach (var t in new[] { fc1W, fc1B, fc2W, fc2B }) t.Dispose();
+        foreach (var t in new[] { fc1W, fc1B, fc2W, fc2B, fc3W, fc3B }) t?.Dispose();
     }
 }

@@ -20,6 +20,13 @@
 // step (refreshed rows hold this step's block-b output, the others keep theirs), which is all the next
 // reuse step needs. Beyond that only the patch embedding runs on every row (a few kFLOP per sample).
 // A reuse always finds a stored feature: step ρ−1 is a cache step for every row.
+//
+// Learned boundary (a network with a boundary head, AdaPolicyInfo.Candidates = b_1 < … < b_k): at step ρ the
+// network also picks each sample's boundary b_i (argmax of its boundary logits; the trainer passes sampled
+// ones), kept for all its remaining steps. Every step then is a Ladder plan (LadderPlan) over the candidates:
+// steps < ρ cache every row at every candidate (nothing is decided yet; bit-identical to no cache); at a step
+// ≥ ρ a caching sample runs every block and stores its candidates' outputs, a reusing sample i reads its own
+// block-b_i feature and skips blocks 0..b_i. A fixed-boundary network keeps the Cache/Reuse/Refresh plans above.
 using System.Diagnostics;
 using BlockDance.Kernels;
 
@@ -29,10 +36,12 @@ public sealed class AdaPolicy : ICachePolicy
 {
     readonly AdaWeights weights;
     readonly bool[][]? given;            // trainer: decisions per sample, per step ≥ ρ (true = cache)
+    readonly int[]? givenBoundaries;     // trainer, learned boundary: index into the candidates per sample
     readonly string source;
     AdaDecisionNetwork? net;
     FeatureStore? store;                 // block b's output, per row of the model batch
     bool[][]? decisions;                 // per sample, per step ≥ ρ
+    int[]? boundaries;                   // learned boundary: the block per sample
 
     /// <summary>Inference: decisions from the network, thresholded at m ≥ 0.5.</summary>
     public AdaPolicy(AdaWeights weights, string source = "")
@@ -41,16 +50,25 @@ public sealed class AdaPolicy : ICachePolicy
         this.source = source;
     }
 
-    AdaPolicy(AdaWeights weights, bool[][] decisions) : this(weights, "given decisions") => given = decisions;
+    AdaPolicy(AdaWeights weights, bool[][] decisions, int[]? choices) : this(weights, "given decisions") =>
+        (given, givenBoundaries) = (decisions, choices);
 
-    /// <summary>Training: the given decisions (sampled from m by the trainer) instead of the network's.</summary>
-    public static AdaPolicy WithDecisions(AdaWeights weights, bool[][] decisions) => new(weights, decisions);
+    /// <summary>Training: the given decisions (sampled from m by the trainer) instead of the network's; for a learned
+    /// boundary also each sample's candidate index (sampled from q).</summary>
+    public static AdaPolicy WithDecisions(AdaWeights weights, bool[][] decisions, int[]? boundaryChoices = null)
+    {
+        if (weights.Info.LearnsBoundary != (boundaryChoices != null))
+            throw new ArgumentException($"ada: a {weights.Info.Kind} network takes {(weights.Info.LearnsBoundary ? "a boundary choice per sample" : "no boundary choices")}");
+        return new(weights, decisions, boundaryChoices);
+    }
 
     public AdaPolicyInfo Info => weights.Info;
     public int Boundary => weights.Info.Boundary;
     public FeatureStore? Store => store;
     /// <summary>The decisions of this run (per sample, per step ≥ ρ; true = cache), once step ρ was planned.</summary>
     public IReadOnlyList<bool[]>? Decisions => decisions;
+    /// <summary>Each sample's boundary block in this run, once step ρ was planned (null before; a fixed-boundary network: all Boundary).</summary>
+    public IReadOnlyList<int>? SampleBoundaries => decisions is null ? null : boundaries ?? decisions.Select(_ => Boundary).ToArray();
     /// <summary>Seconds the decision network took in this run (device forward + copy of the logits).</summary>
     public double NetworkSeconds { get; private set; }
     public long MemoryBytes => (store?.Bytes ?? 0) + (net != null ? weights.ParameterCount * sizeof(float) : 0);
@@ -60,7 +78,7 @@ public sealed class AdaPolicy : ICachePolicy
         : decisions.Average(d => d.Count(c => !c) / (double)d.Length);
 
     public string Describe() =>
-        $"ada b={Boundary} rho={Info.Rho}/{Info.Steps}" + (source.Length > 0 ? $" ({Path.GetFileName(source)})" : "") +
+        $"ada b={(Info.LearnsBoundary ? "learned of " + string.Join(",", Info.Candidates!) : Boundary)} rho={Info.Rho}/{Info.Steps}" + (source.Length > 0 ? $" ({Path.GetFileName(source)})" : "") +
         (ReuseFraction is double r ? $", {r:P0} of steps ≥ rho reused" : "");
 
     public void Check(BlockStack model, int steps)
@@ -81,6 +99,7 @@ public sealed class AdaPolicy : ICachePolicy
     {
         if (store == null) throw new InvalidOperationException("ada: Begin was not called");
         if (step.Step == Info.Rho) Decide(step);
+        if (Info.LearnsBoundary) return Ladder(step);
         if (step.Step < Info.Rho) return BlockPlan.Cache(store, Boundary);
         if (decisions == null)
             throw new InvalidOperationException($"ada: no decisions at step {step.Step}: sampling did not pass step {Info.Rho}");
@@ -92,6 +111,23 @@ public sealed class AdaPolicy : ICachePolicy
             : BlockPlan.Refresh(store, Boundary, step.Cfg.Rows(caching));   // sample i and its duplicate i + B
     }
 
+    /// <summary>Learned boundary: every row caches at every candidate before ρ; after, sample i (both CFG rows) reuses b_i or caches.</summary>
+    BlockPlan Ladder(StepContext step)
+    {
+        var cfg = step.Cfg;
+        var reuse = new int?[cfg.ModelBatch];
+        if (step.Step >= Info.Rho)
+        {
+            if (decisions == null || boundaries == null)
+                throw new InvalidOperationException($"ada: no decisions at step {step.Step}: sampling did not pass step {Info.Rho}");
+            int d = step.Step - Info.Rho;
+            for (int i = 0; i < cfg.Samples; i++)
+                if (!decisions[i][d])
+                    for (int h = 0; h < cfg.Halves; h++) reuse[cfg.Row(i, h)] = boundaries[i];
+        }
+        return BlockPlan.Of(new LadderPlan(store!, Info.Candidates!.ToArray(), reuse));
+    }
+
     /// <summary>Step ρ: decisions for every remaining step of every sample, from z_ρ and the labels.</summary>
     void Decide(StepContext step)
     {
@@ -100,19 +136,27 @@ public sealed class AdaPolicy : ICachePolicy
         {
             if (given.Length != samples || given.Any(d => d.Length != Info.Decisions))
                 throw new InvalidOperationException($"ada: expected decisions for {samples} samples × {Info.Decisions} steps");
+            if (givenBoundaries != null && givenBoundaries.Length != samples)
+                throw new InvalidOperationException($"ada: expected boundary choices for {samples} samples, found {givenBoundaries.Length}");
             decisions = given;
+            boundaries = givenBoundaries?.Select(c => Info.Candidates![c]).ToArray();
             return;
         }
         var sw = Stopwatch.StartNew();
-        var logits = net!.Forward(step.X, step.Classes);                            // (B, s − ρ)
+        var logits = net!.Forward(step.X, step.Classes);                            // (B, s − ρ), (B, K_b)
         decisions = Enumerable.Range(0, samples)
-            .Select(i => AdaWeights.Threshold(logits.AsSpan(i * Info.Decisions, Info.Decisions))).ToArray();
+            .Select(i => AdaWeights.Threshold(logits.Steps.AsSpan(i * Info.Decisions, Info.Decisions))).ToArray();
+        int kb = Info.BoundaryChoices;
+        boundaries = logits.Boundaries is { } z
+            ? Enumerable.Range(0, samples).Select(i => Info.Candidates![AdaWeights.ArgMax(z.AsSpan(i * kb, kb))]).ToArray()
+            : null;
         NetworkSeconds = sw.Elapsed.TotalSeconds;
         var perSample = decisions.Select(d => d.Count(c => !c)).ToArray();
         int distinct = decisions.Select(d => string.Concat(d.Select(c => c ? '1' : '0'))).Distinct().Count();
         Log.Info($"ada: decision network ({weights.ParameterCount:N0} parameters) on {samples} samples: " +
                  $"{NetworkSeconds * 1e3:F2} ms ({NetworkSeconds * 1e3 / samples:F3} ms per sample); {ReuseFraction:P0} of steps {Info.Rho}..{Info.Steps - 1} reused " +
-                 $"(per sample {perSample.Min()}..{perSample.Max()} of {Info.Decisions} steps, {distinct} distinct schedules)");
+                 $"(per sample {perSample.Min()}..{perSample.Max()} of {Info.Decisions} steps, {distinct} distinct schedules)" +
+                 (boundaries is null ? "" : "; boundaries " + string.Join(", ", boundaries.GroupBy(b => b).OrderBy(g => g.Key).Select(g => $"b={g.Key} ×{g.Count()}"))));
     }
 
     public void Dispose()

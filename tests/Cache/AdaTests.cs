@@ -208,7 +208,7 @@ public abstract class AdaDeviceTests(string kind, ITestOutputHelper output) : De
         var labels = Enumerable.Range(0, n).Select(i => (i * 7 + seed) % 10).ToArray();
         using var net = new AdaDecisionNetwork(dev, w);
         using var xt = Tensor.FromHost(dev, "x", x, n, 1, 14, 14);
-        var got = net.Forward(xt, labels);
+        var got = net.Forward(xt, labels).Steps;
         var want = new float[n * info.Decisions];
         for (int i = 0; i < n; i++)
         {

@@ -11,6 +11,9 @@ public static class AdaEval
     /// (each reused step skips blocks 0..b, i.e. b + 1 blocks).</summary>
     public static string Detail(AdaPolicyInfo info, SamplingResult r)
     {
+        if (info.LearnsBoundary)   // the boundary differs per sample: the blocks skipped are what is exact
+            return string.Create(CultureInfo.InvariantCulture,
+                $"b learned of {{{string.Join(",", info.Candidates!)}}}, rho={info.Rho}, {r.BlocksSkipped:F1} blocks skipped per sample in steps ≥ rho");
         double reusedSteps = r.BlocksSkipped / (info.Boundary + 1);
         return string.Create(CultureInfo.InvariantCulture,
             $"b={info.Boundary}, rho={info.Rho}, {100 * reusedSteps / info.Decisions:F0}% of steps ≥ rho reused");
@@ -22,7 +25,7 @@ public static class AdaEval
         var i = w.Info;
         using var net = new AdaDecisionNetwork(dev, w);
         using var x = Tensor.Allocate(dev, "ada.warmup", batch, i.Channels, i.Height, i.Width);
-        net.Forward(x, new int[batch]);
+        _ = net.Forward(x, new int[batch]);
     }
 
     /// <summary>The decision network's inference time per sample: the median of `runs` synchronized forwards on a batch
@@ -47,6 +50,10 @@ public static class AdaEval
         return t[runs / 2] / batch;
     }
 
+    static string BoundaryText(AdaPolicyInfo i) => i.LearnsBoundary
+        ? $"b, b the sample's boundary picked by the network's boundary head among {string.Join(",", i.Candidates!)}"
+        : i.Boundary.ToString(CultureInfo.InvariantCulture);
+
     public static string Note(AdaWeights w, string path)
     {
         var md = w.Metadata;
@@ -55,7 +62,7 @@ public static class AdaEval
               $"{md.GetValueOrDefault("train_epochs", "?")} epochs, λ = {w.Info.Lambda:G3}, Q = {md.GetValueOrDefault("quality", "?")}"
             : "training settings not recorded";
         return $"ada = BlockDance-Ada ({Path.GetFileName(path)}): steps 0..{w.Info.Rho - 1} cache; a {w.ParameterCount:N0}-parameter MLP reads z_rho and the class " +
-               $"and decides steps {w.Info.Rho}..{w.Info.Steps - 1} per sample (m ≥ 0.5 → cache, blocks 0..{w.Info.Boundary} reused otherwise); " +
+               $"and decides steps {w.Info.Rho}..{w.Info.Steps - 1} per sample (m ≥ 0.5 → cache, blocks 0..{BoundaryText(w.Info)} reused otherwise); " +
                $"its forward is included in the wall-clock; {trained}.";
     }
 }

@@ -7,6 +7,8 @@
 // Backprop through the MLP (h = ReLU(a), a = fc1 v):
 //   dz = A·(u − m)/B;  d fc2.W = dz hᵀ;  d fc2.b = dz;  dh = fc2.Wᵀ dz;  da = dh ⊙ [a > 0];
 //   d fc1.W = da vᵀ;  d fc1.b = da.
+// Learned boundary: π also draws the candidate k ~ q = softmax(c), c = fc3 h, so log π gains log q_k,
+//   ∂ log q_k / ∂ c_j = [j = k] − q_j;  dc = A·(onehot(k) − q)/B;  d fc3.W = dc hᵀ;  d fc3.b = dc;  dh += fc3.Wᵀ dc.
 // Everything in double; the network is ~30k parameters and a batch is 16 samples, so this costs
 // milliseconds next to the sampling episodes. Checked against finite differences in tests/Cache/AdaTests.cs.
 using BlockDance.Cache;
@@ -20,10 +22,12 @@ public sealed class AdaGradient(AdaPolicyInfo info)
     public double[] Fc1B { get; } = new double[info.Hidden];
     public double[] Fc2W { get; } = new double[info.Decisions * info.Hidden];
     public double[] Fc2B { get; } = new double[info.Decisions];
+    public double[] Fc3W { get; } = new double[info.BoundaryChoices * info.Hidden];
+    public double[] Fc3B { get; } = new double[info.BoundaryChoices];
 
     public void Clear()
     {
-        Array.Clear(Fc1W); Array.Clear(Fc1B); Array.Clear(Fc2W); Array.Clear(Fc2B);
+        Array.Clear(Fc1W); Array.Clear(Fc1B); Array.Clear(Fc2W); Array.Clear(Fc2B); Array.Clear(Fc3W); Array.Clear(Fc3B);
     }
 }
 
@@ -32,21 +36,24 @@ public static class AdaReinforce
     /// <summary>log(1 + e^x) without overflow.</summary>
     public static double Softplus(double x) => x > 0 ? x + double.LogP1(Math.Exp(-x)) : double.LogP1(Math.Exp(x));
 
-    /// <summary>log π(u | v) (u_t = true: cache step).</summary>
-    public static double LogProb(AdaWeights w, float[] v, bool[] u)
+    /// <summary>log π(u, k | v) (u_t = true: cache step; k = the boundary candidate, learned kind only).</summary>
+    public static double LogProb(AdaWeights w, float[] v, bool[] u, int? choice = null)
     {
-        var (_, z) = w.Forward(v);
+        var (_, z, c) = w.ForwardAll(v);
         double lp = 0;
         for (int t = 0; t < z.Length; t++) lp -= Softplus(u[t] ? -z[t] : z[t]);
+        if (choice is int k) lp += Math.Log(AdaWeights.Softmax(c)[k]);
         return lp;
     }
 
-    /// <summary>g += scale · ∇ log π(u | v) (scale = A_i / B for the REINFORCE objective).</summary>
-    public static void Accumulate(AdaWeights w, float[] v, bool[] u, double scale, AdaGradient g)
+    /// <summary>g += scale · ∇ log π(u, k | v) (scale = A_i / B for the REINFORCE objective).</summary>
+    public static void Accumulate(AdaWeights w, float[] v, bool[] u, double scale, AdaGradient g, int? choice = null)
     {
         var info = w.Info;
+        if (info.LearnsBoundary != choice.HasValue)
+            throw new ArgumentException($"ada: a {info.Kind} network takes {(info.LearnsBoundary ? "a" : "no")} boundary choice");
         int hN = info.Hidden, k = info.Decisions, d = info.InputDim;
-        var (h, z) = w.Forward(v);
+        var (h, z, c) = w.ForwardAll(v);
         var dz = new double[k];
         for (int t = 0; t < k; t++) dz[t] = scale * ((u[t] ? 1 : 0) - AdaWeights.Sigmoid(z[t]));
         var dh = new double[hN];
@@ -57,6 +64,20 @@ public static class AdaReinforce
             {
                 g.Fc2W[t * hN + j] += dz[t] * h[j];
                 dh[j] += w.Fc2W[t * hN + j] * dz[t];
+            }
+        }
+        if (choice is int chosen)
+        {
+            var q = AdaWeights.Softmax(c);
+            for (int m = 0; m < q.Length; m++)
+            {
+                double dc = scale * ((m == chosen ? 1 : 0) - q[m]);
+                g.Fc3B[m] += dc;
+                for (int j = 0; j < hN; j++)
+                {
+                    g.Fc3W[m * hN + j] += dc * h[j];
+                    dh[j] += w.Fc3W![m * hN + j] * dc;
+                }
             }
         }
         for (int j = 0; j < hN; j++)
@@ -109,5 +130,7 @@ public sealed class Adam(double lr, double beta1 = 0.9, double beta2 = 0.999, do
         Tick();
         Ascend(w.Fc1W, g.Fc1W); Ascend(w.Fc1B, g.Fc1B);
         Ascend(w.Fc2W, g.Fc2W); Ascend(w.Fc2B, g.Fc2B);
+        if (w.Fc3W is null) return;
+        Ascend(w.Fc3W, g.Fc3W); Ascend(w.Fc3B!, g.Fc3B);
     }
 }

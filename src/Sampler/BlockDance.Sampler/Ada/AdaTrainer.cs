@@ -9,6 +9,10 @@
 //    drawn, and only steps ρ..s−1 run (x = z_ρ, cache buffer = the recorded features, per-sample plans
 //    from AdaPolicy.WithDecisions). Reward R = C(u) + λ·Q(u) per sample, advantages against the
 //    leave-one-out batch mean, one Adam step on J = mean(A·log π(u)).
+// Learned boundary (options Boundaries): the recorder keeps the step-(ρ−1) features of every candidate boundary,
+// the episode loads them all, each sample also draws its boundary k ~ q = softmax(fc3 h), and the compute term
+// counts the blocks that boundary skips: C = (fraction of the s − ρ steps reused)·(b_k + 1)/(b_max + 1), so reusing
+// every step at the deepest candidate is C = 1 as with a fixed boundary (where C is the reuse fraction, as before).
 // DDIM with η = 0 only: the remaining steps are then deterministic given z_ρ, so an episode is a pure
 // function of (sample, u) and batches can be reshuffled every epoch.
 using System.Diagnostics;
@@ -35,6 +39,12 @@ public sealed record AdaTrainOptions
     /// <summary>Seed of the initial weights and of the Bernoulli draws.</summary>
     public int InitSeed { get; init; }
     public int? Boundary { get; init; }
+    /// <summary>Learn the boundary per sample among these blocks (ascending); null = the fixed Boundary.</summary>
+    public IReadOnlyList<int>? Boundaries { get; init; }
+    /// <summary>Start the step head at BlockDance-N's pattern: the bias of decided step t is +InitLogit when t mod N = 0
+    /// (cache), −InitLogit otherwise (reuse); null = zero biases (m ≈ 0.5 everywhere).</summary>
+    public int? InitN { get; init; }
+    public double InitLogit { get; init; } = 2;
 }
 
 /// <summary>One epoch: mean reward, C (fraction reused) and Q (SSIM) of the sampled episodes, the mean cache
@@ -43,9 +53,9 @@ public sealed record AdaEpochLog(int Epoch, double Reward, double C, double Q, d
 
 public sealed class AdaTrainer
 {
-    /// <summary>A training sample: class, z_ρ (C, H, W), block-b features of step ρ−1 (rows per sample × T × D),
-    /// the uncached final sample (C, H, W).</summary>
-    public sealed record Item(int Class, float[] Z, float[] Features, float[] Reference);
+    /// <summary>A training sample: class, z_ρ (C, H, W), per boundary (the fixed one, or every candidate) the block's
+    /// features of step ρ−1 (rows per sample × T × D), the uncached final sample (C, H, W).</summary>
+    public sealed record Item(int Class, float[] Z, float[][] Features, float[] Reference);
 
     readonly DiT model;
     readonly AdaTrainOptions o;
@@ -64,13 +74,20 @@ public sealed class AdaTrainer
         o = options;
         var cfg = model.Config;
         int rho = AdaPolicyInfo.DefaultRho(o.Steps, o.RhoFraction);
-        Info = new AdaPolicyInfo(o.Steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.NumClasses, o.Hidden,
-            o.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth), o.Lambda);
+        Info = o.Boundaries is { } bs
+            ? AdaPolicyInfo.Learned(o.Steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.NumClasses, o.Hidden, bs, o.Lambda)
+            : new AdaPolicyInfo(o.Steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.NumClasses, o.Hidden,
+                o.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth), o.Lambda);
         Info.CheckRun(PlanRunner.Stack(model.Shape, default), o.Steps);
         schedule = new Schedule(o.Steps, Spacing.Even);
         Weights = AdaWeights.Init(Info, o.InitSeed);
+        if (o.InitN is int n)
+            for (int t = 0; t < Info.Decisions; t++) Weights.Fc2B[t] = (float)(t % n == 0 ? o.InitLogit : -o.InitLogit);
         rng = new Random(o.InitSeed);
     }
+
+    /// <summary>The boundaries whose features an episode needs: the fixed one, or every candidate.</summary>
+    int[] Stored => Info.Candidates?.ToArray() ?? [Info.Boundary];
 
     int RowsPerSample => o.Cfg > 1 ? 2 : 1;
     int FeatureRow => model.Config.Tokens * model.Config.Hidden;
@@ -87,7 +104,7 @@ public sealed class AdaTrainer
         {
             int b = Math.Min(o.Batch, o.Samples - first);
             var cls = classes.Skip(first).Take(b).ToArray();
-            using var rec = new TrajectoryRecorder(Info.Rho, Info.Boundary);
+            using var rec = new TrajectoryRecorder(Info.Rho, Stored);
             using var den = new GuidedDenoiser(model, new ClassLabels(cls), o.Cfg, CfgChannels.Official, rec, o.Steps);
             using var x = Tensor.Allocate(model.Device, "x", b, cfg.InChannels, cfg.InputSize, cfg.InputSize);
             new SeededNoise(o.Seed, first).Fill(x, 0);
@@ -95,9 +112,13 @@ public sealed class AdaTrainer
             var final = x.ToHost();
             for (int i = 0; i < b; i++)
             {
-                var feats = new float[RowsPerSample * FeatureRow];
-                for (int r = 0; r < RowsPerSample; r++)
-                    Array.Copy(rec.Features!, (long)(r * b + i) * FeatureRow, feats, (long)r * FeatureRow, FeatureRow);
+                var feats = rec.Features!.Select(all =>
+                {
+                    var f = new float[RowsPerSample * FeatureRow];
+                    for (int r = 0; r < RowsPerSample; r++)
+                        Array.Copy(all, (long)(r * b + i) * FeatureRow, f, (long)r * FeatureRow, FeatureRow);
+                    return f;
+                }).ToArray();
                 Items.Add(new Item(cls[i], rec.Z![(i * per)..((i + 1) * per)], feats, final[(i * per)..((i + 1) * per)]));
             }
             progress?.Invoke(first + b, o.Samples);
@@ -106,18 +127,23 @@ public sealed class AdaTrainer
     }
 
     // ------------------------------------------------------------------ 2. episodes
-    /// <summary>Runs steps ρ..s−1 for the items with the given decisions (true = cache); returns the final samples (B, C, H, W).</summary>
-    public float[] Episode(IReadOnlyList<Item> items, bool[][] decisions)
+    /// <summary>Runs steps ρ..s−1 for the items with the given decisions (true = cache) and, learned boundary, candidate
+    /// choices; returns the final samples (B, C, H, W).</summary>
+    public float[] Episode(IReadOnlyList<Item> items, bool[][] decisions, int[]? choices = null)
     {
         var cfg = model.Config;
         int b = items.Count, rows = RowsPerSample;
-        using var policy = AdaPolicy.WithDecisions(Weights, decisions);
+        using var policy = AdaPolicy.WithDecisions(Weights, decisions, choices);
         using var den = new GuidedDenoiser(model, new ClassLabels(items.Select(it => it.Class).ToArray()), o.Cfg, CfgChannels.Official, policy, o.Steps);
-        var feature = new float[rows * b * FeatureRow];
-        for (int i = 0; i < b; i++)
-            for (int r = 0; r < rows; r++)
-                Array.Copy(items[i].Features, (long)r * FeatureRow, feature, (long)(r * b + i) * FeatureRow, FeatureRow);
-        policy.Store!.Load(Info.Boundary, feature);   // the step-(ρ−1) features: the episode starts at step ρ
+        var stored = Stored;
+        for (int k = 0; k < stored.Length; k++)
+        {
+            var feature = new float[rows * b * FeatureRow];
+            for (int i = 0; i < b; i++)
+                for (int r = 0; r < rows; r++)
+                    Array.Copy(items[i].Features[k], (long)r * FeatureRow, feature, (long)(r * b + i) * FeatureRow, FeatureRow);
+            policy.Store!.Load(stored[k], feature);   // the step-(ρ−1) features: the episode starts at step ρ
+        }
         using var x = Tensor.FromHost(model.Device, "x", items.SelectMany(it => it.Z).ToArray(), b, cfg.InChannels, cfg.InputSize, cfg.InputSize);
         var sampler = new DiffusionSampler(schedule, SamplerKind.Ddim) { ProfileSteps = true };   // the log reports model time per step
         sampler.Run(den, x, new SeededNoise(o.Seed), cfg.OutChannels, firstStep: Info.Rho);
@@ -125,11 +151,13 @@ public sealed class AdaTrainer
         return x.ToHost();
     }
 
-    /// <summary>C = fraction of the s − ρ steps reused; Q = SSIM of the final sample to the uncached one, in [0, 1].</summary>
-    public (double C, double Q) Score(Item item, float[] finals, int i, bool[] u)
+    /// <summary>C = fraction of the s − ρ steps reused (learned boundary: times (b + 1)/(b_max + 1) for the sample's
+    /// boundary b); Q = SSIM of the final sample to the uncached one, in [0, 1].</summary>
+    public (double C, double Q) Score(Item item, float[] finals, int i, bool[] u, int? choice = null)
     {
         int per = Info.Pixels;
         double c = u.Count(x => !x) / (double)u.Length;
+        if (choice is int k) c *= (Info.Candidates![k] + 1.0) / (Info.Boundary + 1);
         var got = ImageMetrics.ToUnitRange(finals[(i * per)..((i + 1) * per)]);
         var want = ImageMetrics.ToUnitRange(item.Reference);
         double q = Math.Clamp(ImageMetrics.Ssim(got, want, Info.Channels, Info.Height, Info.Width), 0, 1);
@@ -141,6 +169,25 @@ public sealed class AdaTrainer
     /// <summary>Greedy reuse fraction of the current weights over the training items (host forward).</summary>
     public double GreedyReuse() => Items.Average(it =>
         Weights.Forward(Input(it)).Logits.Count(z => z < 0) / (double)Info.Decisions);
+
+    /// <summary>The greedy boundary choice of an item (null for a fixed boundary).</summary>
+    public int? GreedyChoice(Item it) =>
+        Info.LearnsBoundary ? AdaWeights.ArgMax(Weights.ForwardAll(Input(it)).BoundaryLogits.Select(z => (float)z).ToArray()) : null;
+
+    /// <summary>How many training items greedily pick each candidate ("b=2 ×5, b=4 ×11"; empty for a fixed boundary).</summary>
+    public string GreedyBoundaries() => !Info.LearnsBoundary ? "" : string.Join(", ",
+        Items.Select(it => Info.Candidates![GreedyChoice(it)!.Value]).GroupBy(b => b).OrderBy(g => g.Key).Select(g => $"b={g.Key} ×{g.Count()}"));
+
+    /// <summary>k ~ softmax(c) (learned boundary; null otherwise).</summary>
+    int? DrawChoice(double[] c)
+    {
+        if (!Info.LearnsBoundary) return null;
+        var q = AdaWeights.Softmax(c);
+        double r = rng.NextDouble(), acc = 0;
+        for (int k = 0; k < q.Length - 1; k++)
+            if (r < (acc += q[k])) return k;
+        return q.Length - 1;
+    }
 
     /// <summary>Runs the epochs; calls log after each. Returns the per-epoch logs.</summary>
     public List<AdaEpochLog> Train(Action<AdaEpochLog>? log = null)
@@ -159,9 +206,10 @@ public sealed class AdaTrainer
                 var batch = order.Skip(first).Take(o.Batch).Select(i => Items[i]).ToList();
                 var inputs = batch.Select(Input).ToList();
                 var decisions = new bool[batch.Count][];
+                var choices = new int?[batch.Count];
                 for (int i = 0; i < batch.Count; i++)
                 {
-                    var (_, z) = Weights.Forward(inputs[i]);
+                    var (_, z, cz) = Weights.ForwardAll(inputs[i]);
                     decisions[i] = new bool[Info.Decisions];
                     for (int t = 0; t < z.Length; t++)
                     {
@@ -169,19 +217,20 @@ public sealed class AdaTrainer
                         sumM += m / Info.Decisions;
                         decisions[i][t] = rng.NextDouble() < m;    // u_t ~ Bernoulli(m_t): 1 = cache step
                     }
+                    choices[i] = DrawChoice(cz);                   // k ~ softmax(c): the boundary candidate
                 }
-                var finals = Episode(batch, decisions);
+                var finals = Episode(batch, decisions, Choices(choices));
                 var rewards = new double[batch.Count];
                 for (int i = 0; i < batch.Count; i++)
                 {
-                    var (c, q) = Score(batch[i], finals, i, decisions[i]);
+                    var (c, q) = Score(batch[i], finals, i, decisions[i], choices[i]);
                     rewards[i] = c + o.Lambda * q;
                     sumR += rewards[i]; sumC += c; sumQ += q;
                 }
                 var adv = AdaReinforce.Advantages(rewards);
                 grad.Clear();
                 for (int i = 0; i < batch.Count; i++)
-                    AdaReinforce.Accumulate(Weights, inputs[i], decisions[i], adv[i] / batch.Count, grad);
+                    AdaReinforce.Accumulate(Weights, inputs[i], decisions[i], adv[i] / batch.Count, grad, choices[i]);
                 adam.Step(Weights, grad);
             }
             int n = Items.Count;
@@ -200,23 +249,27 @@ public sealed class AdaTrainer
         {
             var batch = Items.Skip(first).Take(o.Batch).ToList();
             var decisions = batch.Select(it => AdaWeights.Threshold(Weights.Forward(Input(it)).Logits.Select(z => (float)z).ToArray())).ToArray();
-            var finals = Episode(batch, decisions);
+            var choices = batch.Select(GreedyChoice).ToArray();
+            var finals = Episode(batch, decisions, Choices(choices));
             for (int i = 0; i < batch.Count; i++)
             {
-                var (c, q) = Score(batch[i], finals, i, decisions[i]);
+                var (c, q) = Score(batch[i], finals, i, decisions[i], choices[i]);
                 sc += c; sq += q;
             }
         }
         return (sc / Items.Count, sq / Items.Count);
     }
 
-    /// <summary>Every step a cache step storing block b (bit-identical to no cache); at step ρ it copies the
-    /// sample x and the block-b features of step ρ−1 to the host.</summary>
-    sealed class TrajectoryRecorder(int rho, int boundary) : ICachePolicy
+    static int[]? Choices(int?[] choices) => choices.All(c => c.HasValue) ? choices.Select(c => c!.Value).ToArray() : null;
+
+    /// <summary>Every step a cache step storing the boundaries' outputs (bit-identical to no cache: a Cache plan for one
+    /// boundary, a Ladder of caching rows for several); at step ρ it copies the sample x and the features of step ρ−1
+    /// (per boundary) to the host.</summary>
+    sealed class TrajectoryRecorder(int rho, int[] boundaries) : ICachePolicy
     {
         FeatureStore? store;
         public float[]? Z { get; private set; }
-        public float[]? Features { get; private set; }
+        public float[][]? Features { get; private set; }
         public string Describe() => "ada trajectory recorder";
         public long MemoryBytes => store?.Bytes ?? 0;
 
@@ -230,9 +283,10 @@ public sealed class AdaTrainer
             if (step.Step == rho)
             {
                 Z = step.X.ToHost();
-                Features = store!.Feature(boundary).ToHost();
+                Features = boundaries.Select(b => store!.Feature(b).ToHost()).ToArray();
             }
-            return BlockPlan.Cache(store!, boundary);
+            return boundaries.Length == 1 ? BlockPlan.Cache(store!, boundaries[0])
+                : BlockPlan.Of(new LadderPlan(store!, boundaries, new int?[step.Cfg.ModelBatch]));
         }
 
         public void Dispose() => store?.Dispose();

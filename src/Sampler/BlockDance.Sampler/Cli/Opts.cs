@@ -151,6 +151,11 @@ public static class Opts
     public static readonly IntOpt AdaSeed = new("seed", "N", "seed of the training samples' noise, {range}", 0) { Default = 1000 };
     public static readonly IntOpt InitSeed = new("init-seed", "N", "seed of the network's initial weights, {range}", 0) { Default = 0 };
     public static readonly IntOpt AdaCacheBlock = CacheBlock with { Help = "reuse blocks 0..b (0..depth − 2)" };
+    public static readonly IntListOpt LearnBoundary = new("learn-boundary", "b,b,…",
+        "learn the boundary per sample too: a head picks one of these blocks (≥ 2 ascending, 0..depth − 2) at step ρ; the reward's C weighs a reused step by (b + 1)/(deepest + 1); instead of --cache-block")
+        { DefaultText = "off: the fixed --cache-block" };
+    public static readonly IntOpt InitN = new("init-n", "N", "start the step head at BlockDance-N's pattern (every N-th decided step caches, the others reuse; bias ±2), {range}", 1, 1000)
+        { DefaultText = "off: m ≈ 0.5 everywhere" };
 
     // encode
     public static readonly TextOpt EncodeModel = new("model", "DIR", "a PixArt folder with text_encoder/ and tokenizer/ (required)");

@@ -2,7 +2,8 @@
 //
 //   blockdance train-ada [--model FILE] [--device auto|cuda|cpu] [--out models/ada_policy.safetensors]
 //                        [--steps 50] [--cfg 4] [--samples 32] [--batch 16] [--epochs 16] [--lr 3e-3]
-//                        [--lambda 2] [--rho 0.4] [--hidden 128] [--cache-block b] [--seed 1000] [--init-seed 0] [--quick]
+//                        [--lambda 2] [--rho 0.4] [--hidden 128] [--cache-block b | --learn-boundary b,b,…] [--init-n N]
+//                        [--seed 1000] [--init-seed 0] [--quick]
 //
 // Reward per sample (the paper's form): R(u) = C(u) + λ·Q(u), λ = 2.
 //   C(u) = fraction of the s − ρ decided steps that reuse (1 − Σu_t/(s − ρ)): the compute saved.
@@ -19,6 +20,9 @@
 // Cost: the uncached trajectories (samples × s steps) run once: they give z_ρ, the step-(ρ−1) features
 // and the reference. Each epoch then runs only steps ρ..s−1 for every sample (see AdaTrainer).
 // The training samples use seed 1000 (eval samples seed 0), class round-robin.
+// --learn-boundary b,b,…: the network also picks each sample's boundary among those blocks (a softmax head, sampled
+// in training, argmax at inference), and C(u, b) = (fraction reused)·(b + 1)/(b_max + 1): a reused step is worth the
+// blocks it skips. --init-n N starts the step head at BlockDance-N's pattern instead of m ≈ 0.5 everywhere.
 using System.Globalization;
 using System.Diagnostics;
 using BlockDance.Cache;
@@ -78,6 +82,15 @@ public static class TrainAdaCommand
             if (b < 0 || b > cfg.Depth - 2) throw new UsageException($"--cache-block: expected 0..{cfg.Depth - 2}, found {b}");
             o = o with { Boundary = b };
         }
+        if (a.Has("learn-boundary"))
+        {
+            if (a.Has("cache-block")) throw new UsageException("--learn-boundary: learns the boundary, so --cache-block (a fixed one) does not apply");
+            var bs = a.GetIntList("learn-boundary");
+            if (bs.Count < 2 || bs.Zip(bs.Skip(1)).Any(p => p.First >= p.Second) || bs[0] < 0 || bs[^1] > cfg.Depth - 2)
+                throw new UsageException($"--learn-boundary: expected at least two ascending blocks in 0..{cfg.Depth - 2}, found {string.Join(",", bs)}");
+            o = o with { Boundaries = bs };
+        }
+        if (a.Has("init-n")) o = o with { InitN = a.GetInt("init-n", orElse: 1) };
         if (cfg.InputSize < Evaluation.ImageMetrics.SsimWindow)
             throw new UsageException($"train-ada: Q is SSIM with an {Evaluation.ImageMetrics.SsimWindow}×{Evaluation.ImageMetrics.SsimWindow} window; the model makes {cfg.InputSize}×{cfg.InputSize} samples");
         if (o.Batch > o.Samples) o = o with { Batch = o.Samples };
@@ -89,8 +102,10 @@ public static class TrainAdaCommand
         var total = Stopwatch.StartNew();
         var trainer = new AdaTrainer(model, o);
         var info = trainer.Info;
-        Console.WriteLine($"ada policy: {info.InputDim} → {info.Hidden} ReLU → {info.Decisions} ({trainer.Weights.ParameterCount:N0} parameters); " +
-                          $"steps {info.Steps}, rho {info.Rho} (cache steps 0..{info.Rho - 1}), boundary block {info.Boundary} of {cfg.Depth}");
+        string boundaryText = info.LearnsBoundary ? $"boundary learned per sample among blocks {string.Join(",", info.Candidates!)}" : $"boundary block {info.Boundary}";
+        Console.WriteLine($"ada policy: {info.InputDim} → {info.Hidden} ReLU → {info.Decisions}{(info.LearnsBoundary ? $" + {info.BoundaryChoices}" : "")} " +
+                          $"({trainer.Weights.ParameterCount:N0} parameters); steps {info.Steps}, rho {info.Rho} (cache steps 0..{info.Rho - 1}), {boundaryText} of {cfg.Depth}" +
+                          (o.InitN is int n0 ? $"; step head starts at N = {n0}" : ""));
         Console.WriteLine($"training: {o.Samples} samples (seed {o.Seed}), batch {o.Batch}, {o.Epochs} epochs, Adam lr {o.LearningRate:G3}, " +
                           $"R = C + {o.Lambda:G3}·Q, Q = SSIM to the uncached sample; DDIM {o.Steps} steps, cfg {o.Cfg:0.##}");
 
@@ -108,8 +123,10 @@ public static class TrainAdaCommand
         var greedySw = Stopwatch.StartNew();
         var (gc, gq) = trainer.EvaluateGreedy();
         double greedySeconds = greedySw.Elapsed.TotalSeconds;
+        string cMeaning = info.LearnsBoundary ? "blocks skipped in steps ≥ rho, of the deepest boundary's" : "steps ≥ rho reused";
+        string greedyBoundaries = info.LearnsBoundary ? $"; boundaries {trainer.GreedyBoundaries()}" : "";
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"greedy policy on the training samples: C {gc:F3} (steps ≥ rho reused), Q {gq:F4} (SSIM), R {gc + o.Lambda * gq:F4}; {greedySeconds:F1} s"));
+            $"greedy policy on the training samples: C {gc:F3} ({cMeaning}), Q {gq:F4} (SSIM), R {gc + o.Lambda * gq:F4}; {greedySeconds:F1} s{greedyBoundaries}"));
         var (forwardMs, perSampleMs) = TimeForward(dev, trainer, o.Batch);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"decision network on the device: {forwardMs:F3} ms per forward of {o.Batch} samples ({perSampleMs:F4} ms per sample; once per sampling run), " +
@@ -133,6 +150,8 @@ public static class TrainAdaCommand
             ["forward_ms_per_sample"] = perSampleMs.ToString("G4", CultureInfo.InvariantCulture),
             ["parameters"] = trainer.Weights.ParameterCount.ToString(CultureInfo.InvariantCulture),
         };
+        if (o.InitN is int initN) md["train_init_n"] = I(initN);
+        if (info.LearnsBoundary) md["train_greedy_boundaries"] = trainer.GreedyBoundaries();
         trainer.Weights.Save(outPath, md);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"wrote {outPath}; training took {seconds:F0} s (trajectories {trainer.TrajectorySeconds:F0} s, {o.Epochs} epochs {epochSeconds:F0} s, greedy check {greedySeconds:F0} s) on {dev.Describe()}"));

@@ -1,5 +1,7 @@
 // The file of a BlockDance-Ada decision network (format: src/Cache/AdaDecisionNetwork.cs's header): safetensors with
-// fc1/fc2 weights and the training facts in __metadata__. Kept beside the sampling loop so that src/Cache needs no
+// fc1/fc2 weights (and fc3, the boundary head, in a learned-boundary file) and the training facts in __metadata__.
+// The metadata's format names the kind: blockdance-ada-v1 (fixed boundary) or blockdance-ada-boundary-v1 (learned);
+// a file whose tensors or entries do not match its kind is refused naming both. Kept beside the sampling loop so that src/Cache needs no
 // file I/O (it depends on the device layer only).
 using System.Globalization;
 using BlockDance.Cache;
@@ -21,6 +23,12 @@ public static class AdaWeightsFile
             return int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v
                 : throw new SafeTensorsException(path, null, $"__metadata__ '{key}': expected an integer, found '{s}'");
         }
+        var format = md.GetValueOrDefault("format", "(missing)");
+        if (format != AdaPolicyInfo.Format && format != AdaPolicyInfo.BoundaryFormat)
+            throw new SafeTensorsException(path, null, $"__metadata__ 'format': expected {AdaPolicyInfo.Format} or {AdaPolicyInfo.BoundaryFormat} (an Ada policy written by 'blockdance train-ada'), found '{format}'");
+        bool learned = format == AdaPolicyInfo.BoundaryFormat;
+        if (!learned && (f.Contains("fc3.weight") || f.Contains("fc3.bias") || md.ContainsKey("boundaries")))
+            throw new SafeTensorsException(path, null, $"format {format} is a fixed-boundary policy (fc1, fc2), found a boundary head (fc3 or 'boundaries'); expected format {AdaPolicyInfo.BoundaryFormat} for it");
         var shape = md.GetValueOrDefault("input_shape", "").Split(',');
         if (shape.Length != 3 || !shape.All(s => int.TryParse(s, out var v) && v > 0))
             throw new SafeTensorsException(path, null, $"__metadata__ 'input_shape': expected \"C,H,W\", found '{md.GetValueOrDefault("input_shape", "(missing)")}'");
@@ -28,11 +36,29 @@ public static class AdaWeightsFile
         int steps = Int("steps"), rho = Int("rho");
         if (steps < 2 || rho < 1 || rho >= steps)
             throw new SafeTensorsException(path, null, $"__metadata__: expected 1 ≤ rho < steps, found steps {steps}, rho {rho}");
-        var info = new AdaPolicyInfo(steps, rho, int.Parse(shape[0]), int.Parse(shape[1]), int.Parse(shape[2]),
-            Int("classes"), Int("hidden"), Int("boundary"), lambda);
-        int h = info.Hidden, k = info.Decisions, d = info.InputDim;
+        var (c, hh, ww) = (int.Parse(shape[0]), int.Parse(shape[1]), int.Parse(shape[2]));
+        var info = learned
+            ? AdaPolicyInfo.Learned(steps, rho, c, hh, ww, Int("classes"), Int("hidden"), Candidates(path, md, Int("boundary")), lambda)
+            : new AdaPolicyInfo(steps, rho, c, hh, ww, Int("classes"), Int("hidden"), Int("boundary"), lambda);
+        int h = info.Hidden, k = info.Decisions, d = info.InputDim, kb = info.BoundaryChoices;
         return new AdaWeights(info, f.ReadFloat32("fc1.weight", h, d), f.ReadFloat32("fc1.bias", h),
-            f.ReadFloat32("fc2.weight", k, h), f.ReadFloat32("fc2.bias", k), new Dictionary<string, string>(md));
+            f.ReadFloat32("fc2.weight", k, h), f.ReadFloat32("fc2.bias", k), new Dictionary<string, string>(md),
+            learned ? f.ReadFloat32("fc3.weight", kb, h) : null, learned ? f.ReadFloat32("fc3.bias", kb) : null);
+    }
+
+    /// <summary>The 'boundaries' entry of a learned-boundary file: ascending distinct blocks ≥ 0, the last = 'boundary'.</summary>
+    static int[] Candidates(string path, IReadOnlyDictionary<string, string> md, int boundary)
+    {
+        var text = md.GetValueOrDefault("boundaries", "(missing)");
+        var parts = text.Split(',');
+        var v = new int[parts.Length];
+        bool ok = parts.Length >= 2 && parts.Select((p, i) => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out v[i])).All(x => x)
+                  && v.Zip(v.Skip(1)).All(q => q.First < q.Second);
+        if (!ok)
+            throw new SafeTensorsException(path, null, $"__metadata__ 'boundaries': expected at least two ascending block indices \"b,b,…\", found '{text}'");
+        if (v[^1] != boundary)
+            throw new SafeTensorsException(path, null, $"__metadata__ 'boundary': expected the deepest of 'boundaries' ({v[^1]}), found {boundary}");
+        return v;
     }
 
     /// <summary>Writes the policy atomically (SafeTensorsWriter: temporary file, then rename).</summary>
@@ -40,12 +66,14 @@ public static class AdaWeightsFile
     {
         var md = w.Info.ToMetadata();
         if (training != null) foreach (var (k, v) in training) md[k] = v;
-        int h = w.Info.Hidden, k2 = w.Info.Decisions, d = w.Info.InputDim;
-        SafeTensorsWriter.Write(path,
-        [
+        int h = w.Info.Hidden, k2 = w.Info.Decisions, d = w.Info.InputDim, kb = w.Info.BoundaryChoices;
+        var tensors = new List<(string, long[], float[])>
+        {
             ("fc1.weight", [h, d], w.Fc1W), ("fc1.bias", [h], w.Fc1B),
             ("fc2.weight", [k2, h], w.Fc2W), ("fc2.bias", [k2], w.Fc2B),
-        ], md);
+        };
+        if (w.Info.LearnsBoundary) tensors.AddRange([("fc3.weight", [kb, h], w.Fc3W!), ("fc3.bias", [kb], w.Fc3B!)]);
+        SafeTensorsWriter.Write(path, tensors, md);
     }
 
 }

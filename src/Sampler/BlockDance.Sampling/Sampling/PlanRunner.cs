@@ -27,7 +27,7 @@ using BlockDance.Transformer;
 
 namespace BlockDance.Sampling;
 
-public sealed class PlanRunner(IBlockModel model)
+public sealed partial class PlanRunner(IBlockModel model)
 {
     readonly int depth = model.Shape.Depth;
 
@@ -65,6 +65,9 @@ public sealed class PlanRunner(IBlockModel model)
                 return;
             case PlanKind.Branches:
                 RunBranches(plan.Branches!, step, x, t, y, output);
+                return;
+            case PlanKind.Ladder:
+                RunLadder(plan.Ladder!, step, x, t, y, output);   // PlanRunner.Ladder.cs
                 return;
             case PlanKind.Full:
                 model.Final(model.RunBlocks(0, depth, model.Embed(x, t, y)!), output);      // (N, T, D) → (N, C_out, H, W)
@@ -303,6 +306,19 @@ public sealed class BlockAccounting(int modelBatch, int depth)
         SavedFlops += savedPerRow * n;
         SavedBlocks += savedPerRow * n / blockFlops;
         if (savedPerRow > 0) reused.Add(step);
+    }
+
+    /// <summary>A step where row r skipped skipped(r) blocks.</summary>
+    public void AddRows(int step, int n, Func<int, int> skipped)
+    {
+        if (n != perRow.Length) throw new InvalidOperationException($"accounting for {perRow.Length} rows, plan ran on {n}");
+        bool any = false;
+        for (int r = 0; r < n; r++)
+        {
+            perRow[r] += depth - skipped(r);
+            any |= skipped(r) > 0;
+        }
+        if (any) reused.Add(step);
     }
 
     /// <summary>A span step: rows not in `computed` skipped blocks from..to−1.</summary>
