@@ -96,13 +96,31 @@ public class AdaBoundaryTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void ShippedPolicy_IsAFixedBoundaryOne()
+    public void ShippedPolicy_LearnsItsBoundary()
     {
         var w = AdaWeightsFile.Load(HostileFiles.Shipped("models/ada_policy.safetensors"));
-        Assert.Equal(AdaPolicyInfo.Format, w.Metadata["format"]);
-        Assert.False(w.Info.LearnsBoundary);
-        Assert.Null(w.Fc3W);
-        Assert.Equal(3, w.Info.Boundary);
+        Assert.Equal(AdaPolicyInfo.BoundaryFormat, w.Metadata["format"]);
+        Assert.Equal([1, 2, 3, 4], w.Info.Candidates!);
+        Assert.Equal((50, 20), (w.Info.Steps, w.Info.Rho));
+    }
+
+    /// <summary>tests/fixtures/ada_policy_v1.safetensors is the fixed-boundary policy shipped before the boundary head
+    /// existed; ada_policy_v1.samples.safetensors holds what the engine of that time sampled with it (the command below,
+    /// at commit eaaf6fc). The engine with the boundary head must sample the same bytes.</summary>
+    [Fact]
+    public void OldFixedBoundaryFile_SamplesTheSameBytesAsBefore()
+    {
+        var old = CliRunner.Fixture("ada_policy_v1.safetensors");
+        Assert.False(AdaWeightsFile.Load(old).Info.LearnsBoundary);
+        var got = Path.Combine(CliRunner.TempDir(), "s.safetensors");
+        var (code, stdout, err) = CliRunner.Run("sample", "--model", HostileFiles.DemoModel, "--device", "cpu", "--class", "0,1,2,3",
+            "--cache", "ada", "--policy", old, "--out", got);
+        Assert.True(code == 0, err);
+        Assert.Contains("ada b=3 rho=20/50", stdout);
+        Assert.Contains("82 skipped of 300 per sample", stdout);
+        using var want = SafeTensorsFile.Open(CliRunner.Fixture("ada_policy_v1.samples.safetensors"));
+        using var have = SafeTensorsFile.Open(got);
+        Assert.Equal(want.ReadFloat32("sample"), have.ReadFloat32("sample"));
     }
 
     [Theory]
