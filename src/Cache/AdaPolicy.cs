@@ -23,10 +23,12 @@
 //
 // Learned boundary (a network with a boundary head, AdaPolicyInfo.Candidates = b_1 < … < b_k): at step ρ the
 // network also picks each sample's boundary b_i (argmax of its boundary logits; the trainer passes sampled
-// ones), kept for all its remaining steps. Every step then is a Ladder plan (LadderPlan) over the candidates:
-// steps < ρ cache every row at every candidate (nothing is decided yet; bit-identical to no cache); at a step
-// ≥ ρ a caching sample runs every block and stores its candidates' outputs, a reusing sample i reads its own
-// block-b_i feature and skips blocks 0..b_i. A fixed-boundary network keeps the Cache/Reuse/Refresh plans above.
+// ones), kept for all its remaining steps. Steps < ρ are Ladder plans (LadderPlan) over every candidate with every
+// row caching (nothing is decided yet: each candidate's feature is stored; bit-identical to no cache). At a step ≥ ρ,
+// when the batch's samples chose different boundaries, a Ladder over the chosen ones: a caching sample runs every
+// block and stores its outputs at them, a reusing sample i reads its own block-b_i feature and skips blocks 0..b_i.
+// When they all chose one b, the Cache/Reuse/Refresh plans above at that b (the same values, fewer launches).
+// A fixed-boundary network keeps the Cache/Reuse/Refresh plans above.
 using System.Diagnostics;
 using BlockDance.Kernels;
 
@@ -93,22 +95,27 @@ public sealed class AdaPolicy : ICachePolicy
         store = new FeatureStore(device, model, "ada");
         if (given == null) net ??= new AdaDecisionNetwork(device, weights);
         decisions = null;
+        boundaries = null;
     }
 
     public BlockPlan Plan(StepContext step)
     {
         if (store == null) throw new InvalidOperationException("ada: Begin was not called");
         if (step.Step == Info.Rho) Decide(step);
-        if (Info.LearnsBoundary) return Ladder(step);
-        if (step.Step < Info.Rho) return BlockPlan.Cache(store, Boundary);
+        if (Info.LearnsBoundary && step.Step < Info.Rho) return Ladder(step);
+        if (Info.LearnsBoundary && boundaries == null)
+            throw new InvalidOperationException($"ada: no boundaries at step {step.Step}: sampling did not pass step {Info.Rho}");
+        if (Info.LearnsBoundary && boundaries!.Distinct().Count() > 1) return Ladder(step);
+        int boundary = boundaries?[0] ?? Boundary;   // learned: the one boundary every sample of the batch chose
+        if (step.Step < Info.Rho) return BlockPlan.Cache(store, boundary);
         if (decisions == null)
             throw new InvalidOperationException($"ada: no decisions at step {step.Step}: sampling did not pass step {Info.Rho}");
         int d = step.Step - Info.Rho;
         var caching = Enumerable.Range(0, step.Cfg.Samples).Where(i => decisions[i][d]).ToArray();
-        if (caching.Length == step.Cfg.Samples) return BlockPlan.Cache(store, Boundary);
+        if (caching.Length == step.Cfg.Samples) return BlockPlan.Cache(store, boundary);
         return caching.Length == 0
-            ? BlockPlan.Reuse(store, Boundary)
-            : BlockPlan.Refresh(store, Boundary, step.Cfg.Rows(caching));   // sample i and its duplicate i + B
+            ? BlockPlan.Reuse(store, boundary)
+            : BlockPlan.Refresh(store, boundary, step.Cfg.Rows(caching));   // sample i and its duplicate i + B
     }
 
     /// <summary>Learned boundary: every row caches at every candidate before ρ; after, sample i (both CFG rows) reuses b_i or caches.</summary>
@@ -125,7 +132,8 @@ public sealed class AdaPolicy : ICachePolicy
                 if (!decisions[i][d])
                     for (int h = 0; h < cfg.Halves; h++) reuse[cfg.Row(i, h)] = boundaries[i];
         }
-        return BlockPlan.Of(new LadderPlan(store!, Info.Candidates!.ToArray(), reuse));
+        var rungs = step.Step < Info.Rho ? Info.Candidates!.ToArray() : boundaries!.Distinct().Order().ToArray();   // (ascending)
+        return BlockPlan.Of(new LadderPlan(store!, rungs, reuse));
     }
 
     /// <summary>Step ρ: decisions for every remaining step of every sample, from z_ρ and the labels.</summary>

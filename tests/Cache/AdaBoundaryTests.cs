@@ -232,12 +232,16 @@ public abstract class AdaBoundaryDeviceTests(string kind, ITestOutputHelper outp
         policy.Begin(PlanRunner.Stack(model.Shape, layout), dev, 6);
         using var x = Tensor.FromHost(dev, "x", Tolerance.Random(4, 3 * 196), 3, 1, 14, 14);
         var plans = Enumerable.Range(0, 6).Select(s => policy.Plan(new StepContext(s, 6, 0, x, [0, 1, 2], layout))).ToList();
-        Assert.All(plans, p => Assert.Equal(PlanKind.Ladder, p.Kind));
-        Assert.All(plans, p => Assert.Equal([1, 2, 4], p.Ladder!.Boundaries));
-        Assert.All(plans[..3], p => Assert.All(p.Ladder!.Reuse, r => Assert.Null(r)));   // steps 0, 1 (< ρ), 2 (all cache)
-        Assert.Equal([b, null, b, b, null, b], plans[3].Ladder!.Reuse);   // samples 0, 2 and their uncond rows 3, 5 reuse
-        Assert.Equal([null, b, b, null, b, b], plans[4].Ladder!.Reuse);   // sample 0 (rows 0, 3) caches
-        Assert.All(plans[5].Ladder!.Reuse, r => Assert.Equal(b, r));
+        // steps 0, 1 (< ρ): every row caches at every candidate; from ρ every sample chose b: the plans of a fixed b
+        foreach (var p in plans[..2])
+        {
+            Assert.Equal(PlanKind.Ladder, p.Kind);
+            Assert.Equal([1, 2, 4], p.Ladder!.Boundaries);
+            Assert.All(p.Ladder.Reuse, r => Assert.Null(r));
+        }
+        Assert.Equal([PlanKind.Cache, PlanKind.Refresh, PlanKind.Refresh, PlanKind.Reuse], plans[2..].Select(p => p.Kind));
+        Assert.All(plans[2..], p => Assert.Equal(b, p.Boundary));
+        Assert.Equal([1, 4], plans[3].Rows!);   // sample 1 and its uncond row cache at step 3
         Assert.Equal([b, b, b], policy.SampleBoundaries!);
 
         var r = SamplingSession.Run(model, new SamplingOptions
@@ -257,6 +261,15 @@ public abstract class AdaBoundaryDeviceTests(string kind, ITestOutputHelper outp
         var together = Run(4);
         var alone = Run(1);
         Assert.Equal(alone.Samples, together.Samples);
+        using (var policy = new AdaPolicy(w))
+        {
+            var layout = new CfgLayout(4, Guided: true);
+            policy.Begin(PlanRunner.Stack(model.Shape, layout), dev, 6);
+            using var x = Tensor.FromHost(dev, "x", new float[4 * 196], 4, 1, 14, 14);
+            var plans = Enumerable.Range(0, 6).Select(s => policy.Plan(new StepContext(s, 6, 0, x, [0, 1, 2, 3], layout))).ToList();
+            Assert.Equal([1, 2, 4], plans[3].Ladder!.Boundaries);                         // the boundaries chosen in the batch
+            Assert.Equal([1, null, 2, null, 1, null, 2, null], plans[3].Ladder!.Reuse);   // step 3: samples 0 (b 1) and 2 (b 2) reuse
+        }
         // class 0: 2 reuse steps at b = 1, class 1: 2 at b = 4, class 2: 3 at b = 2, class 3: none → per sample
         Assert.Equal((2 * 2 + 2 * 5 + 3 * 3) / 4.0, together.BlocksSkipped, 9);
         Assert.Equal(alone.BlocksComputed, together.BlocksComputed, 9);
