@@ -53,3 +53,43 @@ public class PromptAdherenceTests(ITestOutputHelper output)
         Assert.Contains("--classifier/--fid-stats: the prompt \"a handwritten digit\" names no single digit", err3);
     }
 }
+
+public class VideoAdherenceTests
+{
+    /// <summary>An (h, w) frame with a 2×3 block of ink whose top-left corner is (y, x).</summary>
+    static float[] Frame(int h, int w, int y, int x)
+    {
+        var f = new float[h * w];
+        for (int dy = 0; dy < 2; dy++) for (int dx = 0; dx < 3; dx++) f[(y + dy) * w + x + dx] = 1f;
+        return f;
+    }
+
+    [Fact]
+    public void Centroid_Window_AndDirection_OfAMovingBlock()
+    {
+        var a = Frame(16, 16, 5, 2);
+        Assert.Equal((5.5, 3.0), VideoAdherence.Centroid(a, 16, 16));
+        // the window's rows are round(5.5) − 7 … + 6 = −1 … 12 (round half to even: 6 − 7), columns 3 − 7 … = −4 … 9
+        var win = VideoAdherence.Window(a, 16, 16);
+        Assert.Equal(196, win.Length);
+        Assert.Equal(6f, win.Sum());                                   // all the ink is inside
+        Assert.Equal(1f, win[(5 + 1) * 14 + (2 + 4)]);                 // frame (5, 2) at window (6, 6)
+        Assert.Equal(0f, win[0]);                                      // outside the frame: background
+        Assert.Equal("right", VideoAdherence.Direction(a, Frame(16, 16, 5, 7), 16, 16));
+        Assert.Equal("left", VideoAdherence.Direction(Frame(16, 16, 5, 7), a, 16, 16));
+        Assert.Equal("up", VideoAdherence.Direction(Frame(16, 16, 9, 4), Frame(16, 16, 3, 5), 16, 16));
+        Assert.Equal("down", VideoAdherence.Direction(Frame(16, 16, 3, 5), Frame(16, 16, 9, 4), 16, 16));
+        Assert.Equal((0.0, 0.0), VideoAdherence.Centroid(new float[16 * 16], 16, 16));   // an empty frame
+    }
+
+    [Fact]
+    public void EvalTable_HasAMotionColumn_OnlyWhenARowHasOne()
+    {
+        var i = new Interval(1, 1, 1);
+        var row = new EvalRow("none", "", 1, [1], 1, 1, 1, 0, 10, i, null, i, null, 4);
+        Assert.DoesNotContain("motion", EvalTable.Markdown("c", [row], []));
+        var md = EvalTable.Markdown("c", [row with { Motion = new Interval(0.75, 0.5, 1) }], []);
+        Assert.Contains("| accuracy [95% CI] | motion [95% CI] | FID [95% CI] |", md);
+        Assert.Contains("| 1.000 | 0.750 [0.500, 1.000] | n/a | 4 |", md);
+    }
+}

@@ -225,6 +225,6 @@ public static class EvalCommand
                      (s.Run.IsVideo ? "; a video is one image of C·T channels" : "") + ".";
         yield return $"[95% CI]: percentile bootstrap over the samples ({Bootstrap.DefaultReplicates} resamples, FID {FidReplicates}; SplitMix64 seed {Bootstrap.DefaultSeed}, " +
                      "the same resamples for every row); PSNR's from the resampled mean MSE. An interval without width is printed as its value.";
-        foreach (var n in digits.Notes(count, prompts: s.Classes is null)) yield return n;
+        foreach (var n in digits.Notes(count, prompts: s.Classes is null, video: s.Run.IsVideo)) yield return n;
     }
 }

@@ -34,10 +34,10 @@ public sealed record DigitsSetup(string? ClassifierPath, FidStats? Stats, string
     /// naming a classifier is an error.</summary>
     public static DigitsSetup ForCaptions(Args a, string modelPath, BlockShape cfg, string kind, string? why)
     {
-        bool digitImages = cfg.Frames == 0 && cfg.InChannels == 1 && cfg.InputSize == DigitClassifier.Side;
+        bool digitImages = cfg.InChannels == 1 && (cfg.Frames > 0 ? cfg.InputSize >= 10 : cfg.InputSize == DigitClassifier.Side);
         if (!digitImages)
-            why = $"the digit classifier reads 1-channel 14×14 images; this text-conditional {kind} model makes " +
-                  (cfg.Frames > 0 ? $"{cfg.Frames}-frame videos" : $"{cfg.InChannels}-channel {cfg.InputSize}×{cfg.InputSize} images");
+            why = $"the digit classifier reads 1-channel 14×14 images (or the frames of 1-channel videos); this text-conditional {kind} model makes " +
+                  (cfg.Frames > 0 ? $"{cfg.InChannels}-channel {cfg.InputSize}×{cfg.InputSize} videos" : $"{cfg.InChannels}-channel {cfg.InputSize}×{cfg.InputSize} images");
         if (why is null) return Files(a, modelPath);
         if (a.Has("classifier") || a.Has("fid-stats")) throw new UsageException($"--classifier/--fid-stats: {why}");
         return new(null, null, null, $"accuracy / FID: n/a: {why}.");
@@ -74,12 +74,17 @@ public sealed record DigitsSetup(string? ClassifierPath, FidStats? Stats, string
     }
 
     /// <summary>Notes for the report: what accuracy and FID mean here, or why they are n/a.</summary>
-    public IEnumerable<string> Notes(int count, bool prompts = false)
+    public IEnumerable<string> Notes(int count, bool prompts = false, bool video = false)
     {
         if (ClassifierPath != null)
-            yield return $"accuracy: fraction of samples whose classifier argmax is the {(prompts ? "digit the sample's prompt names (prompt adherence)" : "requested class")} " +
-                         $"({Path.GetFileName(ClassifierPath)}, an MLP 196-256-128-10 run on the device; 0.967 on 1,000 real held-out digits).";
-        if (Stats != null)
+            yield return (video
+                ? "accuracy: fraction of frames whose classifier argmax is the digit the clip's prompt names (prompt adherence per frame; " +
+                  "each frame read as the 14×14 window centred on its ink centroid; interval over clips) "
+                : $"accuracy: fraction of samples whose classifier argmax is the {(prompts ? "digit the sample's prompt names (prompt adherence)" : "requested class")} ") +
+                $"({Path.GetFileName(ClassifierPath)}, an MLP 196-256-128-10 run on the device; 0.967 on 1,000 real held-out digits).";
+        if (video && ClassifierPath != null)
+            yield return "motion: fraction of clips whose ink centroid moves, first frame to last, along the prompt's direction (dominant axis and sign); FID: n/a for videos.";
+        if (Stats != null && !video)
         {
             // The stats file records what real training digits score at eval's --quick and default counts.
             var floor = Stats.Metadata.TryGetValue($"fid_train{count}_vs_stats", out var f) ? $"; {count} real training digits score {f}" : "";

@@ -22,6 +22,9 @@ public sealed class EvalSubject
     /// when unknown, and then TargetsMissing says why.</summary>
     public IReadOnlyList<int>? Targets { get; init; }
     public string? TargetsMissing { get; init; }
+    /// <summary>A video model's direction of motion per sample, as its prompt names it (PromptDigits); null when a prompt
+    /// names none (or the model makes images).</summary>
+    public IReadOnlyList<string>? Directions { get; init; }
     public required int PerCondition { get; init; }
     public required ModelKind Kind { get; init; }
     public required string KindName { get; init; }
@@ -53,6 +56,8 @@ public sealed class EvalSubject
         {
             Run = run, PerCondition = perCondition, Kind = video ? ModelKind.STDiT : kind, KindName = pixart ? "PixArt-α" : "STDiT",
             Targets = targets, TargetsMissing = missing,
+            Directions = video && run.Prompts is { } ps && ps.All(p => PromptDigits.Direction(p) != null)
+                ? Enumerable.Range(0, run.Samples * perCondition).Select(i => PromptDigits.Direction(ps[i % ps.Count])!).ToList() : null,
         };
     }
 
