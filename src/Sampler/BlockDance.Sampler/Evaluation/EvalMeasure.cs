@@ -43,14 +43,11 @@ public sealed class EvalMeasure
             mse[i] = se / per;
             if (HasSsim) ssim[i] = ImageMetrics.Ssim(img[(i * per)..((i + 1) * per)], refImg[(i * per)..((i + 1) * per)], shape[1], shape[2], shape[3]);
         }
-        Interval? acc = null, fid = null;
-        if (classifier != null && subject.Classes is { } classes)
+        Interval? acc = null, fid = null, motion = null;
+        if (classifier != null && subject.Targets is { } classes)
         {
-            var c = classifier.Run(img, n);
-            var hit = Enumerable.Range(0, n).Select(i => c.Predicted(i) == classes[i] ? 1.0 : 0.0).ToArray();
-            acc = Bootstrap.Mean(hit, resamples);
-            if (realStats != null && n >= 2)
-                fid = Bootstrap.Percentile(n, idx => Fid.Distance(FidStats.FromFeatures(Gather(c.Features, idx), idx.Count, DigitClassifier.FeatureDim), realStats), fidResamples);
+            if (subject.Run.IsVideo) (acc, motion) = VideoScores(img, n, classes);
+            else (acc, fid) = ImageScores(img, n, classes);
         }
         double wall = BatchSweep.Median(walls), noneWall = BatchSweep.Median(noneWalls);
         string method = spec.Spec?.Name switch { "bd" => "blockdance", null => spec.Name, var m => m };
@@ -58,7 +55,36 @@ public sealed class EvalMeasure
         if (setting == method) setting = "";
         return new EvalRow(method, setting, wall, walls, noneWall / wall, r.FlopsUncached / (double)r.FlopsComputed,
             r.BlocksTotal / r.BlocksComputed, r.BlocksSkipped, r.BlocksTotal, Bootstrap.PsnrOfMse(mse, resamples),
-            HasSsim ? Bootstrap.Mean(ssim, resamples) : null, acc, fid, n);
+            HasSsim ? Bootstrap.Mean(ssim, resamples) : null, acc, fid, n) { Motion = motion };
+    }
+
+    /// <summary>Accuracy against the targets and, with real-digit statistics, the FID of the classifier's features.</summary>
+    (Interval, Interval?) ImageScores(float[] img, int n, IReadOnlyList<int> classes)
+    {
+        var c = classifier!.Run(img, n);
+        var hit = Enumerable.Range(0, n).Select(i => c.Predicted(i) == classes[i] ? 1.0 : 0.0).ToArray();
+        Interval? fid = null;
+        if (realStats != null && n >= 2)
+            fid = Bootstrap.Percentile(n, idx => Fid.Distance(FidStats.FromFeatures(Gather(c.Features, idx), idx.Count, DigitClassifier.FeatureDim), realStats), fidResamples);
+        return (Bootstrap.Mean(hit, resamples), fid);
+    }
+
+    /// <summary>Per-frame digit accuracy (the mean over each clip's frames, bootstrapped over clips) and, where the prompts
+    /// name directions, the fraction of clips moving that way (VideoAdherence).</summary>
+    (Interval, Interval?) VideoScores(float[] img, int n, IReadOnlyList<int> classes)
+    {
+        int frames = shape[1], h = shape[2], w = shape[3];   // (N, C·T, H, W) with C = 1
+        var c = classifier!.Run(VideoAdherence.Windows(img, n, frames, h, w), n * frames);
+        var perClip = Enumerable.Range(0, n).Select(i => Enumerable.Range(0, frames).Count(f => c.Predicted(i * frames + f) == classes[i]) / (double)frames).ToArray();
+        Interval? motion = null;
+        if (subject.Directions is { } dirs)
+        {
+            int len = h * w;
+            var hit = Enumerable.Range(0, n).Select(i => VideoAdherence.Direction(img.AsSpan(i * frames * len, len),
+                img.AsSpan((i * frames + frames - 1) * len, len), h, w) == dirs[i] ? 1.0 : 0.0).ToArray();
+            motion = Bootstrap.Mean(hit, resamples);
+        }
+        return (Bootstrap.Mean(perClip, resamples), motion);
     }
 
     static float[] Gather(float[] features, IReadOnlyList<int> idx)

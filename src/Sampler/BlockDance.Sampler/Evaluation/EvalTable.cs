@@ -15,6 +15,9 @@ public sealed record EvalRow(string Method, string Setting, double WallSeconds, 
     public double SkippedFraction => BlocksTotal == 0 ? 0 : BlocksSkipped / (double)BlocksTotal;
     public double SecondsPerSample => WallSeconds / Samples;
     public string Label => Setting.Length > 0 ? $"{Method} {Setting}" : Method;
+    /// <summary>A video model's direction-of-motion adherence (fraction of clips); null elsewhere, and then the table has no
+    /// motion column.</summary>
+    public Interval? Motion { get; init; }
 }
 
 public static class EvalTable
@@ -34,12 +37,18 @@ public static class EvalTable
 
     public static string Markdown(string caption, IReadOnlyList<EvalRow> rows, IEnumerable<string> notes)
     {
+        bool motion = rows.Any(r => r.Motion != null);   // after accuracy, for video models whose prompts name directions
+        var columns = motion ? [.. Columns[..11], "motion [95% CI]", .. Columns[11..]] : Columns;
         var sb = new StringBuilder();
         sb.AppendLine(caption).AppendLine();
-        sb.AppendLine("| " + string.Join(" | ", Columns) + " |");
-        sb.AppendLine("|" + string.Concat(Columns.Select(c => c is "method" or "setting" ? "---|" : "---:|")));
+        sb.AppendLine("| " + string.Join(" | ", columns) + " |");
+        sb.AppendLine("|" + string.Concat(columns.Select(c => c is "method" or "setting" ? "---|" : "---:|")));
         foreach (var r in rows)
-            sb.AppendLine("| " + string.Join(" | ", Cells(r)) + " |");
+        {
+            var cells = Cells(r).ToList();
+            if (motion) cells.Insert(11, r.Motion is { } m ? Ci(m, "F3") : "n/a");
+            sb.AppendLine("| " + string.Join(" | ", cells) + " |");
+        }
         sb.AppendLine();
         foreach (var n in notes) sb.AppendLine("- " + n);
         return sb.ToString();
