@@ -62,7 +62,7 @@ public static class CommandTable
             [.. ModelOpts, O.CalibrateSamples, O.Class, O.CalibrateSteps, O.Sampler, O.Spacing, O.Eta, O.Cfg, O.CfgChannels, O.CalibrateSeed, O.Batch,
              O.TargetSkip, O.CalibrateOut, .. CaptionOpts, .. VideoOpts]),
         new("train-ada", "train-ada", "[--model FILE] [--out models/ada_policy.safetensors] [--samples 32] [--epochs 16] [--quick]",
-            "learn BlockDance-Ada's per-sample reuse decisions: REINFORCE on R = C + λ·Q (C = fraction of steps ≥ ρ reused, Q = SSIM to the uncached sample); DDIM η 0",
+            "learn BlockDance-Ada's per-sample reuse decisions (with --learn-boundary also its boundary block): REINFORCE on R = C + λ·Q (C = fraction of steps ≥ ρ reused, weighted by the blocks skipped with --learn-boundary; Q = SSIM to the uncached sample); DDIM η 0",
             [.. ModelOpts, O.AdaOut, O.AdaSteps, O.Cfg, O.Samples, O.AdaBatch, O.Epochs, O.Lr, O.Lambda, O.Rho, O.Hidden, O.AdaCacheBlock, O.LearnBoundary, O.InitN, O.AdaSeed, O.InitSeed, O.Quick]),
         new("encode", "encode", "--model PIXART_DIR --prompt \"…\" [--negative-prompt \"…\"] [--max-length 120] --out embeds.safetensors",
             "T5 prompt embeddings for PixArt-α (the folder's tokenizer/ and text_encoder/)",
