@@ -101,7 +101,7 @@ public class AdaBoundaryTests(ITestOutputHelper output)
         var w = AdaWeightsFile.Load(HostileFiles.Shipped("models/ada_policy.safetensors"));
         Assert.Equal(AdaPolicyInfo.BoundaryFormat, w.Metadata["format"]);
         Assert.Equal([1, 2, 3, 4], w.Info.Candidates!);
-        Assert.Equal((50, 20), (w.Info.Steps, w.Info.Rho));
+        Assert.Equal((50, 13), (w.Info.Steps, w.Info.Rho));
     }
 
     /// <summary>tests/fixtures/ada_policy_v1.safetensors is the fixed-boundary policy shipped before the boundary head
