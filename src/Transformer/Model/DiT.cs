@@ -173,7 +173,7 @@ public sealed class DiT : IBlockModel, IDisposable
         CheckFeature(input, n, "sub-batch input");
         CheckFeature(output, n, "sub-batch output");
         var sub = ReferenceEquals(input, w.X1) ? w.X0 : w.X1;
-        Device.Upload(w.Rows.View, rows);                                                         // m ints, mixed steps only
+        Device.UploadQueued<int>(w.Rows.View, rows);                                                    // m ints, queued: no host wait
         GatherRows.Gather(Device, input.View, w.Rows.View, sub.View, m, rowLen);                   // (m, T, D)
         GatherRows.Gather(Device, w.SiluC.View, w.Rows.View, w.SiluCSub.View, m, d);              // (m, D)
         var fresh = RunBlocks(from, to, sub, null, m, w.SiluCSub, null);                           // (m, T, D)

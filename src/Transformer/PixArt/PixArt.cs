@@ -276,8 +276,8 @@ public sealed class PixArt : ICaptionModel, IDisposable
         CheckFeature(input, n, "sub-batch input");
         CheckFeature(output, n, "sub-batch output");
         var sub = ReferenceEquals(input, w.X1) ? w.X0 : w.X1;
-        Device.Upload(w.Rows.View, rows);                                                            // m ints, mixed steps only
-        Device.Upload(pw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
+        Device.UploadQueued<int>(w.Rows.View, rows);                                                    // m ints, queued: no host wait
+        Device.UploadQueued<int>(pw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
         GatherRows.Gather(Device, input.View, w.Rows.View, sub.View, m, rowLen);                     // (m, T, D)
         GatherRows.Gather(Device, pw.T0.View, w.Rows.View, pw.T0Sub.View, m, 6 * d);                // (m, 6D)
         var fresh = RunBlocks(from, to, sub, null, m, pw.T0Sub, pw.CaptionRowsSub.View, null);       // (m, T, D)

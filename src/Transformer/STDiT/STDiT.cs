@@ -231,8 +231,8 @@ public sealed class STDiT : ICaptionModel, IDisposable
         CheckFeature(input, n, "sub-batch input");
         CheckFeature(output, n, "sub-batch output");
         var sub = ReferenceEquals(input, w.X1) ? w.X0 : w.X1;
-        Device.Upload(w.Rows.View, rows);
-        Device.Upload(sw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
+        Device.UploadQueued<int>(w.Rows.View, rows);
+        Device.UploadQueued<int>(sw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
         GatherRows.Gather(Device, input.View, w.Rows.View, sub.View, m, rowLen);                     // (m, T·S, D)
         GatherRows.Gather(Device, sw.T0.View, w.Rows.View, sw.T0Sub.View, m, 6 * d);                // (m, 6D)
         var fresh = RunBlocks(from, to, sub, null, m, sw.T0Sub, sw.CaptionRowsSub.View);             // (m, T·S, D)
