@@ -131,8 +131,8 @@ public sealed class ComputeDevice : IDisposable
 
     /// <summary>
     /// Times the host waited for the device: Synchronize calls and blocking copies between host and device
-    /// (Tensor.ToHost/CopyFromHost, Upload; not UploadQueued, which only waits when its staging ring is a whole ring
-    /// ahead of the device, and then counts that here). A sampling step needs none — kernels are queued on one stream and
+    /// (Tensor.ToHost/CopyFromHost, Upload; not UploadQueued, which waits only when the device is a whole staging ring of
+    /// uploads behind, and then counts that here). A sampling step needs none — kernels are queued on one stream and
     /// the host runs ahead — so benchmarks report this per step and a test holds it at zero.
     /// </summary>
     public long HostWaits { get; private set; }
