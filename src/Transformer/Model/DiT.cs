@@ -55,7 +55,7 @@ public sealed class DiT : IBlockModel, IDisposable
         if (ws != null && ws.Batch == n) return ws;
         if (ws != null) Log.Info($"workspace reallocated for batch {n} (was {ws.Batch})");
         ws?.Dispose();
-        ws = new Workspace(Device, Config, n);
+        ws = new Workspace(Device, Config.Workspace, n);
         uploadedLabels = [];
         return ws;
     }

@@ -25,7 +25,6 @@ namespace BlockDance.Transformer;
 public sealed class STDiT : ICaptionModel, IDisposable
 {
     public STDiTConfig VideoConfig { get; }
-    public DiTConfig Config { get; }
     /// <summary>The block stack as the model seam describes it: T·S tokens per row, label count 1.</summary>
     public BlockShape Shape => VideoConfig.Shape;
     /// <summary>The block's residual branches (BlockShape.Parts).</summary>
@@ -49,7 +48,6 @@ public sealed class STDiT : ICaptionModel, IDisposable
     public STDiT(ComputeDevice dev, IWeightSource w, STDiTConfig cfg)
     {
         VideoConfig = cfg;
-        Config = cfg.Stack;
         Device = dev;
         int d = cfg.Hidden, p = cfg.Patch;
         Linear Lin(string key, int o, int i) => Linear.Load(dev, w, key, o, i);
@@ -155,7 +153,7 @@ public sealed class STDiT : ICaptionModel, IDisposable
     public void Forward(Tensor x, float[] t, int[] captionRows, Tensor output)
     {
         var tokens = Embed(x, t, captionRows)!;
-        Final(RunBlocks(0, Config.Depth, tokens), output);
+        Final(RunBlocks(0, VideoConfig.Depth, tokens), output);
     }
 
     /// <summary>t = timestep embedding and t0 = adaLN-single(t) into the workspace; with x (N, C_in, T, H, W) also the
@@ -204,7 +202,7 @@ public sealed class STDiT : ICaptionModel, IDisposable
     {
         var sw = ws!;
         var w = sw.Base;
-        if (from < 0 || to > Config.Depth || from > to) throw new ArgumentException($"blocks {from}..{to - 1} outside 0..{Config.Depth - 1}");
+        if (from < 0 || to > VideoConfig.Depth || from > to) throw new ArgumentException($"blocks {from}..{to - 1} outside 0..{VideoConfig.Depth - 1}");
         CheckFeature(input, n, "block input");
         if (output != null) CheckFeature(output, n, "block output");
         Tensor cur = input;
@@ -225,7 +223,7 @@ public sealed class STDiT : ICaptionModel, IDisposable
     {
         var sw = ws ?? throw new InvalidOperationException("RunRows before Embed");
         var w = sw.Base;
-        int m = rows.Length, n = w.Batch, d = Config.Hidden, rowLen = Config.Tokens * d;
+        int m = rows.Length, n = w.Batch, d = VideoConfig.Hidden, rowLen = VideoConfig.Tokens * d;
         foreach (var r in rows)
             if (r < 0 || r >= n) throw new InvalidOperationException($"sub-batch row {r} is outside the model batch of {n}");
         CheckFeature(input, n, "sub-batch input");
@@ -268,7 +266,7 @@ public sealed class STDiT : ICaptionModel, IDisposable
 
     void CheckFeature(Tensor f, int n, string what)
     {
-        var expected = new[] { n, Config.Tokens, Config.Hidden };
+        var expected = new[] { n, VideoConfig.Tokens, VideoConfig.Hidden };
         bool workspace = ws != null && (ReferenceEquals(f, ws.Base.X0) || ReferenceEquals(f, ws.Base.X1));
         if (!f.Shape.SequenceEqual(expected) && !workspace)
             throw new ArgumentException($"{what} has shape {f.ShapeString()}, expected {Tensor.ShapeString(expected)} for batch {n}");
@@ -278,9 +276,9 @@ public sealed class STDiT : ICaptionModel, IDisposable
     public long BlockFlops(int n) => Blocks[0].Flops(n, Math.Max(captionTokens, 1));
     public long BranchFlops(string part, int n) => Blocks[0].BranchFlops(part, n, Math.Max(captionTokens, 1));
     public long EmbedFlops(int n) => tMlp1.Flops(n) + tMlp2.Flops(n) + tBlock.Flops(n)
-        + 2L * n * Config.Tokens * Config.Hidden * Config.InChannels * Config.Patch * Config.Patch;
-    public long FinalFlops(int n) => finalLinear.Flops((long)n * Config.Tokens);
-    public long ForwardFlops(int n) => EmbedFlops(n) + Config.Depth * BlockFlops(n) + FinalFlops(n);
+        + 2L * n * VideoConfig.Tokens * VideoConfig.Hidden * VideoConfig.InChannels * VideoConfig.Patch * VideoConfig.Patch;
+    public long FinalFlops(int n) => finalLinear.Flops((long)n * VideoConfig.Tokens);
+    public long ForwardFlops(int n) => EmbedFlops(n) + VideoConfig.Depth * BlockFlops(n) + FinalFlops(n);
 
     public void Dispose()
     {
