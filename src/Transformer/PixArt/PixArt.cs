@@ -148,28 +148,12 @@ public sealed class PixArt : ICaptionModel, IDisposable
     public void SetCaptions(float[] y, float[] keepMask, int count, int tokens)
     {
         var cfg = PixArtConfig;
-        int d = cfg.Hidden;
-        if (count < 1 || tokens < 1) throw new InvalidValueException("captions", "at least one caption of at least one token", $"{count} × {tokens}");
-        if (y.LongLength != (long)count * tokens * cfg.CaptionChannels)
-            throw new InvalidValueException("caption embeddings", $"{count} × {tokens} × {cfg.CaptionChannels} values (the model's caption_channels)", $"{y.LongLength}");
-        if (keepMask.LongLength != (long)count * tokens)
-            throw new InvalidValueException("caption mask", $"{count} × {tokens} values", $"{keepMask.LongLength}");
-        foreach (var v in keepMask)
-            if (v != 0f && v != 1f) throw new InvalidValueException("caption mask value", "0 or 1", $"{v}");
+        CaptionProjection.Check(y, keepMask, count, tokens, cfg.CaptionChannels);
         keep?.Dispose();
         foreach (var b in Blocks) { b.KvCaptions?.Dispose(); b.KvCaptions = null; }
-        keep = Tensor.FromHost(Device, "caption_keep", keepMask, count, tokens);
-        int rows = count * tokens;
-        using var raw = Tensor.FromHost(Device, "captions", y, rows, cfg.CaptionChannels);
-        using var hidden = Tensor.Allocate(Device, "caption_hidden", rows, d);
-        using var c = Tensor.Allocate(Device, "caption_features", rows, d);
-        capFc1.Forward(raw, hidden, rows, Epilogue.Gelu);                                          // (C·L, D)
-        capFc2.Forward(hidden, c, rows);                                                           // (C·L, D)
-        foreach (var b in Blocks)
-        {
-            b.KvCaptions = Tensor.Allocate(Device, $"block{b.Index}.caption_kv", count, tokens, 2 * d);
-            b.CrossKv.Forward(c, b.KvCaptions, rows);                                               // (C, L, 2D)
-        }
+        (keep, var kv) = CaptionProjection.Project(Device, capFc1, capFc2, Blocks.Select(b => b.CrossKv).ToArray(), y, keepMask, count, tokens,
+            cfg.CaptionChannels, cfg.Hidden);                                                       // (C, L, 2D) per block
+        for (int i = 0; i < kv.Length; i++) Blocks[i].KvCaptions = kv[i];
         captionCount = count;
         captionTokens = tokens;
         uploadedRows = [];
