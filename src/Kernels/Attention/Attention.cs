@@ -5,7 +5,8 @@
 // denominator l and its output accumulator, rescaled by exp(m_old − m_new) when the max grows.
 //
 // v1: one work item per (n, h, query) row; the accumulator is the output row itself (owned by the
-//     work item), so there is no shared memory and no barrier and any head dim works (XL: 72).
+//     work item), so there is no shared memory and no barrier and any head dim works (XL: 72). The row itself is
+//     AttentionRow's, shared with the relative-bias and cross-attention v1 kernels (each with its own keys struct).
 // v2 (AttentionV2.cs, fp32): FlashAttention-2 tiling — K/V tiles in shared memory, q, o, max and sum
 //     in registers; head dim ≤ 768.
 // v3 (AttentionV3.cs, bf16 tensor cores): the same tiling on mma.sync m16n8k16, P kept in registers as
@@ -49,9 +50,7 @@ public static class Attention
         long rows = (long)n * heads * t;
         for (long r = index; r < rows; r += width)
         {
-            int i = (int)(r % t);
-            int h = (int)(r / t % heads);
-            int b = (int)(r / t / heads);
+            AttentionRow.Split(r, t, heads, out int b, out int h, out int i);
             long q = ((long)b * t + i) * 3 * d + h * hd;
             long outRow = ((long)b * t + i) * d + h * hd;
             AttentionRow.Run(qkv, q, qkv, o, outRow, t, d, hd, scale, new SelfKeys((long)b * t * 3 * d + h * hd, d));

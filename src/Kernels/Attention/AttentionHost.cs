@@ -1,6 +1,7 @@
 // Host versions of the attention ops (host backend, `--device cpu`): the DiT's self-attention (Attention.Run),
 // and the core that PixArt's cross-attention (CrossAttentionHost) and T5's relative-bias attention
-// (RelativeBiasAttentionHost) share. Flash-style: the T×T score matrix never exists.
+// (RelativeBiasAttentionHost) share: ForEachBlock (the work items) and Block (one of them). Flash-style: the T×T
+// score matrix never exists.
 //
 //   work item = (n, h, block of QB = 32 query rows); the keys are visited in blocks of KB = 64:
 //     S (QB, KB) = Q_blk · K_blkᵀ · scale (+ bias)        Q copied (head dim padded to 8), K block transposed

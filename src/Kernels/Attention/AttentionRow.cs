@@ -27,6 +27,14 @@ interface IAttentionKeys
 
 static class AttentionRow
 {
+    /// <summary>Work item r of the n·heads·t rows: row b, head h, query i (queries fastest).</summary>
+    public static void Split(long r, int t, int heads, out int b, out int h, out int i)
+    {
+        i = (int)(r % t);
+        h = (int)(r / t % heads);
+        b = (int)(r / t / heads);
+    }
+
     /// <summary>o[outRow .. outRow + hd) = softmax over the kept keys of (q[qRow ..] · k_j) · v_j, online.</summary>
     public static void Run<TKeys>(ArrayView<float> q, long qRow, ArrayView<float> kv, ArrayView<float> o, long outRow,
         int keys, int d, int hd, float scale, TKeys k) where TKeys : struct, IAttentionKeys

@@ -12,6 +12,7 @@
 // v1 (this file): one work item per (n, h, query) row with an online softmax over the L keys, the output
 //     row itself as the accumulator; no shared memory, no barrier (the CPU accelerator's version). L is
 //     short (120 for PixArt), so this is a small share of a block; faster versions are left to later work.
+//     The row is AttentionRow's over CaptionKeys (the caption's keys and mask).
 // host (CrossAttentionHost.cs): the host backend's version (AttentionHost's flash blocks with the key mask).
 using BlockDance.Kernels.Harness;
 using ILGPU;
@@ -49,9 +50,7 @@ public static class CrossAttention
         long rows = (long)n * heads * t;
         for (long r = index; r < rows; r += width)
         {
-            int i = (int)(r % t);
-            int h = (int)(r / t % heads);
-            int b = (int)(r / t / heads);
+            AttentionRow.Split(r, t, heads, out int b, out int h, out int i);
             int c = cap[b];
             long qRow = ((long)b * t + i) * d + h * hd;
             AttentionRow.Run(q, qRow, kv, o, qRow, l, d, hd, scale, new CaptionKeys((long)c * l * 2 * d + h * hd, d, keep, (long)c * l));

@@ -14,7 +14,8 @@
 // faster versions of their own, and the bias/mask reads would cost them on every step.
 //
 // v1: one work item per (n, h, query) row; the output row is the accumulator (rescaled when the running
-//     max grows), no shared memory, no barriers.
+//     max grows), no shared memory, no barriers: AttentionRow over BiasedKeys (the mask and the bias live in
+//     the keys struct, so attention_v1, which shares the row, compiles without them).
 // host (RelativeBiasAttentionHost.cs): the host backend's version (AttentionHost's flash blocks + bias + mask).
 using BlockDance.Kernels.Harness;
 using ILGPU;
@@ -53,9 +54,7 @@ public static class RelativeBiasAttention
         long rows = (long)n * heads * t;
         for (long r = index; r < rows; r += width)
         {
-            int i = (int)(r % t);
-            int h = (int)(r / t % heads);
-            int b = (int)(r / t / heads);
+            AttentionRow.Split(r, t, heads, out int b, out int h, out int i);
             long q = ((long)b * t + i) * 3 * d + h * hd;
             long outRow = ((long)b * t + i) * d + h * hd;
             var keys = new BiasedKeys((long)b * t * 3 * d + h * hd, d, table, bucket, mask, (long)b * t, t - 1 - i, heads, h);
