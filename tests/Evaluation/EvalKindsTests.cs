@@ -84,7 +84,7 @@ public class EvalKindsTests(ITestOutputHelper output)
         Assert.Equal(["inf", "1.0000", "n/a", "n/a", "3"], none[8..]);
         Assert.Matches(@"^\d+\.\d\d \[\d+\.\d\d, \d+\.\d\d\]$", Row(stdout, "blockdance", "N=2")[8]);   // PSNR with its interval
         Assert.Contains("measured on VAE-decoded pixels", stdout);
-        Assert.Contains("accuracy / FID: n/a: no classifier applies to a text-conditional PixArt-α model", stdout);
+        Assert.Contains("accuracy / FID: n/a: the digit classifier reads 1-channel 14×14 images; this text-conditional PixArt-α model makes 4-channel", stdout);
         Assert.Contains("wall-clock median of 2 run(s)", stdout);
         // the batch sweep: 1 and 3 samples per model batch (6 rows under guidance); decisions per sample as in the batch of 3
         Assert.Contains("| 3 | 6 | none |", stdout);
@@ -98,7 +98,7 @@ public class EvalKindsTests(ITestOutputHelper output)
     {
         var (code, _, err) = CliRunner.Run("eval", "--model", PixArt, "--prompt-embeds", Embeds, "--device", "cpu", "--classifier", "c.safetensors");
         Assert.Equal(2, code);
-        Assert.Contains("--classifier/--fid-stats: the digit classifier reads 1-channel 14×14 digits of a 10-class DiT; this is a text-conditional PixArt-α model", err);
+        Assert.Contains("--classifier/--fid-stats: the digit classifier reads 1-channel 14×14 images; this text-conditional PixArt-α model makes 4-channel", err);
         var (code2, _, err2) = CliRunner.Run("eval", "--model", PixArt, "--device", "cpu");
         Assert.Equal(2, code2);
         Assert.Contains("--prompt-embeds: expected --prompt TEXT or a safetensors file", err2);
@@ -142,7 +142,7 @@ public class EvalVideoTests(ITestOutputHelper output)
         Assert.Contains("2 samples per setting (2 per prompt × 1 prompt(s)), DDPM 4 steps, cfg 7", stdout);
         Assert.Contains("measured on VAE-decoded pixels", stdout);
         Assert.Contains("a video is one image of C·T channels", stdout);
-        Assert.Contains("accuracy / FID: n/a: no classifier applies to a text-conditional STDiT model", stdout);
+        Assert.Contains("accuracy / FID: n/a: the digit classifier reads 1-channel 14×14 images; this text-conditional STDiT model makes", stdout);
         // without a VAE: the 8×8 latents, PSNR only (SSIM's window does not fit, and the note says so)
         var (code2, stdout2, err2) = CliRunner.Run(baseArgs);
         Assert.True(code2 == 0, err2);

@@ -45,6 +45,33 @@ public class PromptSampleTests
     }
 
     [Fact]
+    public void SamplePrompts_Repeated_OneSampleEach_EqualsEncodeOfBoth()
+    {
+        var model = PixArtWithT5();
+        var work = CliRunner.TempDir();
+        string embeds = Path.Combine(work, "e.safetensors"), viaFile = Path.Combine(work, "a.safetensors"), direct = Path.Combine(work, "b.safetensors");
+        string one = Path.Combine(work, "c.safetensors");
+        var enc = CliRunner.Run("encode", "--model", model, "--prompt", "a red fox", "--prompt", "a blue owl at night", "--negative-prompt", "",
+            "--device", "cpu", "--out", embeds);
+        Assert.True(enc.Code == 0, enc.Err);
+        Assert.Contains("prompt_embeds (2, 120, 32)", enc.Out);
+        var a = CliRunner.Run("sample", "--model", model, "--prompt-embeds", embeds, "--steps", "3", "--device", "cpu", "--out", viaFile);
+        Assert.True(a.Code == 0, a.Err);
+        var b = CliRunner.Run("sample", "--model", model, "--prompt", "a red fox", "--prompt", "a blue owl at night", "--steps", "3", "--device", "cpu", "--out", direct);
+        Assert.True(b.Code == 0, b.Err);
+        var c = CliRunner.Run("sample", "--model", model, "--prompt", "a red fox", "--steps", "3", "--device", "cpu", "--out", one);
+        Assert.True(c.Code == 0, c.Err);
+        using var fa = SafeTensorsFile.Open(viaFile);
+        using var fb = SafeTensorsFile.Open(direct);
+        using var fc = SafeTensorsFile.Open(one);
+        var both = fb.ReadFloat32("sample");
+        Assert.Equal([2, 4, 8, 8], fb.Get("sample").Shape.Select(d => (int)d));
+        Assert.Equal(fa.ReadFloat32("sample"), both);                     // the same two captions, in order
+        Assert.Equal(fc.ReadFloat32("sample"), both[..(both.Length / 2)]); // sample 0 does not depend on the prompts after it
+        Assert.Equal("a red fox|a blue owl at night", fb.Metadata["prompt"]);
+    }
+
+    [Fact]
     public void SamplePrompt_WithPromptEmbedsToo_IsOneLineExit2()
     {
         var model = PixArtWithT5();

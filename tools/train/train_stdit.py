@@ -13,7 +13,8 @@ checked against, so the exported folder samples the same in the engine.
 
 Data (moving_digits): each clip is FRAMES frames of a SIZE x SIZE canvas in [-1, 1] with one digit from the 9,000
 MNIST training digits (the 20 x 20 ink box of the 28 x 28 image, 2 x 2 average-pooled to 10 x 10) moving 1 pixel per
-frame left, right, up or down from a random start that keeps it inside. Captions name the digit and the direction in
+frame left, right, up or down along the canvas's middle from the edge it leaves (until step 28,856 the start
+was random; the demo was then fine-tuned on these fixed trajectories, on which the caption has to carry the digit). Captions name the digit and the direction in
 varied templates ("a four moving left", "the digit 4 going right", "a 7 sliding up"). 10% of captions are dropped for
 guidance: the caption features are replaced by the learned null caption y_embedder.y_embedding with the prompt's mask,
 as Open-Sora 1.0 trains (its CaptionEmbedder's token drop) and samples (forward_with_cfg).
@@ -87,12 +88,14 @@ def caption(label, direction, rng):
 
 
 def clip(digit10, direction, rng):
-    """(FRAMES, SIZE, SIZE) in [-1, 1]: the digit moving 1 pixel per frame in `direction`, start inside the canvas."""
+    """(FRAMES, SIZE, SIZE) in [-1, 1]: the digit moving 1 pixel per frame in `direction` along the middle of the
+    canvas, from the edge it leaves (so each caption names one trajectory: where the digit is is known from the
+    caption at every noise level, and the caption's digit is what the model must learn to draw)."""
     dy, dx = STEP[direction]
-    room = SIZE - DIGIT                                                       # 6 positions per axis
+    room = SIZE - DIGIT                                                       # 6 free pixels per axis
     travel = FRAMES - 1
     def start(d):
-        return rng.randint(0, room - travel) if d > 0 else rng.randint(travel, room) if d < 0 else rng.randint(0, room)
+        return 0 if d > 0 else travel if d < 0 else room // 2
     y0, x0 = start(dy), start(dx)
     out = np.zeros((FRAMES, SIZE, SIZE), dtype=np.float32)
     for f in range(FRAMES):

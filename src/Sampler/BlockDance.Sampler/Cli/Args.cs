@@ -15,27 +15,35 @@ public sealed class Args
 {
     readonly Dictionary<string, string> values;
     readonly HashSet<string> flags;
+    readonly Dictionary<string, List<string>> repeated;
     public CommandSpec Spec { get; }
     public List<string> Positional { get; }
     /// <summary>The model kind whose defaults the getters return (DiT unless a command says otherwise).</summary>
     public ModelKind Kind { get; private init; } = ModelKind.DiT;
 
-    Args(CommandSpec spec, Dictionary<string, string> values, HashSet<string> flags, List<string> positional)
+    Args(CommandSpec spec, Dictionary<string, string> values, HashSet<string> flags, List<string> positional,
+        Dictionary<string, List<string>> repeated)
     {
-        Spec = spec; this.values = values; this.flags = flags; Positional = positional;
+        Spec = spec; this.values = values; this.flags = flags; Positional = positional; this.repeated = repeated;
     }
 
     /// <summary>The same command line read with the defaults of another model kind (PixArt-α: 20 steps, DPM-Solver++, cfg 4.5).</summary>
-    public Args ForModel(ModelKind kind) => new(Spec, values, flags, Positional) { Kind = kind };
+    public Args ForModel(ModelKind kind) => new(Spec, values, flags, Positional, repeated) { Kind = kind };
 
     /// <summary>The same command line with option `name` set to `value` (null: as if not given); for a command that hands
     /// part of its line to another reader (eval builds its model through ModelRun with one method at a time).</summary>
     public Args With(string name, string? value)
     {
         var v = new Dictionary<string, string>(values);
+        var rep = new Dictionary<string, List<string>>(repeated);
+        rep.Remove(name);
         if (value is null) v.Remove(name);
-        else v[name] = value;
-        return new(Spec, v, flags, Positional) { Kind = Kind };
+        else
+        {
+            v[name] = value;
+            if (Spec.Find(name) is { Repeatable: true }) rep[name] = [value];
+        }
+        return new(Spec, v, flags, Positional, rep) { Kind = Kind };
     }
 
     static readonly ParserConfiguration Config = new() { ResponseFileTokenReplacer = null, EnablePosixBundling = false };
@@ -70,13 +78,17 @@ public sealed class Args
                                      (spec.Positional == 0 ? "; expected only --options" : $"; expected {spec.Positional} argument(s)"));
         var values = new Dictionary<string, string>();
         var flags = new HashSet<string>();
+        var repeated = new Dictionary<string, List<string>>();
         foreach (var o in command.Options)
         {
             if (result.GetResult(o) is not { Implicit: false } r) continue;
-            if (r.Tokens.Count == 0) flags.Add(o.Name[2..]);
-            else values[o.Name[2..]] = r.Tokens[^1].Value;
+            var name = o.Name[2..];
+            if (r.Tokens.Count == 0) flags.Add(name);
+            else values[name] = r.Tokens[^1].Value;
+            if (r.Tokens.Count > 0 && spec.Find(name) is { Repeatable: true })
+                repeated[name] = r.Tokens.Select(t => t.Value).ToList();
         }
-        return new Args(spec, values, flags, positional);
+        return new Args(spec, values, flags, positional, repeated);
     }
 
     /// <summary>The option was given on the command line.</summary>
@@ -86,6 +98,14 @@ public sealed class Args
 
     /// <summary>The text given, else a text option's declared default; null when neither.</summary>
     public string? Get(string name) => values.GetValueOrDefault(name) ?? (Spec.Find(name) is TextOpt { Default: not null } t ? t.DefaultValue(Kind) : null);
+
+    /// <summary>Every value of a Repeatable option in command-line order (one element for a single occurrence); empty when
+    /// it was not given.</summary>
+    public IReadOnlyList<string> GetAll(string name)
+    {
+        if (Declared(name) is not { Repeatable: true }) throw new InvalidOperationException($"--{name} is not declared Repeatable");
+        return repeated.TryGetValue(name, out var l) ? l : [];
+    }
 
     public int GetInt(string name) => Value<int>(name);
     public int GetInt(string name, int orElse) => Value(name, orElse);

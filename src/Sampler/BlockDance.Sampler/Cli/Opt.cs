@@ -20,6 +20,8 @@ public abstract record Opt(string Name, string Value, string Help)
     /// <summary>Names the core uses for the same value (InputException.Field, InvalidValueException.What): an error
     /// about one of them is reported under this option's flag (FlagErrors).</summary>
     public string[] Fields { get; init; } = [];
+    /// <summary>Every occurrence counts (Args.GetAll, in command-line order) instead of the last one winning.</summary>
+    public bool Repeatable { get; init; }
 
     public string Flag => "--" + Name;
     public virtual bool TakesValue => true;
@@ -62,8 +64,8 @@ public abstract record Opt(string Name, string Value, string Help)
     /// <summary>Values a shell may complete (choices); empty: any text.</summary>
     public virtual IEnumerable<string> Completions => [];
 
-    /// <summary>The System.CommandLine option the parser runs: the last occurrence wins (as it always has), its
-    /// token goes through Parse, a bad value becomes the parse error.</summary>
+    /// <summary>The System.CommandLine option the parser runs: the last occurrence wins (as it always has) unless the
+    /// option is Repeatable, each token goes through Parse, a bad value becomes the parse error.</summary>
     internal Option Build()
     {
         var o = new Option<string>(Flag)
@@ -76,7 +78,7 @@ public abstract record Opt(string Name, string Value, string Help)
             o.CustomParser = r =>
             {
                 var s = r.Tokens[^1].Value;
-                try { Parse(s); }
+                try { foreach (var t in r.Tokens) Parse(t.Value); }
                 catch (UsageException e) { r.AddError(e.Message); }
                 return s;
             };

@@ -79,8 +79,8 @@ public static class Opts
         { Models = Captioned, Fields = ["prompt embeddings"] };
     public static readonly TextOpt Negative = new("negative", "FILE", "the unconditional caption features for guidance, when --prompt-embeds has none")
         { Models = PixArtOnly, Fields = ["negative prompt embeddings"] };
-    public static readonly TextOpt Prompt = new("prompt", "TEXT", "the prompt, encoded by the folder's tokenizer and T5 (\"\" for the empty prompt); instead of --prompt-embeds")
-        { Models = Captioned, Fields = ["prompt"] };
+    public static readonly TextOpt Prompt = new("prompt", "TEXT", "the prompt, encoded by the folder's tokenizer and T5 (\"\" for the empty prompt); instead of --prompt-embeds; repeat it for several prompts, one sample each, in order")
+        { Models = Captioned, Fields = ["prompt"], Repeatable = true };
     public static readonly TextOpt NegativePrompt = new("negative-prompt", "TEXT", "with --prompt: the negative prompt")
         { DefaultText = "\"\" under guidance", Models = PixArtOnly, Fields = ["negative prompt"] };
     public static readonly IntOpt MaxLength = new("max-length", "N", "with --prompt: tokens kept, EOS included, {range}", 1, 4096)

@@ -22,7 +22,9 @@ public static class EncodeCommand
     public static int Run(string[] argv)
     {
         var a = Args.Parse("encode", argv);
-        string prompt = a.Get("prompt") ?? throw new UsageException("encode: expected --prompt TEXT (\"\" for the empty prompt)");
+        var prompts = a.GetAll("prompt");
+        if (prompts.Count == 0) throw new UsageException("encode: expected --prompt TEXT (\"\" for the empty prompt)");
+        int n = prompts.Count;
         string? negative = a.Get("negative-prompt");
         string folder = a.Get("model") ?? throw new UsageException("encode: expected --model DIR (a PixArt folder with text_encoder/ and tokenizer/)");
         string outPath = a.Get("out")!;
@@ -31,22 +33,22 @@ public static class EncodeCommand
         AtomicFile.CheckWritable(outPath, "--out");
         AtomicFile.CheckNotInput(outPath, "--out", folder, "the model folder");   // never overwrite a weight shard, config or tokenizer
         var sw = Stopwatch.StartNew();
-        var texts = negative is null ? new[] { prompt } : new[] { prompt, negative };
+        string[] texts = negative is null ? [.. prompts] : [.. prompts, negative];
         int maxLength = a.GetInt("max-length");
         var variant = Variant(a);
         Resolve(folder, variant);                                   // tokenizer and shards checked before the device starts
         EncodedText e;
         using (var dev = CommonOptions.Device(a))
             e = TextEncoding.Encode(dev, folder, texts, maxLength, variant);
-        var pos = new PromptEmbeddings(e.Row(0), e.Mask(0), 1, e.Length, e.Dim);
-        var neg = negative is null ? null : new PromptEmbeddings(e.Row(1), e.Mask(1), 1, e.Length, e.Dim);
+        var pos = new PromptEmbeddings(e.Embeds[..(n * e.Length * e.Dim)], [.. Enumerable.Range(0, n).SelectMany(e.Mask)], n, e.Length, e.Dim);
+        var neg = negative is null ? null : new PromptEmbeddings(e.Row(n), e.Mask(n), 1, e.Length, e.Dim);
         var metadata = new Dictionary<string, string>
         {
-            ["prompt"] = prompt, ["negative_prompt"] = negative ?? "", ["max_length"] = e.Length.ToString(),
+            ["prompt"] = string.Join("|", prompts), ["negative_prompt"] = negative ?? "", ["max_length"] = e.Length.ToString(),
         };
         AtomicFile.Write(outPath, st => PromptEmbeddingsFile.Write(st, pos, neg, metadata));
-        Console.WriteLine($"wrote {outPath}: prompt_embeds (1, {e.Length}, {e.Dim}) with {e.Tokens[0].Length} real tokens" +
-                          (negative is null ? "" : $", negative_prompt_embeds with {e.Tokens[1].Length}") + $" ({sw.Elapsed.TotalSeconds:F1} s)");
+        Console.WriteLine($"wrote {outPath}: prompt_embeds ({n}, {e.Length}, {e.Dim}) with {string.Join("/", e.Tokens.Take(n).Select(t => t.Length))} real tokens" +
+                          (negative is null ? "" : $", negative_prompt_embeds with {e.Tokens[n].Length}") + $" ({sw.Elapsed.TotalSeconds:F1} s)");
         return 0;
     }
 

@@ -16,7 +16,8 @@
 // every setting before repeat r + 1), after a 2-step warm-up that compiles the kernels; the wall-clock is the median,
 // the samples of every repeat must be identical (else an internal error). Quality numbers carry bootstrap 95%
 // intervals (Bootstrap: 1000 resamples, seeded; FID 200). Fidelity: EvalSubject says what is measured per model
-// kind. Accuracy and FID use the MNIST digit classifier: 1-channel 14×14 10-class DiTs only (DigitsSetup).
+// kind. Accuracy and FID use the MNIST digit classifier on 1-channel 14×14 digits (DigitsSetup): the requested class of a
+// 10-class DiT, or, for a text-to-image model sampled from --prompt texts, the digit each prompt names (prompt adherence).
 // --plot writes two figures (ParetoPlot): quality over latency per sample, and over the fraction of FLOPs.
 using BlockDance.Cache;
 using BlockDance.Kernels;
@@ -75,7 +76,7 @@ public static class EvalCommand
         bool anyAda = specs.Concat(batchSpecs).Any(s => s.Name == "ada");
         if (a.Has("policy") && !anyAda) throw new UsageException("--policy needs the method ada in --cache or --batch-cache");
         (AdaWeights Weights, string Path)? ada = anyAda ? CommonOptions.AdaPolicyFile(a.Get("policy"), cfg, steps) : null;
-        var digits = subject.Classes != null ? DigitsSetup.Resolve(a, modelPath, cfg) : DigitsSetup.NotApplicable(a, subject.KindName);
+        var digits = subject.Classes != null ? DigitsSetup.Resolve(a, modelPath, cfg) : DigitsSetup.ForCaptions(a, modelPath, cfg, subject.KindName, subject.TargetsMissing);
         Func<ICachePolicy> Make(PolicySpec sp) => sp.Name == "ada" ? () => new AdaPolicy(ada!.Value.Weights, ada.Value.Path) : sp.Spec!.Build(cfg, modelPath, steps, bdBase);
         var makers = specs.ToDictionary(sp => sp.Name, Make);   // exit 2 before any device work
         var batchMakers = batchSpecs.Select(sp => (sp.Name, Make(sp))).ToList();
@@ -224,6 +225,6 @@ public static class EvalCommand
                      (s.Run.IsVideo ? "; a video is one image of C·T channels" : "") + ".";
         yield return $"[95% CI]: percentile bootstrap over the samples ({Bootstrap.DefaultReplicates} resamples, FID {FidReplicates}; SplitMix64 seed {Bootstrap.DefaultSeed}, " +
                      "the same resamples for every row); PSNR's from the resampled mean MSE. An interval without width is printed as its value.";
-        foreach (var n in digits.Notes(count)) yield return n;
+        foreach (var n in digits.Notes(count, prompts: s.Classes is null)) yield return n;
     }
 }

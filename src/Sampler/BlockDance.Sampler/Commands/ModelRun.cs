@@ -39,6 +39,8 @@ public sealed class ModelRun
     /// <summary>Where the conditioning came from, for the output's metadata: (key, value).</summary>
     public (string Key, string Value) Source { get; init; }
     public bool IsPixArt { get; init; }
+    /// <summary>The prompt texts of a --prompt run, one per sample in order; null when the captions came as features.</summary>
+    public IReadOnlyList<string>? Prompts { get; init; }
     /// <summary>A video model (STDiT): samples (C, T, H, W), written by VideoWriter at Fps.</summary>
     public bool IsVideo { get; init; }
     public int Fps { get; init; }
@@ -93,6 +95,9 @@ public sealed class ModelRun
         }
     }
 
+    /// <summary>The prompts as the run's log shows them: "a", "b".</summary>
+    static string Quoted(IReadOnlyList<string> texts) => string.Join(", ", texts.Select(t => $"\"{t}\""));
+
     public static ModelRun ForPixArt(Args a, string modelPath)
     {
         a = a.ForModel(ModelKind.PixArt);   // PixArt-α's defaults (Opts): 20 steps, DPM-Solver++ 2M, cfg 4.5, window [0.40, 0.95)
@@ -139,7 +144,9 @@ public sealed class ModelRun
         {
             // --prompt TEXT: tokenizer → T5 (the folder's text_encoder/ and tokenizer/) on the run's device, before the
             // transformer loads; with guidance the negative caption is --negative-prompt, default "" (as diffusers).
-            string prompt = a.Get("prompt")!;
+            var texts = a.GetAll("prompt");
+            string prompt = Quoted(texts);
+            samples = texts.Count;
             string? negative = opts.Cfg > 1 ? a.Get("negative-prompt") ?? "" : a.Get("negative-prompt");
             int maxLength = a.GetInt("max-length", orElse: T5Tokenizer.PixArtMaxLength);
             string? variant = EncodeCommand.Variant(a);
@@ -148,15 +155,15 @@ public sealed class ModelRun
             {
                 try
                 {
-                    var prompts = TextEncoding.Captions(dev, modelPath, prompt, negative, cfg.CaptionChannels, maxLength, variant);
-                    Console.WriteLine($"prompts: --prompt \"{prompt}\": {prompts.Prompts.Count} × {prompts.Prompts.Tokens} tokens" +
+                    var prompts = TextEncoding.Captions(dev, modelPath, texts, negative, cfg.CaptionChannels, maxLength, variant);
+                    Console.WriteLine($"prompts: --prompt {prompt}: {prompts.Prompts.Count} × {prompts.Prompts.Tokens} tokens" +
                                       (prompts.Negative is { } ng ? $", negative {ng.Count} × {ng.Tokens}" : ""));
                     return new Captions(prompts);
                 }
                 catch (InvalidValueException e) when (e.Message.StartsWith("text encoder width", StringComparison.Ordinal))
                 { throw new UsageException($"--prompt: {e.Message}"); }
             };
-            source = ("prompt", prompt);
+            source = ("prompt", string.Join("|", texts));
         }
         // A 1- or 3-channel folder is a pixel-space model (the text-to-image demo): no VAE, the output is the image.
         bool latent = SampleImages.IsLatent(cfg.InChannels);
@@ -169,7 +176,7 @@ public sealed class ModelRun
             Conditioning = conditioning,
             Footprint = (_, c) => PixArtPipeline.Footprint(modelPath, cfg, ((Captions)c).Prompts.Prompts.Tokens),
             Load = dev => PixArtPipeline.Load(modelPath, dev, vaePath).Model,
-            VaePath = vaePath, Latent = latent, Source = source, IsPixArt = true,
+            VaePath = vaePath, Latent = latent, Source = source, IsPixArt = true, Prompts = a.Has("prompt") ? a.GetAll("prompt") : null,
         };
     }
 
@@ -219,7 +226,9 @@ public sealed class ModelRun
         }
         else
         {
-            string prompt = a.Get("prompt")!;
+            var texts = a.GetAll("prompt");
+            string prompt = Quoted(texts);
+            samples = texts.Count;
             int maxLength = a.GetInt("max-length", orElse: cfg.MaxTokens);   // Open-Sora encodes to model_max_length
             string? variant = EncodeCommand.Variant(a);
             EncodeCommand.Resolve(modelPath, variant);                                   // checked before the device starts
@@ -227,14 +236,14 @@ public sealed class ModelRun
             {
                 try
                 {
-                    var prompts = TextEncoding.Captions(dev, modelPath, prompt, null, cfg.CaptionChannels, maxLength, variant).Prompts;
-                    Console.WriteLine($"prompts: --prompt \"{prompt}\": {prompts.Count} × {prompts.Tokens} tokens");
+                    var prompts = TextEncoding.Captions(dev, modelPath, texts, null, cfg.CaptionChannels, maxLength, variant).Prompts;
+                    Console.WriteLine($"prompts: --prompt {prompt}: {prompts.Count} × {prompts.Tokens} tokens");
                     return withNull(prompts);
                 }
                 catch (InvalidValueException e) when (e.Message.StartsWith("text encoder width", StringComparison.Ordinal))
                 { throw new UsageException($"--prompt: {e.Message}"); }
             };
-            source = ("prompt", prompt);
+            source = ("prompt", string.Join("|", texts));
         }
         // A 1- or 3-channel STDiT is a pixel-space model (the text-to-video demo): no VAE, its output is the frames.
         bool latent = SampleImages.IsLatent(cfg.InChannels);
@@ -247,7 +256,7 @@ public sealed class ModelRun
             Conditioning = conditioning,
             Footprint = (dev, c) => STDiTPipeline.Footprint(cfg, ((Captions)c).Prompts.Prompts.Tokens, dev),
             Load = dev => STDiTPipeline.Load(modelPath, dev, video).Model,
-            VaePath = vaePath, Latent = latent, Source = source, IsVideo = true, Fps = VideoOptions.Fps(a),
+            VaePath = vaePath, Latent = latent, Source = source, IsVideo = true, Prompts = a.Has("prompt") ? a.GetAll("prompt") : null, Fps = VideoOptions.Fps(a),
         };
     }
 }

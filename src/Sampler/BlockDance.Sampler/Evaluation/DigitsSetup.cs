@@ -5,7 +5,8 @@
 //   --fid-stats FILE    default: mnist_fid_stats.safetensors next to the classifier
 //                       (written by tools/train/train_classifier.py --fid-stats)
 //
-// The classifier reads 1-channel 14×14 digits of 10 classes. For any other model the accuracy and
+// The classifier reads 1-channel 14×14 digits: of a 10-class DiT (accuracy: the requested class), or of a text-to-image
+// model whose prompts each name one digit (accuracy: prompt adherence, PromptDigits). For any other model the accuracy and
 // FID columns are n/a (an explicit --classifier is then an error); a missing default file is not an
 // error either, only a note; a named file that does not exist is (exit 2).
 using BlockDance.Sampler.Cli;
@@ -25,7 +26,26 @@ public sealed record DigitsSetup(string? ClassifierPath, FidStats? Stats, string
                 throw new UsageException($"--classifier/--fid-stats: the digit classifier reads 1-channel 14×14 images of 10 classes; {what}");
             return new(null, null, null, $"accuracy / FID: n/a: the MNIST digit classifier reads 1-channel 14×14 images of 10 classes; {what}.");
         }
+        return Files(a, modelPath);
+    }
 
+    /// <summary>A text-to-image model (PixArt-α) whose prompts each name one digit (`why` null; EvalSubject.Targets) and
+    /// whose images are 1-channel 14×14 (the text-to-image demo): accuracy is prompt adherence. Otherwise n/a, and
+    /// naming a classifier is an error.</summary>
+    public static DigitsSetup ForCaptions(Args a, string modelPath, BlockShape cfg, string kind, string? why)
+    {
+        bool digitImages = cfg.Frames == 0 && cfg.InChannels == 1 && cfg.InputSize == DigitClassifier.Side;
+        if (!digitImages)
+            why = $"the digit classifier reads 1-channel 14×14 images; this text-conditional {kind} model makes " +
+                  (cfg.Frames > 0 ? $"{cfg.Frames}-frame videos" : $"{cfg.InChannels}-channel {cfg.InputSize}×{cfg.InputSize} images");
+        if (why is null) return Files(a, modelPath);
+        if (a.Has("classifier") || a.Has("fid-stats")) throw new UsageException($"--classifier/--fid-stats: {why}");
+        return new(null, null, null, $"accuracy / FID: n/a: {why}.");
+    }
+
+    /// <summary>The classifier and FID statistics files (named, or found by default), for a model the classifier reads.</summary>
+    static DigitsSetup Files(Args a, string modelPath)
+    {
         string? classifier = a.Get("classifier") ?? Find(modelPath, DigitClassifier.DefaultPath);
         if (classifier is null)
             return new(null, null, null, $"accuracy / FID: n/a: no classifier found ({DigitClassifier.DefaultPath} next to the model or " +
@@ -38,14 +58,6 @@ public sealed record DigitsSetup(string? ClassifierPath, FidStats? Stats, string
             return new(classifier, null, null, $"FID: n/a: no reference statistics at {statsPath} " +
                                                "(write them with tools/train/train_classifier.py --fid-stats, or pass --fid-stats FILE).");
         return new(classifier, FidStats.Load(statsPath, DigitClassifier.FeatureDim), statsPath, null);
-    }
-
-    /// <summary>A text-conditional model (PixArt-α, STDiT): no classifier applies; naming one is an error.</summary>
-    public static DigitsSetup NotApplicable(Args a, string kind)
-    {
-        if (a.Has("classifier") || a.Has("fid-stats"))
-            throw new UsageException($"--classifier/--fid-stats: the digit classifier reads 1-channel 14×14 digits of a 10-class DiT; this is a text-conditional {kind} model");
-        return new(null, null, null, $"accuracy / FID: n/a: no classifier applies to a text-conditional {kind} model (the MNIST digit classifier reads the demo DiT's digits only).");
     }
 
     /// <summary>The model's folder first, then `relative` from the working folder and its parents.</summary>
@@ -62,11 +74,11 @@ public sealed record DigitsSetup(string? ClassifierPath, FidStats? Stats, string
     }
 
     /// <summary>Notes for the report: what accuracy and FID mean here, or why they are n/a.</summary>
-    public IEnumerable<string> Notes(int count)
+    public IEnumerable<string> Notes(int count, bool prompts = false)
     {
         if (ClassifierPath != null)
-            yield return $"accuracy: fraction of samples whose classifier argmax is the requested class ({Path.GetFileName(ClassifierPath)}, " +
-                         "an MLP 196-256-128-10 run on the device; 0.967 on 1,000 real held-out digits).";
+            yield return $"accuracy: fraction of samples whose classifier argmax is the {(prompts ? "digit the sample's prompt names (prompt adherence)" : "requested class")} " +
+                         $"({Path.GetFileName(ClassifierPath)}, an MLP 196-256-128-10 run on the device; 0.967 on 1,000 real held-out digits).";
         if (Stats != null)
         {
             // The stats file records what real training digits score at eval's --quick and default counts.

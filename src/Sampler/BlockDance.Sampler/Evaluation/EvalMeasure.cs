@@ -44,7 +44,7 @@ public sealed class EvalMeasure
             if (HasSsim) ssim[i] = ImageMetrics.Ssim(img[(i * per)..((i + 1) * per)], refImg[(i * per)..((i + 1) * per)], shape[1], shape[2], shape[3]);
         }
         Interval? acc = null, fid = null;
-        if (classifier != null && subject.Classes is { } classes)
+        if (classifier != null && subject.Targets is { } classes)
         {
             var c = classifier.Run(img, n);
             var hit = Enumerable.Range(0, n).Select(i => c.Predicted(i) == classes[i] ? 1.0 : 0.0).ToArray();

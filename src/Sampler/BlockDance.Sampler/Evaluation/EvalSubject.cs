@@ -18,6 +18,10 @@ public sealed class EvalSubject
     public required ModelRun Run { get; init; }
     /// <summary>The class-conditional DiT's labels (K per class, round robin); null for a caption model.</summary>
     public IReadOnlyList<int>? Classes { get; init; }
+    /// <summary>The digit each sample should show: its class (DiT), or the digit its prompt names (PromptDigits); null
+    /// when unknown, and then TargetsMissing says why.</summary>
+    public IReadOnlyList<int>? Targets { get; init; }
+    public string? TargetsMissing { get; init; }
     public required int PerCondition { get; init; }
     public required ModelKind Kind { get; init; }
     public required string KindName { get; init; }
@@ -42,9 +46,22 @@ public sealed class EvalSubject
                 Samples = classes.Count, Conditioning = _ => new ClassLabels(classes), Footprint = run.Footprint, Load = run.Load,
                 VaePath = run.VaePath, Latent = run.Latent, Source = run.Source,
             };
-            return new EvalSubject { Run = run, Classes = classes, PerCondition = 1, Kind = kind, KindName = "DiT" };
+            return new EvalSubject { Run = run, Classes = classes, Targets = classes, PerCondition = 1, Kind = kind, KindName = "DiT" };
         }
-        return new EvalSubject { Run = run, PerCondition = perCondition, Kind = kind, KindName = pixart ? "PixArt-α" : "STDiT" };
+        var (targets, missing) = PromptTargets(run.Prompts, run.Samples * perCondition);
+        return new EvalSubject
+        {
+            Run = run, PerCondition = perCondition, Kind = video ? ModelKind.STDiT : kind, KindName = pixart ? "PixArt-α" : "STDiT",
+            Targets = targets, TargetsMissing = missing,
+        };
+    }
+
+    /// <summary>Sample i's digit: the one its prompt (i mod prompts) names; or why there is none.</summary>
+    static (IReadOnlyList<int>?, string?) PromptTargets(IReadOnlyList<string>? prompts, int samples)
+    {
+        if (prompts is null) return (null, "the captions came as features (--prompt-embeds), with no text to read a digit from; pass --prompt");
+        if (prompts.FirstOrDefault(p => PromptDigits.Digit(p) is null) is string bad) return (null, $"the prompt \"{bad}\" names no single digit");
+        return (Enumerable.Range(0, samples).Select(i => PromptDigits.Digit(prompts[i % prompts.Count])!.Value).ToList(), null);
     }
 
     /// <summary>The conditioning of all samples, on the device (a --prompt is encoded here).</summary>

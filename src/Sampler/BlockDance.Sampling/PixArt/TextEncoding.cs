@@ -19,7 +19,11 @@ public sealed record EncodedText(float[] Embeds, IReadOnlyList<T5Tokens> Tokens,
     public float[] Row(int b) => Embeds.AsSpan(b * Length * Dim, Length * Dim).ToArray();
     public long[] Mask(int b) => Tokens[b].Mask.Select(m => (long)m).ToArray();
     /// <summary>Row b as a caption set of one caption.</summary>
-    public CaptionSet Caption(int b) => new(Row(b), Tokens[b].Mask.Select(m => (float)m).ToArray(), 1, Length, Dim);
+    public CaptionSet Caption(int b) => Captions(b, 1);
+    /// <summary>Rows first..first + count − 1 as one caption set.</summary>
+    public CaptionSet Captions(int first, int count) => new(
+        Embeds.AsSpan(first * Length * Dim, count * Length * Dim).ToArray(),
+        Enumerable.Range(first, count).SelectMany(b => Tokens[b].Mask.Select(m => (float)m)).ToArray(), count, Length, Dim);
 }
 
 public static class TextEncoding
@@ -69,12 +73,19 @@ public static class TextEncoding
     /// <summary>The prompt (and, when given, the negative prompt) as PixArt-α captions of `captionChannels` width.</summary>
     public static PromptEmbeds Captions(ComputeDevice dev, string folder, string prompt, string? negative, int captionChannels,
         int maxLength = T5Tokenizer.PixArtMaxLength, string? variant = null)
+        => Captions(dev, folder, [prompt], negative, captionChannels, maxLength, variant);
+
+    /// <summary>The prompts, one caption each in order (and, when given, the one negative prompt every sample is guided
+    /// against), encoded in one batch, as captions of `captionChannels` width.</summary>
+    public static PromptEmbeds Captions(ComputeDevice dev, string folder, IReadOnlyList<string> prompts, string? negative,
+        int captionChannels, int maxLength = T5Tokenizer.PixArtMaxLength, string? variant = null)
     {
-        var texts = negative is null ? new[] { prompt } : new[] { prompt, negative };
+        if (prompts.Count == 0) throw new InvalidValueException("prompts", "at least one prompt", "none");
+        var texts = negative is null ? prompts.ToArray() : [.. prompts, negative];
         var e = Encode(dev, folder, texts, maxLength, variant);
         if (e.Dim != captionChannels)
             throw new InvalidValueException("text encoder width", $"{captionChannels} (the transformer's caption_channels)", $"{e.Dim}");
-        return new PromptEmbeds(e.Caption(0), negative is null ? null : e.Caption(1));
+        return new PromptEmbeds(e.Captions(0, prompts.Count), negative is null ? null : e.Caption(prompts.Count));
     }
 
     /// <summary>tokenizer/spiece.model of the PixArt folder, or beside the text_encoder folder.</summary>
