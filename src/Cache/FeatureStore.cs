@@ -37,12 +37,16 @@ public sealed class FeatureStore(ComputeDevice device, BlockStack config, string
         return v;
     }
 
-    /// <summary>Uploads the per-row weights of one FeatureCombine launch, (model batch, 4): only for rows that differ
-    /// (a per-sample decision, taken on the host after reading a signal); uniform weights are kernel arguments.</summary>
+    /// <summary>Puts the per-row weights of one FeatureCombine launch, (model batch, 4), on the device: only for rows that
+    /// differ (a per-sample decision); uniform weights are kernel arguments. The copy is queued through a page-locked
+    /// staging slot (ComputeDevice.UploadQueued: no host wait); the one device buffer serves every launch, since each
+    /// launch's copy runs on the stream after the launches before it have read the previous weights.</summary>
     public Tensor CombineWeights(float[] weights)
     {
         combineWeights ??= Tensor.Allocate(device, $"{name}.combine_weights", modelBatch, FeatureCombine.MaxInputs);
-        combineWeights.CopyFromHost(weights);
+        if (weights.Length != combineWeights.Length)
+            throw new ArgumentException($"{combineWeights.Name}: expected {combineWeights.Length} weights, got {weights.Length}");
+        device.UploadQueued<float>(combineWeights.View, weights);
         return combineWeights;
     }
 

@@ -133,7 +133,8 @@ public class MethodMatrixTests
         finally { (src as IDisposable)?.Dispose(); }
     }
 
-    static SamplingResult Run(ComputeDevice dev, string model, Func<BlockShape, ICachePolicy> policy)
+    /// <summary>Samples `samples` samples (DiT: classes 3, 4, …; the caption models: the fixture's prompt for each) with the policy.</summary>
+    static SamplingResult Run(ComputeDevice dev, string model, Func<BlockShape, ICachePolicy> policy, int samples = 1)
     {
         var shape = ShapeOf(model);
         if (model == "dit")
@@ -141,19 +142,22 @@ public class MethodMatrixTests
             var src = ModelLoader.OpenSource(CliRunner.Fixture("dit_p2.weights.safetensors"));
             using var dit = ModelLoader.Create(dev, src, ModelLoader.DetectConfig(src, null));
             (src as IDisposable)?.Dispose();
-            return SamplingSession.Run(dit, new SamplingOptions { Classes = [3], Steps = Steps, Seed = 5, Policy = () => policy(shape) });
+            return SamplingSession.Run(dit, new SamplingOptions { Classes = Enumerable.Range(3, samples).ToArray(), Steps = Steps, Seed = 5, Policy = () => policy(shape) });
         }
         if (model == "stdit")
         {
             using var stdit = STDiT.Load(dev, CliRunner.Fixture("stdit_tiny"));
-            var p = PromptEmbeds.Load(VideoTraj, null, stdit.VideoConfig.CaptionChannels).Prompts;
+            var p = Repeat(PromptEmbeds.Load(VideoTraj, null, stdit.VideoConfig.CaptionChannels).Prompts, samples);
             var withNull = new PromptEmbeds(p, STDiTPipeline.NullCaptions(p, stdit.NullCaption, stdit.VideoConfig));
             return SamplingSession.Run(stdit, new Captions(withNull), STDiTPipeline.DefaultOptions with { Steps = Steps, Seed = 5, Policy = () => policy(shape) });
         }
         using var pixart = PixArt.Load(dev, CliRunner.Fixture("pixart_tiny"));
         var prompts = PromptEmbeds.Load(Traj, null, pixart.PixArtConfig.CaptionChannels);
+        prompts = prompts with { Prompts = Repeat(prompts.Prompts, samples) };
         return SamplingSession.Run(pixart, new Captions(prompts), PixArtPipeline.DefaultOptions with { Steps = Steps, Seed = 5, Policy = () => policy(shape) });
     }
+
+    static CaptionSet Repeat(CaptionSet c, int times) => times == 1 ? c : CaptionSet.Concat(c, Repeat(c, times - 1));
 
     static readonly Dictionary<(string, string), float[]> uncached = new();
 
@@ -192,6 +196,38 @@ public class MethodMatrixTests
         Assert.Equal(m.Waits, r.HostWaitsPerStep, 9);
         Assert.All(r.Samples, v => Assert.True(float.IsFinite(v)));
         if (m.Reused.Length > 0) Assert.NotEqual(None(kind, dev, model), r.Samples);   // reuse really changed the sample
+    }
+
+    /// <summary>A span policy whose samples take turns: step 0 every row computes blocks 0..1 and stores them; on step s ≥ 1
+    /// sample s mod 2 computes (a gathered sub-batch: RunRows) and the other copies its stored feature, and the computing
+    /// rows push their new value while the others keep theirs (a FeatureCombine with per-row weights). No signal is read.</summary>
+    sealed class TakingTurns : ICachePolicy
+    {
+        FeatureStore? store;
+        public string Describe() => "taking turns";
+        public void Check(BlockStack stack, int steps) { }
+        public void Begin(BlockStack stack, ComputeDevice device, int steps) => store = new FeatureStore(device, stack, "turns");
+        public BlockPlan Plan(StepContext step) => BlockPlan.Of(new SpanPlan(store!, 0, 1, SpanValue.Feature,
+            _ => step.Step == 0 ? SpanDecision.All(step.Cfg.ModelBatch) : new SpanDecision(step.Cfg.Rows([step.Step % 2]))));
+        public long MemoryBytes => store?.Bytes ?? 0;
+        public void Dispose() => store?.Dispose();
+    }
+
+    /// <summary>Samples that decide differently need their row list and per-row combine weights on the device every step:
+    /// both are queued through the device's page-locked staging ring, so such a step waits for the device no more than a
+    /// step where every row decides alike (docs/caching.md, "Host waits").</summary>
+    [SkippableTheory]
+    [MemberData(nameof(ModelRows))]
+    public void MixedDecisions_QueueTheirUploads_AndWaitForNothing(string kind, string model)
+    {
+        var dev = TestDevices.Get(kind);
+        string combine = dev.IsHost ? "feature_combine_host" : "feature_combine";
+        long combines = dev.Kernels.LaunchesOf(combine);
+        var r = Run(dev, model, _ => new TakingTurns(), samples: 2);
+        Assert.True(dev.Kernels.LaunchesOf(combine) - combines >= Steps - 1);    // the per-row weights went up every mixed step
+        Assert.Equal(0, r.HostWaitsPerStep);
+        Assert.Equal(Steps * ShapeOf(model).Depth - (Steps - 1) / 2.0, r.BlocksComputed, 9);   // block 0 skipped by one of two samples
+        Assert.All(r.Samples, v => Assert.True(float.IsFinite(v)));
     }
 
     [Theory]

@@ -70,7 +70,8 @@ public class STDiTModelTests(ITestOutputHelper output)
                 c.CaptionChannels, c.MaxTokens, c.Frames, c.LatentSize, c.SpaceScale));
             Assert.Equal(2.0 / 3.0, c.TimeScale, 12);
             Assert.Equal(48, c.Tokens);
-            Assert.Equal(48, c.Stack.Tokens);
+            Assert.Equal(48, c.Shape.Tokens);
+            Assert.Equal(48, c.Workspace.Tokens);
             var o = STDiTWeights.Configure(src, path, new(Frames: 5, ImageSize: 128));
             Assert.Equal((5, 16, 0.5), (o.Frames, o.LatentSize, o.SpaceScale));
         }

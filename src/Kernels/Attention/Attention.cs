@@ -5,7 +5,8 @@
 // denominator l and its output accumulator, rescaled by exp(m_old − m_new) when the max grows.
 //
 // v1: one work item per (n, h, query) row; the accumulator is the output row itself (owned by the
-//     work item), so there is no shared memory and no barrier and any head dim works (XL: 72).
+//     work item), so there is no shared memory and no barrier and any head dim works (XL: 72). The row itself is
+//     AttentionRow's, shared with the relative-bias and cross-attention v1 kernels (each with its own keys struct).
 // v2 (AttentionV2.cs, fp32): FlashAttention-2 tiling — K/V tiles in shared memory, q, o, max and sum
 //     in registers; head dim ≤ 768.
 // v3 (AttentionV3.cs, bf16 tensor cores): the same tiling on mma.sync m16n8k16, P kept in registers as
@@ -31,6 +32,17 @@ public static class Attention
     public static void Reference(float[] qkv, float[] o, int n, int t, int heads, int hd, float scale) =>
         AttentionReference.SelfAttention(qkv, o, n, t, heads, hd, scale);
 
+    /// <summary>Self-attention's keys: every key of the row's own qkv (k at D, v at 2D inside each 3D-block), score q·k·scale.</summary>
+    readonly struct SelfKeys(long rowBase, int d) : IAttentionKeys
+    {
+        readonly long first = rowBase + d;   // k of key 0
+        readonly int stride = 3 * d;
+        public long Key(int j) => first + (long)j * stride;
+        public bool Keep(int j) => true;
+        public float Score(float scaled, int j) => scaled;
+        public float Finish(float l) => 1f / l;
+    }
+
     [GpuKernel("attention_v1")]
     static void Kernel(Index1D index, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale, int width)
     {
@@ -38,32 +50,10 @@ public static class Attention
         long rows = (long)n * heads * t;
         for (long r = index; r < rows; r += width)
         {
-            int i = (int)(r % t);
-            int h = (int)(r / t % heads);
-            int b = (int)(r / t / heads);
+            AttentionRow.Split(r, t, heads, out int b, out int h, out int i);
             long q = ((long)b * t + i) * 3 * d + h * hd;
             long outRow = ((long)b * t + i) * d + h * hd;
-            for (int e = 0; e < hd; e++) o[outRow + e] = 0f;
-            float m = float.NegativeInfinity, l = 0f;
-            for (int j = 0; j < t; j++)
-            {
-                long kv = ((long)b * t + j) * 3 * d + h * hd;
-                float dot = 0;
-                for (int e = 0; e < hd; e++) dot += qkv[q + e] * qkv[kv + d + e];
-                float s = dot * scale;
-                if (s > m)
-                {
-                    float corr = MathF.Exp(m - s); // 0 on the first key (m = −∞)
-                    l *= corr;
-                    for (int e = 0; e < hd; e++) o[outRow + e] *= corr;
-                    m = s;
-                }
-                float p = MathF.Exp(s - m);
-                l += p;
-                for (int e = 0; e < hd; e++) o[outRow + e] += p * qkv[kv + 2 * d + e];
-            }
-            float inv = 1f / l;
-            for (int e = 0; e < hd; e++) o[outRow + e] *= inv;
+            AttentionRow.Run(qkv, q, qkv, o, outRow, t, d, hd, scale, new SelfKeys((long)b * t * 3 * d + h * hd, d));
         }
     }
 

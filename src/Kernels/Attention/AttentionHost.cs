@@ -1,6 +1,7 @@
 // Host versions of the attention ops (host backend, `--device cpu`): the DiT's self-attention (Attention.Run),
 // and the core that PixArt's cross-attention (CrossAttentionHost) and T5's relative-bias attention
-// (RelativeBiasAttentionHost) share. Flash-style: the T×T score matrix never exists.
+// (RelativeBiasAttentionHost) share: ForEachBlock (the work items) and Block (one of them). Flash-style: the T×T
+// score matrix never exists.
 //
 //   work item = (n, h, block of QB = 32 query rows); the keys are visited in blocks of KB = 64:
 //     S (QB, KB) = Q_blk · K_blkᵀ · scale (+ bias)        Q copied (head dim padded to 8), K block transposed
@@ -38,19 +39,34 @@ public static unsafe class AttentionHost
         public readonly long QStride = qStride, KvStride = kvStride, OStride = oStride;
     }
 
+    /// <summary>Runs one block of query rows on the slice it is given.</summary>
+    public delegate void BlockRun(in Slice slice);
+    /// <summary>Builds the slice of (row b, head h) and hands it to run (inside whatever fixed scope its pointers need).</summary>
+    public delegate void SliceOf(int b, int h, BlockRun run);
+
+    /// <summary>The host kernel of every attention op here: one work item per (row b of n, head h, block of QueryBlock of
+    /// the t query rows), each running Block over `keys` keys on the slice that `slice` builds for (b, h).</summary>
+    public static void ForEachBlock(ComputeDevice dev, string kernel, int n, int t, int heads, int keys, int hd, float scale, SliceOf slice)
+    {
+        int blocks = (t + QueryBlock - 1) / QueryBlock;
+        Host.For(dev, kernel, n * heads * blocks, item =>
+        {
+            int qb = item % blocks, h = item / blocks % heads, b = item / blocks / heads;
+            int q0 = qb * QueryBlock;
+            slice(b, h, (in Slice s) => Block(s, q0, Math.Min(QueryBlock, t - q0), keys, hd, scale));
+        });
+    }
+
     /// <summary>o (n, t, heads·hd) = self-attention of qkv (n, t, 3·heads·hd) (same contract as Attention.RunV1).</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> qkv, ArrayView<float> o, int n, int t, int heads, int hd, float scale)
     {
         Check.Size("attention qkv", qkv.Length, 3L * n * t * heads * hd);
         Check.Size("attention out", o.Length, (long)n * t * heads * hd);
         long d = (long)heads * hd;
-        int blocks = (t + QueryBlock - 1) / QueryBlock;
-        Host.For(dev, Attention.HostKernel, n * heads * blocks, item =>
+        ForEachBlock(dev, Attention.HostKernel, n, t, heads, t, hd, scale, (b, h, run) =>
         {
-            int qb = item % blocks, h = item / blocks % heads, b = item / blocks / heads;
             float* q = Host.Ptr(qkv) + (long)b * t * 3 * d + h * hd;
-            var slice = new Slice(q, 3 * d, q + d, q + 2 * d, 3 * d, Host.Ptr(o) + (long)b * t * d + h * hd, d);
-            Block(slice, qb * QueryBlock, Math.Min(QueryBlock, t - qb * QueryBlock), t, hd, scale);
+            run(new Slice(q, 3 * d, q + d, q + 2 * d, 3 * d, Host.Ptr(o) + (long)b * t * d + h * hd, d));
         });
     }
 

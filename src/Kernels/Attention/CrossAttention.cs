@@ -12,6 +12,7 @@
 // v1 (this file): one work item per (n, h, query) row with an online softmax over the L keys, the output
 //     row itself as the accumulator; no shared memory, no barrier (the CPU accelerator's version). L is
 //     short (120 for PixArt), so this is a small share of a block; faster versions are left to later work.
+//     The row is AttentionRow's over CaptionKeys (the caption's keys and mask).
 // host (CrossAttentionHost.cs): the host backend's version (AttentionHost's flash blocks with the key mask).
 using BlockDance.Kernels.Harness;
 using ILGPU;
@@ -29,6 +30,18 @@ public static class CrossAttention
             new AttentionOptions { Keep = keep, KeyBatch = cap });
     }
 
+    /// <summary>A caption's keys: token j of caption c at (c·L + j)·2D (v D further), kept where keep[c, j] = 1.</summary>
+    readonly struct CaptionKeys(long first, int d, ArrayView<float> keep, long keepRow) : IAttentionKeys
+    {
+        readonly long k0 = first, row = keepRow;
+        readonly int stride = 2 * d;
+        readonly ArrayView<float> mask = keep;
+        public long Key(int j) => k0 + (long)j * stride;
+        public bool Keep(int j) => mask[row + j] != 0f;
+        public float Score(float scaled, int j) => scaled;
+        public float Finish(float l) => l > 0f ? 1f / l : 0f;   // no kept key: the row stays 0
+    }
+
     [GpuKernel("cross_attention_v1")]
     static void Kernel(Index1D index, ArrayView<float> q, ArrayView<float> kv, ArrayView<float> keep, ArrayView<int> cap,
         ArrayView<float> o, int n, int t, int l, int heads, int hd, float scale, int width)
@@ -37,33 +50,10 @@ public static class CrossAttention
         long rows = (long)n * heads * t;
         for (long r = index; r < rows; r += width)
         {
-            int i = (int)(r % t);
-            int h = (int)(r / t % heads);
-            int b = (int)(r / t / heads);
+            AttentionRow.Split(r, t, heads, out int b, out int h, out int i);
             int c = cap[b];
             long qRow = ((long)b * t + i) * d + h * hd;
-            for (int e = 0; e < hd; e++) o[qRow + e] = 0f;
-            float m = float.NegativeInfinity, sum = 0f;
-            for (int j = 0; j < l; j++)
-            {
-                if (keep[(long)c * l + j] == 0f) continue;
-                long k = ((long)c * l + j) * 2 * d + h * hd;
-                float dot = 0;
-                for (int e = 0; e < hd; e++) dot += q[qRow + e] * kv[k + e];
-                float s = dot * scale;
-                if (s > m)
-                {
-                    float corr = MathF.Exp(m - s); // 0 on the first kept key (m = −∞)
-                    sum *= corr;
-                    for (int e = 0; e < hd; e++) o[qRow + e] *= corr;
-                    m = s;
-                }
-                float p = MathF.Exp(s - m);
-                sum += p;
-                for (int e = 0; e < hd; e++) o[qRow + e] += p * kv[k + d + e];
-            }
-            float inv = sum > 0f ? 1f / sum : 0f;   // no kept key: the row stays 0
-            for (int e = 0; e < hd; e++) o[qRow + e] *= inv;
+            AttentionRow.Run(q, qRow, kv, o, qRow, l, d, hd, scale, new CaptionKeys((long)c * l * 2 * d + h * hd, d, keep, (long)c * l));
         }
     }
 

@@ -16,18 +16,14 @@ public static unsafe class CrossAttentionHost
         ArrayView<float> o, int n, int t, int l, int heads, int hd, float scale)
     {
         long d = (long)heads * hd;
-        int blocks = (t + AttentionHost.QueryBlock - 1) / AttentionHost.QueryBlock;
         long captions = keep.Length / l;
-        Host.For(dev, Kernel, n * heads * blocks, item =>
+        AttentionHost.ForEachBlock(dev, Kernel, n, t, heads, l, hd, scale, (b, h, run) =>
         {
-            int qb = item % blocks, h = item / blocks % heads, b = item / blocks / heads;
             int c = Host.Ptr(cap)[b];
             if ((uint)c >= captions) throw new ArgumentException($"cross-attention: row {b} uses caption {c}, there are {captions}");
             float* k = Host.Ptr(kv) + (long)c * l * 2 * d + h * hd;
-            var slice = new AttentionHost.Slice(Host.Ptr(q) + (long)b * t * d + h * hd, d, k, k + d, 2 * d,
-                Host.Ptr(o) + (long)b * t * d + h * hd, d, keep: Host.Ptr(keep) + (long)c * l);
-            int q0 = qb * AttentionHost.QueryBlock;
-            AttentionHost.Block(slice, q0, Math.Min(AttentionHost.QueryBlock, t - q0), l, hd, scale);
+            run(new AttentionHost.Slice(Host.Ptr(q) + (long)b * t * d + h * hd, d, k, k + d, 2 * d,
+                Host.Ptr(o) + (long)b * t * d + h * hd, d, keep: Host.Ptr(keep) + (long)c * l));
         });
     }
 }

@@ -14,7 +14,8 @@
 // faster versions of their own, and the bias/mask reads would cost them on every step.
 //
 // v1: one work item per (n, h, query) row; the output row is the accumulator (rescaled when the running
-//     max grows), no shared memory, no barriers.
+//     max grows), no shared memory, no barriers: AttentionRow over BiasedKeys (the mask and the bias live in
+//     the keys struct, so attention_v1, which shares the row, compiles without them).
 // host (RelativeBiasAttentionHost.cs): the host backend's version (AttentionHost's flash blocks + bias + mask).
 using BlockDance.Kernels.Harness;
 using ILGPU;
@@ -30,6 +31,21 @@ public static class RelativeBiasAttention
         AttentionReference.SelfAttention(qkv, o, n, t, heads, hd, scale,
             new AttentionOptions { Keep = mask, Bias = (h, i, j) => table[bucket[j - i + t - 1] * heads + h] });
 
+    /// <summary>T5's keys: the row's own qkv as in self-attention, masked by the row's mask, the score plus the bias of
+    /// offset j − i.</summary>
+    readonly struct BiasedKeys(long rowBase, int d, ArrayView<float> table, ArrayView<int> bucket, ArrayView<float> mask,
+        long maskRow, int offset, int heads, int h) : IAttentionKeys
+    {
+        readonly long first = rowBase + d, keepRow = maskRow;
+        readonly int stride = 3 * d, shift = offset, nHeads = heads, head = h;
+        readonly ArrayView<float> bias = table, keep = mask;
+        readonly ArrayView<int> buckets = bucket;
+        public long Key(int j) => first + (long)j * stride;
+        public bool Keep(int j) => keep[keepRow + j] != 0f;
+        public float Score(float scaled, int j) => scaled + bias[buckets[j + shift] * nHeads + head];
+        public float Finish(float l) => l > 0f ? 1f / l : 0f;
+    }
+
     [GpuKernel("relative_bias_attention_v1")]
     static void KernelV1(Index1D index, ArrayView<float> qkv, ArrayView<float> table, ArrayView<int> bucket, ArrayView<float> mask,
         ArrayView<float> o, int n, int t, int heads, int hd, float scale, int width)
@@ -38,33 +54,11 @@ public static class RelativeBiasAttention
         long rows = (long)n * heads * t;
         for (long r = index; r < rows; r += width)
         {
-            int i = (int)(r % t);
-            int h = (int)(r / t % heads);
-            int b = (int)(r / t / heads);
+            AttentionRow.Split(r, t, heads, out int b, out int h, out int i);
             long q = ((long)b * t + i) * 3 * d + h * hd;
             long outRow = ((long)b * t + i) * d + h * hd;
-            for (int e = 0; e < hd; e++) o[outRow + e] = 0f;
-            float m = float.NegativeInfinity, l = 0f;
-            for (int j = 0; j < t; j++)
-            {
-                if (mask[(long)b * t + j] == 0f) continue;
-                long kv = ((long)b * t + j) * 3 * d + h * hd;
-                float dot = 0;
-                for (int e = 0; e < hd; e++) dot += qkv[q + e] * qkv[kv + d + e];
-                float s = dot * scale + table[bucket[j - i + t - 1] * heads + h];
-                if (s > m)
-                {
-                    float corr = MathF.Exp(m - s); // 0 on the first key (m = −∞)
-                    l *= corr;
-                    for (int e = 0; e < hd; e++) o[outRow + e] *= corr;
-                    m = s;
-                }
-                float p = MathF.Exp(s - m);
-                l += p;
-                for (int e = 0; e < hd; e++) o[outRow + e] += p * qkv[kv + 2 * d + e];
-            }
-            float inv = l > 0f ? 1f / l : 0f;
-            for (int e = 0; e < hd; e++) o[outRow + e] *= inv;
+            var keys = new BiasedKeys((long)b * t * 3 * d + h * hd, d, table, bucket, mask, (long)b * t, t - 1 - i, heads, h);
+            AttentionRow.Run(qkv, q, qkv, o, outRow, t, d, hd, scale, keys);
         }
     }
 

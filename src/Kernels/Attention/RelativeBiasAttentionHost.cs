@@ -19,10 +19,8 @@ public static unsafe class RelativeBiasAttentionHost
     {
         int offsets = 2 * t - 1;
         long d = (long)heads * hd;
-        int blocks = (t + AttentionHost.QueryBlock - 1) / AttentionHost.QueryBlock;
-        Host.For(dev, Kernel, n * heads * blocks, item =>
+        AttentionHost.ForEachBlock(dev, Kernel, n, t, heads, t, hd, scale, (b, h, run) =>
         {
-            int qb = item % blocks, h = item / blocks % heads, b = item / blocks / heads;
             fixed (float* bias = HostSimd.Scratch(6, offsets))
             {
                 int* bk = Host.Ptr(bucket);
@@ -33,10 +31,8 @@ public static unsafe class RelativeBiasAttentionHost
                     bias[off] = tb[(long)bk[off] * heads + h];
                 }
                 float* q = Host.Ptr(qkv) + (long)b * t * 3 * d + h * hd;
-                var slice = new AttentionHost.Slice(q, 3 * d, q + d, q + 2 * d, 3 * d, Host.Ptr(o) + (long)b * t * d + h * hd, d,
-                    keep: Host.Ptr(mask) + (long)b * t, biasByOffset: bias);
-                int q0 = qb * AttentionHost.QueryBlock;
-                AttentionHost.Block(slice, q0, Math.Min(AttentionHost.QueryBlock, t - q0), t, hd, scale);
+                run(new AttentionHost.Slice(q, 3 * d, q + d, q + 2 * d, 3 * d, Host.Ptr(o) + (long)b * t * d + h * hd, d,
+                    keep: Host.Ptr(mask) + (long)b * t, biasByOffset: bias));
             }
         });
     }

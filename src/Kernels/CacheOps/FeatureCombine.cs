@@ -12,7 +12,8 @@
 // v1 (the only version): one thread per element; the op is memory-bound and small next to a block.
 // Weights come either per row from a device buffer (Run: rows that took different decisions) or, the same
 // for every row, as kernel arguments (RunUniform: nothing to upload, so a step with a fixed schedule copies
-// nothing to the device). Both do the same arithmetic in the same order: the same bits.
+// nothing to the device). Both kernels are one formula (Combine, over where the weights come from: IWeights), so
+// they do the same arithmetic in the same order: the same bits.
 // host: the host backend's version (`--device cpu`): the same scalar formula per element, so the same bytes
 //     as the ILGPU kernel; chunks of HostSimd.ElementChunk elements over the threads.
 using ILGPU;
@@ -45,17 +46,40 @@ public static unsafe class FeatureCombine
             }
     }
 
-    static void Kernel(Index1D index, ArrayView<float> output, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d,
-        ArrayView<float> weights, int m, int rowLen, long total, int width)
+    // Where the weights of element i's row come from: per row from a device buffer, or one set as kernel arguments.
+    interface IWeights
+    {
+        int Row(long i);
+        float Get(int row, int j);
+    }
+
+    readonly struct PerRow(ArrayView<float> weights, int rowLen) : IWeights
+    {
+        readonly ArrayView<float> w = weights;
+        readonly int len = rowLen;
+        public int Row(long i) => (int)(i / len);
+        public float Get(int row, int j) => w[row * MaxInputs + j];
+    }
+
+    readonly struct Uniform(float w0, float w1, float w2, float w3) : IWeights
+    {
+        readonly float a = w0, b = w1, c = w2, d = w3;
+        public int Row(long i) => 0;
+        public float Get(int row, int j) => j == 0 ? a : j == 1 ? b : j == 2 ? c : d;
+    }
+
+    // The one formula of both kernels (and of Reference): terms of weight 0 are not read, a weight of 1 adds the value itself.
+    static void Combine<TW>(Index1D index, ArrayView<float> output, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d,
+        TW weights, int m, long total, int width) where TW : struct, IWeights
     {
         for (long i = index; i < total; i += width)
         {
-            int r = (int)(i / rowLen);
+            int r = weights.Row(i);
             float acc = 0f;
             bool first = true;
             for (int j = 0; j < m; j++)
             {
-                float w = weights[r * MaxInputs + j];
+                float w = weights.Get(r, j);
                 if (w == 0f) continue;
                 float x = j == 0 ? a[i] : j == 1 ? b[i] : j == 2 ? c[i] : d[i];
                 float v = w == 1f ? x : w * x;
@@ -66,16 +90,31 @@ public static unsafe class FeatureCombine
         }
     }
 
+    static void Kernel(Index1D index, ArrayView<float> output, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d,
+        ArrayView<float> weights, int m, int rowLen, long total, int width) =>
+        Combine(index, output, a, b, c, d, new PerRow(weights, rowLen), m, total, width);
+
+    static void UniformKernel(Index1D index, ArrayView<float> output, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d,
+        float w0, float w1, float w2, float w3, int m, long total, int width) =>
+        Combine(index, output, a, b, c, d, new Uniform(w0, w1, w2, w3), m, total, width);
+
+    /// <summary>The launchers' checks; the four input views, the missing ones standing in for the first (never read: m terms).</summary>
+    static ArrayView<float>[] Inputs(ArrayView<float> output, ArrayView<float>[] inputs, long total)
+    {
+        if (inputs.Length is < 1 or > MaxInputs) throw new ArgumentException($"feature combine: 1..{MaxInputs} inputs, found {inputs.Length}");
+        Check.Size("feature combine output", output.Length, total);
+        foreach (var x in inputs) Check.Size("feature combine input", x.Length, total);
+        var v = new ArrayView<float>[MaxInputs];
+        for (int j = 0; j < MaxInputs; j++) v[j] = j < inputs.Length ? inputs[j] : inputs[0];
+        return v;
+    }
+
     /// <summary>output = Σ_j W[r, j]·inputs[j] over the first rows·rowLen elements; weights is (rows, 4) on the device.</summary>
     public static void Run(ComputeDevice dev, ArrayView<float> output, ArrayView<float>[] inputs, ArrayView<float> weights, int rows, int rowLen)
     {
-        if (inputs.Length is < 1 or > MaxInputs) throw new ArgumentException($"feature combine: 1..{MaxInputs} inputs, found {inputs.Length}");
         long total = (long)rows * rowLen;
-        Check.Size("feature combine output", output.Length, total);
-        foreach (var x in inputs) Check.Size("feature combine input", x.Length, total);
+        var v = Inputs(output, inputs, total);
         Check.Size("feature combine weights", weights.Length, (long)rows * MaxInputs);
-        var v = new ArrayView<float>[MaxInputs];
-        for (int j = 0; j < MaxInputs; j++) v[j] = j < inputs.Length ? inputs[j] : inputs[0];
         if (dev.IsHost) { CombineHost(dev, "feature_combine_host", output, v, inputs.Length, total, rowLen, weights, null); return; }
         int width = dev.LaunchWidth(total);
         dev.Kernels.Get("feature_combine", acc => acc.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>,
@@ -83,36 +122,12 @@ public static unsafe class FeatureCombine
             (width, output, v[0], v[1], v[2], v[3], weights, inputs.Length, rowLen, total, width);
     }
 
-    static void UniformKernel(Index1D index, ArrayView<float> output, ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, ArrayView<float> d,
-        float w0, float w1, float w2, float w3, int m, long total, int width)
-    {
-        for (long i = index; i < total; i += width)
-        {
-            float acc = 0f;
-            bool first = true;
-            for (int j = 0; j < m; j++)
-            {
-                float w = j == 0 ? w0 : j == 1 ? w1 : j == 2 ? w2 : w3;
-                if (w == 0f) continue;
-                float x = j == 0 ? a[i] : j == 1 ? b[i] : j == 2 ? c[i] : d[i];
-                float v = w == 1f ? x : w * x;
-                acc = first ? v : acc + v;
-                first = false;
-            }
-            output[i] = acc;
-        }
-    }
-
     /// <summary>output = Σ_j w[j]·inputs[j] over the first rows·rowLen elements, the same weights (≤ 4, host values) for every row.</summary>
     public static void RunUniform(ComputeDevice dev, ArrayView<float> output, ArrayView<float>[] inputs, float[] w, int rows, int rowLen)
     {
-        if (inputs.Length is < 1 or > MaxInputs) throw new ArgumentException($"feature combine: 1..{MaxInputs} inputs, found {inputs.Length}");
-        if (w.Length > MaxInputs) throw new ArgumentException($"feature combine: at most {MaxInputs} weights, found {w.Length}");
         long total = (long)rows * rowLen;
-        Check.Size("feature combine output", output.Length, total);
-        foreach (var x in inputs) Check.Size("feature combine input", x.Length, total);
-        var v = new ArrayView<float>[MaxInputs];
-        for (int j = 0; j < MaxInputs; j++) v[j] = j < inputs.Length ? inputs[j] : inputs[0];
+        var v = Inputs(output, inputs, total);
+        if (w.Length > MaxInputs) throw new ArgumentException($"feature combine: at most {MaxInputs} weights, found {w.Length}");
         float W(int j) => j < w.Length ? w[j] : 0f;
         if (dev.IsHost) { CombineHost(dev, "feature_combine_uniform_host", output, v, inputs.Length, total, rowLen, default, [W(0), W(1), W(2), W(3)]); return; }
         int width = dev.LaunchWidth(total);

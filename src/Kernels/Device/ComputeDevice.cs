@@ -131,7 +131,8 @@ public sealed class ComputeDevice : IDisposable
 
     /// <summary>
     /// Times the host waited for the device: Synchronize calls and blocking copies between host and device
-    /// (Tensor.ToHost/CopyFromHost, Upload). A sampling step needs none — kernels are queued on one stream and
+    /// (Tensor.ToHost/CopyFromHost, Upload; not UploadQueued, which waits only when the device is a whole staging ring of
+    /// uploads behind, and then counts that here). A sampling step needs none — kernels are queued on one stream and
     /// the host runs ahead — so benchmarks report this per step and a test holds it at zero.
     /// </summary>
     public long HostWaits { get; private set; }
@@ -146,8 +147,20 @@ public sealed class ComputeDevice : IDisposable
         dst.SubView(0, src.Length).CopyFromCPU(src);
     }
 
+    readonly Dictionary<Type, IDisposable> rings = new();
+
+    /// <summary>Queued host → device copy of a small array through a page-locked staging slot (StagingRing): no host
+    /// wait. The kernels launched after it read the new values; src may be changed as soon as this returns.</summary>
+    public void UploadQueued<T>(ArrayView<T> dst, ReadOnlySpan<T> src) where T : unmanaged
+    {
+        if (!rings.TryGetValue(typeof(T), out var ring)) rings[typeof(T)] = ring = new StagingRing<T>(this);
+        ((StagingRing<T>)ring).Upload(dst, src);
+    }
+
     public void Dispose()
     {
+        foreach (var r in rings.Values) r.Dispose();
+        rings.Clear();
         Accelerator.Dispose();
         Context.Dispose();
     }

@@ -55,7 +55,7 @@ public sealed class DiT : IBlockModel, IDisposable
         if (ws != null && ws.Batch == n) return ws;
         if (ws != null) Log.Info($"workspace reallocated for batch {n} (was {ws.Batch})");
         ws?.Dispose();
-        ws = new Workspace(Device, Config, n);
+        ws = new Workspace(Device, Config.Workspace, n);
         uploadedLabels = [];
         return ws;
     }
@@ -173,7 +173,7 @@ public sealed class DiT : IBlockModel, IDisposable
         CheckFeature(input, n, "sub-batch input");
         CheckFeature(output, n, "sub-batch output");
         var sub = ReferenceEquals(input, w.X1) ? w.X0 : w.X1;
-        Device.Upload(w.Rows.View, rows);                                                         // m ints, mixed steps only
+        Device.UploadQueued<int>(w.Rows.View, rows);                                                    // m ints, queued: no host wait
         GatherRows.Gather(Device, input.View, w.Rows.View, sub.View, m, rowLen);                   // (m, T, D)
         GatherRows.Gather(Device, w.SiluC.View, w.Rows.View, w.SiluCSub.View, m, d);              // (m, D)
         var fresh = RunBlocks(from, to, sub, null, m, w.SiluCSub, null);                           // (m, T, D)

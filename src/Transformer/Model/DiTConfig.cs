@@ -17,16 +17,15 @@ public sealed record DiTConfig(
     public const int MlpRatio = 4;
     public int HeadDim => Hidden / Heads;
     public int GridSize => InputSize / Patch;
-    /// <summary>Tokens per row: the square patch grid, or TokenCount when set (a video model: frames × grid).</summary>
-    public int Tokens => tokenCount > 0 ? tokenCount : GridSize * GridSize;
-    /// <summary>Overrides Tokens for a stack whose rows are not one square grid (STDiT: T·S frame-major tokens).</summary>
-    public int TokenCount { get => tokenCount; init => tokenCount = value; }
-    readonly int tokenCount;
+    /// <summary>Tokens per row: the square patch grid.</summary>
+    public int Tokens => GridSize * GridSize;
     public int MlpHidden => MlpRatio * Hidden;
     public bool LearnSigma => OutChannels == 2 * InChannels;
     public int NullClass => NumClasses;
     /// <summary>The block stack as the model seam describes it (IBlockModel.Shape).</summary>
     public BlockShape Shape => new(Depth, Tokens, Hidden, InChannels, InputSize, NumClasses, OutChannels);
+    /// <summary>The sizes of the model's Workspace.</summary>
+    public WorkspaceShape Workspace => new(Tokens, Hidden, MlpHidden, Patch * Patch * OutChannels);
 
     /// <summary>Preset name for the (depth, D) pair, e.g. "DiT-XL/2", or null.</summary>
     public string Name => (Preset.ByShape(Depth, Hidden)?.Name ?? $"DiT(depth {Depth}, D {Hidden})") + $"/{Patch}";

@@ -1,9 +1,14 @@
 // Activation buffers of one forward pass, allocated once for a batch size and reused every step
-// (allocation is a driver call on CUDA). Blocks ping-pong between X0 and X1.
+// (allocation is a driver call on CUDA). Blocks ping-pong between X0 and X1. The same buffers serve the DiT,
+// PixArt-α and STDiT (whose workspaces add their own next to it): what they are sized by is WorkspaceShape.
 using BlockDance.Kernels;
 using ILGPU.Runtime;
 
 namespace BlockDance.Transformer;
+
+/// <summary>The sizes of a block stack's shared buffers: tokens per row T, hidden width D, the MLP's hidden width, and the
+/// final layer's outputs per token (p²·C_out). Each model config gives its own (DiTConfig, PixArtConfig, STDiTConfig.Workspace).</summary>
+public sealed record WorkspaceShape(int Tokens, int Hidden, int MlpHidden, int FinalPerToken);
 
 public sealed class Workspace : IDisposable
 {
@@ -27,7 +32,7 @@ public sealed class Workspace : IDisposable
     public MemoryBuffer1D<int, ILGPU.Stride1D.Dense> Labels; // (N)
     public MemoryBuffer1D<int, ILGPU.Stride1D.Dense> Rows;   // (N) row indices of a gathered sub-batch
 
-    public Workspace(ComputeDevice dev, DiTConfig cfg, int batch)
+    public Workspace(ComputeDevice dev, WorkspaceShape cfg, int batch)
     {
         Device = dev;
         Batch = batch;
@@ -45,7 +50,7 @@ public sealed class Workspace : IDisposable
         C = Tensor.Allocate(dev, "c", n, d);
         SiluC = Tensor.Allocate(dev, "silu_c", n, d);
         SiluCSub = Tensor.Allocate(dev, "silu_c_sub", n, d);
-        FinalTokens = Tensor.Allocate(dev, "final_tokens", n, t, cfg.Patch * cfg.Patch * cfg.OutChannels);
+        FinalTokens = Tensor.Allocate(dev, "final_tokens", n, t, cfg.FinalPerToken);
         Timesteps = Tensor.Allocate(dev, "t", n);
         Freqs = Tensor.FromHost(dev, "t_freqs", TimestepEmbedding.Frequencies(), TimestepEmbedding.Dim / 2);
         Labels = dev.Accelerator.Allocate1D<int>(n);

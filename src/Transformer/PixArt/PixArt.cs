@@ -21,8 +21,7 @@ namespace BlockDance.Transformer;
 public sealed class PixArt : ICaptionModel, IDisposable
 {
     public PixArtConfig PixArtConfig { get; }
-    DiTConfig Config { get; }
-    /// <summary>Classes 1 (PixArtConfig.Stack): the rows are conditioned on captions, not labels (every sample is label 0 to a policy).</summary>
+    /// <summary>Classes 1 (PixArtConfig.Shape): the rows are conditioned on captions, not labels (every sample is label 0 to a policy).</summary>
     public BlockShape Shape => PixArtConfig.Shape;
     /// <summary>The block's residual branches (BlockShape.Parts).</summary>
     public static string[] BranchNames => PixArtConfig.BranchNames;
@@ -46,7 +45,6 @@ public sealed class PixArt : ICaptionModel, IDisposable
     {
         (w as PixArtWeights)?.CheckDepth(cfg);     // before any upload: a 1-layer config on a 2-block file is an error, not a 1-block model
         PixArtConfig = cfg;
-        Config = cfg.Stack;
         Device = dev;
         int d = cfg.Hidden, p = cfg.Patch;
         Linear Lin(string key, int o, int i) => Linear.Load(dev, w, key, o, i);
@@ -150,28 +148,12 @@ public sealed class PixArt : ICaptionModel, IDisposable
     public void SetCaptions(float[] y, float[] keepMask, int count, int tokens)
     {
         var cfg = PixArtConfig;
-        int d = cfg.Hidden;
-        if (count < 1 || tokens < 1) throw new InvalidValueException("captions", "at least one caption of at least one token", $"{count} × {tokens}");
-        if (y.LongLength != (long)count * tokens * cfg.CaptionChannels)
-            throw new InvalidValueException("caption embeddings", $"{count} × {tokens} × {cfg.CaptionChannels} values (the model's caption_channels)", $"{y.LongLength}");
-        if (keepMask.LongLength != (long)count * tokens)
-            throw new InvalidValueException("caption mask", $"{count} × {tokens} values", $"{keepMask.LongLength}");
-        foreach (var v in keepMask)
-            if (v != 0f && v != 1f) throw new InvalidValueException("caption mask value", "0 or 1", $"{v}");
+        CaptionProjection.Check(y, keepMask, count, tokens, cfg.CaptionChannels);
         keep?.Dispose();
         foreach (var b in Blocks) { b.KvCaptions?.Dispose(); b.KvCaptions = null; }
-        keep = Tensor.FromHost(Device, "caption_keep", keepMask, count, tokens);
-        int rows = count * tokens;
-        using var raw = Tensor.FromHost(Device, "captions", y, rows, cfg.CaptionChannels);
-        using var hidden = Tensor.Allocate(Device, "caption_hidden", rows, d);
-        using var c = Tensor.Allocate(Device, "caption_features", rows, d);
-        capFc1.Forward(raw, hidden, rows, Epilogue.Gelu);                                          // (C·L, D)
-        capFc2.Forward(hidden, c, rows);                                                           // (C·L, D)
-        foreach (var b in Blocks)
-        {
-            b.KvCaptions = Tensor.Allocate(Device, $"block{b.Index}.caption_kv", count, tokens, 2 * d);
-            b.CrossKv.Forward(c, b.KvCaptions, rows);                                               // (C, L, 2D)
-        }
+        (keep, var kv) = CaptionProjection.Project(Device, capFc1, capFc2, Blocks.Select(b => b.CrossKv).ToArray(), y, keepMask, count, tokens,
+            cfg.CaptionChannels, cfg.Hidden);                                                       // (C, L, 2D) per block
+        for (int i = 0; i < kv.Length; i++) Blocks[i].KvCaptions = kv[i];
         captionCount = count;
         captionTokens = tokens;
         uploadedRows = [];
@@ -181,7 +163,7 @@ public sealed class PixArt : ICaptionModel, IDisposable
     public void Forward(Tensor x, float[] t, int[] captionRows, Tensor output)
     {
         var tokens = Embed(x, t, captionRows)!;
-        Final(RunBlocks(0, Config.Depth, tokens), output);
+        Final(RunBlocks(0, PixArtConfig.Depth, tokens), output);
     }
 
     /// <summary>e = timestep (+ micro-condition) embedding, t0 = adaLN-single(e) into the workspace; with x also the
@@ -249,7 +231,7 @@ public sealed class PixArt : ICaptionModel, IDisposable
     {
         var pw = ws!;
         var w = pw.Base;
-        if (from < 0 || to > Config.Depth || from > to) throw new ArgumentException($"blocks {from}..{to - 1} outside 0..{Config.Depth - 1}");
+        if (from < 0 || to > PixArtConfig.Depth || from > to) throw new ArgumentException($"blocks {from}..{to - 1} outside 0..{PixArtConfig.Depth - 1}");
         CheckFeature(input, n, "block input");
         if (output != null) CheckFeature(output, n, "block output");
         Tensor cur = input;
@@ -270,14 +252,14 @@ public sealed class PixArt : ICaptionModel, IDisposable
     {
         var pw = ws ?? throw new InvalidOperationException("RunRows before Embed");
         var w = pw.Base;
-        int m = rows.Length, n = w.Batch, d = Config.Hidden, rowLen = Config.Tokens * d;
+        int m = rows.Length, n = w.Batch, d = PixArtConfig.Hidden, rowLen = PixArtConfig.Tokens * d;
         foreach (var r in rows)
             if (r < 0 || r >= n) throw new InvalidOperationException($"sub-batch row {r} is outside the model batch of {n}");
         CheckFeature(input, n, "sub-batch input");
         CheckFeature(output, n, "sub-batch output");
         var sub = ReferenceEquals(input, w.X1) ? w.X0 : w.X1;
-        Device.Upload(w.Rows.View, rows);                                                            // m ints, mixed steps only
-        Device.Upload(pw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
+        Device.UploadQueued<int>(w.Rows.View, rows);                                                    // m ints, queued: no host wait
+        Device.UploadQueued<int>(pw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
         GatherRows.Gather(Device, input.View, w.Rows.View, sub.View, m, rowLen);                     // (m, T, D)
         GatherRows.Gather(Device, pw.T0.View, w.Rows.View, pw.T0Sub.View, m, 6 * d);                // (m, 6D)
         var fresh = RunBlocks(from, to, sub, null, m, pw.T0Sub, pw.CaptionRowsSub.View, null);       // (m, T, D)
@@ -312,7 +294,7 @@ public sealed class PixArt : ICaptionModel, IDisposable
 
     void CheckFeature(Tensor f, int n, string what)
     {
-        var expected = new[] { n, Config.Tokens, Config.Hidden };
+        var expected = new[] { n, PixArtConfig.Tokens, PixArtConfig.Hidden };
         bool workspace = ws != null && (ReferenceEquals(f, ws.Base.X0) || ReferenceEquals(f, ws.Base.X1));
         if (!f.Shape.SequenceEqual(expected) && !workspace)
             throw new ArgumentException($"{what} has shape {f.ShapeString()}, expected {Tensor.ShapeString(expected)} for batch {n}");
@@ -323,9 +305,9 @@ public sealed class PixArt : ICaptionModel, IDisposable
     public long BranchFlops(string part, int n) => Blocks[0].BranchFlops(part, n, Math.Max(captionTokens, 1));
     public long EmbedFlops(int n) => tMlp1.Flops(n) + tMlp2.Flops(n) + tBlock.Flops(n)
         + (resMlp1 is null ? 0 : 2 * (resMlp1.Flops(n) + resMlp2!.Flops(n)) + arMlp1!.Flops(n) + arMlp2!.Flops(n))
-        + 2L * n * Config.Tokens * Config.Hidden * Config.InChannels * Config.Patch * Config.Patch;
-    public long FinalFlops(int n) => finalLinear.Flops((long)n * Config.Tokens);
-    public long ForwardFlops(int n) => EmbedFlops(n) + Config.Depth * BlockFlops(n) + FinalFlops(n);
+        + 2L * n * PixArtConfig.Tokens * PixArtConfig.Hidden * PixArtConfig.InChannels * PixArtConfig.Patch * PixArtConfig.Patch;
+    public long FinalFlops(int n) => finalLinear.Flops((long)n * PixArtConfig.Tokens);
+    public long ForwardFlops(int n) => EmbedFlops(n) + PixArtConfig.Depth * BlockFlops(n) + FinalFlops(n);
 
     public void Dispose()
     {

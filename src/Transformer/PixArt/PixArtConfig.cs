@@ -38,11 +38,11 @@ public sealed record PixArtConfig(
     /// <summary>The pixel size of an image at the model's latent size (the VAE upsamples 8×).</summary>
     public const int VaeScale = 8;
 
-    /// <summary>The sizes in the DiT's terms, for the shared block Workspace and the CLI's size checks (no label table:
-    /// NumClasses 1). Cache policies never see it: they get the model's BlockShape through the plan runner.</summary>
-    public DiTConfig Stack => new(Depth, Hidden, Heads, Patch, InChannels, OutChannels, LatentSize, 1);
-    /// <summary>The block stack as the model seam describes it (PixArt.Shape).</summary>
-    public BlockShape Shape => Stack.Shape with { Branches = BranchNames };
+    /// <summary>The block stack as the model seam describes it (PixArt.Shape): Classes 1, the rows are conditioned on
+    /// captions, not labels (every sample is label 0 to a policy).</summary>
+    public BlockShape Shape => new(Depth, Tokens, Hidden, InChannels, LatentSize, 1, OutChannels, Branches: BranchNames);
+    /// <summary>The sizes of the shared block Workspace (PixArtWorkspace.Base).</summary>
+    public WorkspaceShape Workspace => new(Tokens, Hidden, MlpHidden, Patch * Patch * OutChannels);
     /// <summary>The block's residual branches (BlockShape.Parts): self-attention, cross-attention, MLP.</summary>
     public static readonly string[] BranchNames = ["attn", "cross", "mlp"];
 

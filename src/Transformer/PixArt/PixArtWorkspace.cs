@@ -17,7 +17,7 @@ public sealed class PixArtWorkspace : IDisposable
 
     public PixArtWorkspace(ComputeDevice dev, PixArtConfig cfg, int n)
     {
-        Base = new Workspace(dev, cfg.Stack, n);
+        Base = new Workspace(dev, cfg.Workspace, n);
         int d = cfg.Hidden;
         T0 = Tensor.Allocate(dev, "t0", n, 6 * d);
         T0Sub = Tensor.Allocate(dev, "t0_sub", n, 6 * d);

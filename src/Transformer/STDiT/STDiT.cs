@@ -25,7 +25,6 @@ namespace BlockDance.Transformer;
 public sealed class STDiT : ICaptionModel, IDisposable
 {
     public STDiTConfig VideoConfig { get; }
-    public DiTConfig Config { get; }
     /// <summary>The block stack as the model seam describes it: T·S tokens per row, label count 1.</summary>
     public BlockShape Shape => VideoConfig.Shape;
     /// <summary>The block's residual branches (BlockShape.Parts).</summary>
@@ -49,7 +48,6 @@ public sealed class STDiT : ICaptionModel, IDisposable
     public STDiT(ComputeDevice dev, IWeightSource w, STDiTConfig cfg)
     {
         VideoConfig = cfg;
-        Config = cfg.Stack;
         Device = dev;
         int d = cfg.Hidden, p = cfg.Patch;
         Linear Lin(string key, int o, int i) => Linear.Load(dev, w, key, o, i);
@@ -124,28 +122,12 @@ public sealed class STDiT : ICaptionModel, IDisposable
     public void SetCaptions(float[] y, float[] keepMask, int count, int tokens)
     {
         var cfg = VideoConfig;
-        int d = cfg.Hidden;
-        if (count < 1 || tokens < 1) throw new InvalidValueException("captions", "at least one caption of at least one token", $"{count} × {tokens}");
-        if (y.LongLength != (long)count * tokens * cfg.CaptionChannels)
-            throw new InvalidValueException("caption embeddings", $"{count} × {tokens} × {cfg.CaptionChannels} values (the model's caption_channels)", $"{y.LongLength}");
-        if (keepMask.LongLength != (long)count * tokens)
-            throw new InvalidValueException("caption mask", $"{count} × {tokens} values", $"{keepMask.LongLength}");
-        foreach (var v in keepMask)
-            if (v != 0f && v != 1f) throw new InvalidValueException("caption mask value", "0 or 1", $"{v}");
+        CaptionProjection.Check(y, keepMask, count, tokens, cfg.CaptionChannels);
         keep?.Dispose();
         foreach (var b in Blocks) { b.KvCaptions?.Dispose(); b.KvCaptions = null; }
-        keep = Tensor.FromHost(Device, "caption_keep", keepMask, count, tokens);
-        int rows = count * tokens;
-        using var raw = Tensor.FromHost(Device, "captions", y, rows, cfg.CaptionChannels);
-        using var hidden = Tensor.Allocate(Device, "caption_hidden", rows, d);
-        using var c = Tensor.Allocate(Device, "caption_features", rows, d);
-        capFc1.Forward(raw, hidden, rows, Epilogue.Gelu);                                          // (C·L, D)
-        capFc2.Forward(hidden, c, rows);                                                           // (C·L, D)
-        foreach (var b in Blocks)
-        {
-            b.KvCaptions = Tensor.Allocate(Device, $"block{b.Index}.caption_kv", count, tokens, 2 * d);
-            b.CrossKv.Forward(c, b.KvCaptions, rows);                                               // (C, L, 2D)
-        }
+        (keep, var kv) = CaptionProjection.Project(Device, capFc1, capFc2, Blocks.Select(b => b.CrossKv).ToArray(), y, keepMask, count, tokens,
+            cfg.CaptionChannels, cfg.Hidden);                                                       // (C, L, 2D) per block
+        for (int i = 0; i < kv.Length; i++) Blocks[i].KvCaptions = kv[i];
         captionCount = count;
         captionTokens = tokens;
         uploadedRows = [];
@@ -155,7 +137,7 @@ public sealed class STDiT : ICaptionModel, IDisposable
     public void Forward(Tensor x, float[] t, int[] captionRows, Tensor output)
     {
         var tokens = Embed(x, t, captionRows)!;
-        Final(RunBlocks(0, Config.Depth, tokens), output);
+        Final(RunBlocks(0, VideoConfig.Depth, tokens), output);
     }
 
     /// <summary>t = timestep embedding and t0 = adaLN-single(t) into the workspace; with x (N, C_in, T, H, W) also the
@@ -204,7 +186,7 @@ public sealed class STDiT : ICaptionModel, IDisposable
     {
         var sw = ws!;
         var w = sw.Base;
-        if (from < 0 || to > Config.Depth || from > to) throw new ArgumentException($"blocks {from}..{to - 1} outside 0..{Config.Depth - 1}");
+        if (from < 0 || to > VideoConfig.Depth || from > to) throw new ArgumentException($"blocks {from}..{to - 1} outside 0..{VideoConfig.Depth - 1}");
         CheckFeature(input, n, "block input");
         if (output != null) CheckFeature(output, n, "block output");
         Tensor cur = input;
@@ -225,14 +207,14 @@ public sealed class STDiT : ICaptionModel, IDisposable
     {
         var sw = ws ?? throw new InvalidOperationException("RunRows before Embed");
         var w = sw.Base;
-        int m = rows.Length, n = w.Batch, d = Config.Hidden, rowLen = Config.Tokens * d;
+        int m = rows.Length, n = w.Batch, d = VideoConfig.Hidden, rowLen = VideoConfig.Tokens * d;
         foreach (var r in rows)
             if (r < 0 || r >= n) throw new InvalidOperationException($"sub-batch row {r} is outside the model batch of {n}");
         CheckFeature(input, n, "sub-batch input");
         CheckFeature(output, n, "sub-batch output");
         var sub = ReferenceEquals(input, w.X1) ? w.X0 : w.X1;
-        Device.Upload(w.Rows.View, rows);
-        Device.Upload(sw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
+        Device.UploadQueued<int>(w.Rows.View, rows);
+        Device.UploadQueued<int>(sw.CaptionRowsSub.View, rows.Select(r => uploadedRows[r]).ToArray());
         GatherRows.Gather(Device, input.View, w.Rows.View, sub.View, m, rowLen);                     // (m, T·S, D)
         GatherRows.Gather(Device, sw.T0.View, w.Rows.View, sw.T0Sub.View, m, 6 * d);                // (m, 6D)
         var fresh = RunBlocks(from, to, sub, null, m, sw.T0Sub, sw.CaptionRowsSub.View);             // (m, T·S, D)
@@ -268,7 +250,7 @@ public sealed class STDiT : ICaptionModel, IDisposable
 
     void CheckFeature(Tensor f, int n, string what)
     {
-        var expected = new[] { n, Config.Tokens, Config.Hidden };
+        var expected = new[] { n, VideoConfig.Tokens, VideoConfig.Hidden };
         bool workspace = ws != null && (ReferenceEquals(f, ws.Base.X0) || ReferenceEquals(f, ws.Base.X1));
         if (!f.Shape.SequenceEqual(expected) && !workspace)
             throw new ArgumentException($"{what} has shape {f.ShapeString()}, expected {Tensor.ShapeString(expected)} for batch {n}");
@@ -278,9 +260,9 @@ public sealed class STDiT : ICaptionModel, IDisposable
     public long BlockFlops(int n) => Blocks[0].Flops(n, Math.Max(captionTokens, 1));
     public long BranchFlops(string part, int n) => Blocks[0].BranchFlops(part, n, Math.Max(captionTokens, 1));
     public long EmbedFlops(int n) => tMlp1.Flops(n) + tMlp2.Flops(n) + tBlock.Flops(n)
-        + 2L * n * Config.Tokens * Config.Hidden * Config.InChannels * Config.Patch * Config.Patch;
-    public long FinalFlops(int n) => finalLinear.Flops((long)n * Config.Tokens);
-    public long ForwardFlops(int n) => EmbedFlops(n) + Config.Depth * BlockFlops(n) + FinalFlops(n);
+        + 2L * n * VideoConfig.Tokens * VideoConfig.Hidden * VideoConfig.InChannels * VideoConfig.Patch * VideoConfig.Patch;
+    public long FinalFlops(int n) => finalLinear.Flops((long)n * VideoConfig.Tokens);
+    public long ForwardFlops(int n) => EmbedFlops(n) + VideoConfig.Depth * BlockFlops(n) + FinalFlops(n);
 
     public void Dispose()
     {

@@ -30,10 +30,11 @@ public sealed record STDiTConfig(
     public int ImageSize => LatentSize * VaeScale;
     public string Name => Presets.FirstOrDefault(p => p.Depth == Depth && p.Hidden == Hidden && p.Patch == Patch).Name ?? $"STDiT(depth {Depth}, D {Hidden})";
 
-    /// <summary>The block stack as the cache policies and PlanRunner see it: T·S tokens per row, no label table.</summary>
-    public DiTConfig Stack => new(Depth, Hidden, Heads, Patch, InChannels, OutChannels, LatentSize, 1) { TokenCount = Tokens };
-    /// <summary>The block stack as the model seam describes it (STDiT.Shape): T·S tokens per row, (C, T, H, W) samples.</summary>
-    public BlockShape Shape => Stack.Shape with { Frames = Frames, Branches = BranchNames };
+    /// <summary>The block stack as the model seam describes it (STDiT.Shape): T·S tokens per row, (C, T, H, W) samples, no
+    /// label table (Classes 1).</summary>
+    public BlockShape Shape => new(Depth, Tokens, Hidden, InChannels, LatentSize, 1, OutChannels, Frames, BranchNames);
+    /// <summary>The sizes of the shared block Workspace (STDiTWorkspace.Base) over T·S tokens per row.</summary>
+    public WorkspaceShape Workspace => new(Tokens, Hidden, MlpHidden, Patch * Patch * OutChannels);
     /// <summary>The block's residual branches (BlockShape.Parts): spatial attention, temporal attention, cross-attention, MLP.</summary>
     public static readonly string[] BranchNames = ["attn", "temporal", "cross", "mlp"];
 

@@ -19,7 +19,7 @@ public sealed class STDiTWorkspace : IDisposable
 
     public STDiTWorkspace(ComputeDevice dev, STDiTConfig cfg, int n)
     {
-        Base = new Workspace(dev, cfg.Stack, n);
+        Base = new Workspace(dev, cfg.Workspace, n);
         int d = cfg.Hidden, hw = cfg.LatentSize * cfg.LatentSize;
         T0 = Tensor.Allocate(dev, "t0", n, 6 * d);
         T0Sub = Tensor.Allocate(dev, "t0_sub", n, 6 * d);

@@ -29,24 +29,22 @@ public sealed record MemoryNeed(long WeightBytes, long BufferBytes, int Batch, i
     public long Total => WeightBytes + BufferBytes;
 }
 
-/// <summary>What a model occupies on the device: its weights, and its buffers for a model batch of n rows.</summary>
-public sealed record ModelFootprint(DiTConfig Stack, long WeightBytes, Func<int, long> BufferBytes)
+/// <summary>What a model occupies on the device: its weights, and its buffers for a model batch of n rows; Shape is its
+/// block stack (the sample and feature sizes of a run).</summary>
+public sealed record ModelFootprint(BlockShape Shape, long WeightBytes, Func<int, long> BufferBytes)
 {
-    /// <summary>0 for an image model; T for a video model (its samples are (C, T, H, W)).</summary>
-    public int Frames { get; init; }
     /// <summary>Values per channel of one sample: H·W, or T·H·W.</summary>
-    public long PerChannel => (long)Math.Max(1, Frames) * Stack.InputSize * Stack.InputSize;
+    public long PerChannel => (long)Math.Max(1, Shape.Frames) * Shape.InputSize * Shape.InputSize;
 
     /// <summary>A DiT of this config.</summary>
-    public static ModelFootprint Of(DiTConfig cfg) => new(cfg, MemoryPlan.WeightBytes(cfg), n => MemoryPlan.WorkspaceBytes(cfg, n));
+    public static ModelFootprint Of(DiTConfig cfg) => new(cfg.Shape, MemoryPlan.WeightBytes(cfg), n => MemoryPlan.WorkspaceBytes(cfg.Workspace, n));
 
     /// <summary>PixArt-α: `weightElements` stored values (PixArtWeights.Elements), captions of `captionTokens` tokens.</summary>
     public static ModelFootprint Of(PixArtConfig cfg, long weightElements, int captionTokens)
     {
-        var stack = cfg.Stack;
         long d = cfg.Hidden, pos = (long)cfg.Tokens * d;
-        return new(stack, 4 * (weightElements + pos), n =>
-            MemoryPlan.WorkspaceBytes(stack, n)
+        return new(cfg.Shape, 4 * (weightElements + pos), n =>
+            MemoryPlan.WorkspaceBytes(cfg.Workspace, n)
             + 4 * (2L * n * 6 * d + 2L * n * Math.Max(1, cfg.MicroWidth) + d + n)                 // t0, t0_sub, micro, ones; caption rows
             + 4 * ((long)n * captionTokens * 2 * d * cfg.Depth + (long)n * captionTokens));      // caption k|v per block, mask
     }
@@ -62,14 +60,12 @@ public sealed record ModelFootprint(DiTConfig Stack, long WeightBytes, Func<int,
             weights += halfWeights && key.EndsWith(".weight") && shape.Length == 2 ? 2 * n : 4 * n;
         }
         weights += 4L * (cfg.SpatialTokens + cfg.Frames) * cfg.Hidden;                           // the sin-cos tables
-        var stack = cfg.Stack;
         long d = cfg.Hidden, sample = (long)cfg.InChannels * cfg.Frames * cfg.LatentSize * cfg.LatentSize;
         long outSample = sample / cfg.InChannels * cfg.OutChannels;
-        return new(stack, weights, n =>
-            MemoryPlan.WorkspaceBytes(stack, n)
+        return new(cfg.Shape, weights, n =>
+            MemoryPlan.WorkspaceBytes(cfg.Workspace, n)
             + 4 * (2L * n * 6 * d + d + n * sample + n * outSample)                              // t0 twice; frame-major in/out
-            + 4L * cfg.Depth * n * captionTokens * 2 * d)                                        // caption k|v per block
-        { Frames = cfg.Frames };
+            + 4L * cfg.Depth * n * captionTokens * 2 * d);                                       // caption k|v per block
     }
 }
 
@@ -81,13 +77,16 @@ public static class MemoryPlan
     public static long WeightBytes(DiTConfig cfg) =>
         4 * ModelValidation.ExpectedTensors(cfg, hasPosEmbed: true).Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b));
 
+    /// <summary>Workspace bytes of a DiT for model batch n.</summary>
+    public static long WorkspaceBytes(DiTConfig cfg, int n) => WorkspaceBytes(cfg.Workspace, n);
+
     /// <summary>Workspace bytes for model batch n (what Workspace allocates).</summary>
-    public static long WorkspaceBytes(DiTConfig cfg, int n)
+    public static long WorkspaceBytes(WorkspaceShape cfg, int n)
     {
         long t = cfg.Tokens, d = cfg.Hidden, floats =
             4 * n * t * d + 3 * n * t * d + n * t * cfg.MlpHidden     // x0, x1, norm, attn; qkv; MLP hidden
             + 6L * n * d + 5L * n * d                                 // adaLN; t_hidden, t_emb, c, silu_c, silu_c_sub
-            + n * t * cfg.Patch * cfg.Patch * cfg.OutChannels         // final tokens
+            + n * t * cfg.FinalPerToken                               // final tokens
             + n + (long)n * TimestepEmbedding.Dim + TimestepEmbedding.Dim / 2;   // t, t_freq, frequencies
         return 4 * floats + 2 * 4L * n;                               // + labels, rows (int32)
     }
@@ -98,7 +97,7 @@ public static class MemoryPlan
 
     public static MemoryNeed Need(ModelFootprint model, int batch, bool guided, bool stepNoise, bool cached)
     {
-        var cfg = model.Stack;
+        var cfg = model.Shape;
         int m = guided ? 2 * batch : batch;
         long img = cfg.InChannels * model.PerChannel;
         long run = 4 * (batch * img                                               // x

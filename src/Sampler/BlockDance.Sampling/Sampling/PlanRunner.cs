@@ -244,7 +244,7 @@ public sealed partial class PlanRunner(IBlockModel model)
         return w;
     }
 
-    /// <summary>output = Σ_j W[r, j]·inputs[j]: the weights as kernel arguments when every row has the same, else uploaded per row.</summary>
+    /// <summary>output = Σ_j W[r, j]·inputs[j]: the weights as kernel arguments when every row has the same, else queued up per row (no host wait).</summary>
     void Combine(FeatureStore store, Tensor output, Tensor[] inputs, float[] weights, int n, int rowLen)
     {
         var views = inputs.Select(i => i.View).ToArray();
