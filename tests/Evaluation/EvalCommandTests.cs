@@ -65,6 +65,17 @@ public class EvalCommandTests(ITestOutputHelper output)
         Assert.Contains("| N=4, b=0 |", File.ReadAllText(md));
     }
 
+    [Fact]
+    public void Eval_BdWithItsOwnBlock_LabelsThatBoundary()
+    {
+        var model = MetricsTests.RepoFile("models/dit_mnist.safetensors")!;   // depth 6: default boundary b = 3
+        var (code, stdout, stderr) = CliRunner.Run("eval", "--model", model, "--device", "cpu", "--per-class", "1", "--steps", "4",
+            "--repeats", "1", "--cache", "bd2,bd2:block=1");
+        Assert.True(code == 0, stderr);
+        Assert.Equal("4 of 24 (16.7%)", Row(stdout, "blockdance", "N=2, b=3")[7]);   // blocks 0..3 on the one reuse step
+        Assert.Equal("2 of 24 (8.3%)", Row(stdout, "blockdance", "N=2, b=1")[7]);    // block=1: blocks 0..1
+    }
+
     [SkippableFact]
     public void Eval_DemoDigitModel_FillsAccuracyAndFid()
     {

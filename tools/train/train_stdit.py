@@ -20,7 +20,8 @@ guidance: the caption features are replaced by the learned null caption y_embedd
 as Open-Sora 1.0 trains (its CaptionEmbedder's token drop) and samples (forward_with_cfg).
 
 Loss: eps-MSE + the variational bound of the learned-range variance (tools/train/diffusion.py, as the DiT demo and
-Open-Sora's IDDPM), linear betas 1e-4..0.02, t uniform in 0..999. The T5 encoder is trained jointly.
+Open-Sora's IDDPM), linear betas 1e-4..0.02, t uniform in 0..999; from step HI_NOISE_AT on the eps-MSE is weighted by
+1 / SNR(t) clamped to [1, 20] (hi_noise_weight: why). The T5 encoder is trained jointly. The log shows the unweighted loss.
 """
 
 import math
@@ -205,6 +206,22 @@ def export(ema_sd, ema_t5, spiece, step, losses, elapsed, out=EXPORT):
     return meta["final_loss"]
 
 
+HI_NOISE_FROM = 28856   # the step the fixed-trajectory fine-tuning began (5,423 steps without the weight)
+HI_NOISE_AT = 34279     # the step the weight below was switched on
+HI_NOISE_MAX = 20.0
+
+
+def hi_noise_weight(diff, t, step):
+    """(B) weights of the eps-MSE: 1 / SNR(t) clamped to [1, HI_NOISE_MAX] from step HI_NOISE_AT on, else 1. The eps-MSE
+    of a high-noise step is the x0 error times SNR, so it barely asks which digit is there; six frames of the same digit
+    let the denoiser read the digit from the noisy clip itself at middle noise, so nothing made it use the caption.
+    Weighting by 1 / SNR (the x0 error) where SNR < 1 puts the caption's job back into the loss."""
+    if step < HI_NOISE_AT:
+        return torch.ones(len(t))
+    acp = torch.from_numpy(diff.acp).to(torch.float32)[t]
+    return ((1 - acp) / acp).clamp(1.0, HI_NOISE_MAX)
+
+
 def save_ckpt(state):
     trainlib.save_atomic(state, CKPT)
 
@@ -269,8 +286,9 @@ def train(args):
         y = model.captions(ids, mask, dropped)
         t = torch.randint(0, diff.T, (len(idx),))
         mse, vb = diff.training_losses(model.fn(y, mask), x0, t, None)
-        loss = (mse + vb).mean()
-        trainlib.optimise(opt, loss, model.params(), args.lr * min(1.0, (step + 1) / args.warmup), args.clip)
+        w = hi_noise_weight(diff, t, step)
+        trainlib.optimise(opt, (w * mse + vb).mean(), model.params(), args.lr * min(1.0, (step + 1) / args.warmup), args.clip)
+        loss = (mse + vb).mean().detach()                                      # logged unweighted, comparable across runs
         d = 0.0 if step == 0 else min(args.ema, (1 + step) / (10 + step))   # warm EMA: early weights fade fast
         trainlib.ema_update(((ema_sd, sd), (ema_t5, t5)), d)
         step += 1

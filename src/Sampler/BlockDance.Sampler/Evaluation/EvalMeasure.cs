@@ -51,7 +51,9 @@ public sealed class EvalMeasure
         }
         double wall = BatchSweep.Median(walls), noneWall = BatchSweep.Median(noneWalls);
         string method = spec.Spec?.Name switch { "bd" => "blockdance", null => spec.Name, var m => m };
-        string setting = detail ?? (spec.N is int bn ? $"N={bn}, b={bdBoundary}" : r.Policy);
+        // bdN's boundary: its own block= when given (bd2:block=4), else the run's --cache-block / the model default
+        int b = spec.Spec is { } cs && cs.Options.TryGetValue("block", out var blk) && blk >= 0 ? (int)blk : bdBoundary;
+        string setting = detail ?? (spec.N is int bn ? $"N={bn}, b={b}" : r.Policy);
         if (setting == method) setting = "";
         return new EvalRow(method, setting, wall, walls, noneWall / wall, r.FlopsUncached / (double)r.FlopsComputed,
             r.BlocksTotal / r.BlocksComputed, r.BlocksSkipped, r.BlocksTotal, Bootstrap.PsnrOfMse(mse, resamples),
