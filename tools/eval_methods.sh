@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the measured part of docs/eval_methods.md: the method table with bootstrap intervals and wall-clock
 # medians (docs/eval/table.md), its two Pareto figures (docs/eval/pareto.png: latency axis, pareto_flops.png: FLOP
-# axis, with SVG twins), and the latency-against-batch-size table (docs/eval/batch.md). The two evals run as two
+# axis, with SVG twins), the latency-against-batch-size table (docs/eval/batch.md), the full --sweep of every method
+# (docs/eval/sweep_table.md, sweep_pareto*.png) and Ada against fixed N (docs/eval/ada_table.md). The two evals run as two
 # processes at once (each times its own settings in one process on one device). Build first:
 #   dotnet build BlockDance.sln -c Release && tools/eval_methods.sh
 set -euo pipefail
@@ -18,4 +19,11 @@ $B eval --device cpu --per-class 1 --repeats 2 --cache none \
 b=$!
 wait $t
 wait $b
-echo "wrote $out/table.md, $out/pareto.png, $out/pareto_flops.png, $out/batch.md"
+# The full sweep: every method except ada at every value of its main knob (57 settings), one timed run each (FLOP
+# ceilings and quality do not depend on the timing), then Ada (the shipped policy) beside fixed N on the same noise.
+$B eval --device cpu --threads 1 --per-class 5 --repeats 1 --sweep \
+  --cache none,bd,bd-adaptive,bd-taylor,fora,delta-dit,teacache,fbcache,dbcache,magcache,taylorseer,pab,toca,adacache,l2c \
+  --out-md "$out/sweep_table.md" --plot "$out/sweep_pareto.png" > "$out/sweep_table.log" 2>&1
+$B eval --device cpu --threads 1 --per-class 5 --repeats 1 --cache none,ada,bd2,bd3,bd2:block=4,bd3:block=4 \
+  --out-md "$out/ada_table.md" > "$out/ada_table.log" 2>&1
+echo "wrote $out/table.md, $out/pareto.png, $out/pareto_flops.png, $out/batch.md, $out/sweep_table.md, $out/sweep_pareto*.png, $out/ada_table.md"
