@@ -54,8 +54,22 @@ public class PromptAdherenceTests(ITestOutputHelper output)
     }
 }
 
-public class VideoAdherenceTests
+public class VideoAdherenceTests(ITestOutputHelper output)
 {
+    [SkippableFact]
+    public void Eval_TextToVideoDemo_ScoresFramesAndMotion()
+    {
+        var model = Evaluation.MetricsTests.RepoFile("models/stdit_mnist/config.json");
+        Skip.If(model is null, "models/stdit_mnist is not committed");
+        var (code, stdout, err) = CliRunner.Run("eval", "--model", Path.GetDirectoryName(model)!, "--prompt", "a zero moving right",
+            "--device", "cpu", "--per-class", "1", "--steps", "20", "--repeats", "1", "--cache", "bd2");
+        output.WriteLine(stdout + err);
+        Assert.True(code == 0, err);
+        Assert.Contains("| accuracy [95% CI] | motion [95% CI] | FID [95% CI] |", stdout);
+        Assert.Matches(@"\| none ★? \|  \|.*\| [01]\.\d{3}[^|]* \| [01]\.000 \| n/a \| 1 \|", stdout);   // frames' digit, the clip's motion, no FID
+        Assert.Contains("motion: fraction of clips whose ink centroid moves", stdout);
+    }
+
     /// <summary>An (h, w) frame with a 2×3 block of ink whose top-left corner is (y, x).</summary>
     static float[] Frame(int h, int w, int y, int x)
     {
