@@ -102,6 +102,8 @@ public static class CommonOptions
     /// sampler's own (even for DDIM/DDPM, linspace for DPM-Solver++); --eta is DDIM's alone and refused with another sampler.</summary>
     public static SamplingOptions SamplerSettings(Args a, SamplingOptions dflt)
     {
+        // a command that declares no --sampler samples with one of its own (train-ada: DDIM η 0); only --steps is read
+        if (a.Spec.Find("sampler") is null) return dflt with { Steps = a.GetInt("steps") };
         var sampler = a.GetChoice<SamplerKind>("sampler");
         if (a.Has("eta") && sampler != SamplerKind.Ddim)
             throw new UsageException($"--eta: expected with --sampler ddim (η is DDIM's setting), found --sampler {(sampler == SamplerKind.Ddpm ? "ddpm" : "dpm++2m")}, which does not use it");

@@ -140,7 +140,7 @@ public static class Opts
 
     // train-ada
     public static readonly TextOpt AdaOut = new("out", "FILE", "where the learned policy goes") { Default = CommonOptions.DefaultAdaPolicy };
-    public static readonly IntOpt AdaSteps = Steps with { Min = 2, PixArtDefault = null };
+    public static readonly IntOpt AdaSteps = Steps with { Min = 2 };
     public static readonly IntOpt Samples = new("samples", "N", "training samples, {range}", 2, 100_000) { DefaultText = "32; --quick: 16" };
     public static readonly IntOpt AdaBatch = new("batch", "N", "samples per REINFORCE batch, {range}", 2, 4096) { Default = 16 };
     public static readonly IntOpt Epochs = new("epochs", "N", "epochs, {range}", 1, 100_000) { DefaultText = "16; --quick: 3" };
