@@ -85,19 +85,20 @@ public sealed record AdaPolicyInfo(int Steps, int Rho, int Channels, int Height,
     /// <summary>Checks that the model and the run match what the policy was trained for (CacheException otherwise).</summary>
     public void CheckRun(BlockStack cfg, int steps, string what = "ada policy")
     {
-        if (steps != Steps)
-            throw new CacheException($"{what}: trained for {Steps} sampling steps (ρ = {Rho}), the run has {steps}; sample with {Steps} steps or train a policy for {steps} steps");
+        // what the model is first (its conditioning, image or video, sizes), then the run
+        string modelCondition = cfg.CaptionChannels > 0 ? $"captions of width {cfg.CaptionChannels}" : $"{cfg.Classes} classes";
+        if (ReadsCaptions != cfg.CaptionChannels > 0)
+            throw new CacheException($"{what}: a {(ReadsCaptions ? "caption" : "class")}-conditioned policy ({ConditionText}), the model is conditioned on {modelCondition}; " +
+                                     "train one for this model with 'blockdance train-ada'");
         string model = cfg.Frames == 0 ? $"{cfg.Channels}×{cfg.Size}×{cfg.Size}" : $"{cfg.Channels}×{cfg.Frames}×{cfg.Size}×{cfg.Size}";
         if (cfg.Frames != Frames)
             throw new CacheException($"{what}: reads {(Frames == 0 ? "image" : "video")} samples of {SampleText}, the model makes {(cfg.Frames == 0 ? "image" : "video")} samples of {model}");
         if (cfg.Channels != Channels || cfg.Size != Height || cfg.Size != Width)
             throw new CacheException($"{what}: reads samples of {SampleText}, the model makes {model}");
-        string modelCondition = cfg.CaptionChannels > 0 ? $"captions of width {cfg.CaptionChannels}" : $"{cfg.Classes} classes";
-        if (ReadsCaptions != cfg.CaptionChannels > 0)
-            throw new CacheException($"{what}: a {(ReadsCaptions ? "caption" : "class")}-conditioned policy ({ConditionText}), the model is conditioned on {modelCondition}; " +
-                                     $"train one for this model with 'blockdance train-ada'");
         if (ReadsCaptions ? cfg.CaptionChannels != CaptionWidth : cfg.Classes != Classes)
             throw new CacheException($"{what}: trained for {ConditionText}, the model has {modelCondition}");
+        if (steps != Steps)
+            throw new CacheException($"{what}: trained for {Steps} sampling steps (ρ = {Rho}), the run has {steps}; sample with {Steps} steps or train a policy for {steps} steps");
         if (Boundary < 0 || Boundary >= cfg.Depth - 1 || (Candidates?.Any(b => b < 0) ?? false))
             throw new CacheException($"{what}: boundary block{(LearnsBoundary ? "s " + string.Join(",", Candidates!) : " " + Boundary)} " +
                                      $"do{(LearnsBoundary ? "" : "es")} not fit a {cfg.Depth}-block model (expected 0..{cfg.Depth - 2})");
