@@ -66,7 +66,7 @@ public static class CommandTable
             "  any model kind: a DiT trains on its classes in turn, a PixArt-α or STDiT model on the prompts in turn (--prompt TEXT, repeatable, or --prompt-embeds FILE);\n" +
             "  the network then reads the caption summary (masked mean of the caption features) instead of the class. `train-ada --model DIR --help` shows that kind's defaults",
             [.. ModelOpts, O.AdaOut, O.AdaSteps, O.Cfg, O.CfgChannels, O.Samples, O.AdaBatch, O.Epochs, O.Lr, O.Lambda, O.Rho, O.Hidden, O.AdaCacheBlock, O.LearnBoundary, O.InitN, O.AdaSeed, O.InitSeed, O.Quick,
-             .. CaptionOpts, .. VideoOpts]),
+             O.AdaPromptEmbeds, O.Negative, O.AdaPrompt, O.NegativePrompt, O.MaxLength, O.Variant, .. VideoOpts]),
         new("encode", "encode", "--model PIXART_DIR --prompt \"…\" [--negative-prompt \"…\"] [--max-length 120] --out embeds.safetensors",
             "T5 prompt embeddings for PixArt-α (the folder's tokenizer/ and text_encoder/)",
             [O.EncodeModel, O.EncodePrompt, O.EncodeNegative, O.EncodeMaxLength, O.EncodeVariant, O.Device, O.Threads, O.EncodeOut]),

@@ -151,6 +151,10 @@ public static class Opts
     public static readonly IntOpt AdaSeed = new("seed", "N", "seed of the training samples' noise, {range}", 0) { Default = 1000 };
     public static readonly IntOpt InitSeed = new("init-seed", "N", "seed of the network's initial weights, {range}", 0) { Default = 0 };
     public static readonly IntOpt AdaCacheBlock = CacheBlock with { Help = "reuse blocks 0..b (0..depth − 2)" };
+    public static readonly TextOpt AdaPrompt = Prompt with
+        { Help = "a training prompt (PixArt-α, STDiT), encoded by the folder's tokenizer and T5; instead of --prompt-embeds; repeat it for several: the training samples take them in turn" };
+    public static readonly TextOpt AdaPromptEmbeds = PromptEmbeds with
+        { Help = "the training captions' features (PixArt-α, STDiT): a safetensors with prompt_embeds (and masks); the training samples take its rows in turn" };
     public static readonly IntListOpt LearnBoundary = new("learn-boundary", "b,b,…",
         "learn the boundary per sample too: a head picks one of these blocks (≥ 2 ascending, 0..depth − 2) at step ρ; the reward's C weighs a reused step by (b + 1)/(deepest + 1); instead of --cache-block")
         { DefaultText = "off: the fixed --cache-block" };
