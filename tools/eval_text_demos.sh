@@ -4,8 +4,9 @@
 # with prompt adherence (the demo classifier's digit against the prompt's), fidelity to the uncached samples, wall-clock
 # medians and the FLOP ceiling, and the two Pareto figures. TeaCache and MagCache read the model's calibration
 # (models/pixart_mnist.cache-calibration.json), refitted here first from other noise (calibrate's seed 2000) than eval's.
-# Methods left out: ada and l2c (their shipped policy and router were trained for the demo DiT; the engine refuses them
-# on another model). Build first:
+# Methods left out: l2c (its router was trained for the demo DiT; the engine refuses it on another model) and ada (this
+# script regenerates the recorded table, which predates the PixArt policy; that policy's own comparison: README,
+# BlockDance-Ada, "Caption models"). Build first:
 #   dotnet build BlockDance.sln -c Release && tools/eval_text_demos.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
