@@ -32,12 +32,16 @@ public class EvalCommandTests(ITestOutputHelper output)
         Assert.True(code == 0, stderr);
         Assert.Contains("5 samples per setting (1 per class × 5 classes)", stdout);
         Assert.Contains("| method | setting | wall-clock s | s/sample | speedup wall | speedup FLOP | speedup blocks | blocks skipped | " +
-                        "PSNR dB [95% CI] | SSIM [95% CI] | accuracy [95% CI] | FID [95% CI] | samples |", stdout);
+                        "PSNR dB [95% CI] | SSIM [95% CI] | accuracy [95% CI] | FID [95% CI] | samples | CPU s | speedup CPU |", stdout);
 
         var none = Row(stdout, "none");
-        Assert.Equal(13, none.Length);
+        Assert.Equal(15, none.Length);
         Assert.Equal(["1.000×", "1.000×", "1.000×", "0 of 8 (0.0%)", "inf", "1.0000"], none[4..10]);   // 4 steps × 2 blocks
-        Assert.Equal(["n/a", "n/a", "5"], none[10..]);
+        Assert.Equal(["n/a", "n/a", "5"], none[10..13]);
+        // the CPU backend's CPU-time columns: none's own median over itself, and a time that was measured (> 0)
+        Assert.Equal("1.000×", none[14]);
+        Assert.True(double.Parse(none[13], System.Globalization.CultureInfo.InvariantCulture) > 0, none[13]);
+        Assert.Contains("CPU s: the process's CPU time (user + system, all threads)", stdout);
 
         // depth 2 → boundary b = 0; window [0.25, 0.95) of 4 steps = steps 1..3; N = 2 reuses step 2 → block 0 skipped once
         var bd2 = Row(stdout, "blockdance", "N=2");

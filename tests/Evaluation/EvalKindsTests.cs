@@ -81,7 +81,7 @@ public class EvalKindsTests(ITestOutputHelper output)
         Assert.Contains("3 samples per setting (3 per prompt × 1 prompt(s)), DPM-Solver++ 2M 4 steps, cfg 4.5", stdout);
         Assert.Contains("(PixArt-α: ", stdout);
         var none = Row(stdout, "none");
-        Assert.Equal(["inf", "1.0000", "n/a", "n/a", "3"], none[8..]);
+        Assert.Equal(["inf", "1.0000", "n/a", "n/a", "3"], none[8..13]);
         Assert.Matches(@"^\d+\.\d\d \[\d+\.\d\d, \d+\.\d\d\]$", Row(stdout, "blockdance", "N=2")[8]);   // PSNR with its interval
         Assert.Contains("measured on VAE-decoded pixels", stdout);
         Assert.Contains("accuracy / FID: n/a: the digit classifier reads 1-channel 14×14 images (or the frames of 1-channel videos); this text-conditional PixArt-α model makes 4-channel", stdout);

@@ -13,12 +13,15 @@
 //
 // Samples: K per class of a DiT (round robin), K per prompt of PixArt-α / STDiT; every setting the same noise.
 // Defaults: K = 50; --quick: K = 3 and one timed run. Each setting runs --repeats times, interleaved (repeat r runs
-// every setting before repeat r + 1), after a 2-step warm-up that compiles the kernels; the wall-clock is the median,
-// the samples of every repeat must be identical (else an internal error). Quality numbers carry bootstrap 95%
+// every setting before repeat r + 1), after an untimed warm-up (a whole uncached run with --repeats > 1, else 2 steps)
+// that compiles the kernels and lets the JIT tier up; the wall-clock is the median, and on the CPU backend the
+// process's CPU time beside it (a load-insensitive twin); the samples of every repeat must be identical (else an
+// internal error). Quality numbers carry bootstrap 95%
 // intervals (Bootstrap: 1000 resamples, seeded; FID 200). Fidelity: EvalSubject says what is measured per model
 // kind. Accuracy and FID use the MNIST digit classifier on 1-channel 14×14 digits (DigitsSetup): the requested class of a
 // 10-class DiT, or, for a text-to-image model sampled from --prompt texts, the digit each prompt names (prompt adherence).
 // --plot writes two figures (ParetoPlot): quality over latency per sample, and over the fraction of FLOPs.
+using System.Globalization;
 using BlockDance.Cache;
 using BlockDance.Kernels;
 using BlockDance.Sampler.Ada;
@@ -91,10 +94,12 @@ public static class EvalCommand
         using var disposeModel = (IDisposable)model;
         using var classifier = digits.ClassifierPath is string cp ? DigitClassifier.Load(dev, cp) : null;
 
-        // Warm-up (not timed): compiles every kernel at the batch the timed runs use.
-        int batch = baseOpts.BatchFor(n);
-        Log.Info($"warm-up: {WarmupSteps} steps at batch {batch} (kernel compilation; not timed)");
-        SamplingSession.Run(model, conditioning.Slice(0, batch), baseOpts with { Steps = WarmupSteps, Progress = false });
+        // Warm-up (not timed): compiles every kernel at the batch the timed runs use. With repeated timed runs it is a whole
+        // uncached run: .NET's tiered JIT recompiles the hot host code (tier 1, with profile data) only after many calls, so a
+        // 2-step warm-up left the first repeat's early settings slower than the later ones.
+        int batch = baseOpts.BatchFor(n), warmSteps = WarmupStepsFor(repeats, steps);
+        Log.Info($"warm-up: {warmSteps} steps at batch {batch} (kernel compilation and JIT tiering; not timed)");
+        SamplingSession.Run(model, conditioning.Slice(0, batch), baseOpts with { Steps = warmSteps, Progress = false });
         double? adaOverhead = null;
         if (ada is { } aw)
         {
@@ -105,23 +110,28 @@ public static class EvalCommand
         // Timed runs, interleaved over the settings; quality from the first run of each.
         var results = new Dictionary<string, SamplingResult>();
         var walls = specs.ToDictionary(s => s.Name, _ => new List<double>());
+        var cpus = specs.ToDictionary(s => s.Name, _ => new List<double>());   // CPU backend only (see EvalRow.CpuSeconds)
         for (int r = 0; r < repeats; r++)
             foreach (var spec in specs)
             {
                 Console.WriteLine($"eval: {spec.Name} ({n} samples, {steps} steps, run {r + 1} of {repeats})");
                 var res = SamplingSession.Run(model, conditioning, baseOpts with { Policy = makers[spec.Name], Progress = r == 0 });
                 walls[spec.Name].Add(res.WallSeconds);
+                if (!dev.IsCuda) cpus[spec.Name].Add(res.CpuSeconds);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"eval: {spec.Name} run {r + 1}: {res.WallSeconds:F3} s wall, {res.CpuSeconds:F3} s CPU"));
                 if (!results.TryAdd(spec.Name, res) && !res.Samples.AsSpan().SequenceEqual(results[spec.Name].Samples))
                     throw new InvalidOperationException($"eval: {spec.Name}: run {r + 1} gave other samples than run 1 from the same noise");
             }
 
         var measure = new EvalMeasure(dev, subject, results["none"], classifier, digits.Stats, bdBase.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth));
-        var rows = specs.Select(sp => measure.Row(sp, results[sp.Name], walls[sp.Name], walls["none"], sp.Name == "ada" ? AdaDetail(ada!.Value, results[sp.Name], adaOverhead) : null)).ToList();
+        var rows = specs.Select(sp => measure.Row(sp, results[sp.Name], walls[sp.Name], walls["none"], sp.Name == "ada" ? AdaDetail(ada!.Value, results[sp.Name], adaOverhead) : null,
+            cpus[sp.Name], cpus["none"])).ToList();
         // a policy that describes two settings alike (a knob its description omits) gets the setting's name too
         rows = rows.Select((r, i) => rows.Count(o => o.Method == r.Method && o.Setting == r.Setting) > 1 ? r with { Setting = $"{r.Setting} ({specs[i].Name})" } : r).ToList();
         rows = EvalTable.MarkFrontier(rows);
         var caption = Caption(subject, perClass, repeats, baseOpts, results["none"], cfg, dev, modelPath);
         var notes = Notes(subject, digits, bdBase, cfg, n, repeats).ToList();
+        if (!dev.IsCuda) notes.Insert(2, CpuNote(rows));
         if (!measure.HasSsim)
             notes.Add($"SSIM: n/a: the measured images are {measure.ImageShape[2]}×{measure.ImageShape[3]}, smaller than the {ImageMetrics.SsimWindow}×{ImageMetrics.SsimWindow} window.");
         if (ada is { } ad) notes.Add(AdaEval.Note(ad.Weights, ad.Path) + OverheadNote(adaOverhead!.Value, rows.First(r => r.Method == "ada")));
@@ -192,6 +202,20 @@ public static class EvalCommand
         return bd;
     }
 
+    /// <summary>What the CPU columns mean, and how far the wall-clock strayed from them in this run (other processes' load).</summary>
+    static string CpuNote(IReadOnlyList<EvalRow> rows)
+    {
+        var ratios = rows.Where(r => r.CpuSeconds is > 0).Select(r => r.WallSeconds / r.CpuSeconds!.Value).ToList();
+        string spread = ratios.Count == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
+            $" In this run wall-clock / CPU time ranged {ratios.Min():F2}–{ratios.Max():F2} over the rows (median {BatchSweep.Median(ratios):F2}).");
+        return "CPU s: the process's CPU time (user + system, all threads) over the same runs, median; speedup CPU = none's median / the setting's. " +
+               "On the CPU backend this is the work done, and unlike the wall-clock it does not grow while the process waits for a core another process holds: " +
+               "where speedup wall and speedup CPU disagree, the machine was loaded during some runs; with --threads 1 on a quiet machine wall-clock ≈ CPU time." + spread;
+    }
+
+    /// <summary>Steps of the untimed warm-up: the run's own with repeated timed runs, else 2 (one run's timing is rough anyway).</summary>
+    static int WarmupStepsFor(int repeats, int steps) => repeats > 1 ? steps : WarmupSteps;
+
     static string AdaDetail((AdaWeights Weights, string Path) ada, SamplingResult r, double? overhead) =>
         AdaEval.Detail(ada.Weights.Info, r) + (overhead is double o ? $", policy net {1e3 * o:0.###} ms/sample" : "");
 
@@ -213,7 +237,7 @@ public static class EvalCommand
         yield return "method / setting: the cache method and its settings as the policy describes itself (blockdance = BlockDance-N, bd<N> in --cache; " +
                      $"blocks 0..b reused on the reuse steps of the window [{bd.WindowStart:0.##}, {bd.WindowEnd:0.##}) of the steps, b = {bd.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth)} of {cfg.Depth} blocks).";
         yield return $"wall-clock: the whole sampling run of all {count} samples, the median of {repeats} run(s) interleaved over the settings in one process on one device, " +
-                     $"after a {WarmupSteps}-step warm-up that compiles the kernels; speedup wall = none's median / the setting's. " +
+                     $"after an untimed {WarmupStepsFor(repeats, s.Run.Options.Steps)}-step uncached warm-up at the same batch (kernels compiled, host code JIT-tiered); speedup wall = none's median / the setting's. " +
                      "speedup FLOP = the uncached FLOPs / the FLOPs computed (probes and forecasts' own work excluded); speedup blocks = block evaluations without a cache / computed: the ceilings.";
         yield return "methods (defaults; NAME:key=value overrides; --sweep runs the main knob at the listed values): " + string.Join("; ", CacheSpec.Methods.Where(m => m.Keys.Length > 0)
             .Select(m => $"{m.Name} ({string.Join(", ", m.Keys.Select(k => $"{k.Key} {k.Default}"))}{(m.Knob is string kn ? $"; sweep {kn} = {string.Join("/", m.Sweep)}" : "")}): {m.Summary}")) + ".";

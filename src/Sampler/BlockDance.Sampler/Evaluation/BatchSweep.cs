@@ -14,7 +14,11 @@ using BlockDance.Transformer;
 namespace BlockDance.Sampler.Evaluation;
 
 public sealed record BatchRow(int Batch, int ModelBatch, string Method, double WallSeconds, double WallSpeedup, double FlopSpeedup,
-    double SkippedMean, long SkippedMin, long SkippedMax, double SkippedSd, bool? SameAsLargest);
+    double SkippedMean, long SkippedMin, long SkippedMax, double SkippedSd, bool? SameAsLargest)
+{
+    /// <summary>none's median CPU time at the same batch / the method's (EvalRow.CpuSpeedup); null on CUDA.</summary>
+    public double? CpuSpeedup { get; init; }
+}
 
 public static class BatchSweep
 {
@@ -54,15 +58,17 @@ public static class BatchSweep
             Log.Info($"batch sweep: batch {b}: warm-up (2 steps, not timed)");
             SamplingSession.Run(model, cond, opts with { Steps = 2 });
             var wall = methods.ToDictionary(m => m.Name, _ => new List<double>());
+            var cpu = methods.ToDictionary(m => m.Name, _ => new List<double>());
             var first = new Dictionary<string, SamplingResult>();
             for (int r = 0; r < repeats; r++)
                 foreach (var (name, make) in methods)
                 {
                     var res = SamplingSession.Run(model, cond, opts with { Policy = make });
                     wall[name].Add(res.WallSeconds);
+                    cpu[name].Add(res.CpuSeconds);
                     first.TryAdd(name, res);
                 }
-            double noneWall = Median(wall[methods[0].Name]);
+            double noneWall = Median(wall[methods[0].Name]), noneCpu = Median(cpu[methods[0].Name]);
             var batchRows = new List<BatchRow>();
             foreach (var (name, _) in methods)
             {
@@ -74,7 +80,7 @@ public static class BatchSweep
                 else largest[name] = skipped;
                 double w = Median(wall[name]);
                 batchRows.Add(new BatchRow(b, res.ModelBatch, name, w, noneWall / w, res.FlopsUncached / (double)res.FlopsComputed,
-                    mean, skipped.Min(), skipped.Max(), sd, same));
+                    mean, skipped.Min(), skipped.Max(), sd, same) { CpuSpeedup = model.Device.IsCuda ? null : noneCpu / Median(cpu[name]) });
             }
             rows.InsertRange(0, batchRows);
         }
@@ -91,14 +97,20 @@ public static class BatchSweep
     {
         var sb = new StringBuilder();
         sb.AppendLine(caption).AppendLine();
-        sb.AppendLine("| batch | model batch | method | wall-clock s | s/sample | speedup wall | speedup FLOP | blocks skipped per sample: mean, min–max, sd | as at batch " + largest + " |");
-        sb.AppendLine("|---:|---:|---|---:|---:|---:|---:|---:|---|");
+        bool cpu = rows.Any(r => r.CpuSpeedup != null);
+        sb.AppendLine("| batch | model batch | method | wall-clock s | s/sample | speedup wall | " + (cpu ? "speedup CPU | " : "") +
+                      "speedup FLOP | blocks skipped per sample: mean, min–max, sd | as at batch " + largest + " |");
+        sb.AppendLine("|---:|---:|---|---:|---:|---:|" + (cpu ? "---:|" : "") + "---:|---:|---|");
         foreach (var r in rows)
+        {
+            string cpuCell = !cpu ? "" : r.CpuSpeedup is double c ? string.Create(CultureInfo.InvariantCulture, $"{c:F3}× | ") : "n/a | ";
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Batch} | {r.ModelBatch} | {r.Method} | {r.WallSeconds:F3} | {r.WallSeconds / r.Batch:F4} | {r.WallSpeedup:F3}× | {r.FlopSpeedup:F3}× | " +
+                $"| {r.Batch} | {r.ModelBatch} | {r.Method} | {r.WallSeconds:F3} | {r.WallSeconds / r.Batch:F4} | {r.WallSpeedup:F3}× | {cpuCell}{r.FlopSpeedup:F3}× | " +
                 $"{r.SkippedMean:0.##}, {r.SkippedMin}–{r.SkippedMax}, {r.SkippedSd:0.##} | {(r.SameAsLargest is bool s ? s ? "same" : "DIFFERENT" : "—")} |"));
+        }
         sb.AppendLine();
-        sb.AppendLine($"- wall-clock: median of {repeats} timed run(s) of B samples in one model batch; speedup wall = none's median at the same batch / the method's.");
+        sb.AppendLine($"- wall-clock: median of {repeats} timed run(s) of B samples in one model batch; speedup wall = none's median at the same batch / the method's." +
+                      (cpu ? " speedup CPU: the same ratio of the process's CPU time (user + system), which does not count time spent waiting for a core." : ""));
         sb.AppendLine("- blocks skipped per sample: block evaluations the sample's conditional model row skipped (of steps × depth); " +
                       $"'as at batch {largest}': every sample's count equals the one it has in the batch-{largest} run.");
         return sb.ToString();

@@ -30,7 +30,8 @@ public sealed class EvalMeasure
     public bool HasSsim => shape[2] >= ImageMetrics.SsimWindow && shape[3] >= ImageMetrics.SsimWindow;
     public int[] ImageShape => shape;
 
-    public EvalRow Row(EvalCommand.PolicySpec spec, SamplingResult r, IReadOnlyList<double> walls, IReadOnlyList<double> noneWalls, string? detail)
+    public EvalRow Row(EvalCommand.PolicySpec spec, SamplingResult r, IReadOnlyList<double> walls, IReadOnlyList<double> noneWalls, string? detail,
+        IReadOnlyList<double>? cpus = null, IReadOnlyList<double>? noneCpus = null)
     {
         var (img, _, _) = subject.Images(dev, r, range);
         int n = shape[0], per = shape[1] * shape[2] * shape[3];
@@ -57,7 +58,12 @@ public sealed class EvalMeasure
         if (setting == method) setting = "";
         return new EvalRow(method, setting, wall, walls, noneWall / wall, r.FlopsUncached / (double)r.FlopsComputed,
             r.BlocksTotal / r.BlocksComputed, r.BlocksSkipped, r.BlocksTotal, Bootstrap.PsnrOfMse(mse, resamples),
-            HasSsim ? Bootstrap.Mean(ssim, resamples) : null, acc, fid, n) { Motion = motion };
+            HasSsim ? Bootstrap.Mean(ssim, resamples) : null, acc, fid, n)
+        {
+            Motion = motion,
+            CpuSeconds = cpus is { Count: > 0 } ? BatchSweep.Median(cpus) : null,
+            CpuSpeedup = cpus is { Count: > 0 } && noneCpus is { Count: > 0 } ? BatchSweep.Median(noneCpus) / BatchSweep.Median(cpus) : null,
+        };
     }
 
     /// <summary>Accuracy against the targets and, with real-digit statistics, the FID of the classifier's features.</summary>

@@ -18,6 +18,10 @@ public sealed record EvalRow(string Method, string Setting, double WallSeconds, 
     /// <summary>A video model's direction-of-motion adherence (fraction of clips); null elsewhere, and then the table has no
     /// motion column.</summary>
     public Interval? Motion { get; init; }
+    /// <summary>The median CPU time of the timed runs and none's median over it, on the CPU backend (null on CUDA, where the
+    /// host's CPU time says nothing of the device's work); then the table has the two CPU columns.</summary>
+    public double? CpuSeconds { get; init; }
+    public double? CpuSpeedup { get; init; }
 }
 
 public static class EvalTable
@@ -38,7 +42,10 @@ public static class EvalTable
     public static string Markdown(string caption, IReadOnlyList<EvalRow> rows, IEnumerable<string> notes)
     {
         bool motion = rows.Any(r => r.Motion != null);   // after accuracy, for video models whose prompts name directions
-        var columns = motion ? [.. Columns[..11], "motion [95% CI]", .. Columns[11..]] : Columns;
+        bool cpu = rows.Any(r => r.CpuSeconds != null);  // last, on the CPU backend
+        var columns = Columns.ToList();
+        if (motion) columns.Insert(11, "motion [95% CI]");
+        if (cpu) columns.AddRange(["CPU s", "speedup CPU"]);
         var sb = new StringBuilder();
         sb.AppendLine(caption).AppendLine();
         sb.AppendLine("| " + string.Join(" | ", columns) + " |");
@@ -47,6 +54,7 @@ public static class EvalTable
         {
             var cells = Cells(r).ToList();
             if (motion) cells.Insert(11, r.Motion is { } m ? Ci(m, "F3") : "n/a");
+            if (cpu) cells.AddRange([r.CpuSeconds is double c ? F(c, "F2") : "n/a", r.CpuSpeedup is double cs ? F(cs, "F3") + "×" : "n/a"]);
             sb.AppendLine("| " + string.Join(" | ", cells) + " |");
         }
         sb.AppendLine();

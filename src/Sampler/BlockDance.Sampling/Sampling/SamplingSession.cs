@@ -28,6 +28,9 @@ public sealed record SamplingResult(
     public double BlocksSkipped => BlocksTotal - BlocksComputed;
     public double SkippedFraction => BlocksTotal == 0 ? 0 : BlocksSkipped / (double)BlocksTotal;
     public long FlopsSaved => FlopsUncached - FlopsComputed;
+    /// <summary>The process's CPU time (user + system, all its threads) over the run: on the CPU backend the work done,
+    /// which, unlike WallSeconds, does not grow while the process waits for a core another process holds.</summary>
+    public double CpuSeconds { get; init; }
 }
 
 public static class SamplingSession
@@ -59,6 +62,7 @@ public static class SamplingSession
         var reused = new List<List<int>>();
         int modelBatch = 0;
         var perSampleBlocks = new long[total];
+        var cpu0 = Environment.CpuUsage.TotalTime;
         var wall = Stopwatch.StartNew();
         var bar = o.Progress ? new ProgressBar(schedule.Steps * ((total + batch - 1) / batch)) : null;
         int doneSteps = 0;
@@ -96,7 +100,8 @@ public static class SamplingSession
         bar?.Finish();
         return new SamplingResult(samples, cfg.Batch(total), wall.Elapsed.TotalSeconds, modelSec, samplerSec,
             computed, blocksTotal, flopsComputed, flopsUncached, cacheBytes, policyName, reused, modelBatch,
-            stepLaunches / (double)Math.Max(1, doneSteps), stepWaits / (double)Math.Max(1, doneSteps), perSampleBlocks);
+            stepLaunches / (double)Math.Max(1, doneSteps), stepWaits / (double)Math.Max(1, doneSteps), perSampleBlocks)
+        { CpuSeconds = (Environment.CpuUsage.TotalTime - cpu0).TotalSeconds };
     }
 
     sealed record Batch(float[] Samples, long RowBlocks, int ModelBatch, long CacheBytes, string Policy, List<int> Reused, long Launches, long Waits,
