@@ -114,6 +114,27 @@ public class AdaCaptionTests(ITestOutputHelper output)
         Assert.Contains("reads z_rho and the caption summary", stdout);
     }
 
+    [Fact]
+    public void TrainAda_OnACaptionModel_WritesBesideIt_WhereCacheAdaLooks()
+    {
+        var dir = CliRunner.TempDir();
+        var model = Path.Combine(dir, "pixart_tiny");
+        foreach (var f in Directory.GetFiles(CliRunner.Fixture("pixart_tiny"), "*", SearchOption.AllDirectories))
+        {
+            var to = Path.Combine(model, Path.GetRelativePath(CliRunner.Fixture("pixart_tiny"), f));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(f, to);
+        }
+        string[] common = ["--model", model, "--prompt-embeds", CliRunner.Fixture("pixart_traj.safetensors"), "--device", "cpu", "--steps", "4"];
+        var (code, _, err) = CliRunner.Run(["train-ada", .. common, "--samples", "2", "--batch", "2", "--epochs", "1", "--hidden", "4"]);
+        Assert.True(code == 0, err);
+        Assert.True(File.Exists(Path.Combine(dir, "pixart_tiny.ada_policy.safetensors")));
+        Assert.False(File.Exists(Path.Combine(dir, "models", "ada_policy.safetensors")));
+        (code, var stdout, err) = CliRunner.Run(["sample", .. common, "--cache", "ada", "--out", Path.Combine(dir, "x.safetensors")]);
+        Assert.True(code == 0, err);
+        Assert.Contains("(pixart_tiny.ada_policy.safetensors)", stdout);
+    }
+
     /// <summary>A caption policy whose every decision is "cache" (m ≡ 1 whatever the input).</summary>
     static AdaWeights AllCache(AdaPolicyInfo info)
     {

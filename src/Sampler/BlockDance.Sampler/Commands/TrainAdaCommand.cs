@@ -1,6 +1,6 @@
 // blockdance train-ada: learn BlockDance-Ada's per-sample reuse decisions with REINFORCE.
 //
-//   blockdance train-ada [--model FILE|DIR] [--device auto|cuda|cpu] [--out models/ada_policy.safetensors]
+//   blockdance train-ada [--model FILE|DIR] [--device auto|cuda|cpu] [--out FILE]
 //                        [--steps N] [--cfg X] [--samples 32] [--batch 16] [--epochs 16] [--lr 3e-3]
 //                        [--lambda 2] [--rho 0.4] [--hidden 128] [--cache-block b | --learn-boundary b,b,…] [--init-n N]
 //                        [--seed 1000] [--init-seed 0] [--quick]
@@ -13,7 +13,9 @@
 // model, its captions and its options are read and loaded as `sample` loads them (ModelRun), with that kind's
 // defaults for --steps and --cfg (PixArt-α 20 steps, cfg 4.5 on every channel; STDiT 100 steps, cfg 7); the network
 // then reads each sample's caption summary (the masked mean of its caption features) instead of a class one-hot
-// (AdaDecisionNetwork's header), and the file says so (condition caption, caption_width).
+// (AdaDecisionNetwork's header), and the file says so (condition caption, caption_width). --out defaults to
+// models/ada_policy.safetensors for a DiT (the demo's shipped policy) and to MODEL.ada_policy.safetensors beside a caption
+// model, where `sample --cache ada` looks for it.
 //
 // Reward per sample (the paper's form): R(u) = C(u) + λ·Q(u), λ = 2.
 //   C(u) = fraction of the s − ρ decided steps that reuse (1 − Σu_t/(s − ρ)): the compute saved.
@@ -64,7 +66,7 @@ public static class TrainAdaCommand
         var kind = ModelRun.KindOf(modelPath);
         var a = parsed.ForModel(kind);   // the kind's defaults: --steps, --cfg (Opts)
         var o = Options(a);
-        var outPath = a.Get("out")!;
+        var outPath = a.Get("out") ?? (kind == ModelKind.DiT ? CommonOptions.DefaultAdaPolicy : CommonOptions.AdaPolicyPathFor(modelPath));
         if (!outPath.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"--out {outPath}: expected a .safetensors file name");
         AtomicFile.CheckWritable(outPath, "--out");
