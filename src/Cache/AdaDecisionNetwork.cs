@@ -1,7 +1,10 @@
-// BlockDance-Ada's decision network f_d (Zhang et al., CVPR 2025, §BlockDance-Ada), sized for the
-// engine's class-conditional DiTs:
+// BlockDance-Ada's decision network f_d (Zhang et al., CVPR 2025, §BlockDance-Ada), sized for the engine's models. Its input
+// v is the sample at step ρ with what the sample is conditioned on:
 //
-//   v = [ z_ρ flattened (C·H·W) , onehot(y) (classes) ]     (B, P + K_cls)   OneHotConcat
+//   class-conditional DiT:     v = [ z_ρ flattened (C·H·W) , onehot(y) (classes) ]       (B, P + K_cls)   OneHotConcat
+//   caption model (PixArt-α,   v = [ z_ρ flattened (C·H·W, or C·F·H·W for video) , c ]   (B, P + D_text)  RowConcat
+//   STDiT):                    c = Σ_l mask_l·e_l / Σ_l mask_l, the mean of the sample's caption features e (L, D_text)
+//                              under its attention mask (the conditional caption; CaptionSet.MaskedMean, StepContext.Captions)
 //   h = ReLU(fc1 v)                                         (B, hidden)      Gemm, Relu epilogue
 //   m = sigmoid(fc2 h)                                      (B, s − ρ)       Gemm; sigmoid on the host
 //   q = softmax(fc3 h)                                      (B, K_b)         Gemm; learned-boundary files only
@@ -10,7 +13,9 @@
 // m_t is the probability that step ρ + t is a cache step (u_t = 1); inference thresholds it
 // (m ≥ 0.5 ⇔ logit ≥ 0, so the sigmoid never has to run on the device). The paper uses 3 transformer
 // blocks + an MLP (0.08B parameters) on text embeddings; for a 14×14 digit model an MLP is enough:
-// 196 + 10 → 128 → 30 is 30,366 parameters.
+// 196 + 10 → 128 → 30 is 30,366 parameters. For a caption model the caption summary c stands where the paper's text
+// embeddings enter (pooled, D_text wide, not projected: the first layer learns the projection): 196 + 64 → 128 → 12 for
+// the 14×14 text-to-image demo at 20 steps.
 //
 // Two kinds. A fixed-boundary network (format "blockdance-ada-v1") has fc1 and fc2 only: every sample reuses
 // blocks 0..boundary. A learned-boundary network (format "blockdance-ada-boundary-v1") adds the boundary head
@@ -18,12 +23,15 @@
 // indices); inference takes the argmax (the first on a tie), the trainer samples k ~ q. The boundary is
 // chosen once per sample, at step ρ, for all its remaining steps.
 //
-// File: safetensors with fc1.weight [hidden, P + K_cls], fc1.bias, fc2.weight [s − ρ, hidden],
-// fc2.bias (PyTorch Linear layout, F32), for the learned kind also fc3.weight [K_b, hidden], fc3.bias, and
-// __metadata__ format, steps, rho, input_shape "C,H,W", classes, hidden, boundary (fixed kind: the block;
-// learned kind: the deepest candidate), boundaries "b,b,…" (learned kind only), lambda, quality, plus train_* entries written by
+// File: safetensors with fc1.weight [hidden, P + K_cls] (caption kind: [hidden, P + D_text]), fc1.bias, fc2.weight
+// [s − ρ, hidden], fc2.bias (PyTorch Linear layout, F32), for the learned kind also fc3.weight [K_b, hidden], fc3.bias, and
+// __metadata__ format, steps, rho, input_shape "C,H,W" (a video model's "C,F,H,W"), classes (class kind) or
+// condition "caption" + caption_width D_text (caption kind; a file without `condition` is the class kind, so every file
+// written before caption models existed reads as it did), hidden, boundary (fixed kind: the block; learned kind: the
+// deepest candidate), boundaries "b,b,…" (learned kind only), lambda, quality, plus train_* entries written by
 // `blockdance train-ada` (read and written by the sampling library's AdaWeightsFile). AdaWeights holds the host
-// copy (training, reference); AdaDecisionNetwork runs the forward on the device.
+// copy (training, reference); AdaDecisionNetwork runs the forward on the device. A policy runs only on a model of its
+// kind and sizes: AdaPolicyInfo.CheckRun (no device) names what it was trained for and what the model is.
 using System.Globalization;
 using BlockDance.Kernels;
 using ILGPU;
@@ -33,31 +41,42 @@ namespace BlockDance.Cache;
 
 /// <summary>What a decision network was trained for. Rho = number of leading cache steps (ρ); the network
 /// decides the remaining Steps − Rho steps. Boundary = the block b whose output is reused (learned kind: the
-/// deepest candidate). Candidates = the boundary head's blocks, ascending; null for a fixed-boundary network.</summary>
+/// deepest candidate). Candidates = the boundary head's blocks, ascending; null for a fixed-boundary network.
+/// Frames = 0 for image samples (C, H, W), F for video samples (C, F, H, W). CaptionWidth = 0 for a class-conditioned
+/// network (Classes = the model's labels), D_text for a caption-conditioned one (Classes = 0).</summary>
 public sealed record AdaPolicyInfo(int Steps, int Rho, int Channels, int Height, int Width, int Classes, int Hidden,
-    int Boundary, double Lambda, IReadOnlyList<int>? Candidates = null)
+    int Boundary, double Lambda, IReadOnlyList<int>? Candidates = null, int Frames = 0, int CaptionWidth = 0)
 {
     public const string Format = "blockdance-ada-v1";
     public const string BoundaryFormat = "blockdance-ada-boundary-v1";
+    public const string CaptionCondition = "caption";
     public const double DefaultRhoFraction = 0.4;
 
     /// <summary>A learned-boundary policy over the given candidate blocks (ascending, distinct); Boundary = the deepest.</summary>
     public static AdaPolicyInfo Learned(int steps, int rho, int channels, int height, int width, int classes, int hidden,
-        IReadOnlyList<int> candidates, double lambda)
+        IReadOnlyList<int> candidates, double lambda, int frames = 0, int captionWidth = 0)
     {
         if (candidates.Count < 2 || candidates.Zip(candidates.Skip(1)).Any(p => p.First >= p.Second) || candidates[0] < 0)
             throw new ArgumentException($"ada: expected at least two ascending distinct boundary candidates, found {string.Join(",", candidates)}");
-        return new AdaPolicyInfo(steps, rho, channels, height, width, classes, hidden, candidates[^1], lambda, candidates.ToArray());
+        return new AdaPolicyInfo(steps, rho, channels, height, width, classes, hidden, candidates[^1], lambda, candidates.ToArray(), frames, captionWidth);
     }
 
     public bool LearnsBoundary => Candidates != null;
     /// <summary>Outputs of the boundary head (0 for a fixed-boundary network).</summary>
     public int BoundaryChoices => Candidates?.Count ?? 0;
     public string Kind => LearnsBoundary ? BoundaryFormat : Format;
+    /// <summary>The network reads a caption summary (D_text = CaptionWidth) instead of a class one-hot.</summary>
+    public bool ReadsCaptions => CaptionWidth > 0;
 
     public int Decisions => Steps - Rho;
-    public int Pixels => Channels * Height * Width;
-    public int InputDim => Pixels + Classes;
+    public int Pixels => Channels * Math.Max(1, Frames) * Height * Width;
+    /// <summary>The conditioning part of v: K_cls one-hot values, or D_text caption values.</summary>
+    public int ConditionDim => ReadsCaptions ? CaptionWidth : Classes;
+    public int InputDim => Pixels + ConditionDim;
+    /// <summary>"C×H×W", or "C×F×H×W" for video samples.</summary>
+    public string SampleText => Frames == 0 ? $"{Channels}×{Height}×{Width}" : $"{Channels}×{Frames}×{Height}×{Width}";
+    /// <summary>What the network is conditioned on, as messages say it.</summary>
+    public string ConditionText => ReadsCaptions ? $"captions of width {CaptionWidth}" : $"{Classes} classes";
 
     /// <summary>ρ = round(0.4·s), at least 1 and at most s − 1 (so there is at least one decision).</summary>
     public static int DefaultRho(int steps, double fraction = DefaultRhoFraction) =>
@@ -66,14 +85,20 @@ public sealed record AdaPolicyInfo(int Steps, int Rho, int Channels, int Height,
     /// <summary>Checks that the model and the run match what the policy was trained for (CacheException otherwise).</summary>
     public void CheckRun(BlockStack cfg, int steps, string what = "ada policy")
     {
+        // what the model is first (its conditioning, image or video, sizes), then the run
+        string modelCondition = cfg.CaptionChannels > 0 ? $"captions of width {cfg.CaptionChannels}" : $"{cfg.Classes} classes";
+        if (ReadsCaptions != cfg.CaptionChannels > 0)
+            throw new CacheException($"{what}: a {(ReadsCaptions ? "caption" : "class")}-conditioned policy ({ConditionText}), the model is conditioned on {modelCondition}; " +
+                                     "train one for this model with 'blockdance train-ada'");
+        string model = cfg.Frames == 0 ? $"{cfg.Channels}×{cfg.Size}×{cfg.Size}" : $"{cfg.Channels}×{cfg.Frames}×{cfg.Size}×{cfg.Size}";
+        if (cfg.Frames != Frames)
+            throw new CacheException($"{what}: reads {(Frames == 0 ? "image" : "video")} samples of {SampleText}, the model makes {(cfg.Frames == 0 ? "image" : "video")} samples of {model}");
+        if (cfg.Channels != Channels || cfg.Size != Height || cfg.Size != Width)
+            throw new CacheException($"{what}: reads samples of {SampleText}, the model makes {model}");
+        if (ReadsCaptions ? cfg.CaptionChannels != CaptionWidth : cfg.Classes != Classes)
+            throw new CacheException($"{what}: trained for {ConditionText}, the model has {modelCondition}");
         if (steps != Steps)
             throw new CacheException($"{what}: trained for {Steps} sampling steps (ρ = {Rho}), the run has {steps}; sample with {Steps} steps or train a policy for {steps} steps");
-        if (cfg.Frames != 0)
-            throw new CacheException($"{what}: reads image samples of {Channels}×{Height}×{Width}, the model makes video samples of {cfg.Frames} frames");
-        if (cfg.Channels != Channels || cfg.Size != Height || cfg.Size != Width)
-            throw new CacheException($"{what}: reads samples of {Channels}×{Height}×{Width}, the model makes {cfg.Channels}×{cfg.Size}×{cfg.Size}");
-        if (cfg.Classes != Classes)
-            throw new CacheException($"{what}: trained for {Classes} classes, the model has {cfg.Classes}");
         if (Boundary < 0 || Boundary >= cfg.Depth - 1 || (Candidates?.Any(b => b < 0) ?? false))
             throw new CacheException($"{what}: boundary block{(LearnsBoundary ? "s " + string.Join(",", Candidates!) : " " + Boundary)} " +
                                      $"do{(LearnsBoundary ? "" : "es")} not fit a {cfg.Depth}-block model (expected 0..{cfg.Depth - 2})");
@@ -82,6 +107,14 @@ public sealed record AdaPolicyInfo(int Steps, int Rho, int Channels, int Height,
     public Dictionary<string, string> ToMetadata()
     {
         var md = FixedMetadata();
+        if (ReadsCaptions)   // a class policy's entries stay exactly those written before caption policies existed
+        {
+            md.Remove("classes");
+            md["condition"] = CaptionCondition;
+            md["caption_width"] = I(CaptionWidth);
+            md["decision"] = md["decision"].Replace("onehot(y)", "masked mean of the caption features");
+        }
+        if (Frames != 0) md["input_shape"] = $"{Channels},{Frames},{Height},{Width}";
         if (!LearnsBoundary) return md;
         md["format"] = BoundaryFormat;
         md["boundaries"] = string.Join(",", Candidates!.Select(I));
@@ -119,6 +152,8 @@ public sealed class AdaWeights
     {
         int h = info.Hidden, k = info.Decisions, d = info.InputDim, kb = info.BoundaryChoices;
         if (k < 1) throw new ArgumentException($"ada policy: expected at least one decision step (steps {info.Steps}, rho {info.Rho})");
+        if (info.CaptionWidth < 0 || info.ReadsCaptions && info.Classes != 0)
+            throw new ArgumentException($"ada policy: expected a class one-hot or a caption summary as the condition, found {info.Classes} classes and caption width {info.CaptionWidth}");
         if (fc1W.Length != h * d || fc1B.Length != h || fc2W.Length != k * h || fc2B.Length != k)
             throw new ArgumentException($"ada weights: expected fc1 [{h}, {d}] + [{h}], fc2 [{k}, {h}] + [{k}], found {fc1W.Length}, {fc1B.Length}, {fc2W.Length}, {fc2B.Length} values");
         if ((fc3W?.Length ?? 0) != kb * h || (fc3B?.Length ?? 0) != kb)
@@ -156,6 +191,18 @@ public sealed class AdaWeights
         var v = new float[Info.InputDim];
         Array.Copy(samples, (long)i * p, v, 0, p);
         v[p + label] = 1f;
+        return v;
+    }
+
+    /// <summary>v = [x_i flattened, c_i] for sample i of a batch (N, C, [F,] H, W) and its caption summary c_i
+    /// (row i of captions (N, D_text)) on the host: a caption-conditioned network's input.</summary>
+    public float[] Input(float[] samples, int i, float[] captions)
+    {
+        int p = Info.Pixels, q = Info.CaptionWidth;
+        if (!Info.ReadsCaptions) throw new ArgumentException($"ada network: a class-conditioned network ({Info.Classes} classes) reads labels, not captions");
+        var v = new float[Info.InputDim];
+        Array.Copy(samples, (long)i * p, v, 0, p);
+        Array.Copy(captions, (long)i * q, v, p, q);
         return v;
     }
 
@@ -252,15 +299,21 @@ public sealed class AdaDecisionNetwork : IDisposable
     }
 
     /// <summary>logits (n, s − ρ) = fc2(ReLU(fc1([x, onehot(y)]))) and, learned kind, (n, K_b) = fc3(ReLU(…)) for
-    /// x (n, C, H, W) on the device; returned on the host.</summary>
-    public AdaLogits Forward(Tensor x, IReadOnlyList<int> y)
+    /// x (n, C, H, W) on the device; returned on the host. A caption-conditioned network takes captions (n, D_text), the
+    /// samples' caption summaries, instead of the labels (fc1([x, c])).</summary>
+    public AdaLogits Forward(Tensor x, IReadOnlyList<int> y, Tensor? captions = null)
     {
         var i = Info;
         int n = y.Count;
         if (x.Length != (long)n * i.Pixels)
-            throw new ArgumentException($"ada network: expected {n} samples of {i.Channels}×{i.Height}×{i.Width}, found x {x.ShapeString()}");
-        foreach (var label in y)
-            if (label < 0 || label >= i.Classes) throw new ArgumentException($"ada network: class {label} outside 0..{i.Classes - 1}");
+            throw new ArgumentException($"ada network: expected {n} samples of {i.SampleText}, found x {x.ShapeString()}");
+        if (i.ReadsCaptions != (captions != null))
+            throw new ArgumentException($"ada network: conditioned on {i.ConditionText}, given {(captions != null ? "captions" : "class labels")}");
+        if (captions != null && captions.Length != (long)n * i.CaptionWidth)
+            throw new ArgumentException($"ada network: expected caption summaries ({n}, {i.CaptionWidth}), found {captions.ShapeString()}");
+        if (!i.ReadsCaptions)
+            foreach (var label in y)
+                if (label < 0 || label >= i.Classes) throw new ArgumentException($"ada network: class {label} outside 0..{i.Classes - 1}");
         if (input == null || input.Shape[0] != n)
         {
             DisposeBuffers();
@@ -268,10 +321,15 @@ public sealed class AdaDecisionNetwork : IDisposable
             hidden = Tensor.Allocate(dev, "ada.hidden", n, i.Hidden);
             logits = Tensor.Allocate(dev, "ada.logits", n, i.Decisions);
             if (i.LearnsBoundary) choices = Tensor.Allocate(dev, "ada.boundary_logits", n, i.BoundaryChoices);
-            labels = dev.Accelerator.Allocate1D<int>(n);
+            if (!i.ReadsCaptions) labels = dev.Accelerator.Allocate1D<int>(n);
         }
-        labels!.View.CopyFromCPU(y.ToArray());
-        OneHotConcat.Run(dev, x.View, labels.View, input.View, n, i.Pixels, i.Classes);   // (n, P + K_cls)
+        if (captions != null)
+            RowConcat.Run(dev, x.View, captions.View, input.View, n, i.Pixels, i.CaptionWidth);     // (n, P + D_text)
+        else
+        {
+            labels!.View.CopyFromCPU(y.ToArray());
+            OneHotConcat.Run(dev, x.View, labels.View, input.View, n, i.Pixels, i.Classes);     // (n, P + K_cls)
+        }
         Gemm.Run(dev, input.View, fc1W.View, fc1B.View, hidden!.View, n, Info.Hidden, Info.InputDim, Epilogue.Relu);  // (n, hidden)
         Gemm.Run(dev, hidden.View, fc2W.View, fc2B.View, logits!.View, n, Info.Decisions, Info.Hidden);              // (n, s − ρ)
         if (!i.LearnsBoundary) return new AdaLogits(logits!.ToHost(), null);

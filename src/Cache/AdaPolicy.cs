@@ -2,8 +2,9 @@
 //
 // Schedule over s steps. Steps 0..ρ−1 (ρ = 40% of s) are cache steps: a full forward whose block b
 // writes its output into the cache buffer F, as BlockDance-N's cache steps do. Right before step ρ
-// the policy reads the current sample z_ρ and the class labels from the step context and the decision
-// network f_d (AdaDecisionNetwork, on the device) decides every remaining step of every sample:
+// the policy reads the current sample z_ρ and the class labels (a caption model: the caption summaries,
+// StepContext.Captions) from the step context and the decision network f_d (AdaDecisionNetwork, on the device)
+// decides every remaining step of every sample:
 // u_t = 1 cache step, u_t = 0 reuse step.
 // Inference thresholds m = sigmoid(f_d) at 0.5; the trainer passes sampled decisions (WithDecisions).
 //
@@ -136,7 +137,7 @@ public sealed class AdaPolicy : ICachePolicy
         return BlockPlan.Of(new LadderPlan(store!, rungs, reuse));
     }
 
-    /// <summary>Step ρ: decisions for every remaining step of every sample, from z_ρ and the labels.</summary>
+    /// <summary>Step ρ: decisions for every remaining step of every sample, from z_ρ and the labels (or caption summaries).</summary>
     void Decide(StepContext step)
     {
         int samples = step.Cfg.Samples;
@@ -151,7 +152,10 @@ public sealed class AdaPolicy : ICachePolicy
             return;
         }
         var sw = Stopwatch.StartNew();
-        var logits = net!.Forward(step.X, step.Classes);                            // (B, s − ρ), (B, K_b)
+        var captions = Info.ReadsCaptions
+            ? step.Captions ?? throw new InvalidOperationException("ada: a caption-conditioned policy on a run without caption summaries")
+            : null;
+        var logits = net!.Forward(step.X, step.Classes, captions);                  // (B, s − ρ), (B, K_b)
         decisions = Enumerable.Range(0, samples)
             .Select(i => AdaWeights.Threshold(logits.Steps.AsSpan(i * Info.Decisions, Info.Decisions))).ToArray();
         int kb = Info.BoundaryChoices;

@@ -40,8 +40,9 @@ public readonly record struct CfgLayout(int Samples, bool Guided)
 /// <param name="Frames">0 for image samples (N, C, H, W); T for video samples (N, C, T, H, W), whose tokens are T frames of
 /// Tokens / T, frame-major.</param>
 /// <param name="Branches">A block's residual branches ("attn", "temporal", "cross", "mlp"; null: the DiT's "attn", "mlp").</param>
+/// <param name="CaptionChannels">The width of the model's caption features (PixArt-α, STDiT); 0 for a class-conditional model.</param>
 public sealed record BlockStack(int Depth, int Tokens, int Hidden, CfgLayout Cfg, int Channels, int Size, int Classes, int Frames = 0,
-    string[]? Branches = null)
+    string[]? Branches = null, int CaptionChannels = 0)
 {
     /// <summary>The block's residual branches in the order they run.</summary>
     public string[] Parts => Branches ?? ["attn", "mlp"];
@@ -62,4 +63,6 @@ public sealed class CacheException(string message) : InputException(message);
 /// <param name="X">The current sample x_t (B, C, H, W): the B samples, without CFG duplicates.</param>
 /// <param name="Classes">The B samples' class labels.</param>
 /// <param name="Cfg">How the model batch is built from the B samples.</param>
-public sealed record StepContext(int Step, int Steps, int Timestep, Tensor X, IReadOnlyList<int> Classes, CfgLayout Cfg);
+/// <param name="Captions">A caption-conditioned run: each sample's caption summary (B, D_text), the mean of its caption feature
+/// rows under the attention mask (Conditioning.PolicyFeatures), on the device; null for class labels.</param>
+public sealed record StepContext(int Step, int Steps, int Timestep, Tensor X, IReadOnlyList<int> Classes, CfgLayout Cfg, Tensor? Captions = null);

@@ -39,8 +39,11 @@ public class MethodMatrixTests
 
     static int[] Where(bool[] reuse) => Enumerable.Range(0, reuse.Length).Where(i => reuse[i]).ToArray();
 
+    /// <summary>An Ada policy for the model's kind: class-conditioned on the DiT, caption-conditioned (its caption width, its
+    /// frames) on PixArt-α and STDiT.</summary>
     static AdaPolicy Ada(BlockShape s, bool[] decisions, int channels = -1) => AdaPolicy.WithDecisions(
-        Zero(new AdaPolicyInfo(Steps, 3, channels < 0 ? s.InChannels : channels, s.InputSize, s.InputSize, s.Classes, 4, 0, 2)),
+        Zero(new AdaPolicyInfo(Steps, 3, channels < 0 ? s.InChannels : channels, s.InputSize, s.InputSize, s.CaptionChannels > 0 ? 0 : s.Classes, 4, 0, 2,
+            Frames: s.Frames, CaptionWidth: s.CaptionChannels)),
         [decisions]);
 
     static AdaWeights Zero(AdaPolicyInfo i) =>
@@ -94,9 +97,8 @@ public class MethodMatrixTests
     public static readonly string[] Models = ["dit", "pixart", "stdit"];
 
     /// <summary>Methods that cannot apply to a model kind at all: refused by Check (ShapeRows), not sampled.
-    /// BlockDance-Ada's decision network reads image samples (C, H, W): a video model is refused.
     /// Learning-to-Cache's router routes the DiT's attention and MLP branches: a model with other branches is refused.</summary>
-    static bool Applies(string model, string method) => !(model == "stdit" && method == "ada") && !(model != "dit" && method == "l2c");
+    static bool Applies(string model, string method) => !(model != "dit" && method == "l2c");
 
     /// <summary>A Learning-to-Cache router for the stack: θ 0.1 for attention on odd steps, 1 elsewhere.</summary>
     static LearningToCacheConfig Router(BlockShape s, int steps) => new(
@@ -244,13 +246,17 @@ public class MethodMatrixTests
         good.Check(stack, Steps);                                            // the reuse setting fits
     }
 
-    [Fact]
-    public void Ada_OnAVideoModel_IsRefusedWithoutADevice()
+    [Theory]
+    [InlineData("pixart", "dit", "a class-conditioned policy (10 classes), the model is conditioned on captions of width 32")]
+    [InlineData("stdit", "pixart", "reads image samples of 4×8×8, the model makes video samples of 4×3×8×8")]
+    [InlineData("dit", "pixart", "a caption-conditioned policy (captions of width 32), the model is conditioned on 10 classes")]
+    public void Ada_PolicyOfAnotherModelKind_IsRefusedWithoutADevice(string model, string policyFor, string message)
     {
-        var shape = ShapeOf("stdit");
-        using var ada = Get("ada").Reuse(shape);
+        var shape = ShapeOf(model);
+        using var ada = Get("ada").Reuse(ShapeOf(policyFor));
         var e = Assert.ThrowsAny<InputException>(() => ada.Check(PlanRunner.Stack(shape, new CfgLayout(1, true)), Steps));
-        Assert.Contains("video", e.Message);
+        Assert.Contains(message, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
     }
 
     public static IEnumerable<object[]> ModelRows => from kind in new[] { "cpu", "cuda" } from model in Models select new object[] { kind, model };

@@ -37,8 +37,9 @@ namespace BlockDance.Transformer;
 /// <param name="OutChannels">Channels of the output Final writes (C_in, or 2·C_in with learned sigma): what a sampler reads.</param>
 /// <param name="Frames">0 for an image model, whose samples are (C, H, W); T ≥ 1 for a video model, (C, T, H, W).</param>
 /// <param name="Branches">The residual branches of a block, as BlockOutputs names them (null: the DiT's "attn", "mlp").</param>
+/// <param name="CaptionChannels">The width of a caption feature row (ICaptionModel.CaptionChannels); 0 for a class-conditional model.</param>
 public readonly record struct BlockShape(int Depth, int Tokens, int Hidden, int InChannels, int InputSize, int Classes, int OutChannels, int Frames = 0,
-    string[]? Branches = null)
+    string[]? Branches = null, int CaptionChannels = 0)
 {
     /// <summary>The block's residual branches in the order they run: "attn", then "temporal" / "cross" where present, then "mlp".</summary>
     public string[] Parts => Branches ?? ["attn", "mlp"];

@@ -39,8 +39,8 @@ public sealed record PixArtConfig(
     public const int VaeScale = 8;
 
     /// <summary>The block stack as the model seam describes it (PixArt.Shape): Classes 1, the rows are conditioned on
-    /// captions, not labels (every sample is label 0 to a policy).</summary>
-    public BlockShape Shape => new(Depth, Tokens, Hidden, InChannels, LatentSize, 1, OutChannels, Branches: BranchNames);
+    /// captions of CaptionChannels, not labels (every sample is label 0 to a policy).</summary>
+    public BlockShape Shape => new(Depth, Tokens, Hidden, InChannels, LatentSize, 1, OutChannels, Branches: BranchNames, CaptionChannels: CaptionChannels);
     /// <summary>The sizes of the shared block Workspace (PixArtWorkspace.Base).</summary>
     public WorkspaceShape Workspace => new(Tokens, Hidden, MlpHidden, Patch * Patch * OutChannels);
     /// <summary>The block's residual branches (BlockShape.Parts): self-attention, cross-attention, MLP.</summary>

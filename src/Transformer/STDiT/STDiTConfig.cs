@@ -31,8 +31,8 @@ public sealed record STDiTConfig(
     public string Name => Presets.FirstOrDefault(p => p.Depth == Depth && p.Hidden == Hidden && p.Patch == Patch).Name ?? $"STDiT(depth {Depth}, D {Hidden})";
 
     /// <summary>The block stack as the model seam describes it (STDiT.Shape): T·S tokens per row, (C, T, H, W) samples, no
-    /// label table (Classes 1).</summary>
-    public BlockShape Shape => new(Depth, Tokens, Hidden, InChannels, LatentSize, 1, OutChannels, Frames, BranchNames);
+    /// label table (Classes 1): the rows are conditioned on captions of CaptionChannels.</summary>
+    public BlockShape Shape => new(Depth, Tokens, Hidden, InChannels, LatentSize, 1, OutChannels, Frames, BranchNames, CaptionChannels);
     /// <summary>The sizes of the shared block Workspace (STDiTWorkspace.Base) over T·S tokens per row.</summary>
     public WorkspaceShape Workspace => new(Tokens, Hidden, MlpHidden, Patch * Patch * OutChannels);
     /// <summary>The block's residual branches (BlockShape.Parts): spatial attention, temporal attention, cross-attention, MLP.</summary>

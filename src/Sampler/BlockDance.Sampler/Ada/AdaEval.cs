@@ -24,8 +24,9 @@ public static class AdaEval
     {
         var i = w.Info;
         using var net = new AdaDecisionNetwork(dev, w);
-        using var x = Tensor.Allocate(dev, "ada.warmup", batch, i.Channels, i.Height, i.Width);
-        _ = net.Forward(x, new int[batch]);
+        using var x = Tensor.Allocate(dev, "ada.warmup", batch, i.Pixels);
+        using var captions = Captions(dev, i, batch);
+        _ = net.Forward(x, new int[batch], captions);
     }
 
     /// <summary>The decision network's inference time per sample: the median of `runs` synchronized forwards on a batch
@@ -34,20 +35,30 @@ public static class AdaEval
     {
         var i = w.Info;
         using var net = new AdaDecisionNetwork(dev, w);
-        using var x = Tensor.Allocate(dev, "ada.overhead", batch, i.Channels, i.Height, i.Width);
+        using var x = Tensor.Allocate(dev, "ada.overhead", batch, i.Pixels);
+        using var captions = Captions(dev, i, batch);
         var labels = new int[batch];
-        net.Forward(x, labels);
+        net.Forward(x, labels, captions);
         dev.Synchronize();
         var t = new double[runs];
         for (int r = 0; r < runs; r++)
         {
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            net.Forward(x, labels);
+            net.Forward(x, labels, captions);
             dev.Synchronize();
             t[r] = sw.Elapsed.TotalSeconds;
         }
         Array.Sort(t);
         return t[runs / 2] / batch;
+    }
+
+    /// <summary>Zero caption summaries (batch, D_text) for a caption-conditioned network's timing; null for a class one.</summary>
+    static Tensor? Captions(ComputeDevice dev, AdaPolicyInfo i, int batch)
+    {
+        if (!i.ReadsCaptions) return null;
+        var t = Tensor.Allocate(dev, "ada.captions", batch, i.CaptionWidth);
+        t.Zero();
+        return t;
     }
 
     static string BoundaryText(AdaPolicyInfo i) => i.LearnsBoundary
@@ -61,7 +72,7 @@ public static class AdaEval
             ? $"trained on {m} (train_steps {md.GetValueOrDefault("train_model_steps", "?")}), {md.GetValueOrDefault("train_samples", "?")} samples × " +
               $"{md.GetValueOrDefault("train_epochs", "?")} epochs, λ = {w.Info.Lambda:G3}, Q = {md.GetValueOrDefault("quality", "?")}"
             : "training settings not recorded";
-        return $"ada = BlockDance-Ada ({Path.GetFileName(path)}): steps 0..{w.Info.Rho - 1} cache; a {w.ParameterCount:N0}-parameter MLP reads z_rho and the class " +
+        return $"ada = BlockDance-Ada ({Path.GetFileName(path)}): steps 0..{w.Info.Rho - 1} cache; a {w.ParameterCount:N0}-parameter MLP reads z_rho and {(w.Info.ReadsCaptions ? "the caption summary (masked mean of the caption features)" : "the class")} " +
                $"and decides steps {w.Info.Rho}..{w.Info.Steps - 1} per sample (m ≥ 0.5 → cache, blocks 0..{BoundaryText(w.Info)} reused otherwise); " +
                $"its forward is included in the wall-clock; {trained}.";
     }

@@ -1,6 +1,9 @@
 // Training loop of BlockDance-Ada (see TrainAdaCommand for the reward and its justification).
 //
-// 1. Trajectories, once: every training sample (class round-robin, seeded noise) is sampled without
+// Any model behind the seam (IBlockModel) with its conditioning (Conditioning, one entry per training sample): the DiT
+// with class labels (round robin), PixArt-α and STDiT with caption features (the prompts in turn); the network reads the
+// class one-hot or the caption summary (AdaDecisionNetwork's header).
+// 1. Trajectories, once: every training sample (its condition, seeded noise) is sampled without
 //    cache. On the way, at step ρ, the recorder keeps z_ρ and the block-b features of step ρ−1 (its
 //    cond and uncond rows) on the host; the final sample is the quality reference. Storing block b's
 //    output changes nothing numerically (the N = 1 bit-identity test), so z_ρ and the features are
@@ -14,7 +17,9 @@
 // counts the blocks that boundary skips: C = (fraction of the s − ρ steps reused)·(b_k + 1)/(b_max + 1), so reusing
 // every step at the deepest candidate is C = 1 as with a fixed boundary (where C is the reuse fraction, as before).
 // DDIM with η = 0 only: the remaining steps are then deterministic given z_ρ, so an episode is a pure
-// function of (sample, u) and batches can be reshuffled every epoch.
+// function of (sample, u) and batches can be reshuffled every epoch. Q for a video sample (C, F, H, W): the mean SSIM over
+// its frames (each frame a C-channel image); a sample smaller than SSIM's 11×11 window (the tiny test fixtures) uses the
+// largest odd window that fits (ImageMetrics.SsimWindowFor).
 using System.Diagnostics;
 using BlockDance.Cache;
 using BlockDance.Kernels;
@@ -45,6 +50,8 @@ public sealed record AdaTrainOptions
     /// (cache), −InitLogit otherwise (reuse); null = zero biases (m ≈ 0.5 everywhere).</summary>
     public int? InitN { get; init; }
     public double InitLogit { get; init; } = 2;
+    /// <summary>The guided ε channels (the DiT's and STDiT's official first 3; PixArt-α: all).</summary>
+    public CfgChannels CfgChannels { get; init; } = CfgChannels.Official;
 }
 
 /// <summary>One epoch: mean reward, C (fraction reused) and Q (SSIM) of the sampled episodes, the mean cache
@@ -53,11 +60,14 @@ public sealed record AdaEpochLog(int Epoch, double Reward, double C, double Q, d
 
 public sealed class AdaTrainer
 {
-    /// <summary>A training sample: class, z_ρ (C, H, W), per boundary (the fixed one, or every candidate) the block's
-    /// features of step ρ−1 (rows per sample × T × D), the uncached final sample (C, H, W).</summary>
-    public sealed record Item(int Class, float[] Z, float[][] Features, float[] Reference);
+    /// <summary>A training sample: its index into the conditioning, class (0 for a caption model), z_ρ (C, [F,] H, W), per
+    /// boundary (the fixed one, or every candidate) the block's features of step ρ−1 (rows per sample × T × D), the
+    /// uncached final sample (C, [F,] H, W).</summary>
+    public sealed record Item(int Index, int Class, float[] Z, float[][] Features, float[] Reference);
 
-    readonly DiT model;
+    readonly IBlockModel model;
+    readonly Conditioning conditioning;
+    readonly float[]? captions;   // (samples, D_text) the caption summaries the network reads; null for class labels
     readonly AdaTrainOptions o;
     readonly Schedule schedule;
     readonly Random rng;
@@ -68,16 +78,23 @@ public sealed class AdaTrainer
     /// <summary>Mean model seconds per step of the last episode (for the decision network's overhead).</summary>
     public double LastEpisodeStepSeconds { get; private set; }
 
-    public AdaTrainer(DiT model, AdaTrainOptions options)
+    /// <param name="conditioning">One entry per training sample (options.Samples): class labels, or captions.</param>
+    public AdaTrainer(IBlockModel model, Conditioning conditioning, AdaTrainOptions options)
     {
         this.model = model;
         o = options;
-        var cfg = model.Config;
+        if (conditioning.Count != o.Samples)
+            throw new ArgumentException($"ada trainer: expected a condition per training sample ({o.Samples}), found {conditioning.Count}");
+        this.conditioning = conditioning;
+        var cfg = model.Shape;
         int rho = AdaPolicyInfo.DefaultRho(o.Steps, o.RhoFraction);
+        var pc = conditioning.PolicyCaptions;
+        captions = pc?.Values;
+        int classes = pc is null ? cfg.Classes : 0, width = pc?.Width ?? 0;
         Info = o.Boundaries is { } bs
-            ? AdaPolicyInfo.Learned(o.Steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.NumClasses, o.Hidden, bs, o.Lambda)
-            : new AdaPolicyInfo(o.Steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, cfg.NumClasses, o.Hidden,
-                o.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth), o.Lambda);
+            ? AdaPolicyInfo.Learned(o.Steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, classes, o.Hidden, bs, o.Lambda, cfg.Frames, width)
+            : new AdaPolicyInfo(o.Steps, rho, cfg.InChannels, cfg.InputSize, cfg.InputSize, classes, o.Hidden,
+                o.Boundary ?? BlockDanceConfig.DefaultBoundary(cfg.Depth), o.Lambda, Frames: cfg.Frames, CaptionWidth: width);
         Info.CheckRun(PlanRunner.Stack(model.Shape, default), o.Steps);
         schedule = new Schedule(o.Steps, Spacing.Even);
         Weights = AdaWeights.Init(Info, o.InitSeed);
@@ -90,23 +107,23 @@ public sealed class AdaTrainer
     int[] Stored => Info.Candidates?.ToArray() ?? [Info.Boundary];
 
     int RowsPerSample => o.Cfg > 1 ? 2 : 1;
-    int FeatureRow => model.Config.Tokens * model.Config.Hidden;
+    int FeatureRow => model.Shape.RowLength;
 
     // ------------------------------------------------------------------ 1. trajectories (once)
     /// <summary>Samples every training item without cache and records z_ρ, the step-(ρ−1) features and the final sample.</summary>
     public void RecordTrajectories(Action<int, int>? progress = null)
     {
-        var cfg = model.Config;
+        var cfg = model.Shape;
         var sw = Stopwatch.StartNew();
-        var classes = Enumerable.Range(0, o.Samples).Select(i => i % cfg.NumClasses).ToList();
         int per = Info.Pixels;
         for (int first = 0; first < o.Samples; first += o.Batch)
         {
             int b = Math.Min(o.Batch, o.Samples - first);
-            var cls = classes.Skip(first).Take(b).ToArray();
+            var cond = conditioning.Slice(first, b);
+            var cls = cond.PolicyLabels;
             using var rec = new TrajectoryRecorder(Info.Rho, Stored);
-            using var den = new GuidedDenoiser(model, new ClassLabels(cls), o.Cfg, CfgChannels.Official, rec, o.Steps);
-            using var x = Tensor.Allocate(model.Device, "x", b, cfg.InChannels, cfg.InputSize, cfg.InputSize);
+            using var den = new GuidedDenoiser(model, cond, o.Cfg, o.CfgChannels, rec, o.Steps);
+            using var x = Tensor.Allocate(model.Device, "x", cfg.Batch(b));
             new SeededNoise(o.Seed, first).Fill(x, 0);
             new DiffusionSampler(schedule, SamplerKind.Ddim).Run(den, x, new SeededNoise(o.Seed, first), cfg.OutChannels);
             var final = x.ToHost();
@@ -119,7 +136,7 @@ public sealed class AdaTrainer
                         Array.Copy(all, (long)(r * b + i) * FeatureRow, f, (long)r * FeatureRow, FeatureRow);
                     return f;
                 }).ToArray();
-                Items.Add(new Item(cls[i], rec.Z![(i * per)..((i + 1) * per)], feats, final[(i * per)..((i + 1) * per)]));
+                Items.Add(new Item(first + i, cls[i], rec.Z![(i * per)..((i + 1) * per)], feats, final[(i * per)..((i + 1) * per)]));
             }
             progress?.Invoke(first + b, o.Samples);
         }
@@ -131,10 +148,10 @@ public sealed class AdaTrainer
     /// choices; returns the final samples (B, C, H, W).</summary>
     public float[] Episode(IReadOnlyList<Item> items, bool[][] decisions, int[]? choices = null)
     {
-        var cfg = model.Config;
+        var cfg = model.Shape;
         int b = items.Count, rows = RowsPerSample;
         using var policy = AdaPolicy.WithDecisions(Weights, decisions, choices);
-        using var den = new GuidedDenoiser(model, new ClassLabels(items.Select(it => it.Class).ToArray()), o.Cfg, CfgChannels.Official, policy, o.Steps);
+        using var den = new GuidedDenoiser(model, conditioning.Pick(items.Select(it => it.Index).ToArray()), o.Cfg, o.CfgChannels, policy, o.Steps);
         var stored = Stored;
         for (int k = 0; k < stored.Length; k++)
         {
@@ -144,7 +161,7 @@ public sealed class AdaTrainer
                     Array.Copy(items[i].Features[k], (long)r * FeatureRow, feature, (long)(r * b + i) * FeatureRow, FeatureRow);
             policy.Store!.Load(stored[k], feature);   // the step-(ρ−1) features: the episode starts at step ρ
         }
-        using var x = Tensor.FromHost(model.Device, "x", items.SelectMany(it => it.Z).ToArray(), b, cfg.InChannels, cfg.InputSize, cfg.InputSize);
+        using var x = Tensor.FromHost(model.Device, "x", items.SelectMany(it => it.Z).ToArray(), cfg.Batch(b));
         var sampler = new DiffusionSampler(schedule, SamplerKind.Ddim) { ProfileSteps = true };   // the log reports model time per step
         sampler.Run(den, x, new SeededNoise(o.Seed), cfg.OutChannels, firstStep: Info.Rho);
         LastEpisodeStepSeconds = sampler.Timings.Average(t => t.ModelSeconds);
@@ -152,7 +169,7 @@ public sealed class AdaTrainer
     }
 
     /// <summary>C = fraction of the s − ρ steps reused (learned boundary: times (b + 1)/(b_max + 1) for the sample's
-    /// boundary b); Q = SSIM of the final sample to the uncached one, in [0, 1].</summary>
+    /// boundary b); Q = SSIM of the final sample to the uncached one, in [0, 1] (a video: the mean over its frames).</summary>
     public (double C, double Q) Score(Item item, float[] finals, int i, bool[] u, int? choice = null)
     {
         int per = Info.Pixels;
@@ -160,11 +177,39 @@ public sealed class AdaTrainer
         if (choice is int k) c *= (Info.Candidates![k] + 1.0) / (Info.Boundary + 1);
         var got = ImageMetrics.ToUnitRange(finals[(i * per)..((i + 1) * per)]);
         var want = ImageMetrics.ToUnitRange(item.Reference);
-        double q = Math.Clamp(ImageMetrics.Ssim(got, want, Info.Channels, Info.Height, Info.Width), 0, 1);
+        double q = Math.Clamp(Quality(got, want, Info), 0, 1);
         return (c, q);
     }
 
-    float[] Input(Item it) => Weights.Input(it.Z, 0, it.Class);
+    /// <summary>SSIM of two samples in [0, 1] (C, H, W), or the mean over the frames of two videos (C, F, H, W); the window is
+    /// SSIM's 11×11, or the largest odd one that fits a smaller sample.</summary>
+    public static double Quality(float[] got, float[] want, AdaPolicyInfo info)
+    {
+        int window = ImageMetrics.SsimWindowFor(info.Height, info.Width);
+        if (info.Frames == 0) return ImageMetrics.Ssim(got, want, info.Channels, info.Height, info.Width, window);
+        int f = info.Frames, hw = info.Height * info.Width;
+        double sum = 0;
+        var a = new float[info.Channels * hw];
+        var b = new float[a.Length];
+        for (int t = 0; t < f; t++)
+        {
+            for (int ch = 0; ch < info.Channels; ch++)   // frame t of (C, F, H, W) as a (C, H, W) image
+            {
+                Array.Copy(got, ((long)ch * f + t) * hw, a, (long)ch * hw, hw);
+                Array.Copy(want, ((long)ch * f + t) * hw, b, (long)ch * hw, hw);
+            }
+            sum += ImageMetrics.Ssim(a, b, info.Channels, info.Height, info.Width, window);
+        }
+        return sum / f;
+    }
+
+    float[] Input(Item it) => captions is null ? Weights.Input(it.Z, 0, it.Class) : Weights.Input(it.Z, 0, CaptionOf(it));
+
+    /// <summary>The caption summary (D_text) of a caption model's item.</summary>
+    float[] CaptionOf(Item it) => captions![(it.Index * Info.CaptionWidth)..((it.Index + 1) * Info.CaptionWidth)];
+
+    /// <summary>The caption summaries (n, D_text) of the items, for the device forward; null for class labels.</summary>
+    public float[]? Captions(IReadOnlyList<Item> items) => captions is null ? null : items.SelectMany(CaptionOf).ToArray();
 
     /// <summary>Greedy reuse fraction of the current weights over the training items (host forward).</summary>
     public double GreedyReuse() => Items.Average(it =>

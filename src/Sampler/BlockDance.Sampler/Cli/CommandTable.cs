@@ -61,9 +61,12 @@ public static class CommandTable
             "fit TeaCache's coefficients and MagCache's ratio curve for a model (DiT, PixArt-α, STDiT), sampled as `sample` samples it; writes MODEL.cache-calibration.json",
             [.. ModelOpts, O.CalibrateSamples, O.Class, O.CalibrateSteps, O.Sampler, O.Spacing, O.Eta, O.Cfg, O.CfgChannels, O.CalibrateSeed, O.Batch,
              O.TargetSkip, O.CalibrateOut, .. CaptionOpts, .. VideoOpts]),
-        new("train-ada", "train-ada", "[--model FILE] [--out models/ada_policy.safetensors] [--samples 32] [--epochs 16] [--quick]",
-            "learn BlockDance-Ada's per-sample reuse decisions (with --learn-boundary also its boundary block): REINFORCE on R = C + λ·Q (C = fraction of steps ≥ ρ reused, weighted by the blocks skipped with --learn-boundary; Q = SSIM to the uncached sample); DDIM η 0",
-            [.. ModelOpts, O.AdaOut, O.AdaSteps, O.Cfg, O.Samples, O.AdaBatch, O.Epochs, O.Lr, O.Lambda, O.Rho, O.Hidden, O.AdaCacheBlock, O.LearnBoundary, O.InitN, O.AdaSeed, O.InitSeed, O.Quick]),
+        new("train-ada", "train-ada", "[--model FILE|DIR] [--prompt TEXT … | --prompt-embeds FILE] [--out FILE] [--samples 32] [--epochs 16] [--quick]",
+            "learn BlockDance-Ada's per-sample reuse decisions (with --learn-boundary also its boundary block): REINFORCE on R = C + λ·Q (C = fraction of steps ≥ ρ reused, weighted by the blocks skipped with --learn-boundary; Q = SSIM to the uncached sample); DDIM η 0.\n" +
+            "  any model kind: a DiT trains on its classes in turn, a PixArt-α or STDiT model on the prompts in turn (--prompt TEXT, repeatable, or --prompt-embeds FILE);\n" +
+            "  the network then reads the caption summary (masked mean of the caption features) instead of the class. `train-ada --model DIR --help` shows that kind's defaults",
+            [.. ModelOpts, O.AdaOut, O.AdaSteps, O.Cfg, O.CfgChannels, O.Samples, O.AdaBatch, O.Epochs, O.Lr, O.Lambda, O.Rho, O.Hidden, O.AdaCacheBlock, O.LearnBoundary, O.InitN, O.AdaSeed, O.InitSeed, O.Quick,
+             O.AdaPromptEmbeds, O.Negative, O.AdaPrompt, O.NegativePrompt, O.MaxLength, O.Variant, .. VideoOpts]),
         new("encode", "encode", "--model PIXART_DIR --prompt \"…\" [--negative-prompt \"…\"] [--max-length 120] --out embeds.safetensors",
             "T5 prompt embeddings for PixArt-α (the folder's tokenizer/ and text_encoder/)",
             [O.EncodeModel, O.EncodePrompt, O.EncodeNegative, O.EncodeMaxLength, O.EncodeVariant, O.Device, O.Threads, O.EncodeOut]),

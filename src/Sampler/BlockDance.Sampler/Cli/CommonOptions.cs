@@ -102,6 +102,8 @@ public static class CommonOptions
     /// sampler's own (even for DDIM/DDPM, linspace for DPM-Solver++); --eta is DDIM's alone and refused with another sampler.</summary>
     public static SamplingOptions SamplerSettings(Args a, SamplingOptions dflt)
     {
+        // a command that declares no --sampler samples with one of its own (train-ada: DDIM η 0); only --steps is read
+        if (a.Spec.Find("sampler") is null) return dflt with { Steps = a.GetInt("steps") };
         var sampler = a.GetChoice<SamplerKind>("sampler");
         if (a.Has("eta") && sampler != SamplerKind.Ddim)
             throw new UsageException($"--eta: expected with --sampler ddim (η is DDIM's setting), found --sampler {(sampler == SamplerKind.Ddpm ? "ddpm" : "dpm++2m")}, which does not use it");
@@ -137,7 +139,7 @@ public static class CommonOptions
         {
             case "ada":
                 if (hasBd) throw new UsageException("--cache-n/--cache-block/--cache-window: --cache ada takes its boundary and steps from the --policy file");
-                var (weights, path) = AdaPolicyFile(a.Get("policy"), cfg, a.GetInt("steps"));
+                var (weights, path) = AdaPolicyFile(a.Get("policy"), cfg, a.GetInt("steps"), ModelPath(a));
                 return () => new AdaPolicy(weights, path);
             case "none":
                 if (hasBd) throw new UsageException("--cache-n/--cache-block/--cache-window need --cache blockdance");
@@ -154,20 +156,30 @@ public static class CommonOptions
         }
     }
 
-    /// <summary>Loads a BlockDance-Ada policy (--policy FILE, default models/ada_policy.safetensors found from the
-    /// working folder upwards) and checks it against the model and the step count: any mismatch exits 2.</summary>
+    /// <summary>Loads a BlockDance-Ada policy (--policy FILE; default for a DiT models/ada_policy.safetensors found from the
+    /// working folder upwards, for a caption model MODEL.ada_policy.safetensors beside it, where train-ada writes it) and
+    /// checks it against the model and the step count: any mismatch exits 2.</summary>
     public static (AdaWeights Weights, string Path) AdaPolicyFile(string? given, DiTConfig cfg, int steps) => AdaPolicyFile(given, cfg.Shape, steps);
 
-    public static (AdaWeights Weights, string Path) AdaPolicyFile(string? given, BlockShape cfg, int steps)
+    public static (AdaWeights Weights, string Path) AdaPolicyFile(string? given, BlockShape cfg, int steps, string? modelPath = null)
     {
-        var path = given ?? FindShipped(DefaultAdaPolicy) ?? DefaultAdaPolicy;
+        var dflt = cfg.CaptionChannels > 0 && modelPath != null ? AdaPolicyPathFor(modelPath) : FindShipped(DefaultAdaPolicy) ?? DefaultAdaPolicy;
+        var path = given ?? dflt;
         if (!File.Exists(path))
-            throw new UsageException($"--policy {path}: file not found; train one with 'blockdance train-ada' (writes {DefaultAdaPolicy}) or pass --policy FILE");
+            throw new UsageException($"--policy {path}: file not found; train one with 'blockdance train-ada' (writes {(cfg.CaptionChannels > 0 ? "MODEL.ada_policy.safetensors beside the model" : DefaultAdaPolicy)}) or pass --policy FILE");
         Transformer.IO.FileKind.RequireRegular(path, "--policy");
         var w = AdaWeightsFile.Load(path);
         try { w.Info.CheckRun(PlanRunner.Stack(cfg, default), steps); }
         catch (CacheException e) { throw new UsageException($"--policy {path}: {e.Message}"); }
         return (w, path);
+    }
+
+    /// <summary>Where train-ada writes a caption model's policy by default and `--cache ada` looks for it: beside the model,
+    /// named after it (models/pixart_mnist → models/pixart_mnist.ada_policy.safetensors), as its cache calibration.</summary>
+    public static string AdaPolicyPathFor(string modelPath)
+    {
+        var m = Path.TrimEndingDirectorySeparator(modelPath);
+        return Path.Combine(Path.GetDirectoryName(Path.GetFullPath(m)) ?? ".", Path.GetFileNameWithoutExtension(m) + ".ada_policy.safetensors");
     }
 
     /// <summary>BlockDance settings; the default window is the paper's for the model kind (Opts.CacheWindow: [0.25, 0.95) for DiT, [0.40, 0.95) for PixArt-α).</summary>

@@ -58,7 +58,7 @@ public static class Opts
     public static readonly DoubleListOpt CacheWindow = new("cache-window", "s,e", "with --cache blockdance: fractions of the steps where reuse may happen, 0 ≤ s < e ≤ 1", 2)
         { Default = new List<double> { 0.25, 0.95 }, PixArtDefault = new List<double> { 0.40, 0.95 }, Fields = ["BlockDance Window"] };
     public static readonly TextOpt Policy = new("policy", "FILE", "with --cache ada: the BlockDance-Ada policy; with --cache l2c: the Learning-to-Cache router")
-        { DefaultText = $"{CommonOptions.DefaultAdaPolicy} for ada, {CacheSpec.DefaultRouter} for l2c", Fields = ["ada policy"] };
+        { DefaultText = $"for ada {CommonOptions.DefaultAdaPolicy} (a DiT) or MODEL.ada_policy.safetensors beside a PixArt-α/STDiT model; for l2c {CacheSpec.DefaultRouter}", Fields = ["ada policy"] };
 
     // Open-Sora 1.0 (STDiT) video: VideoOptions reads them; defaults from the model's config.json, else the 1.0 rules
     public static readonly IntOpt Frames = new("frames", "N", "video frames (latent frames), {range}", 1, 1024) { DefaultText = "config.json, else 16", Models = STDiTOnly, Fields = ["frames"] };
@@ -139,8 +139,9 @@ public static class Opts
     public static readonly TextOpt CalibrateOut = new("out", "FILE", "where the calibration goes (.json)") { DefaultText = "MODEL.cache-calibration.json" };
 
     // train-ada
-    public static readonly TextOpt AdaOut = new("out", "FILE", "where the learned policy goes") { Default = CommonOptions.DefaultAdaPolicy };
-    public static readonly IntOpt AdaSteps = Steps with { Min = 2, PixArtDefault = null };
+    public static readonly TextOpt AdaOut = new("out", "FILE", "where the learned policy goes")
+        { DefaultText = $"{CommonOptions.DefaultAdaPolicy} for a DiT; MODEL.ada_policy.safetensors beside a PixArt-α or STDiT model (where --cache ada looks)" };
+    public static readonly IntOpt AdaSteps = Steps with { Min = 2 };
     public static readonly IntOpt Samples = new("samples", "N", "training samples, {range}", 2, 100_000) { DefaultText = "32; --quick: 16" };
     public static readonly IntOpt AdaBatch = new("batch", "N", "samples per REINFORCE batch, {range}", 2, 4096) { Default = 16 };
     public static readonly IntOpt Epochs = new("epochs", "N", "epochs, {range}", 1, 100_000) { DefaultText = "16; --quick: 3" };
@@ -151,6 +152,10 @@ public static class Opts
     public static readonly IntOpt AdaSeed = new("seed", "N", "seed of the training samples' noise, {range}", 0) { Default = 1000 };
     public static readonly IntOpt InitSeed = new("init-seed", "N", "seed of the network's initial weights, {range}", 0) { Default = 0 };
     public static readonly IntOpt AdaCacheBlock = CacheBlock with { Help = "reuse blocks 0..b (0..depth − 2)" };
+    public static readonly TextOpt AdaPrompt = Prompt with
+        { Help = "a training prompt (PixArt-α, STDiT), encoded by the folder's tokenizer and T5; instead of --prompt-embeds; repeat it for several: the training samples take them in turn" };
+    public static readonly TextOpt AdaPromptEmbeds = PromptEmbeds with
+        { Help = "the training captions' features (PixArt-α, STDiT): a safetensors with prompt_embeds (and masks); the training samples take its rows in turn" };
     public static readonly IntListOpt LearnBoundary = new("learn-boundary", "b,b,…",
         "learn the boundary per sample too: a head picks one of these blocks (≥ 2 ascending, 0..depth − 2) at step ρ; the reward's C weighs a reused step by (b + 1)/(deepest + 1); instead of --cache-block")
         { DefaultText = "off: the fixed --cache-block" };

@@ -78,7 +78,7 @@ public static class EvalCommand
         var bdBase = BlockDanceBase(ka, cfg);
         bool anyAda = specs.Concat(batchSpecs).Any(s => s.Name == "ada");
         if (a.Has("policy") && !anyAda) throw new UsageException("--policy needs the method ada in --cache or --batch-cache");
-        (AdaWeights Weights, string Path)? ada = anyAda ? CommonOptions.AdaPolicyFile(a.Get("policy"), cfg, steps) : null;
+        (AdaWeights Weights, string Path)? ada = anyAda ? CommonOptions.AdaPolicyFile(a.Get("policy"), cfg, steps, modelPath) : null;
         var digits = subject.Classes != null ? DigitsSetup.Resolve(a, modelPath, cfg) : DigitsSetup.ForCaptions(a, modelPath, cfg, subject.KindName, subject.TargetsMissing);
         Func<ICachePolicy> Make(PolicySpec sp) => sp.Name == "ada" ? () => new AdaPolicy(ada!.Value.Weights, ada.Value.Path) : sp.Spec!.Build(cfg, modelPath, steps, bdBase);
         var makers = specs.ToDictionary(sp => sp.Name, Make);   // exit 2 before any device work

@@ -10,7 +10,9 @@
 //     SSIM map = (2μxμy + C1)(2σxy + C2) / ((μx² + μy² + C1)(σx² + σy² + C2)),  C1 = (0.01·L)², C2 = (0.03·L)², L = 1
 //     Valid region only (the window never leaves the image, as in the authors' MATLAB ssim_index and
 //     pytorch_msssim): a 14×14 image has 4×4 window positions. Per image: the mean of the map over
-//     positions and channels. Images smaller than the window are rejected.
+//     positions and channels. Images smaller than the window are rejected (eval reports n/a); the Ada trainer's Q
+//     on such samples (the tiny test fixtures) passes a smaller odd window, the largest that fits (SsimWindowFor),
+//     with the same σ, its weights renormalised.
 // SSIM is reported as the mean over images.
 namespace BlockDance.Sampler.Evaluation;
 
@@ -66,14 +68,21 @@ public static class ImageMetrics
         return g;
     }
 
-    /// <summary>SSIM of one image pair (C, H, W) in [0, 1]: the mean of the valid-region SSIM map over channels.</summary>
-    public static double Ssim(float[] x, float[] y, int channels, int h, int w)
+    /// <summary>The SSIM window for images of h×w: 11, or the largest odd size ≤ min(h, w) below that (at least 1).</summary>
+    public static int SsimWindowFor(int h, int w)
     {
-        const int k = SsimWindow;
+        int m = Math.Min(SsimWindow, Math.Min(h, w));
+        return Math.Max(1, m % 2 == 1 ? m : m - 1);
+    }
+
+    /// <summary>SSIM of one image pair (C, H, W) in [0, 1]: the mean of the valid-region SSIM map over channels, over a
+    /// k×k Gaussian window (default 11).</summary>
+    public static double Ssim(float[] x, float[] y, int channels, int h, int w, int k = SsimWindow)
+    {
         if (h < k || w < k) throw new ArgumentException($"ssim: images must be at least {k}×{k} (the window), found {h}×{w}");
         if (x.Length != (long)channels * h * w || y.Length != x.Length)
             throw new ArgumentException($"ssim: expected {channels}×{h}×{w} values, found {x.Length} and {y.Length}");
-        var g = Gaussian1D();
+        var g = Gaussian1D(k);
         double c1 = Math.Pow(SsimK1 * DataRange, 2), c2 = Math.Pow(SsimK2 * DataRange, 2);
         int oh = h - k + 1, ow = w - k + 1;
         double total = 0;

@@ -26,6 +26,7 @@ public sealed class GuidedDenoiser : IDenoiser, IDisposable
     readonly int guidedChannels;
     readonly Tensor? input;         // (2B, C, …) when guided: [x; x]
     readonly Tensor output;         // (model batch, C_out, …)
+    readonly Tensor? captions;      // (B, D_text) what the policy sees of the captions (StepContext.Captions); null for labels
     readonly CfgLayout layout;
     readonly int steps;
     readonly PlanRunner runner;
@@ -44,6 +45,8 @@ public sealed class GuidedDenoiser : IDenoiser, IDisposable
         int b = conditioning.Count;
         rows = conditioning.Bind(model, guided);
         policyLabels = conditioning.PolicyLabels;
+        if (conditioning.PolicyCaptions is { } pc)   // uploaded before the step loop, as the conditioning is
+            captions = Tensor.FromHost(model.Device, "policy_captions", pc.Values, b, pc.Width);
         timesteps = new float[rows.Length];
         // Official rule: the first 3 channels (of the 4 latent eps channels); capped at C_in so a
         // model with fewer channels never has its v channels guided.
@@ -61,7 +64,7 @@ public sealed class GuidedDenoiser : IDenoiser, IDisposable
     {
         var cfg = model.Shape;
         var modelIn = CfgInput.For(x, input);                                 // x, or [x; x] with guidance
-        var plan = Policy.Plan(new StepContext(step, steps, t, x, policyLabels, layout));
+        var plan = Policy.Plan(new StepContext(step, steps, t, x, policyLabels, layout, captions));
         Array.Fill(timesteps, t);
         runner.Run(plan, step, modelIn, timesteps, rows, output);
         if (input != null)
@@ -73,5 +76,6 @@ public sealed class GuidedDenoiser : IDenoiser, IDisposable
     {
         input?.Dispose();
         output.Dispose();
+        captions?.Dispose();
     }
 }

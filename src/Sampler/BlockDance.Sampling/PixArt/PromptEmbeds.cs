@@ -21,6 +21,45 @@ public sealed record CaptionSet(float[] Embeds, float[] Mask, int Count, int Tok
         Embeds[(int)((long)first * Tokens * Channels)..(int)((long)(first + count) * Tokens * Channels)],
         Mask[(first * Tokens)..((first + count) * Tokens)], count, Tokens, Channels);
 
+    /// <summary>The listed rows, in the listed order (a row may repeat), as a set of their own.</summary>
+    public CaptionSet Pick(IReadOnlyList<int> rows)
+    {
+        long row = (long)Tokens * Channels;
+        var e = new float[rows.Count * row];
+        var m = new float[(long)rows.Count * Tokens];
+        for (int i = 0; i < rows.Count; i++)
+        {
+            if (rows[i] < 0 || rows[i] >= Count) throw new ArgumentOutOfRangeException(nameof(rows), $"caption row {rows[i]} outside 0..{Count - 1}");
+            Array.Copy(Embeds, rows[i] * row, e, i * row, row);
+            Array.Copy(Mask, (long)rows[i] * Tokens, m, (long)i * Tokens, Tokens);
+        }
+        return new CaptionSet(e, m, rows.Count, Tokens, Channels);
+    }
+
+    /// <summary>Each row's caption summary (count, channels): the mean of its token features under the keep mask,
+    /// Σ_l mask_l·e_l / Σ_l mask_l (accumulated in double; an all-masked row gives zeros). What a cache policy sees of a
+    /// caption (StepContext.Captions: BlockDance-Ada's decision network reads it beside z_ρ).</summary>
+    public float[] MaskedMean()
+    {
+        var o = new float[(long)Count * Channels];
+        var acc = new double[Channels];
+        for (int i = 0; i < Count; i++)
+        {
+            Array.Clear(acc);
+            double kept = 0;
+            for (int l = 0; l < Tokens; l++)
+            {
+                float k = Mask[(long)i * Tokens + l];
+                if (k == 0) continue;
+                kept += k;
+                long at = ((long)i * Tokens + l) * Channels;
+                for (int c = 0; c < Channels; c++) acc[c] += (double)k * Embeds[at + c];
+            }
+            for (int c = 0; c < Channels; c++) o[(long)i * Channels + c] = kept > 0 ? (float)(acc[c] / kept) : 0f;
+        }
+        return o;
+    }
+
     /// <summary>Both sets as one (count₁ + count₂ rows), the shorter padded with masked zero tokens.</summary>
     public static CaptionSet Concat(CaptionSet a, CaptionSet b)
     {

@@ -1,7 +1,9 @@
 // The file of a BlockDance-Ada decision network (format: src/Cache/AdaDecisionNetwork.cs's header): safetensors with
 // fc1/fc2 weights (and fc3, the boundary head, in a learned-boundary file) and the training facts in __metadata__.
 // The metadata's format names the kind: blockdance-ada-v1 (fixed boundary) or blockdance-ada-boundary-v1 (learned);
-// a file whose tensors or entries do not match its kind is refused naming both. Kept beside the sampling loop so that src/Cache needs no
+// `condition` what the network reads beside z_ρ: absent (every file written before caption models: a class one-hot,
+// `classes` wide) or "caption" (a caption summary, `caption_width` wide); `input_shape` "C,H,W" or, for a video model,
+// "C,F,H,W". A file whose tensors or entries do not match its kind is refused naming both. Kept beside the sampling loop so that src/Cache needs no
 // file I/O (it depends on the device layer only).
 using System.Globalization;
 using BlockDance.Cache;
@@ -30,16 +32,26 @@ public static class AdaWeightsFile
         if (!learned && (f.Contains("fc3.weight") || f.Contains("fc3.bias") || md.ContainsKey("boundaries")))
             throw new SafeTensorsException(path, null, $"format {format} is a fixed-boundary policy (fc1, fc2), found a boundary head (fc3 or 'boundaries'); expected format {AdaPolicyInfo.BoundaryFormat} for it");
         var shape = md.GetValueOrDefault("input_shape", "").Split(',');
-        if (shape.Length != 3 || !shape.All(s => int.TryParse(s, out var v) && v > 0))
-            throw new SafeTensorsException(path, null, $"__metadata__ 'input_shape': expected \"C,H,W\", found '{md.GetValueOrDefault("input_shape", "(missing)")}'");
+        if (shape.Length is not (3 or 4) || !shape.All(s => int.TryParse(s, out var v) && v > 0))
+            throw new SafeTensorsException(path, null, $"__metadata__ 'input_shape': expected \"C,H,W\" (or \"C,F,H,W\" for video), found '{md.GetValueOrDefault("input_shape", "(missing)")}'");
         double lambda = double.TryParse(md.GetValueOrDefault("lambda", "2"), NumberStyles.Float, CultureInfo.InvariantCulture, out var l) ? l : 2;
         int steps = Int("steps"), rho = Int("rho");
         if (steps < 2 || rho < 1 || rho >= steps)
             throw new SafeTensorsException(path, null, $"__metadata__: expected 1 ≤ rho < steps, found steps {steps}, rho {rho}");
-        var (c, hh, ww) = (int.Parse(shape[0]), int.Parse(shape[1]), int.Parse(shape[2]));
+        var dims = shape.Select(int.Parse).ToArray();
+        var (c, frames, hh, ww) = dims.Length == 4 ? (dims[0], dims[1], dims[2], dims[3]) : (dims[0], 0, dims[1], dims[2]);
+        var condition = md.GetValueOrDefault("condition", "class");
+        if (condition != "class" && condition != AdaPolicyInfo.CaptionCondition)
+            throw new SafeTensorsException(path, null, $"__metadata__ 'condition': expected class or {AdaPolicyInfo.CaptionCondition}, found '{condition}'");
+        bool caption = condition == AdaPolicyInfo.CaptionCondition;
+        if (caption && md.ContainsKey("classes"))
+            throw new SafeTensorsException(path, null, "__metadata__: a caption-conditioned policy (condition caption) has no 'classes', found one");
+        int classes = caption ? 0 : Int("classes"), width = caption ? Int("caption_width") : 0;
+        if (caption && width < 1)
+            throw new SafeTensorsException(path, null, $"__metadata__ 'caption_width': expected the caption feature width ≥ 1, found {width}");
         var info = learned
-            ? AdaPolicyInfo.Learned(steps, rho, c, hh, ww, Int("classes"), Int("hidden"), Candidates(path, md, Int("boundary")), lambda)
-            : new AdaPolicyInfo(steps, rho, c, hh, ww, Int("classes"), Int("hidden"), Int("boundary"), lambda);
+            ? AdaPolicyInfo.Learned(steps, rho, c, hh, ww, classes, Int("hidden"), Candidates(path, md, Int("boundary")), lambda, frames, width)
+            : new AdaPolicyInfo(steps, rho, c, hh, ww, classes, Int("hidden"), Int("boundary"), lambda, Frames: frames, CaptionWidth: width);
         int h = info.Hidden, k = info.Decisions, d = info.InputDim, kb = info.BoundaryChoices;
         return new AdaWeights(info, f.ReadFloat32("fc1.weight", h, d), f.ReadFloat32("fc1.bias", h),
             f.ReadFloat32("fc2.weight", k, h), f.ReadFloat32("fc2.bias", k), new Dictionary<string, string>(md),

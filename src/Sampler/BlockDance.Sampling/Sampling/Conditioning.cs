@@ -20,8 +20,15 @@ public abstract class Conditioning
     /// <summary>The per-sample labels a cache policy sees (StepContext.Classes): the class labels, or zeros.</summary>
     public abstract int[] PolicyLabels { get; }
 
+    /// <summary>What the policy sees of each sample's caption (StepContext.Captions): (B, D_text) caption summaries
+    /// (CaptionSet.MaskedMean), and D_text; null for class labels.</summary>
+    public virtual (float[] Values, int Width)? PolicyCaptions => null;
+
     /// <summary>Samples first..first + count − 1 as a conditioning of their own (a batch of a longer run).</summary>
     public abstract Conditioning Slice(int first, int count);
+
+    /// <summary>The listed samples, in the listed order, as a conditioning of their own (the Ada trainer's shuffled batches).</summary>
+    public abstract Conditioning Pick(IReadOnlyList<int> samples);
 
     /// <summary>n samples taking the entries in turn (sample i gets entry i mod Count): a calibration run's samples
     /// over a few classes or prompts.</summary>
@@ -48,6 +55,7 @@ public sealed class ClassLabels(IReadOnlyList<int> labels) : Conditioning
     public override int Count => labels.Length;
     public override int[] PolicyLabels => labels;
     public override Conditioning Slice(int first, int count) => new ClassLabels(labels[first..(first + count)]);
+    public override Conditioning Pick(IReadOnlyList<int> samples) => new ClassLabels(samples.Select(i => labels[i]).ToArray());
     public override Conditioning Cycle(int n) => new ClassLabels(Enumerable.Range(0, n).Select(i => labels[i % labels.Length]).ToArray());
     public override string Describe() => $"classes {string.Join(",", labels)}";
 
@@ -72,6 +80,13 @@ public sealed class Captions(PromptEmbeds prompts) : Conditioning
     public override int Count => prompts.Prompts.Count;
     public override int[] PolicyLabels => new int[Count];
     public override string Describe() => $"{Count} caption(s) × {prompts.Prompts.Tokens} tokens";
+    public override (float[] Values, int Width)? PolicyCaptions => (prompts.Prompts.MaskedMean(), prompts.Prompts.Channels);
+
+    public override Conditioning Pick(IReadOnlyList<int> samples)
+    {
+        var neg = prompts.Negative is { Count: > 1 } n ? n.Pick(samples) : prompts.Negative;
+        return new Captions(new PromptEmbeds(prompts.Prompts.Pick(samples), neg));
+    }
 
     public override Conditioning Slice(int first, int count)
     {

@@ -36,7 +36,8 @@ public sealed partial class PlanRunner(IBlockModel model)
 
     /// <summary>What a policy knows of a model: its block shape and the model batch's layout.</summary>
     public static BlockStack Stack(BlockShape shape, CfgLayout layout) =>
-        new(shape.Depth, shape.Tokens, shape.Hidden, layout, shape.InChannels, shape.InputSize, shape.Classes, shape.Frames, shape.Branches);
+        new(shape.Depth, shape.Tokens, shape.Hidden, layout, shape.InChannels, shape.InputSize, shape.Classes, shape.Frames, shape.Branches,
+            shape.CaptionChannels);
 
     /// <summary>Starts a new run of the model batch `layout`: the accounting starts from zero, the policy is begun on the
     /// model's stack (it checks its settings and allocates its store).</summary>
