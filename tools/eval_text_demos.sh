@@ -9,8 +9,9 @@
 # trained with DDIM, so under DDIM there and in the README's "Caption models").
 # Text-to-video (models/stdit_mnist): every method at its defaults plus BlockDance N = 2..4, 2 clips for each of 40
 # prompts (every digit × every direction), scored per frame for the digit and per clip for the direction of motion;
-# one timed run per setting on one thread (a video setting costs ~40× an image one), calibrated first like PixArt.
-# `./tools/eval_text_demos.sh pixart` or `stdit` runs one part. Build first:
+# one timed run per setting on one thread (a video setting costs ~40× an image one), calibrated first like PixArt;
+# then the thresholded methods whose defaults reuse nothing there, at larger thresholds (stdit_knobs.md).
+# `./tools/eval_text_demos.sh pixart`, `stdit` or `stdit-knobs` (the last table only) runs one part. Build first:
 #   dotnet build BlockDance.sln -c Release && tools/eval_text_demos.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,13 +25,13 @@ methods=none,bd,bd-adaptive,bd-taylor,fora,delta-dit,teacache,fbcache,dbcache,ma
 part=${1:-all}
 if [[ $part == all || $part == pixart ]]; then
   $B calibrate --model models/pixart_mnist "${prompts[@]}" --device cpu > "$out/pixart_calibrate.log" 2>&1
-  $B eval --model models/pixart_mnist "${prompts[@]}" --device cpu --per-class 5 --repeats 3 --cache "$methods" --sweep \
+  $B eval --model models/pixart_mnist "${prompts[@]}" --device cpu --threads 1 --per-class 5 --repeats 3 --cache "$methods" --sweep \
     --out-md "$out/pixart_table.md" --plot "$out/pixart_pareto.png" > "$out/pixart_table.log" 2>&1
   $B eval --model models/pixart_mnist "${prompts[@]}" --device cpu --threads 1 --per-class 5 --repeats 1 --sampler ddim \
     --cache none,ada,bd2,bd3,bd2:block=4,bd3:block=4 --out-md "$out/pixart_ada_table.md" > "$out/pixart_ada_table.log" 2>&1
   echo "wrote $out/pixart_table.md, $out/pixart_pareto.png, $out/pixart_pareto_flops.png, $out/pixart_ada_table.md"
 fi
-if [[ $part == all || $part == stdit ]]; then
+if [[ $part == all || $part == stdit* ]]; then
   words=(zero one two three four five six seven eight nine)
   dirs=(left right up down)
   templates=("a %s moving %s" "the digit %s going %s" "a handwritten %s sliding %s" "%s moving %s")
@@ -41,9 +42,15 @@ if [[ $part == all || $part == stdit ]]; then
       video+=(--prompt "$(printf "${templates[$k]}" "$w" "${dirs[$r]}")")
     done
   done
-  $B calibrate --model models/stdit_mnist "${video[@]}" --device cpu > "$out/stdit_calibrate.log" 2>&1
+  if [[ $part != stdit-knobs ]]; then
+    $B calibrate --model models/stdit_mnist "${video[@]}" --device cpu > "$out/stdit_calibrate.log" 2>&1
+    $B eval --model models/stdit_mnist "${video[@]}" --device cpu --threads 1 --per-class 2 --repeats 1 \
+      --cache none,bd2,bd3,bd4,bd-adaptive,bd-taylor,fora,delta-dit,teacache,fbcache,dbcache,magcache,taylorseer,pab,toca,adacache \
+      --out-md "$out/stdit_table.md" --plot "$out/stdit_pareto.png" > "$out/stdit_table.log" 2>&1
+  fi
+  # the thresholded methods whose defaults (set on the DiT) reuse nothing on this model, at larger thresholds
   $B eval --model models/stdit_mnist "${video[@]}" --device cpu --threads 1 --per-class 2 --repeats 1 \
-    --cache none,bd2,bd3,bd4,bd-adaptive,bd-taylor,fora,delta-dit,teacache,fbcache,dbcache,magcache,taylorseer,pab,toca,adacache \
-    --out-md "$out/stdit_table.md" --plot "$out/stdit_pareto.png" > "$out/stdit_table.log" 2>&1
-  echo "wrote $out/stdit_table.md, $out/stdit_pareto.png, $out/stdit_pareto_flops.png"
+    --cache none,bd-adaptive:delta=0.3,bd-adaptive:delta=0.5,teacache:delta=0.15,teacache:delta=0.26,fbcache:threshold=0.1,fbcache:threshold=0.2,dbcache:threshold=0.15,dbcache:threshold=0.3 \
+    --out-md "$out/stdit_knobs.md" > "$out/stdit_knobs.log" 2>&1
+  echo "wrote $out/stdit_table.md, $out/stdit_pareto.png, $out/stdit_pareto_flops.png, $out/stdit_knobs.md"
 fi

@@ -41,7 +41,7 @@ public class EvalCommandTests(ITestOutputHelper output)
         // the CPU backend's CPU-time columns: none's own median over itself, and a time that was measured (> 0)
         Assert.Equal("1.000×", none[14]);
         Assert.True(double.Parse(none[13], System.Globalization.CultureInfo.InvariantCulture) > 0, none[13]);
-        Assert.Contains("CPU s: the process's CPU time (user + system, all threads)", stdout);
+        Assert.Contains("CPU s: the process's CPU time (user + system, all its threads)", stdout);
 
         // depth 2 → boundary b = 0; window [0.25, 0.95) of 4 steps = steps 1..3; N = 2 reuses step 2 → block 0 skipped once
         var bd2 = Row(stdout, "blockdance", "N=2");

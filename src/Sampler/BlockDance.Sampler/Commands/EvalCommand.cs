@@ -208,9 +208,10 @@ public static class EvalCommand
         var ratios = rows.Where(r => r.CpuSeconds is > 0).Select(r => r.WallSeconds / r.CpuSeconds!.Value).ToList();
         string spread = ratios.Count == 0 ? "" : string.Create(CultureInfo.InvariantCulture,
             $" In this run wall-clock / CPU time ranged {ratios.Min():F2}–{ratios.Max():F2} over the rows (median {BatchSweep.Median(ratios):F2}).");
-        return "CPU s: the process's CPU time (user + system, all threads) over the same runs, median; speedup CPU = none's median / the setting's. " +
-               "On the CPU backend this is the work done, and unlike the wall-clock it does not grow while the process waits for a core another process holds: " +
-               "where speedup wall and speedup CPU disagree, the machine was loaded during some runs; with --threads 1 on a quiet machine wall-clock ≈ CPU time." + spread;
+        return "CPU s: the process's CPU time (user + system, all its threads) over the same runs, median; speedup CPU = none's median / the setting's. " +
+               "It does not grow while the process waits for a core another process holds, so where speedup wall and speedup CPU disagree, other processes " +
+               "loaded the machine during some runs. It is not a pure count of the work: it includes the threads of ILGPU's CPU accelerator, which run the " +
+               "few kernels without a host version and spin while they wait, so CPU time can exceed the wall-clock even with --threads 1." + spread;
     }
 
     /// <summary>Steps of the untimed warm-up: the run's own with repeated timed runs, else 2 (one run's timing is rough anyway).</summary>

@@ -28,8 +28,8 @@ public sealed record SamplingResult(
     public double BlocksSkipped => BlocksTotal - BlocksComputed;
     public double SkippedFraction => BlocksTotal == 0 ? 0 : BlocksSkipped / (double)BlocksTotal;
     public long FlopsSaved => FlopsUncached - FlopsComputed;
-    /// <summary>The process's CPU time (user + system, all its threads) over the run: on the CPU backend the work done,
-    /// which, unlike WallSeconds, does not grow while the process waits for a core another process holds.</summary>
+    /// <summary>The process's CPU time (user + system, all its threads) over the run. Unlike WallSeconds it does not grow
+    /// while the process waits for a core another process holds; it does count threads that spin while they wait.</summary>
     public double CpuSeconds { get; init; }
 }
 
