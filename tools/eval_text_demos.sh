@@ -11,7 +11,7 @@
 # prompts (every digit × every direction), scored per frame for the digit and per clip for the direction of motion;
 # one timed run per setting on one thread (a video setting costs ~40× an image one), calibrated first like PixArt;
 # then the thresholded methods whose defaults reuse nothing there, at larger thresholds (stdit_knobs.md).
-# `./tools/eval_text_demos.sh pixart`, `stdit` or `stdit-knobs` (the last table only) runs one part. Build first:
+# `./tools/eval_text_demos.sh pixart`, `stdit` or `stdit-knobs` (the last two tables only) runs one part. Build first:
 #   dotnet build BlockDance.sln -c Release && tools/eval_text_demos.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,5 +52,8 @@ if [[ $part == all || $part == stdit* ]]; then
   $B eval --model models/stdit_mnist "${video[@]}" --device cpu --threads 1 --per-class 2 --repeats 1 \
     --cache none,bd-adaptive:delta=0.3,bd-adaptive:delta=0.5,teacache:delta=0.15,teacache:delta=0.26,fbcache:threshold=0.1,fbcache:threshold=0.2,dbcache:threshold=0.15,dbcache:threshold=0.3 \
     --out-md "$out/stdit_knobs.md" > "$out/stdit_knobs.log" 2>&1
-  echo "wrote $out/stdit_table.md, $out/stdit_pareto.png, $out/stdit_pareto_flops.png, $out/stdit_knobs.md"
+  # BlockDance-Ada with the policy trained for this model (models/stdit_mnist.ada_policy.safetensors), under DDIM as trained
+  $B eval --model models/stdit_mnist "${video[@]}" --device cpu --threads 2 --per-class 2 --repeats 1 --sampler ddim \
+    --cache none,ada,bd2,bd3,bd2:block=1 --out-md "$out/stdit_ada_table.md" > "$out/stdit_ada_table.log" 2>&1
+  echo "wrote $out/stdit_table.md, $out/stdit_pareto.png, $out/stdit_pareto_flops.png, $out/stdit_knobs.md, $out/stdit_ada_table.md"
 fi
